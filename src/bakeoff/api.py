@@ -1,0 +1,68 @@
+"""The Python API: ``Study`` for study files, ``create_trainer`` for people who hold numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bakeoff.config import StudyConfig, load_study, validate_study
+from bakeoff.data.sources import ArrayData
+from bakeoff.report.build import StudyReport, build_report
+from bakeoff.runs.plan import RunSpec, StudyContext
+from bakeoff.runs.runner import execute_run
+from bakeoff.runs.store import StudyStore
+
+# (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run info)
+Progress = Callable[[str, RunSpec, Any], None]
+
+
+class Study:
+    """A validated study; ``run(out)`` trains whatever is not done yet and returns the report."""
+
+    def __init__(self, config: StudyConfig, data: ArrayData | None = None) -> None:
+        self.config = config
+        self.context = StudyContext(config, data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Study:
+        return cls(load_study(path, overrides))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], data: ArrayData | None = None) -> Study:
+        return cls(validate_study(raw), data)
+
+    def plan(self) -> list[RunSpec]:
+        self.context.validate()
+        return self.context.plan()
+
+    def run(self, out: str | Path, progress: Progress | None = None) -> StudyReport:
+        runs = self.plan()  # everything that can fail does so before any training
+        store = StudyStore(out)
+        store.open_for(self.config)
+        try:
+            for run in runs:
+                if store.is_done(run):
+                    if progress:
+                        progress("skip", run, store.run_info(run))
+                    continue
+                if progress:
+                    progress("start", run, None)
+                report = (lambda e, m, d, _r=run: progress("epoch", _r, (e, m, d))) if progress else None
+                info = execute_run(self.context, store, run, report)
+                if progress:
+                    progress("end", run, info)
+            return build_report(store, self.config)
+        finally:
+            store.unlock()
+
+
+def report(out: str | Path, make_plots: bool = True) -> StudyReport:
+    """Rebuild tables and plots of a finished (or partial) study directory without training."""
+    store = StudyStore(out)
+    study = store.saved_study()
+    store.lock()
+    try:
+        return build_report(store, study, make_plots)
+    finally:
+        store.unlock()

@@ -1,0 +1,162 @@
+"""The ``bakeoff`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bakeoff.errors import BakeoffError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Fair, reproducible bake-offs of deep-learning architectures on scientific images.")
+console = Console()
+err_console = Console(stderr=True)
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
+
+
+@app.command()
+def run(
+    study: Annotated[Path, typer.Argument(help="The study file (YAML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created, or resumed).")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bakeoff.api import Study
+    from bakeoff.report.build import terminal_table
+
+    s = Study.from_yaml(study, set_ or [])
+    runs = s.plan()
+    console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
+                  f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
+                  f"→ {out}")
+    failures: list[str] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2,
+                  transient=False) as bar:
+        overall = bar.add_task("runs", total=len(runs), info="")
+        current = bar.add_task("", total=1, info="", visible=False)
+
+        def progress(event: str, r: Any, payload: Any) -> None:
+            if event == "start":
+                bar.update(current, description=f"  {r.key}", completed=0,
+                           total=s.config.protocol_for(r.contender).epochs, info="", visible=True)
+            elif event == "epoch":
+                epoch, max_epochs, metrics = payload
+                monitor = s.config.protocol_for(r.contender).select.monitor
+                shown = f"{monitor} {metrics[monitor]:.3f}" if monitor in metrics else ""
+                bar.update(current, completed=epoch, total=max_epochs, info=shown)
+            elif event in ("end", "skip"):
+                bar.advance(overall)
+                if event == "end" and payload.get("status") != "done":
+                    failures.append(f"{r.key}: {payload.get('error')}")
+                    bar.console.print(f"[red]run {r.key} failed:[/red] {payload.get('error')}")
+                bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
+
+        result = s.run(out, progress)
+    console.print(terminal_table(result))
+    console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}; plots: {out / 'plots'}")
+    if failures:
+        err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
+                          f"Running the same command again retries only those.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Argument(help="A study output directory.")],
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Tables only.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
+    from bakeoff.api import report as build
+    from bakeoff.report.build import terminal_table
+
+    result = build(out, make_plots=not no_plots)
+    console.print(terminal_table(result))
+    console.print(f"rebuilt: {out / 'results.csv'}, {out / 'summary.csv'}"
+                  + ("" if no_plots else f", {len(result.plots)} plots in {out / 'plots'}"))
+
+
+@app.command()
+def status(
+    out: Annotated[Path, typer.Argument(help="A study output directory.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Show each planned run's state: done, failed, running or pending."""
+    from bakeoff.runs.plan import StudyContext
+    from bakeoff.runs.store import StudyStore
+
+    store = StudyStore(out)
+    study = store.saved_study()
+    ctx = StudyContext(study)
+    runs = ctx.plan()
+    t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
+    for col in ("contender", "run", "status", "epochs", "time (s)", study.protocol.select.monitor + " (best)"):
+        t.add_column(col)
+    counts: dict[str, int] = {}
+    for r in runs:
+        info = store.run_info(r) or {}
+        state = info.get("status", "pending")
+        if state == "done" and info.get("hash") != r.hash:
+            state = "stale"
+        counts[state] = counts.get(state, 0) + 1
+        colour = {"done": "green", "failed": "red", "running": "yellow"}.get(state, "white")
+        score = info.get("best_score")
+        t.add_row(r.contender, r.run_id, f"[{colour}]{state}[/{colour}]", str(info.get("epochs_trained", "")),
+                  f"{info['wall_time_s']:.1f}" if "wall_time_s" in info else "",
+                  f"{score:.4f}" if isinstance(score, float) else "")
+    console.print(t)
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+@app.command()
+def models(
+    pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
+    provider: Annotated[str, typer.Option(help="bakeoff, monai or timm.")] = "bakeoff",
+    debug: DebugOpt = False,
+) -> None:
+    """List the model registry (built-ins by default; --provider monai or timm for theirs)."""
+    from bakeoff.models import list_models
+    from bakeoff.models.registry import _REGISTRY
+
+    names = list_models(pattern, provider)
+    t = Table(title=f"{provider} models matching {pattern!r}: {len(names)}")
+    t.add_column("name")
+    t.add_column("description")
+    for n in names:
+        fn = _REGISTRY.get(n.split(":", 1)[1]) if provider == "bakeoff" else None
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
+        t.add_row(n, doc)
+    console.print(t)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, unless --debug."""
+    debug = "--debug" in sys.argv or os.environ.get("BAKEOFF_DEBUG") == "1"
+    if not debug:
+        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+    try:
+        app()
+    except BakeoffError as exc:
+        if debug:
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; completed runs are kept and the same command resumes")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The study schema (pydantic), YAML loading, ``--set`` overrides and fingerprints.
+
+Every field has a default here and nowhere else; the resolved study (all defaults filled in) is what
+``DIR/study.yaml`` holds.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bakeoff.errors import BakeoffError
+from bakeoff.utils import stable_hash
+
+TaskName = Literal["binary_classification", "multiclass_classification"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Strict):
+    """How samples are divided into train / val / test.
+
+    ``holdout``: one split with ``val_fraction`` and ``test_fraction``.
+    ``kfold``: ``folds`` runs; each fold is the test set once, and ``val_fraction`` of the rest is
+    held out for validation (checkpoint selection, early stopping).
+    """
+
+    kind: Literal["holdout", "kfold"] = "holdout"
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    folds: int = Field(5, ge=2)
+    stratify: bool = True
+    grouped: bool = True  # keep every group (embryo, patient, ...) on one side when the data declare groups
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SplitConfig:
+        if self.kind == "holdout" and self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("val_fraction + test_fraction must be < 1")
+        return self
+
+
+class DataConfig(_Strict):
+    source: str = "builtin:spots3d"
+    params: dict[str, Any] = Field(default_factory=dict)
+    normalize: Literal["minmax", "zscore", "none"] = "minmax"
+    spatial_dims: Literal[2, 3] | None = None
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        kind = v.split(":", 1)[0]
+        if kind not in ("builtin", "npz") or ":" not in v:
+            raise ValueError(f"expected 'builtin:NAME' or 'npz:PATH', got {v!r}")
+        return v
+
+
+class OptimizerConfig(_Strict):
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0)  # sgd only
+
+
+class ScheduleConfig(_Strict):
+    name: Literal["none", "onecycle", "cosine"] = "none"
+    pct_start: float = Field(0.3, gt=0, lt=1)  # onecycle
+    min_lr: float = Field(0.0, ge=0)  # cosine
+
+
+class LossConfig(_Strict):
+    name: Literal["bce", "ce"] | None = None  # None: the task's default
+    class_weights: Literal["none", "balanced"] | list[float] = "none"
+
+
+class SelectConfig(_Strict):
+    """Which checkpoint counts: the epoch with the best ``monitor`` on the validation split."""
+
+    monitor: str = "val/auroc"
+    mode: Literal["min", "max"] = "max"
+
+    @field_validator("monitor")
+    @classmethod
+    def _val_only(cls, v: str) -> str:
+        if not v.startswith("val/"):
+            raise ValueError(f"selection must use a validation metric 'val/<metric>', got {v!r}")
+        return v
+
+
+class EarlyStoppingConfig(_Strict):
+    monitor: str | None = None  # None: the selection metric
+    patience: int = Field(10, ge=1)
+    min_delta: float = 0.0
+
+
+AugmentName = Literal["flip", "rot90", "rotate"]
+
+
+class ProtocolConfig(_Strict):
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    augment: list[AugmentName] = Field(default_factory=list)
+    rotate_degrees: float = Field(15.0, ge=0, le=180)
+    early_stopping: EarlyStoppingConfig | None = None
+    gradient_clip: float | None = Field(None, gt=0)
+    precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
+    select: SelectConfig = Field(default_factory=SelectConfig)
+    deterministic: bool = True
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = 1
+    num_workers: int = Field(0, ge=0)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {v}")
+        return v
+
+
+class ContenderConfig(_Strict):
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Overrides of the shared protocol for this contender only; each one is a recorded deviation.
+    protocol: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationConfig(_Strict):
+    primary: str = "auroc"
+    baseline: str | None = None  # None: the first contender
+    min_effect: float = Field(0.0, ge=0)
+    threshold: float = Field(0.5, gt=0, lt=1)
+    speed: bool = True  # measure inference latency and throughput per run
+    speed_repeats: int = Field(10, ge=1)
+
+
+class ExecutionConfig(_Strict):
+    backend: Literal["local"] = "local"
+    keep_checkpoints: bool = True
+
+
+class StudyConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    task: TaskName = "binary_classification"
+    data: DataConfig = Field(default_factory=DataConfig)
+    protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    contenders: dict[str, ContenderConfig] = Field(min_length=1)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+
+    @field_validator("contenders")
+    @classmethod
+    def _names(cls, v: dict[str, ContenderConfig]) -> dict[str, ContenderConfig]:
+        import re
+
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+                raise ValueError(f"contender name {name!r} may hold only letters, digits, '_', '.', '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> StudyConfig:
+        if self.evaluation.baseline is not None and self.evaluation.baseline not in self.contenders:
+            raise ValueError(
+                f"evaluation.baseline {self.evaluation.baseline!r} is not a contender; "
+                f"expected one of {sorted(self.contenders)}"
+            )
+        for name, c in self.contenders.items():
+            try:
+                self.protocol_for(name)
+            except ValidationError as exc:
+                raise ValueError(f"contenders.{name}.protocol: {_first_error(exc)}") from None
+            if c.protocol.get("seeds") not in (None, self.protocol.seeds):
+                raise ValueError(f"contenders.{name}.protocol.seeds: every contender must use the shared seeds")
+        return self
+
+    @property
+    def baseline(self) -> str:
+        return self.evaluation.baseline or next(iter(self.contenders))
+
+    def protocol_for(self, contender: str) -> ProtocolConfig:
+        """The shared protocol with this contender's overrides applied."""
+        overrides = self.contenders[contender].protocol
+        if not overrides:
+            return self.protocol
+        merged = _deep_merge(self.protocol.model_dump(), overrides)
+        return ProtocolConfig.model_validate(merged)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (execution settings excluded)."""
+        return stable_hash(self.model_dump(mode="json", exclude={"execution"}))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _first_error(exc: ValidationError) -> str:
+    return format_validation_error(exc).split("; ")[0]
+
+
+def format_validation_error(exc: ValidationError, source: str | None = None) -> str:
+    """One line per study: ``file: key.path: message (got VALUE)`` for each problem, joined by '; '."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = _strip_union_tags(loc)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        got = err.get("input")
+        show_got = err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict)
+        text = f"{loc}: {msg}" if loc else msg
+        if show_got:
+            text += f" (got {got!r})"
+        parts.append(text)
+    prefix = f"{source}: " if source else ""
+    return prefix + "; ".join(dict.fromkeys(parts))
+
+
+def _strip_union_tags(loc: str) -> str:
+    # pydantic names union members in the location ("class_weights.list[float]"); users never wrote those.
+    tags = {"int", "float", "str", "bool", "none"}
+    return ".".join(p for p in loc.split(".") if "[" not in p and p not in tags)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings (value parsed as YAML) to a raw study dict."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise BakeoffError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. protocol.epochs=5")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise BakeoffError(f"--set {item!r}: {part!r} is not a section")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Read, override and validate a study file; every problem is a one-line ``BakeoffError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BakeoffError(f"{path}: study file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BakeoffError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise BakeoffError(f"{path}: expected a mapping with keys name, task, data, protocol, contenders, ...")
+    raw = apply_overrides(raw, overrides or [])
+    return validate_study(raw, source=str(path), base_dir=path.parent)
+
+
+def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | None = None) -> StudyConfig:
+    raw = copy.deepcopy(raw)
+    src = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if base_dir is not None and isinstance(src, str) and src.startswith("npz:"):
+        p = Path(src[4:]).expanduser()
+        if not p.is_absolute():
+            raw["data"]["source"] = f"npz:{(base_dir / p).resolve()}"
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise BakeoffError(format_validation_error(exc, source)) from None

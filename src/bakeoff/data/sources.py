@@ -1,0 +1,151 @@
+"""Data sources: built-in generators, numpy arrays and ``npz:PATH`` files, all checked the same way."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bakeoff.data.spots3d import make_spots3d
+from bakeoff.errors import BakeoffError
+from bakeoff.utils import stable_hash
+
+BUILTIN_SOURCES: dict[str, Callable[..., dict[str, np.ndarray]]] = {"spots3d": make_spots3d}
+
+
+@dataclass
+class ArrayData:
+    """In-memory samples: ``X`` (N, C, *spatial) float32, ``y`` (N,) int64, ``ids`` (N,) str."""
+
+    X: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    groups: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def spatial_dims(self) -> int:
+        return self.X.ndim - 2
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.X.shape[2:])
+
+    def fingerprint(self) -> str:
+        """Hash of sample ids, labels and pixel content: equal fingerprints mean the same data."""
+        return stable_hash([stable_hash(self.ids.tolist()), stable_hash(self.y.tolist()),
+                            _array_digest(self.X)])
+
+
+def _array_digest(x: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+
+
+def from_arrays(
+    X: Any,
+    y: Any,
+    *,
+    ids: Any = None,
+    groups: Any = None,
+    spatial_dims: int | None = None,
+    num_classes: int | None = 2,
+    name: str = "arrays",
+) -> ArrayData:
+    """Check and standardise arrays to (N, C, *spatial) float32 with labels 0..K-1.
+
+    Without ``spatial_dims``: (N, H, W) is 2D, (N, D, H, W) is 3D single-channel, (N, C, D, H, W) 3D.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim < 3:
+        raise BakeoffError(f"{name}: X has shape {X.shape}; expected (N, H, W), (N, D, H, W) or (N, C, D, H, W)")
+    if y.ndim != 1:
+        raise BakeoffError(f"{name}: y has shape {y.shape}; expected one label per sample, shape (N,)")
+    if len(X) != len(y):
+        raise BakeoffError(f"{name}: X has {len(X)} samples but y has {len(y)}; expected the same length")
+    if spatial_dims is None:
+        spatial_dims = 2 if X.ndim == 3 else 3
+    if X.ndim == spatial_dims + 1:
+        X = X[:, None]
+    if X.ndim != spatial_dims + 2:
+        raise BakeoffError(
+            f"{name}: X has shape {X.shape}; for {spatial_dims}D data expected (N, *spatial) or (N, C, *spatial) "
+            f"with {spatial_dims} spatial dimensions"
+        )
+    if not np.issubdtype(X.dtype, np.number):
+        raise BakeoffError(f"{name}: X has dtype {X.dtype}; expected numbers")
+    X = X.astype(np.float32, copy=False)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        first = np.unique(np.nonzero(bad)[0])[:5].tolist()
+        raise BakeoffError(f"{name}: X holds NaN or inf in {int(bad.any(axis=tuple(range(1, X.ndim))).sum())} "
+                           f"samples (first indices {first}); expected finite values")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+            or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
+        raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected integer class labels")
+    y = y.astype(np.int64)
+    if num_classes is not None:
+        outside = sorted(set(np.unique(y).tolist()) - set(range(num_classes)))
+        if outside:
+            want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
+            raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want}; expected labels in {want}")
+    ids = np.asarray([f"{i:06d}" for i in range(len(y))] if ids is None else ids).astype(str)
+    if len(ids) != len(y) or len(set(ids.tolist())) != len(ids):
+        raise BakeoffError(f"{name}: ids must be unique and one per sample")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise BakeoffError(f"{name}: groups has {len(groups)} entries but y has {len(y)}; expected the same length")
+    return ArrayData(X=X, y=y, ids=ids, groups=groups)
+
+
+def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
+                num_classes: int | None = 2) -> ArrayData:
+    """Load ``builtin:NAME`` (called with ``params``) or ``npz:PATH`` (arrays X, y, optional groups, ids)."""
+    params = dict(params or {})
+    kind, _, rest = source.partition(":")
+    if kind == "builtin":
+        fn = BUILTIN_SOURCES.get(rest)
+        if fn is None:
+            raise BakeoffError(f"data.source: unknown built-in data {rest!r}; expected one of "
+                               f"{sorted('builtin:' + k for k in BUILTIN_SOURCES)}")
+        allowed = set(inspect.signature(fn).parameters)
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{rest}; "
+                               f"expected some of {sorted(allowed)}")
+        try:
+            arrays = fn(**params)
+        except (TypeError, ValueError) as exc:
+            raise BakeoffError(f"data.params: {exc}") from None
+        data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), spatial_dims=spatial_dims,
+                           num_classes=num_classes, name=source)
+        data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups")}
+        return data
+    if kind == "npz":
+        if params:
+            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+        path = Path(rest)
+        if not path.is_file():
+            raise BakeoffError(f"data.source: file {path} not found; expected an .npz with arrays X and y")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+            raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc})") from None
+        missing = [k for k in ("X", "y") if k not in arrays]
+        if missing:
+            raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids "
+                               f"(found {sorted(arrays)})")
+        return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
+                           spatial_dims=spatial_dims, num_classes=num_classes, name=str(path))
+    raise BakeoffError(f"data.source: {source!r}; expected 'builtin:NAME' or 'npz:PATH'")

@@ -1,0 +1,88 @@
+"""Train / val / test splits (holdout or k-fold; stratified; group-aware) with fingerprints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+from bakeoff.config import SplitConfig
+from bakeoff.data.sources import ArrayData
+from bakeoff.errors import BakeoffError
+from bakeoff.utils import stable_hash
+
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    fold: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def indices(self, part: str) -> np.ndarray:
+        return getattr(self, part)
+
+    def fingerprints(self, ids: np.ndarray) -> dict[str, str]:
+        """One hash of the sample ids per part: equal fingerprints mean identical partitions."""
+        return {part: stable_hash(sorted(ids[self.indices(part)].tolist())) for part in PARTS}
+
+
+def _splitter(n_splits: int, stratify: bool, grouped: bool, seed: int):
+    if grouped:
+        return StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed) if stratify else GroupKFold(n_splits)
+    return (StratifiedKFold if stratify else KFold)(n_splits, shuffle=True, random_state=seed)
+
+
+def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, grouped: bool, salt: int):
+    """Split ``idx`` into (rest, held) with about ``fraction`` of it held out."""
+    n_splits = max(2, int(round(1 / fraction)))
+    groups = data.groups[idx] if grouped else None
+    try:
+        splitter = _splitter(n_splits, cfg.stratify, grouped, cfg.seed + salt)
+        rest, held = next(iter(splitter.split(np.zeros(len(idx)), data.y[idx], groups)))
+    except ValueError as exc:
+        raise BakeoffError(f"data.split: cannot hold out {fraction:.0%} of {len(idx)} samples ({exc})") from None
+    return idx[rest], idx[held]
+
+
+def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
+    """All splits of the study: one for holdout, ``cfg.folds`` for k-fold."""
+    grouped = cfg.grouped and data.groups is not None
+    all_idx = np.arange(len(data.y))
+    if cfg.kind == "holdout":
+        rest, test = _carve(all_idx, cfg.test_fraction, data, cfg, grouped, salt=0)
+        train, val = _carve(rest, cfg.val_fraction / (1 - cfg.test_fraction), data, cfg, grouped, salt=1)
+        splits = [Split(0, np.sort(train), np.sort(val), np.sort(test))]
+    else:
+        groups = data.groups if grouped else None
+        try:
+            folds = list(_splitter(cfg.folds, cfg.stratify, grouped, cfg.seed).split(all_idx, data.y, groups))
+        except ValueError as exc:
+            raise BakeoffError(f"data.split: cannot make {cfg.folds} folds ({exc})") from None
+        splits = []
+        for k, (rest, test) in enumerate(folds):
+            train, val = _carve(rest, cfg.val_fraction, data, cfg, grouped, salt=k + 1)
+            splits.append(Split(k, np.sort(train), np.sort(val), np.sort(test)))
+    classes = np.unique(data.y)
+    for s in splits:
+        for part in PARTS:
+            present = np.unique(data.y[s.indices(part)])
+            if len(present) < len(classes):
+                missing = sorted(set(classes.tolist()) - set(present.tolist()))
+                raise BakeoffError(
+                    f"data.split: the {part} part of fold {s.fold} has no samples of class(es) {missing} "
+                    f"({len(s.indices(part))} samples); expected every class in every part: use more data, "
+                    f"fewer folds or larger fractions"
+                )
+    return splits
+
+
+def group_overlap(data: ArrayData, split: Split) -> set:
+    """Groups that appear in more than one part (empty when the split is group-aware)."""
+    if data.groups is None:
+        return set()
+    sets = [set(data.groups[split.indices(p)].tolist()) for p in PARTS]
+    return (sets[0] & sets[1]) | (sets[0] & sets[2]) | (sets[1] & sets[2])

@@ -1,0 +1,33 @@
+"""Metrics computed only from what a run saved (``predictions.npz``), so any report can be recomputed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.tasks import Task
+
+PARTS = ("val", "test")
+
+
+def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """``{part: {"ids", "y", "probs"}}`` from a run's predictions.npz."""
+    with np.load(path, allow_pickle=False) as f:
+        return {part: {k: f[f"{part}_{k}"] for k in ("ids", "y", "probs")} for part in PARTS
+                if f"{part}_y" in f.files}
+
+
+def predictions_arrays(preds: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {f"{part}_{k}": v for part, d in preds.items() for k, v in d.items()}
+
+
+def evaluate_predictions(task: Task, preds: dict[str, dict[str, np.ndarray]], threshold: float) -> dict[str, Any]:
+    """Per part: every metric, the confusion matrix (rows: truth, columns: prediction) and the threshold."""
+    out: dict[str, Any] = {"threshold": threshold}
+    for part, d in preds.items():
+        out[part] = task.metrics(d["y"], d["probs"], threshold)
+        out[f"{part}_confusion"] = task.confusion_matrix(d["y"], d["probs"], threshold).tolist()
+        out[f"{part}_n"] = int(len(d["y"]))
+    return out

@@ -1,0 +1,43 @@
+"""Inference latency and throughput: warm-up, then the median of repeated timed batches."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.inference_mode()
+def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int = 32, repeats: int = 10,
+                      warmup: int = 3) -> dict[str, float]:
+    """Per-sample latency at batch 1 and throughput at ``batch_size``, both as medians over ``repeats``."""
+    model.eval()
+    device = next(model.parameters()).device
+    results = {}
+    for label, bs in (("latency", 1), ("throughput", batch_size)):
+        reps = max(1, -(-bs // len(example)))
+        x = example.repeat(reps, *([1] * (example.ndim - 1)))[:bs].to(device)
+        for _ in range(warmup):
+            model(x)
+        _sync(device)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        med = statistics.median(times)
+        if label == "latency":
+            results["latency_ms"] = med * 1e3
+        else:
+            results["throughput_per_s"] = bs / med
+            results["batch_latency_ms"] = med * 1e3
+    results["speed_batch_size"] = batch_size
+    return results

@@ -1,0 +1,160 @@
+"""A registry with a decorator, a factory and a lister, in the manner of timm's ``_registry``.
+
+``create_model(name, data_kwargs, params)`` builds any provider's network with the same contract: the
+data decide ``in_channels``, the number of outputs, ``spatial_dims`` and ``input_shape``; ``params``
+come from the contender. Unknown parameters are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import inspect
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch.nn as nn
+
+from bakeoff.errors import BakeoffError
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+PROVIDERS = ("bakeoff", "monai", "timm")
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None):
+    """Decorator: register a built-in network factory under ``bakeoff:<name>``."""
+
+    def deco(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or f.__name__
+        if key in _REGISTRY and _REGISTRY[key] is not f:
+            warnings.warn(f"model {key!r} registered twice; the later definition wins", stacklevel=2)
+        _REGISTRY[key] = f
+        return f
+
+    return deco(fn) if fn is not None else deco
+
+
+def list_models(pattern: str = "*", provider: str = "bakeoff") -> list[str]:
+    """Names matching a shell-style pattern, e.g. ``list_models("*cnn*")``."""
+    if provider == "bakeoff":
+        names = [f"bakeoff:{k}" for k in _REGISTRY]
+    elif provider == "monai":
+        names = [f"monai:{k}" for k in _monai_names()]
+    elif provider == "timm":
+        import timm
+
+        names = [f"timm:{k}" for k in timm.list_models()]
+    else:
+        raise BakeoffError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+    return sorted(n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.split(":", 1)[1], pattern))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    provider: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+def resolve(model: str) -> ModelSpec:
+    """Parse a model string; a bare name means a built-in. Unknown names suggest close matches."""
+    provider, sep, name = model.partition(":")
+    if not sep:
+        provider, name = "bakeoff", model
+    if provider == "bakeoff":
+        if name not in _REGISTRY:
+            raise BakeoffError(f"unknown model {model!r}{_suggest(name, list(_REGISTRY), 'bakeoff:')}; "
+                               f"`bakeoff models` lists them")
+    elif provider == "monai":
+        names = _monai_names()
+        if name not in names:
+            raise BakeoffError(f"unknown MONAI network {model!r}{_suggest(name, names, 'monai:')}")
+    elif provider == "timm":
+        timm = _import("timm", "timm")
+        if not timm.is_model(name):
+            raise BakeoffError(f"unknown timm model {model!r}{_suggest(name, timm.list_models(), 'timm:')}")
+    else:
+        provider = model.rsplit(":", 1)[0]
+        name = model.rsplit(":", 1)[1]
+        if not name:
+            raise BakeoffError(f"model {model!r}: expected 'bakeoff:NAME', 'monai:NAME', 'timm:NAME' or "
+                               f"'package.module:callable'")
+    return ModelSpec(provider, name)
+
+
+def _suggest(name: str, candidates: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(prefix + c) for c in close)}?)" if close else ""
+
+
+def _import(module: str, extra: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BakeoffError(f"{module} is not installed; install it with: pip install 'bakeoff[{extra}]'") from None
+
+
+def _monai_names() -> list[str]:
+    nets = _import("monai.networks.nets", "monai")
+    return [k for k, v in vars(nets).items() if isinstance(v, type) and issubclass(v, nn.Module)]
+
+
+def _call_checked(fn: Callable[..., nn.Module], data_kwargs: dict[str, Any], params: dict[str, Any],
+                  label: str) -> nn.Module:
+    """Call ``fn`` with the data-derived keywords it accepts plus ``params``; reject unknown params."""
+    sig = inspect.signature(fn)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    valid = [k for k, p in sig.parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    unknown = [k for k in params if k not in valid]
+    if unknown and not accepts_any:
+        raise BakeoffError(f"{label}: unknown parameter(s) {unknown}; valid: {valid}")
+    kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
+    kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
+    try:
+        return fn(**kwargs)
+    except TypeError as exc:
+        raise BakeoffError(f"{label}: {exc}") from None
+
+
+def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims: int,
+                 input_shape: tuple[int, ...], params: dict[str, Any] | None = None) -> nn.Module:
+    """Build any registered or provider model with outputs ``(N, num_outputs)`` (or per-pixel maps)."""
+    spec = resolve(model)
+    params = dict(params or {})
+    if spec.provider == "bakeoff":
+        data_kwargs = dict(in_channels=in_channels, num_outputs=num_outputs, spatial_dims=spatial_dims,
+                           input_shape=tuple(input_shape))
+        return _call_checked(_REGISTRY[spec.name], data_kwargs, params, f"model {spec}")
+    if spec.provider == "monai":
+        nets = _import("monai.networks.nets", "monai")
+        data_kwargs = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_outputs,
+                           num_classes=num_outputs, img_size=tuple(input_shape))
+        return _call_checked(getattr(nets, spec.name), data_kwargs, params, f"model {spec}")
+    if spec.provider == "timm":
+        timm = _import("timm", "timm")
+        if spatial_dims != 2:
+            raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D")
+        kwargs = dict(pretrained=False, in_chans=in_channels, num_classes=num_outputs)
+        kwargs.update(params)
+        try:
+            return timm.create_model(spec.name, **kwargs)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise BakeoffError(f"model {spec}: {exc}") from None
+    module = _import(spec.provider, spec.provider)
+    fn = getattr(module, spec.name, None)
+    if not callable(fn):
+        raise BakeoffError(f"model {model!r}: {spec.provider} has no callable {spec.name!r}")
+    data_kwargs = dict(in_channels=in_channels, num_outputs=num_outputs, spatial_dims=spatial_dims,
+                       input_shape=tuple(input_shape))
+    net = _call_checked(fn, data_kwargs, params, f"model {model}")
+    if not isinstance(net, nn.Module):
+        raise BakeoffError(f"model {model!r}: returned {type(net).__name__}; expected a torch.nn.Module")
+    return net
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

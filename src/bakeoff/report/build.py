@@ -1,0 +1,113 @@
+"""Rebuild every table and plot of a study from its run directories (no training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bakeoff.config import StudyConfig
+from bakeoff.report import plots
+from bakeoff.report.tables import collect_results, paired_differences, summarize
+from bakeoff.runs.store import DONE, StudyStore
+from bakeoff.utils import atomic_write_text
+
+RESULTS_FILE = "results.csv"
+SUMMARY_FILE = "summary.csv"
+
+
+@dataclass
+class StudyReport:
+    study: StudyConfig
+    results: pd.DataFrame
+    summary: pd.DataFrame
+    differences: dict[str, dict[str, float]]
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.results[self.results["status"] != DONE] if len(self.results) else self.results
+
+    def table(self) -> pd.DataFrame:
+        """Mean and std of every metric per contender: one row per contender."""
+        if self.summary.empty:
+            return pd.DataFrame()
+        wide = self.summary.pivot(index="contender", columns="metric", values=["mean", "std"])
+        wide.columns = [f"{m}_{stat}" for stat, m in wide.columns]
+        return wide.loc[[c for c in self.study.contenders if c in wide.index]]
+
+
+def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True) -> StudyReport:
+    order = list(study.contenders)
+    ev = study.evaluation
+    df, evaluations = collect_results(store, study.task, ev.threshold, order)
+    summary = summarize(df, order) if len(df) else pd.DataFrame()
+    primary_col = f"test_{ev.primary}"
+    diffs = paired_differences(df, study.baseline, primary_col) if primary_col in df else {}
+    atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
+    atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
+    made: list[Path] = []
+    if make_plots and evaluations:
+        out = store.root / "plots"
+        primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
+        made.append(plots.training_curves(store, df, order, primary_monitor, out))
+        made.append(plots.metric_bars(df, order, ev.threshold, out))
+        made.append(plots.confusion_matrices(evaluations, order, ev.threshold, out))
+        roc = plots.roc_curves(evaluations, order, study.task, out)
+        if roc is not None:
+            made.append(roc)
+    return StudyReport(study, df, summary, diffs, made)
+
+
+def terminal_table(report: StudyReport) -> Any:
+    """A rich table: rows are test metrics, columns are contenders (mean ± std) and paired differences."""
+    from rich.table import Table
+
+    from bakeoff.tasks import METRICS
+
+    study = report.study
+    order = [c for c in study.contenders if c in set(report.summary.get("contender", []))]
+    base = study.baseline
+    t = Table(title=f"{study.name}: test metrics, mean ± std over runs "
+                    f"(threshold {study.evaluation.threshold} for threshold-dependent metrics)")
+    t.add_column("metric")
+    for c in order:
+        t.add_column(f"{c}{' (baseline)' if c == base else ''}", justify="right")
+    others = [c for c in order if c != base]
+    for c in others:
+        t.add_column(f"Δ {c} − {base}\n(paired by seed, fold)", justify="right")
+    s = report.summary.set_index(["contender", "metric"]) if len(report.summary) else None
+    df = report.results[report.results["status"] == DONE]
+
+    def cell(c: str, col: str, fmt: str) -> str:
+        if s is None or (c, col) not in s.index:
+            return "–"
+        r = s.loc[(c, col)]
+        std = "" if pd.isna(r["std"]) else f" ± {r['std']:{fmt}}"
+        return f"{r['mean']:{fmt}}{std}"
+
+    primary = study.evaluation.primary
+    names = [primary] + [m for m in METRICS if m not in (primary, "loss")]
+    for m in names:
+        col = f"test_{m}"
+        if col not in df:
+            continue
+        label = f"[bold]{m}[/bold] (primary)" if m == primary else m
+        if METRICS.get(m) and not METRICS[m].threshold_free:
+            label += " @thr"
+        diffs = paired_differences(df, base, col)
+        row = [cell(c, col, ".3f") for c in order]
+        for c in others:
+            d = diffs.get(c, {})
+            sign = "" if METRICS.get(m) is None or METRICS[m].higher_is_better else " (lower is better)"
+            sd = "" if pd.isna(d.get("std")) else f" ± {d['std']:.3f}"
+            row.append(f"{d.get('mean', float('nan')):+.3f}{sd}{sign}")
+        t.add_row(label, *row)
+    for col, fmt, label in (("n_parameters", ",.0f", "parameters"), ("train_time_s", ".1f", "train time (s)"),
+                            ("latency_ms", ".3f", "latency (ms/sample)"),
+                            ("throughput_per_s", ",.0f", "throughput (samples/s)")):
+        if col in df:
+            t.add_row(label, *[cell(c, col, fmt) for c in order], *["" for _ in others])
+    return t

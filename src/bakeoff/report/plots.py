@@ -1,0 +1,145 @@
+"""Plots rendered from saved files: training curves, metric bars, confusion matrices, ROC curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bakeoff.report.tables import task_for  # noqa: E402
+from bakeoff.runs.store import DONE, StudyStore  # noqa: E402
+
+BAR_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "average_precision"]
+
+
+def _colors(order: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    return {c: cmap(i % 10) for i, c in enumerate(order)}
+
+
+def read_history(run_dir: Path) -> pd.DataFrame:
+    """Per-epoch metrics from the run's CSV log (Lightning writes train and val rows separately)."""
+    path = run_dir / "logs" / "csv" / "metrics.csv"
+    if not path.is_file():
+        return pd.DataFrame()
+    df = pd.read_csv(path)
+    return df.groupby("epoch").first().reset_index()
+
+
+def training_curves(store: StudyStore, df: pd.DataFrame, order: list[str], primary: str, out: Path) -> Path:
+    colors = _colors(order)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ["loss", primary]):
+        for contender in order:
+            sub = df[(df["contender"] == contender) & (df["status"] == DONE)]
+            hists = [read_history(store.root / "runs" / contender / r) for r in sub["run_id"]]
+            for part, style in (("train", "--"), ("val", "-")):
+                col = f"{part}/{metric}"
+                series = [h.set_index("epoch")[col] + 0 for h in hists if col in h]
+                if not series:
+                    continue
+                table = pd.concat(series, axis=1)
+                x = table.index.to_numpy() + 1
+                mean = table.mean(axis=1).to_numpy()
+                ax.plot(x, mean, style, color=colors[contender], label=f"{contender} {part}")
+                if table.shape[1] > 1:
+                    ax.fill_between(x, table.min(axis=1), table.max(axis=1), color=colors[contender], alpha=0.12)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} (mean over runs; band: min-max)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out / "training_curves.png")
+
+
+def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path) -> Path:
+    done = df[df["status"] == DONE]
+    metrics = [m for m in BAR_METRICS if f"test_{m}" in done]
+    colors = _colors(order)
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(metrics) * max(1, len(order)) / 2), 4.2))
+    width = 0.8 / max(len(order), 1)
+    rng = np.random.default_rng(0)
+    for i, contender in enumerate(order):
+        sub = done[done["contender"] == contender]
+        vals = [sub[f"test_{m}"].to_numpy(dtype=float) for m in metrics]
+        x = np.arange(len(metrics)) + (i - (len(order) - 1) / 2) * width
+        means = [np.mean(v) for v in vals]
+        stds = [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals]
+        ax.bar(x, means, width, yerr=stds, capsize=3, color=colors[contender], alpha=0.8, label=contender)
+        for xi, v in zip(x, vals):
+            ax.scatter(xi + rng.uniform(-width / 5, width / 5, len(v)), v, s=8, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(metrics)), [m.replace("_", "\n") for m in metrics], fontsize=8)
+    ax.set_ylabel("test score")
+    ax.set_title(f"Test metrics, mean ± std over runs (dots: runs; threshold {threshold} where it applies)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out / "metric_bars.png")
+
+
+def confusion_matrices(evaluations: dict, order: list[str], threshold: float, out: Path) -> Path:
+    fig, axes = plt.subplots(1, len(order), figsize=(3.8 * len(order), 3.6), squeeze=False)
+    for ax, contender in zip(axes[0], order):
+        mats = [np.asarray(v["eval"]["test_confusion"]) for (c, _), v in evaluations.items() if c == contender]
+        if not mats:
+            ax.set_axis_off()
+            continue
+        m = np.sum(mats, axis=0)
+        norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for (r, c), v in np.ndenumerate(m):
+            ax.text(c, r, f"{v}\n{norm[r, c]:.0%}", ha="center", va="center",
+                    color="white" if norm[r, c] > 0.5 else "black", fontsize=9)
+        ax.set_xticks(range(m.shape[1]))
+        ax.set_yticks(range(m.shape[0]))
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{contender}\n(test, {len(mats)} runs summed)", fontsize=9)
+    fig.suptitle(f"Confusion matrices (threshold {threshold}; row-normalised colour)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "confusion_matrices.png")
+
+
+def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -> Path | None:
+    colors = _colors(order)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    drawn = False
+    for contender in order:
+        runs = [v for (c, _), v in evaluations.items() if c == contender]
+        aucs = []
+        for j, v in enumerate(runs):
+            d = v["preds"]["test"]
+            curves = task_for(task_name, v["preds"]).curves(d["y"], d["probs"])
+            if "roc" not in curves:
+                continue
+            fpr, tpr = curves["roc"]
+            aucs.append(v["eval"]["test"]["auroc"])
+            label = None
+            if j == len(runs) - 1:
+                label = f"{contender}: AUROC {np.mean(aucs):.3f} ± {np.std(aucs, ddof=1) if len(aucs) > 1 else 0:.3f}"
+            ax.plot(fpr, tpr, color=colors[contender], alpha=0.6, lw=1, label=label)
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC curves on test (one line per run)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out / "roc_curves.png")
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,99 @@
+"""results.csv (one row per run) and summary.csv (one row per contender and metric)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bakeoff.evaluate.metrics import evaluate_predictions, load_predictions
+from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
+from bakeoff.tasks import Task, get_task
+
+ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
+COST_COLUMNS = ["n_parameters", "train_time_s", "peak_memory_mb", "latency_ms", "throughput_per_s",
+                "epochs_trained", "best_epoch"]
+
+
+def task_for(task_name: str, preds: dict[str, dict[str, np.ndarray]]) -> Task:
+    probs = next(iter(preds.values()))["probs"]
+    return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
+
+
+def collect_results(store: StudyStore, task_name: str, threshold: float,
+                    order: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per run with metrics recomputed from its predictions.npz; also the per-run evaluations."""
+    rows, evaluations = [], {}
+    for info in store.all_run_infos():
+        row = {k: info.get(k) for k in ID_COLUMNS}
+        if info.get("status") == DONE:
+            run_dir = store.root / "runs" / info["contender"] / info["run_id"]
+            preds = load_predictions(run_dir / PREDICTIONS_FILE)
+            ev = evaluate_predictions(task_for(task_name, preds), preds, threshold)
+            evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds}
+            for part in ("test", "val"):
+                row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
+            speed = info.get("speed") or {}
+            row.update({k: info.get(k, speed.get(k)) for k in COST_COLUMNS})
+            row["threshold"] = threshold
+        else:
+            row["error"] = info.get("error")
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df):
+        rank = {c: i for i, c in enumerate(order)}
+        df = df.sort_values(["contender", "seed", "fold"], key=lambda s: s.map(rank) if s.name == "contender" else s)
+        df = df.reset_index(drop=True)
+    return df, evaluations
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    skip = set(ID_COLUMNS) | {"threshold", "error"}
+    return [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+
+
+def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean across runs (NaN with fewer than two runs)."""
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    mean, sem = float(np.mean(values)), float(stats.sem(values))
+    if sem == 0:
+        return mean, mean
+    lo, hi = stats.t.interval(level, len(values) - 1, loc=mean, scale=sem)
+    return float(lo), float(hi)
+
+
+def summarize(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Per contender and metric over its completed runs: n, mean, std (ddof=1), 95% t-interval."""
+    done = df[df["status"] == DONE] if len(df) else df
+    rows = []
+    for contender in order:
+        sub = done[done["contender"] == contender]
+        if sub.empty:
+            continue
+        for col in metric_columns(done):
+            v = sub[col].to_numpy(dtype=float)
+            lo, hi = t_interval(v)
+            rows.append({"contender": contender, "metric": col, "n": int((~np.isnan(v)).sum()),
+                         "mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
+                         "std": float(np.nanstd(v, ddof=1)) if (~np.isnan(v)).sum() > 1 else np.nan,
+                         "ci_low": lo, "ci_high": hi, "ci_method": "t-interval, 95%"})
+    return pd.DataFrame(rows)
+
+
+def paired_differences(df: pd.DataFrame, baseline: str, metric: str) -> dict[str, dict[str, float]]:
+    """contender - baseline on ``metric``, paired by (seed, fold): mean, std and number of pairs."""
+    done = df[df["status"] == DONE]
+    base = done[done["contender"] == baseline].set_index(["seed", "fold"])[metric]
+    out = {}
+    for contender in done["contender"].unique():
+        if contender == baseline:
+            continue
+        other = done[done["contender"] == contender].set_index(["seed", "fold"])[metric]
+        diff = (other - base).dropna()
+        out[contender] = {"mean": float(diff.mean()) if len(diff) else np.nan,
+                          "std": float(diff.std(ddof=1)) if len(diff) > 1 else np.nan, "n_pairs": int(len(diff))}
+    return out

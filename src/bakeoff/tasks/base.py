@@ -1,0 +1,87 @@
+"""The task interface and the one table of metric directions."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from bakeoff.errors import BakeoffError
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    higher_is_better: bool
+    threshold_free: bool = False
+    description: str = ""
+
+
+# One source of truth for every metric's direction and nature.
+METRICS: dict[str, MetricInfo] = {m.name: m for m in [
+    MetricInfo("accuracy", True, description="fraction correct at the threshold"),
+    MetricInfo("balanced_accuracy", True, description="mean per-class recall at the threshold"),
+    MetricInfo("precision", True),
+    MetricInfo("recall", True),
+    MetricInfo("f1", True),
+    MetricInfo("mcc", True, description="Matthews correlation coefficient"),
+    MetricInfo("auroc", True, threshold_free=True),
+    MetricInfo("average_precision", True, threshold_free=True),
+    MetricInfo("brier", False, threshold_free=True, description="mean squared error of the probabilities"),
+    MetricInfo("loss", False, threshold_free=True),
+]}
+
+
+class Task(ABC):
+    """What a task decides: output size, default loss, probabilities from logits, metrics from predictions."""
+
+    name: str = ""
+    default_loss: str = ""
+    metric_names: tuple[str, ...] = ()
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+
+    @property
+    @abstractmethod
+    def num_outputs(self) -> int:
+        ...
+
+    @abstractmethod
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        ...
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        """The label tensor in the form the loss expects."""
+        return y
+
+    @abstractmethod
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        ...
+
+    @abstractmethod
+    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        ...
+
+    def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def check_metric(self, name: str, where: str) -> None:
+        if name not in self.metric_names and name != "loss":
+            raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
+                               f"{list(self.metric_names) + ['loss']}")
+
+
+def get_task(name: str, num_classes: int | None = None) -> Task:
+    from bakeoff.tasks.classification import BinaryClassification, MulticlassClassification
+
+    if name == "binary_classification":
+        return BinaryClassification(2)
+    if name == "multiclass_classification":
+        if not num_classes or num_classes < 2:
+            raise BakeoffError(f"task {name}: needs at least 2 classes, got {num_classes}")
+        return MulticlassClassification(num_classes)
+    raise BakeoffError(f"unknown task {name!r}; expected binary_classification or multiclass_classification")

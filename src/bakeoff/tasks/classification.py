@@ -1,0 +1,96 @@
+"""Binary and multi-class classification: probabilities, metrics (torchmetrics) and curves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torchmetrics.functional.classification as tmf
+
+from bakeoff.tasks.base import Task
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a))
+
+
+class BinaryClassification(Task):
+    """One logit per sample; probabilities are P(class 1); threshold-dependent metrics use ``threshold``."""
+
+    name = "binary_classification"
+    default_loss = "bce"
+    metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
+                    "average_precision", "brier")
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.reshape(len(logits), -1)[:, 0].float())
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y.float()
+
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        p, t = _t(probs).double(), _t(y).long()
+        out = {
+            "accuracy": tmf.binary_accuracy(p, t, threshold),
+            # balanced accuracy = macro-averaged recall of the hard decisions
+            "balanced_accuracy": tmf.multiclass_recall((p >= threshold).long(), t, 2, average="macro"),
+            "precision": tmf.binary_precision(p, t, threshold),
+            "recall": tmf.binary_recall(p, t, threshold),
+            "f1": tmf.binary_f1_score(p, t, threshold),
+            "mcc": tmf.binary_matthews_corrcoef(p, t, threshold),
+            "auroc": tmf.binary_auroc(p, t),
+            "average_precision": tmf.binary_average_precision(p, t),
+            # Brier score: torchmetrics has no binary Brier; it is the mean squared error of the probabilities.
+            "brier": torch.mean((p - t.double()) ** 2),
+        }
+        return {k: float(v) for k, v in out.items()}
+
+    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        return tmf.binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
+
+    def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+        fpr, tpr, _ = tmf.binary_roc(_t(probs).double(), _t(y).long())
+        return {"roc": (fpr.numpy(), tpr.numpy())}
+
+
+class MulticlassClassification(Task):
+    """K logits per sample, softmax probabilities (N, K); macro-averaged metrics, arg-max decisions."""
+
+    name = "multiclass_classification"
+    default_loss = "ce"
+    metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
+                    "average_precision", "brier")
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=1)
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y.long()
+
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        p, t, k = _t(probs).double(), _t(y).long(), self.num_classes
+        onehot = torch.nn.functional.one_hot(t, k).double()
+        out = {
+            "accuracy": tmf.multiclass_accuracy(p, t, k, average="micro"),
+            "balanced_accuracy": tmf.multiclass_recall(p, t, k, average="macro"),
+            "precision": tmf.multiclass_precision(p, t, k, average="macro"),
+            "recall": tmf.multiclass_recall(p, t, k, average="macro"),
+            "f1": tmf.multiclass_f1_score(p, t, k, average="macro"),
+            "mcc": tmf.multiclass_matthews_corrcoef(p, t, k),
+            "auroc": tmf.multiclass_auroc(p, t, k, average="macro"),
+            "average_precision": tmf.multiclass_average_precision(p, t, k, average="macro"),
+            "brier": torch.mean(torch.sum((p - onehot) ** 2, dim=1)),
+        }
+        return {k_: float(v) for k_, v in out.items()}
+
+    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        return tmf.multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()
