@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")
 def run(
     study: Annotated[Path, typer.Argument(help="The study file (YAML).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created, or resumed).")],
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""

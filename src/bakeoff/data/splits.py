@@ -51,6 +51,9 @@ def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, 
 def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
     """All splits of the study: one for holdout, ``cfg.folds`` for k-fold."""
     grouped = cfg.grouped and data.groups is not None
+    if len(np.unique(data.y)) < 2:
+        raise BakeoffError(f"data: every sample has label {data.y[0] if len(data.y) else None}; "
+                           f"expected at least two classes")
     all_idx = np.arange(len(data.y))
     if cfg.kind == "holdout":
         rest, test = _carve(all_idx, cfg.test_fraction, data, cfg, grouped, salt=0)

@@ -15,6 +15,14 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a))
 
 
+def _mcc_zero_when_undefined(mcc: torch.Tensor, hard: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """MCC is 0/0 when the predictions (or the truth) hold one class only. torchmetrics then returns a
+    small non-zero substitute; we report 0, the convention of scikit-learn and of most papers."""
+    if len(torch.unique(hard.long())) < 2 or len(torch.unique(t)) < 2:
+        return torch.zeros(())
+    return mcc
+
+
 class BinaryClassification(Task):
     """One logit per sample; probabilities are P(class 1); threshold-dependent metrics use ``threshold``."""
 
@@ -42,7 +50,7 @@ class BinaryClassification(Task):
             "precision": tmf.binary_precision(p, t, threshold),
             "recall": tmf.binary_recall(p, t, threshold),
             "f1": tmf.binary_f1_score(p, t, threshold),
-            "mcc": tmf.binary_matthews_corrcoef(p, t, threshold),
+            "mcc": _mcc_zero_when_undefined(tmf.binary_matthews_corrcoef(p, t, threshold), p >= threshold, t),
             "auroc": tmf.binary_auroc(p, t),
             "average_precision": tmf.binary_average_precision(p, t),
             # Brier score: torchmetrics has no binary Brier; it is the mean squared error of the probabilities.
@@ -85,7 +93,7 @@ class MulticlassClassification(Task):
             "precision": tmf.multiclass_precision(p, t, k, average="macro"),
             "recall": tmf.multiclass_recall(p, t, k, average="macro"),
             "f1": tmf.multiclass_f1_score(p, t, k, average="macro"),
-            "mcc": tmf.multiclass_matthews_corrcoef(p, t, k),
+            "mcc": _mcc_zero_when_undefined(tmf.multiclass_matthews_corrcoef(p, t, k), p.argmax(1), t),
             "auroc": tmf.multiclass_auroc(p, t, k, average="macro"),
             "average_precision": tmf.multiclass_average_precision(p, t, k, average="macro"),
             "brier": torch.mean(torch.sum((p - onehot) ** 2, dim=1)),

@@ -41,13 +41,13 @@ def build_trainer(protocol: ProtocolConfig, run_dir: Path | None, *, logs: bool 
         devices=protocol.devices,
         precision=protocol.precision,
         deterministic=protocol.deterministic,
-        gradient_clip_val=protocol.gradient_clip,
         logger=loggers or False,
         callbacks=callbacks,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,
+        log_every_n_steps=50,
+        gradient_clip_val=protocol.gradient_clip,
         default_root_dir=str(run_dir) if run_dir is not None else None,
     )
     return trainer, ckpt

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+TINY_STUDY: dict[str, Any] = {
+    "name": "tiny",
+    "task": "binary_classification",
+    "data": {"source": "builtin:spots3d", "params": {"n": 240, "positive_fraction": 0.3, "snr": 4.0, "seed": 1},
+             "split": {"kind": "holdout", "val_fraction": 0.25, "test_fraction": 0.25}},
+    "protocol": {"seeds": [0, 1], "epochs": 2, "batch_size": 32, "optimizer": {"name": "adam", "lr": 0.003},
+                 "loss": {"name": "bce", "class_weights": "balanced"}, "augment": ["flip", "rot90"],
+                 "select": {"monitor": "val/auroc", "mode": "max"}},
+    "contenders": {
+        "cnn": {"model": "bakeoff:simple_cnn3d"},
+        "se": {"model": "bakeoff:se_resnet", "params": {"spatial_dims": 3, "base_channels": 4, "num_blocks": 1}},
+    },
+    "evaluation": {"primary": "auroc", "baseline": "cnn", "speed_repeats": 2},
+}
+
+
+@pytest.fixture
+def tiny_raw() -> dict[str, Any]:
+    return copy.deepcopy(TINY_STUDY)
+
+
+def write_study(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path: Path, tiny_raw: dict[str, Any]) -> Path:
+    return write_study(tmp_path / "tiny.yaml", tiny_raw)

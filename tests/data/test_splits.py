@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bakeoff.config import SplitConfig
+from bakeoff.data.sources import from_arrays
+from bakeoff.data.splits import group_overlap, make_splits
+from bakeoff.errors import BakeoffError
+
+
+def _data(n=300, groups=None, pos=0.3, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < pos).astype(int)
+    return from_arrays(rng.normal(size=(n, 4, 4)), y, groups=groups)
+
+
+def test_holdout_is_a_stratified_partition():
+    d = _data()
+    (s,) = make_splits(d, SplitConfig(kind="holdout", val_fraction=0.2, test_fraction=0.2))
+    allidx = np.concatenate([s.train, s.val, s.test])
+    assert sorted(allidx.tolist()) == list(range(300))
+    assert len(s.test) == pytest.approx(60, abs=3) and len(s.val) == pytest.approx(60, abs=3)
+    for part in (s.train, s.val, s.test):
+        assert d.y[part].mean() == pytest.approx(d.y.mean(), abs=0.03)
+
+
+def test_kfold_tests_cover_every_sample_once():
+    d = _data()
+    splits = make_splits(d, SplitConfig(kind="kfold", folds=5))
+    tests = np.concatenate([s.test for s in splits])
+    assert sorted(tests.tolist()) == list(range(300))
+    for s in splits:
+        assert not set(s.train) & set(s.val) and not set(s.train) & set(s.test)
+
+
+def test_grouped_splits_never_cut_a_group():
+    groups = np.repeat(np.arange(30), 10)
+    d = _data(groups=groups)
+    for kind in ("holdout", "kfold"):
+        for s in make_splits(d, SplitConfig(kind=kind, folds=3)):
+            assert group_overlap(d, s) == set()
+    (s,) = make_splits(d, SplitConfig(kind="holdout", grouped=False))
+    assert group_overlap(d, s)  # without grouping, groups do leak
+
+
+def test_fingerprints_are_stable_and_sensitive():
+    d = _data()
+    a = make_splits(d, SplitConfig(seed=0))[0].fingerprints(d.ids)
+    b = make_splits(d, SplitConfig(seed=0))[0].fingerprints(d.ids)
+    c = make_splits(d, SplitConfig(seed=1))[0].fingerprints(d.ids)
+    assert a == b and a["test"] != c["test"]
+
+
+def test_single_class_part_is_an_error():
+    d = _data(n=40, pos=0.05, seed=2)
+    d.y[:2] = 1  # two positives cannot fill five test folds
+    with pytest.raises(BakeoffError, match="has no samples of class"):
+        make_splits(d, SplitConfig(kind="kfold", folds=5))

@@ -1,0 +1,208 @@
+"""The CLI end to end on a tiny study: files, recomputed metrics, resume, report, status, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn import metrics as skm
+
+from tests.conftest import write_study
+
+BAKEOFF = [sys.executable, "-m", "bakeoff.cli"]
+
+
+def bakeoff(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.run([*BAKEOFF, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    from tests.conftest import TINY_STUDY
+
+    root = tmp_path_factory.mktemp("cli")
+    study = write_study(root / "tiny.yaml", TINY_STUDY)
+    out = root / "out"
+    proc = bakeoff("run", study, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return study, out, proc
+
+
+def test_run_writes_every_output(finished):
+    _, out, proc = finished
+    assert "Δ se − cnn" in proc.stdout and "auroc (primary)" in proc.stdout
+    resolved = yaml.safe_load((out / "study.yaml").read_text())
+    assert resolved["protocol"]["precision"] == "32-true"  # defaults are filled in
+    for name in ("results.csv", "summary.csv", "plots/training_curves.png", "plots/metric_bars.png",
+                 "plots/confusion_matrices.png", "plots/roc_curves.png"):
+        assert (out / name).is_file(), name
+    for contender in ("cnn", "se"):
+        for seed in (0, 1):
+            run = out / "runs" / contender / f"seed{seed}-fold0"
+            for name in ("run.json", "predictions.npz", "metrics.json", "checkpoints/best.ckpt",
+                         "logs/csv/metrics.csv"):
+                assert (run / name).exists(), run / name
+            assert list((run / "logs" / "tensorboard").glob("events.out.tfevents.*"))
+            info = json.loads((run / "run.json").read_text())
+            assert info["status"] == "done" and info["versions"]["torch"]
+            assert info["n_parameters"] > 0 and info["train_time_s"] > 0 and info["speed"]["latency_ms"] > 0
+
+
+def test_results_recompute_from_predictions(finished):
+    _, out, _ = finished
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 4 and set(df["status"]) == {"done"}
+    assert df.loc[df.contender == "cnn", "n_parameters"].iloc[0] == 17_957
+    for _, row in df.iterrows():
+        with np.load(out / "runs" / row.contender / row.run_id / "predictions.npz") as f:
+            y, p = f["test_y"], f["test_probs"]
+            assert len(set(f["test_ids"]) & set(f["val_ids"])) == 0
+        hard = (p >= 0.5).astype(int)
+        assert row.test_auroc == pytest.approx(skm.roc_auc_score(y, p), abs=1e-6)
+        assert row.test_accuracy == pytest.approx(skm.accuracy_score(y, hard), abs=1e-6)
+        assert row.test_f1 == pytest.approx(skm.f1_score(y, hard, zero_division=0), abs=1e-6)
+        assert row.test_mcc == pytest.approx(skm.matthews_corrcoef(y, hard), abs=1e-6)
+        assert row.test_average_precision == pytest.approx(skm.average_precision_score(y, p), abs=1e-6)
+        assert row.test_brier == pytest.approx(skm.brier_score_loss(y, p), abs=1e-6)
+    summary = pd.read_csv(out / "summary.csv").set_index(["contender", "metric"])
+    for c in ("cnn", "se"):
+        vals = df.loc[df.contender == c, "test_auroc"]
+        assert summary.loc[(c, "test_auroc"), "mean"] == pytest.approx(vals.mean())
+        assert summary.loc[(c, "test_auroc"), "std"] == pytest.approx(vals.std(ddof=1))
+        assert summary.loc[(c, "test_auroc"), "ci_low"] < vals.mean() < summary.loc[(c, "test_auroc"), "ci_high"]
+
+
+def test_same_split_for_every_contender(finished):
+    _, out, _ = finished
+    infos = [json.loads(p.read_text()) for p in out.glob("runs/*/*/run.json")]
+    assert len({json.dumps(i["split"], sort_keys=True) for i in infos}) == 1
+
+
+def test_rerun_resumes_and_report_rebuilds_without_training(finished):
+    study, out, _ = finished
+    ckpt = out / "runs" / "cnn" / "seed0-fold0" / "checkpoints" / "best.ckpt"
+    before = ckpt.stat().st_mtime_ns
+    proc = bakeoff("run", study, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert ckpt.stat().st_mtime_ns == before  # nothing retrained
+    (out / "results.csv").unlink()
+    (out / "plots" / "roc_curves.png").unlink()
+    proc = bakeoff("report", out)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "results.csv").is_file() and (out / "plots" / "roc_curves.png").is_file()
+    assert ckpt.stat().st_mtime_ns == before
+    proc = bakeoff("status", out)
+    assert proc.returncode == 0 and proc.stdout.count("done") >= 4 and "4 done" in proc.stdout
+
+
+def test_failed_run_is_retried_not_cached(finished, tmp_path):
+    study, out, _ = finished
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    run_json = copy / "runs" / "se" / "seed1-fold0" / "run.json"
+    info = json.loads(run_json.read_text())
+    info["status"] = "failed"
+    run_json.write_text(json.dumps(info))
+    untouched = copy / "runs" / "cnn" / "seed0-fold0" / "checkpoints" / "best.ckpt"
+    before = untouched.stat().st_mtime_ns
+    proc = bakeoff("run", study, "--out", copy)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(run_json.read_text())["status"] == "done"
+    assert untouched.stat().st_mtime_ns == before
+
+
+def test_models_lists_the_registry():
+    proc = bakeoff("models")
+    assert proc.returncode == 0 and "bakeoff:simple_cnn3d" in proc.stdout and "bakeoff:se_resnet" in proc.stdout
+    proc = bakeoff("models", "*DenseNet*", "--provider", "monai")
+    assert proc.returncode == 0 and "monai:DenseNet121" in proc.stdout
+
+
+def _assert_clean_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for frag in fragments:
+        assert frag in lines[0], (frag, lines[0])
+
+
+def _npz(tmp_path, name, **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["unknown_model", "typo_key", "length", "rank", "labels", "nan", "one_class",
+                                  "missing_file", "bad_set"])
+def test_bad_input_fails_cleanly(case, tmp_path, tiny_raw):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 9, 11, 11)), np.tile([0, 1], 30)
+    extra: list[str] = []
+    expect: tuple[str, ...]
+    if case == "unknown_model":
+        tiny_raw["contenders"]["se"]["model"] = "bakeoff:se_resnet3d"
+        expect = ("unknown model 'bakeoff:se_resnet3d'", "did you mean 'bakeoff:se_resnet'")
+    elif case == "typo_key":
+        tiny_raw["protocol"]["batchsize"] = 8
+        expect = ("study.yaml", "protocol.batchsize: unknown key")
+    elif case == "length":
+        tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=y[:-3])}
+        expect = ("X has 60 samples but y has 57",)
+    elif case == "rank":
+        tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X[:, 0, 0], y=y)}
+        expect = ("X has shape (60, 11)",)
+    elif case == "labels":
+        tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=y * 2)}
+        expect = ("labels [2] are outside {0, 1}",)
+    elif case == "nan":
+        X[3, 0, 0, 0] = np.nan
+        tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=y)}
+        expect = ("NaN or inf", "[3]")
+    elif case == "one_class":
+        tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=np.zeros(60, int))}
+        expect = ("expected at least two classes",)
+    elif case == "missing_file":
+        tiny_raw["data"] = {"source": "npz:nothere.npz"}
+        expect = ("nothere.npz not found",)
+    else:
+        extra = ["--set", "protocol.epochs=zero"]
+        expect = ("protocol.epochs", "got 'zero'")
+    study = write_study(tmp_path / "study.yaml", tiny_raw)
+    out = tmp_path / "out"
+    proc = bakeoff("run", study, "--out", out, *extra)
+    _assert_clean_error(proc, *expect)
+    assert not out.exists()  # nothing was written for a study that cannot start
+
+
+def test_debug_shows_the_traceback(tmp_path, tiny_raw):
+    tiny_raw["contenders"]["se"]["model"] = "nonexistent_net"
+    study = write_study(tmp_path / "study.yaml", tiny_raw)
+    proc = bakeoff("run", study, "--out", tmp_path / "out", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_other_studys_directory_is_never_overwritten(finished, tmp_path):
+    study, out, _ = finished
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    proc = bakeoff("run", study, "--out", out, "--set", "protocol.epochs=3")
+    _assert_clean_error(proc, f"--out {out}", "holds results of 'tiny' with different settings")
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == {p: t for p, t in before.items() if p.name != ".lock"}
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    _assert_clean_error(bakeoff("run", study, "--out", stranger), "not a bakeoff study directory")
+    assert (stranger / "notes.txt").read_text() == "mine"
+    _assert_clean_error(bakeoff("report", tmp_path / "nowhere"), "no study.yaml here")

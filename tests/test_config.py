@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bakeoff.config import apply_overrides, load_study, validate_study
+from bakeoff.errors import BakeoffError
+from tests.conftest import write_study
+
+
+def test_defaults_are_filled_and_round_trip(tiny_raw):
+    cfg = validate_study(tiny_raw)
+    assert cfg.protocol.precision == "32-true"
+    assert cfg.data.normalize == "minmax"
+    again = validate_study(yaml.safe_load(cfg.to_yaml()))
+    assert again == cfg
+    assert again.fingerprint() == cfg.fingerprint()
+
+
+def test_unknown_key_names_its_path(tmp_path, tiny_raw):
+    tiny_raw["protocol"]["epocs"] = 3
+    with pytest.raises(BakeoffError) as e:
+        load_study(write_study(tmp_path / "s.yaml", tiny_raw))
+    msg = str(e.value)
+    assert "s.yaml" in msg and "protocol.epocs: unknown key" in msg
+    assert "\n" not in msg
+
+
+def test_wrong_type_names_path_and_value(tiny_raw):
+    tiny_raw["protocol"]["optimizer"]["lr"] = "fast"
+    with pytest.raises(BakeoffError, match=r"protocol\.optimizer\.lr: .*got 'fast'"):
+        validate_study(tiny_raw)
+
+
+def test_bad_literal_lists_choices(tiny_raw):
+    tiny_raw["protocol"]["optimizer"]["name"] = "adamx"
+    with pytest.raises(BakeoffError, match=r"protocol\.optimizer\.name: Input should be 'adam', 'adamw' or 'sgd'"):
+        validate_study(tiny_raw)
+
+
+def test_baseline_must_be_a_contender(tiny_raw):
+    tiny_raw["evaluation"]["baseline"] = "nope"
+    with pytest.raises(BakeoffError, match="baseline 'nope' is not a contender"):
+        validate_study(tiny_raw)
+
+
+def test_selection_on_test_is_impossible(tiny_raw):
+    tiny_raw["protocol"]["select"]["monitor"] = "test/auroc"
+    with pytest.raises(BakeoffError, match="protocol.select.monitor"):
+        validate_study(tiny_raw)
+
+
+def test_set_overrides_parse_yaml_values(tiny_raw):
+    raw = apply_overrides(tiny_raw, ["protocol.epochs=7", "protocol.seeds=[3, 4]", "data.params.snr=2.5",
+                                     "evaluation.min_effect=0.01"])
+    cfg = validate_study(raw)
+    assert cfg.protocol.epochs == 7 and cfg.protocol.seeds == [3, 4]
+    assert cfg.data.params["snr"] == 2.5 and cfg.evaluation.min_effect == 0.01
+    assert tiny_raw["protocol"]["epochs"] == 2  # the input is not mutated
+    with pytest.raises(BakeoffError, match="KEY.PATH=VALUE"):
+        apply_overrides(tiny_raw, ["protocol.epochs"])
+
+
+def test_contender_protocol_override_is_validated_and_applied(tiny_raw):
+    tiny_raw["contenders"]["se"]["protocol"] = {"optimizer": {"lr": 0.01}}
+    cfg = validate_study(tiny_raw)
+    assert cfg.protocol_for("se").optimizer.lr == 0.01
+    assert cfg.protocol_for("se").optimizer.name == "adam"
+    assert cfg.protocol_for("cnn").optimizer.lr == 0.003
+    tiny_raw["contenders"]["se"]["protocol"] = {"optimizer": {"lr": -1}}
+    with pytest.raises(BakeoffError, match=r"contenders\.se\.protocol: optimizer\.lr"):
+        validate_study(tiny_raw)
+
+
+def test_fingerprint_ignores_execution_but_not_protocol(tiny_raw):
+    a = validate_study(tiny_raw)
+    tiny_raw["execution"] = {"keep_checkpoints": False}
+    assert validate_study(tiny_raw).fingerprint() == a.fingerprint()
+    tiny_raw["protocol"]["epochs"] = 3
+    assert validate_study(tiny_raw).fingerprint() != a.fingerprint()
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(BakeoffError, match="study file not found"):
+        load_study(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(BakeoffError, match="not valid YAML"):
+        load_study(bad)
