@@ -46,7 +46,7 @@ def build_trainer(protocol: ProtocolConfig, run_dir: Path | None, *, logs: bool 
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=50,
+        log_every_n_steps=1,  # nothing is logged per step (see module.py); this only silences a warning
         gradient_clip_val=protocol.gradient_clip,
         default_root_dir=str(run_dir) if run_dir is not None else None,
     )
