@@ -87,3 +87,30 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(BakeoffError, match="not valid YAML"):
         load_study(bad)
+
+
+def test_device_and_precision_are_checked_before_training(tiny_raw, monkeypatch):
+    import torch
+
+    from bakeoff.runs.plan import StudyContext
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    tiny_raw["protocol"]["precision"] = "16-mixed"
+    with pytest.raises(BakeoffError, match="protocol.precision: '16-mixed' needs a GPU"):
+        StudyContext(validate_study(tiny_raw)).validate()
+    tiny_raw["protocol"]["precision"] = "32-true"
+    tiny_raw["contenders"]["se"]["protocol"] = {"accelerator": "gpu"}
+    with pytest.raises(BakeoffError, match="contenders.se.protocol.accelerator: 'gpu' requested"):
+        StudyContext(validate_study(tiny_raw)).validate()
+
+
+def test_unknown_metric_names_are_rejected(tiny_raw):
+    from bakeoff.runs.plan import StudyContext
+
+    tiny_raw["evaluation"]["primary"] = "aucroc"
+    with pytest.raises(BakeoffError, match="evaluation.primary: unknown metric 'aucroc'"):
+        StudyContext(validate_study(tiny_raw)).validate()
+    tiny_raw["evaluation"]["primary"] = "auroc"
+    tiny_raw["protocol"]["select"]["monitor"] = "val/acc"
+    with pytest.raises(BakeoffError, match="protocol.select.monitor: unknown metric 'acc'"):
+        StudyContext(validate_study(tiny_raw)).validate()

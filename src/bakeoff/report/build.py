@@ -85,7 +85,7 @@ def terminal_table(report: StudyReport) -> Any:
         if s is None or (c, col) not in s.index:
             return "–"
         r = s.loc[(c, col)]
-        std = "" if pd.isna(r["std"]) else f" ± {r['std']:{fmt}}"
+        std = "" if pd.isna(r["std"]) or r["std"] == 0 else f" ± {r['std']:{fmt}}"
         return f"{r['mean']:{fmt}}{std}"
 
     primary = study.evaluation.primary
