@@ -1,0 +1,1 @@
+"""Planning, storing and executing runs (contender x seed x fold)."""

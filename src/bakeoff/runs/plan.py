@@ -1,0 +1,119 @@
+"""The plan: every run of a study with a content hash, and the context every run shares."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from bakeoff.config import ProtocolConfig, StudyConfig
+from bakeoff.data.sources import ArrayData, load_source
+from bakeoff.data.splits import Split, group_overlap, make_splits
+from bakeoff.data.transforms import normalize
+from bakeoff.errors import BakeoffError
+from bakeoff.models import resolve
+from bakeoff.tasks import Task, get_task
+from bakeoff.utils import stable_hash
+
+
+def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
+    """Refuse before training what Lightning would refuse after the data are loaded."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if protocol.accelerator in ("gpu", "cuda") and not cuda:
+        raise BakeoffError(f"{where}.accelerator: {protocol.accelerator!r} requested but no CUDA device is "
+                           f"visible; expected 'auto' or 'cpu' on this machine")
+    on_cpu = protocol.accelerator == "cpu" or (protocol.accelerator == "auto" and not cuda)
+    if protocol.precision == "16-mixed" and on_cpu:
+        raise BakeoffError(f"{where}.precision: '16-mixed' needs a GPU; expected '32-true' or 'bf16-mixed' on CPU")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    contender: str
+    seed: int
+    fold: int
+    hash: str
+
+    @property
+    def run_id(self) -> str:
+        return f"seed{self.seed}-fold{self.fold}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.contender}/{self.run_id}"
+
+
+class StudyContext:
+    """A validated study with its data loaded, normalised and split, and its task; no training yet."""
+
+    def __init__(self, config: StudyConfig, data: ArrayData | None = None) -> None:
+        self.config = config
+        self._data = data
+
+    @cached_property
+    def data(self) -> ArrayData:
+        cfg = self.config.data
+        num_classes = 2 if self.config.task == "binary_classification" else None
+        data = self._data or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
+                                         num_classes=num_classes)
+        data.X = normalize(data.X, cfg.normalize)
+        return data
+
+    @cached_property
+    def task(self) -> Task:
+        k = int(self.data.y.max()) + 1 if self.config.task != "binary_classification" else 2
+        return get_task(self.config.task, k)
+
+    @cached_property
+    def splits(self) -> list[Split]:
+        splits = make_splits(self.data, self.config.data.split)
+        leaky = group_overlap(self.data, splits[0])
+        if leaky:
+            warnings.warn(
+                f"{len(leaky)} groups appear in more than one of train/val/test (data.split.grouped is off); "
+                "splitting one group across parts inflates results", stacklevel=2)
+        return splits
+
+    def validate(self) -> None:
+        """Everything that can fail before training: data, splits, model names, metric names."""
+        _ = self.splits
+        ev = self.config.evaluation
+        self.task.check_metric(ev.primary, "evaluation.primary")
+        for name in self.config.contenders:
+            p = self.config.protocol_for(name)
+            where = "protocol" if not self.config.contenders[name].protocol else f"contenders.{name}.protocol"
+            self.task.check_metric(p.select.monitor.split("/", 1)[1], f"{where}.select.monitor")
+            if p.early_stopping and p.early_stopping.monitor:
+                m = p.early_stopping.monitor
+                if not m.startswith("val/"):
+                    raise BakeoffError(f"{where}.early_stopping.monitor: expected 'val/<metric>', got {m!r}")
+                self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
+            resolve(self.config.contenders[name].model)
+            check_device(p, where)
+
+    def split_fingerprints(self) -> list[dict[str, str]]:
+        return [s.fingerprints(self.data.ids) for s in self.splits]
+
+    def plan(self) -> list[RunSpec]:
+        data_fp = self.data.fingerprint()
+        runs = []
+        for name, contender in self.config.contenders.items():
+            protocol = self.config.protocol_for(name)
+            for split in self.splits:
+                for seed in protocol.seeds:
+                    h = stable_hash({
+                        "task": self.config.task, "data": data_fp,
+                        "data_cfg": self.config.data.model_dump(mode="json"),
+                        "split": split.fingerprints(self.data.ids), "contender": contender.model_dump(mode="json"),
+                        "protocol": protocol.model_dump(mode="json"),
+                        "evaluation": self.config.evaluation.model_dump(mode="json"), "seed": seed,
+                    })
+                    runs.append(RunSpec(name, seed, split.fold, h))
+        return runs
+
+    def class_counts(self, idx: np.ndarray) -> list[int]:
+        return np.bincount(self.data.y[idx], minlength=self.task.num_classes).tolist()

@@ -1,0 +1,89 @@
+"""Execute one run: a pure function of (study, contender, seed, fold) that leaves its files on disk."""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from bakeoff.evaluate.metrics import evaluate_predictions, predictions_arrays
+from bakeoff.evaluate.speed import measure_inference
+from bakeoff.models import count_parameters, create_model
+from bakeoff.runs.plan import RunSpec, StudyContext
+from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
+from bakeoff.train.fit import fit, seed_everything
+from bakeoff.utils import save_npz, write_json
+
+Report = Callable[[int, int, dict[str, float]], None]
+
+
+def versions() -> dict[str, str]:
+    import lightning
+    import torchmetrics
+
+    import bakeoff
+
+    return {"bakeoff": bakeoff.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "lightning": lightning.__version__, "torchmetrics": torchmetrics.__version__,
+            "numpy": np.__version__, "platform": platform.platform()}
+
+
+def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
+    """Train, select, predict, evaluate and time one run; a failure is recorded, never cached as done."""
+    run_dir = store.start(run)
+    cfg = ctx.config
+    contender = cfg.contenders[run.contender]
+    protocol = cfg.protocol_for(run.contender)
+    split = ctx.splits[run.fold]
+    data = ctx.data
+    info: dict[str, Any] = {
+        "contender": run.contender, "seed": run.seed, "fold": run.fold, "run_id": run.run_id, "hash": run.hash,
+        "status": RUNNING, "model": contender.model, "params": contender.params,
+        "protocol": protocol.model_dump(mode="json"), "split": split.fingerprints(data.ids),
+        "class_counts": {p: ctx.class_counts(split.indices(p)) for p in ("train", "val", "test")},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+    }
+    store.write_run(run, info)
+    t_start = time.perf_counter()
+    try:
+        seed_everything(run.seed, protocol.deterministic)
+        model = create_model(contender.model, in_channels=data.in_channels, num_outputs=ctx.task.num_outputs,
+                             spatial_dims=data.spatial_dims, input_shape=data.input_shape,
+                             params=contender.params)
+        info["n_parameters"] = count_parameters(model)
+        tr, va, te = split.train, split.val, split.test
+        result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va],
+                     run_dir=run_dir, threshold=cfg.evaluation.threshold, report=report)
+        module = result.module
+        preds = {}
+        for part, idx in (("val", va), ("test", te)):
+            preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
+                           "probs": module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
+        save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
+        metrics = evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold)
+        write_json(run_dir / METRICS_FILE, metrics)
+        speed = {}
+        if cfg.evaluation.speed:
+            example = torch.from_numpy(data.X[te[: protocol.batch_size]])
+            speed = measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)
+        info.update(
+            status=DONE, best_epoch=result.best_epoch, best_score=result.best_score,
+            epochs_trained=result.epochs_trained, train_time_s=result.train_time_s,
+            peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
+            device=str(module.device), speed=speed,
+        )
+        if not cfg.execution.keep_checkpoints and result.best_path:
+            import os
+
+            os.remove(result.best_path)
+    except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded
+        info.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    info["wall_time_s"] = time.perf_counter() - t_start
+    info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    store.write_run(run, info)
+    return info

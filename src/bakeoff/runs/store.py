@@ -1,0 +1,104 @@
+"""The on-disk layout of a study's results: atomic writes, a lock, and a guard against mixing studies.
+
+    DIR/study.yaml                     the resolved study
+    DIR/runs/<contender>/<run>/        run.json, predictions.npz, metrics.json, checkpoints/, logs/
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bakeoff.config import StudyConfig
+from bakeoff.errors import BakeoffError
+from bakeoff.runs.plan import RunSpec
+from bakeoff.utils import atomic_write_text, read_json, write_json
+
+STUDY_FILE = "study.yaml"
+RUN_FILE = "run.json"
+PREDICTIONS_FILE = "predictions.npz"
+METRICS_FILE = "metrics.json"
+DONE, FAILED, RUNNING = "done", "failed", "running"
+
+
+class StudyStore:
+    def __init__(self, out: str | os.PathLike) -> None:
+        self.root = Path(out)
+        self._lock_fh = None
+
+    # -- the study ----------------------------------------------------------------------------------
+    def saved_study(self) -> StudyConfig:
+        path = self.root / STUDY_FILE
+        if not path.is_file():
+            raise BakeoffError(f"{self.root}: no {STUDY_FILE} here; expected the --out directory of a bakeoff run")
+        from bakeoff.config import validate_study
+
+        return validate_study(yaml.safe_load(path.read_text()), source=str(path))
+
+    def open_for(self, study: StudyConfig) -> None:
+        """Create the directory, or check that it holds this same study; then take the lock."""
+        path = self.root / STUDY_FILE
+        if path.is_file():
+            try:
+                saved = self.saved_study()
+            except BakeoffError:
+                saved = None
+            if saved is None or saved.fingerprint() != study.fingerprint():
+                name = saved.name if saved else "an unreadable study"
+                raise BakeoffError(
+                    f"--out {self.root}: holds results of {name!r} with different settings; nothing was "
+                    f"changed. Use another --out directory (or the same study file and --set values to resume)")
+        elif self.root.exists() and any(self.root.iterdir()):
+            raise BakeoffError(f"--out {self.root}: exists and is not a bakeoff study directory; nothing was "
+                               f"changed. Use a new or empty directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock()
+        atomic_write_text(path, study.to_yaml())
+
+    def lock(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the life of the store
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise BakeoffError(f"--out {self.root}: another bakeoff process is using this directory") from None
+        self._lock_fh = fh
+
+    def unlock(self) -> None:
+        if self._lock_fh is not None:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # -- runs -----------------------------------------------------------------------------------------
+    def run_dir(self, run: RunSpec) -> Path:
+        return self.root / "runs" / run.contender / run.run_id
+
+    def run_info(self, run: RunSpec) -> dict[str, Any] | None:
+        path = self.run_dir(run) / RUN_FILE
+        return read_json(path) if path.is_file() else None
+
+    def is_done(self, run: RunSpec) -> bool:
+        info = self.run_info(run)
+        return bool(info and info.get("status") == DONE and info.get("hash") == run.hash
+                    and (self.run_dir(run) / PREDICTIONS_FILE).is_file())
+
+    def start(self, run: RunSpec) -> Path:
+        """A clean directory for a run that is not done (failed or interrupted leftovers are removed)."""
+        d = self.run_dir(run)
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+
+    def write_run(self, run: RunSpec, info: dict[str, Any]) -> None:
+        write_json(self.run_dir(run) / RUN_FILE, info)
+
+    def all_run_infos(self) -> list[dict[str, Any]]:
+        return [read_json(p) for p in sorted((self.root / "runs").glob(f"*/*/{RUN_FILE}"))]
