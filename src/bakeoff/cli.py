@@ -33,7 +33,6 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bakeoff.api import Study
-    from bakeoff.report.build import terminal_table
 
     s = Study.from_yaml(study, set_ or [])
     runs = s.plan()
@@ -64,8 +63,9 @@ def run(
                 bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
 
         result = s.run(out, progress)
-    console.print(terminal_table(result))
-    console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}; plots: {out / 'plots'}")
+    _print_report(result)
+    console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'comparison.json'}; "
+                  f"plots: {out / 'plots'}")
     if failures:
         err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
                           f"Running the same command again retries only those.")
@@ -80,10 +80,9 @@ def report(
 ) -> None:
     """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
     from bakeoff.api import report as build
-    from bakeoff.report.build import terminal_table
 
     result = build(out, make_plots=not no_plots)
-    console.print(terminal_table(result))
+    _print_report(result)
     console.print(f"rebuilt: {out / 'results.csv'}, {out / 'summary.csv'}"
                   + ("" if no_plots else f", {len(result.plots)} plots in {out / 'plots'}"))
 
@@ -139,6 +138,16 @@ def models(
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
         t.add_row(n, doc)
     console.print(t)
+
+
+def _print_report(result: Any) -> None:
+    from bakeoff.report.build import fairness_lines, terminal_table, verdict_table
+
+    console.print(terminal_table(result))
+    if result.comparison.get("pairs"):
+        console.print(verdict_table(result))
+    for line in fairness_lines(result):
+        console.print(line, highlight=False)
 
 
 def main() -> None:

@@ -140,6 +140,10 @@ class EvaluationConfig(_Strict):
     primary: str = "auroc"
     baseline: str | None = None  # None: the first contender
     min_effect: float = Field(0.0, ge=0)
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    pairs: Literal["baseline", "all"] = "baseline"  # each contender against the baseline, or every pair
+    n_boot: int = Field(2000, ge=200)
+    n_permutations: int = Field(999, ge=99)
     threshold: float = Field(0.5, gt=0, lt=1)
     speed: bool = True  # measure inference latency and throughput per run
     speed_repeats: int = Field(10, ge=1)

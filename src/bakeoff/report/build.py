@@ -12,10 +12,12 @@ from bakeoff.config import StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DONE, StudyStore
-from bakeoff.utils import atomic_write_text
+from bakeoff.stats.compare import compare_study
+from bakeoff.utils import atomic_write_text, write_json
 
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.csv"
+COMPARISON_FILE = "comparison.json"
 
 
 @dataclass
@@ -24,6 +26,7 @@ class StudyReport:
     results: pd.DataFrame
     summary: pd.DataFrame
     differences: dict[str, dict[str, float]]
+    comparison: dict[str, Any] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
 
     @property
@@ -48,6 +51,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     diffs = paired_differences(df, study.baseline, primary_col) if primary_col in df else {}
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
+    comparison = compare_study(study, df, evaluations, store.all_run_infos()) if len(df) else {}
+    write_json(store.root / COMPARISON_FILE, comparison)
     made: list[Path] = []
     if make_plots and evaluations:
         out = store.root / "plots"
@@ -58,7 +63,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         roc = plots.roc_curves(evaluations, order, study.task, out)
         if roc is not None:
             made.append(roc)
-    return StudyReport(study, df, summary, diffs, made)
+    return StudyReport(study, df, summary, diffs, comparison, made)
 
 
 def terminal_table(report: StudyReport) -> Any:
@@ -111,3 +116,35 @@ def terminal_table(report: StudyReport) -> Any:
         if col in df:
             t.add_row(label, *[cell(c, col, fmt) for c in order], *["" for _ in others])
     return t
+
+
+def verdict_table(report: StudyReport) -> Any:
+    """A rich table of the verdicts on the primary metric, one row per compared pair."""
+    from rich.table import Table
+
+    comp = report.comparison
+    ev = report.study.evaluation
+    t = Table(title=f"Verdicts on {comp.get('primary')} (test; {1 - ev.alpha:.0%} intervals; "
+                    f"min_effect {ev.min_effect:g})")
+    for col in ("pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):
+        t.add_column(col)
+    for p in comp.get("pairs", []):
+        need = p.get("to_resolve")
+        need_text = (f"~{need['test_samples']:,} test samples or ~{need['seeds']} seeds" if need else "")
+        colour = "green" if "better" in p["verdict"] else ("cyan" if "equivalent" in p["verdict"] else "yellow")
+        t.add_row(f"{p['a']} − {p['b']}", f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
+                  f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})", f"[{colour}]{p['verdict']}[/{colour}]", need_text)
+    return t
+
+
+def fairness_lines(report: StudyReport) -> list[str]:
+    fair = report.comparison.get("fairness")
+    if not fair:
+        return []
+    lines = [f"fairness: {len(fair['identical'])} settings identical for every contender "
+             f"(splits, seeds, protocol, device)"]
+    for key, values in fair["deviations"].items():
+        tag = "declared override" if values.get("declared") else "UNDECLARED deviation"
+        shown = ", ".join(f"{c}={v}" for c, v in values.items() if c != "declared")
+        lines.append(f"  {tag}: {key}: {shown}")
+    return lines

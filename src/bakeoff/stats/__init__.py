@@ -1,0 +1,1 @@
+"""Statistics: bootstrap intervals, paired tests, across-run tests, verdicts and the fairness audit."""

@@ -1,0 +1,59 @@
+"""The fairness audit: what every contender shared, and every way one differed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CONTENDER_KEYS = ("model", "params")  # what a contender is declared to differ in
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: obj}
+
+
+def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str, dict[str, Any]]) -> dict:
+    """Compare, across contenders, the settings each run recorded in its run.json.
+
+    Identical settings are listed once; every difference is a deviation naming each contender's value.
+    Per-contender protocol overrides declared in the study are deviations too, and are marked as declared.
+    """
+    per: dict[str, dict[str, set]] = {}
+    for info in run_infos:
+        if info.get("status") != "done":
+            continue
+        c = info["contender"]
+        facts = _flatten({"protocol": info.get("protocol", {})})
+        facts.pop("protocol.seeds", None)
+        for part, fp in (info.get("split") or {}).items():
+            facts[f"split.fold{info['fold']}.{part}"] = fp
+        facts["device"] = info.get("device")
+        bucket = per.setdefault(c, {})
+        for k, v in facts.items():
+            bucket.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
+        bucket.setdefault("seeds", set()).add(json.dumps(info["seed"]))
+    contenders = sorted(per)
+    keys = sorted({k for d in per.values() for k in d})
+    identical, deviations = {}, {}
+    for k in keys:
+        shown = {}
+        for c in contenders:
+            vals = sorted(json.loads(x) for x in per[c].get(k, {"null"})) if k == "seeds" else \
+                [json.loads(x) for x in sorted(per[c].get(k, {"null"}))]
+            shown[c] = vals if k == "seeds" or len(vals) > 1 else vals[0]
+        if len({json.dumps(v, sort_keys=True) for v in shown.values()}) == 1:
+            identical[k] = next(iter(shown.values()))
+        else:
+            deviations[k] = shown
+    declared = {c: sorted(_flatten({"protocol": o})) for c, o in declared_overrides.items() if o}
+    for k, values in deviations.items():
+        values["declared"] = any(k in keys_ for keys_ in declared.values())
+    return {"contenders": contenders, "identical": identical, "deviations": deviations,
+            "declared_overrides": declared,
+            "fair": all(v.get("declared") for v in deviations.values()),
+            "note": "contenders differ by design in model and params; everything else is compared here"}

@@ -1,0 +1,119 @@
+"""Every pairwise comparison of a study, its verdicts and the fairness audit: ``comparison.json``."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bakeoff.config import StudyConfig
+from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
+from bakeoff.stats.audit import fairness_audit
+from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
+from bakeoff.stats.verdict import resolution_estimate, verdict
+from bakeoff.stats.weighted import BINARY_METRICS, binary_metrics, identity_draws
+from bakeoff.tasks import METRICS
+
+
+def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict]:
+    rows = df[(df["contender"] == contender) & (df["status"] == "done")]
+    out = {}
+    for _, r in rows.iterrows():
+        t = evaluations[(contender, r["run_id"])]["preds"]["test"]
+        order = np.argsort(t["ids"])
+        out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
+    return out
+
+
+def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns | None:
+    """Match two contenders' test predictions by (seed, fold) and sample id; None if nothing matches."""
+    pa, pb = _test_predictions(evaluations, df, a), _test_predictions(evaluations, df, b)
+    keys = sorted(set(pa) & set(pb))
+    if not keys:
+        return None
+    y = {}
+    for k in keys:
+        if not np.array_equal(pa[k]["ids"], pb[k]["ids"]):
+            raise ValueError(f"{a} and {b} were tested on different samples in seed {k[0]}, fold {k[1]}")
+        y[k[1]] = pa[k]["y"]
+    return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys})
+
+
+def compare_pair(runs: PairedRuns, a: str, b: str, study: StudyConfig, seed: int = 0) -> dict[str, Any]:
+    ev = study.evaluation
+    m, thr = ev.primary, ev.threshold
+    hib = METRICS[m].higher_is_better
+    observed = runs.observed(m, thr)
+    reps = paired_bootstrap(runs, m, thr, ev.n_boot, seed)
+    lo, hi = (float(x) for x in np.quantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
+    p_perm = paired_permutation(runs, m, thr, ev.n_permutations, seed)
+    n_test = int(sum(len(v) for v in runs.y.values()))
+    result: dict[str, Any] = {
+        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
+        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
+        "ci_method": "paired bootstrap over test samples (stratified by class, same draw for both contenders)"
+                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
+        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
+                                   f"contenders' predictions per sample), two-sided",
+        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
+        "min_effect": ev.min_effect,
+        "n_runs": len(runs.keys), "n_test_samples": n_test,
+    }
+    if result["verdict"] == "inconclusive":
+        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
+    per_run = []
+    for (s, f) in runs.keys:
+        y = runs.y[f]
+        ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
+        per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
+                        "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
+    result["per_run"] = per_run
+    diffs, sa, sb = [], [], []
+    for (s, f) in runs.keys:  # seed-major order, as baycomp expects
+        d = identity_draws(runs.y[f])
+        va = binary_metrics(runs.a[s, f], *d, thr, (m,))[m][0]
+        vb = binary_metrics(runs.b[s, f], *d, thr, (m,))[m][0]
+        sa.append(va)
+        sb.append(vb)
+        diffs.append(va - vb)
+    result["across_runs"] = {
+        "differences": [float(x) for x in diffs],
+        "bca": bca_interval(np.array(diffs), 1 - ev.alpha, seed),
+        "correlated_ttest": correlated_ttest(np.array(sa), np.array(sb), ev.min_effect, len(runs.seeds)),
+        "wilcoxon": wilcoxon(np.array(diffs)),
+    }
+    return result
+
+
+def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict]) -> dict:
+    """Verdicts for the baseline against each contender (or all pairs), Holm-adjusted, and the audit."""
+    order = [c for c in study.contenders if c in set(df.get("contender", []))]
+    out: dict[str, Any] = {
+        "primary": study.evaluation.primary, "baseline": study.baseline, "alpha": study.evaluation.alpha,
+        "min_effect": study.evaluation.min_effect, "threshold": study.evaluation.threshold, "pairs": [],
+    }
+    if study.task != "binary_classification" or study.evaluation.primary not in BINARY_METRICS:
+        out["note"] = "paired per-sample comparisons are implemented for binary classification metrics only"
+    else:
+        base = study.baseline
+        if study.evaluation.pairs == "all":
+            pairs = list(combinations(order, 2))
+        else:
+            pairs = [(c, base) for c in order if c != base]
+        for i, (a, b) in enumerate(pairs):
+            runs = pair_runs(evaluations, df, a, b)
+            if runs is not None:
+                out["pairs"].append(compare_pair(runs, a, b, study, seed=i))
+        adjusted = holm([p["p_value"] for p in out["pairs"]])
+        for p, adj in zip(out["pairs"], adjusted):
+            p["p_value_holm"] = adj
+        out["multiple_testing"] = {
+            "method": "Holm (statsmodels multipletests method='holm')",
+            "family": f"the {len(out['pairs'])} pair(s) compared on the primary metric "
+                      f"{study.evaluation.primary}; per-run McNemar/DeLong p-values are not adjusted",
+        }
+    overrides = {c: cfg.protocol for c, cfg in study.contenders.items()}
+    out["fairness"] = fairness_audit(run_infos, overrides)
+    return out

@@ -1,0 +1,78 @@
+"""Binary classification metrics for many bootstrap replicates at once.
+
+A replicate is given by the drawn sample indices: ``dpos`` (B, n_pos) among the positives and ``dneg``
+(B, n_neg) among the negatives (stratified resampling keeps both counts fixed). Every metric is a
+function of per-replicate counts (bincounts over tied-score blocks for AUROC and AP), so B replicates
+cost a few (B, n) integer operations instead of B calls to a metric library. No library offers this
+vectorised form; tests check every metric against scikit-learn on the explicitly resampled arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BINARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
+                  "average_precision", "brier")
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+
+def class_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).astype(bool)
+    return np.flatnonzero(y), np.flatnonzero(~y)
+
+
+def stratified_draws(y: np.ndarray, B: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(B, n_pos) and (B, n_neg) sample indices drawn with replacement within each class."""
+    pos, neg = class_indices(y)
+    return (pos[rng.integers(0, len(pos), size=(B, len(pos)), dtype=np.int32)],
+            neg[rng.integers(0, len(neg), size=(B, len(neg)), dtype=np.int32)])
+
+
+def identity_draws(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pos, neg = class_indices(y)
+    return pos[None], neg[None]
+
+
+def _block_counts(block: np.ndarray, draws: np.ndarray, n_blocks: int) -> np.ndarray:
+    B = draws.shape[0]
+    flat = block[draws] + (np.arange(B, dtype=np.int64) * n_blocks)[:, None]
+    return np.bincount(flat.ravel(), minlength=B * n_blocks).reshape(B, n_blocks).astype(np.float64)
+
+
+def binary_metrics(probs: np.ndarray, dpos: np.ndarray, dneg: np.ndarray, threshold: float = 0.5,
+                   names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
+    """Each metric for each replicate (row of ``dpos``/``dneg``); identity draws give the plain metric."""
+    p = np.asarray(probs, dtype=np.float64)
+    hard = p >= threshold
+    P = np.full(dpos.shape[0], float(dpos.shape[1]))
+    N = np.full(dneg.shape[0], float(dneg.shape[1]))
+    tp, fp = hard[dpos].sum(1).astype(np.float64), hard[dneg].sum(1).astype(np.float64)
+    fn, tn = P - tp, N - fp
+    total = P + N
+    recall, specificity, precision = _div(tp, P), _div(tn, N), _div(tp, tp + fp)
+    out: dict[str, np.ndarray] = {
+        "accuracy": _div(tp + tn, total),
+        "balanced_accuracy": (recall + specificity) / 2,
+        "precision": precision,
+        "recall": recall,
+        "f1": _div(2 * tp, 2 * tp + fp + fn),
+        "mcc": _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
+    }
+    if "brier" in names:
+        out["brier"] = _div(((1 - p) ** 2)[dpos].sum(1) + (p ** 2)[dneg].sum(1), total)
+    if "auroc" in names or "average_precision" in names:
+        uniq, block = np.unique(p, return_inverse=True)  # blocks of tied scores, ascending
+        bp = _block_counts(block, dpos, len(uniq))
+        bn = _block_counts(block, dneg, len(uniq))
+        if "auroc" in names:
+            neg_below = np.cumsum(bn, axis=1) - bn
+            out["auroc"] = _div((bp * (neg_below + 0.5 * bn)).sum(1), P * N)
+        if "average_precision" in names:
+            tp_at = np.cumsum(bp[:, ::-1], axis=1)[:, ::-1]  # positives scoring >= each block
+            fp_at = np.cumsum(bn[:, ::-1], axis=1)[:, ::-1]
+            out["average_precision"] = _div((bp * _div(tp_at, tp_at + fp_at)).sum(1), P)
+    return {k: v for k, v in out.items() if k in names}

@@ -1,0 +1,158 @@
+"""Each statistic against a reference implementation on the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+from statsmodels.stats.multitest import multipletests
+
+from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
+from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
+from bakeoff.stats.verdict import resolution_estimate, verdict
+
+
+def test_mcnemar_exact_is_the_binomial_test_on_discordant_pairs():
+    # the published scenario: 250 patches; 15 vs 7 samples that only one model gets right
+    a = np.array([True] * 200 + [True] * 15 + [False] * 7 + [False] * 28)
+    b = np.array([True] * 200 + [False] * 15 + [True] * 7 + [False] * 28)
+    res = mcnemar_exact(a, b)
+    assert (res["a_only_correct"], res["b_only_correct"]) == (15, 7)
+    assert res["p_value"] == pytest.approx(stats.binomtest(7, 22, 0.5).pvalue, abs=1e-9)
+
+
+def _delong_by_definition(y, pa, pb):
+    """DeLong's variance straight from its definition, with O(m n) loops (the reference)."""
+    y = np.asarray(y, bool)
+
+    def psi(x, z):
+        return 1.0 if x > z else (0.5 if x == z else 0.0)
+
+    comps = []
+    for p in (pa, pb):
+        pos, neg = p[y], p[~y]
+        v10 = np.array([np.mean([psi(x, z) for z in neg]) for x in pos])
+        v01 = np.array([np.mean([psi(x, z) for x in pos]) for z in neg])
+        comps.append((v10.mean(), v10, v01))
+    s10 = np.cov(np.array([comps[0][1], comps[1][1]]))
+    s01 = np.cov(np.array([comps[0][2], comps[1][2]]))
+    m, n = y.sum(), (~y).sum()
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    return comps[0][0], comps[1][0], var
+
+
+def test_delong_matches_its_definition_on_a_small_case_with_ties():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1, 0, 0])
+    pa = np.array([0.9, 0.8, 0.4, 0.4, 0.2, 0.1, 0.6, 0.7, 0.3, 0.5])
+    pb = np.array([0.7, 0.6, 0.6, 0.2, 0.6, 0.1, 0.3, 0.4, 0.3, 0.2])
+    got = delong(y, pa, pb)
+    auc_a, auc_b, var = _delong_by_definition(y, pa, pb)
+    assert got["auc_a"] == pytest.approx(auc_a, abs=1e-12) == pytest.approx(roc_auc_score(y, pa))
+    assert got["auc_b"] == pytest.approx(auc_b, abs=1e-12)
+    assert got["se"] == pytest.approx(np.sqrt(var), abs=1e-12)
+    assert got["p_value"] == pytest.approx(2 * stats.norm.sf(abs(auc_a - auc_b) / np.sqrt(var)), abs=1e-12)
+
+
+def test_delong_standard_error_agrees_with_the_bootstrap_on_a_large_case():
+    rng = np.random.default_rng(0)
+    y = (rng.random(3000) < 0.3).astype(int)
+    pa = 1 / (1 + np.exp(-(1.2 * y + rng.normal(size=3000))))
+    pb = 1 / (1 + np.exp(-(1.0 * y + 0.7 * rng.normal(size=3000) + 0.5 * (pa - 0.5))))
+    got = delong(y, pa, pb)
+    runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
+    reps = paired_bootstrap(runs, "auroc", n_boot=2000, seed=1)
+    assert got["difference"] == pytest.approx(runs.observed("auroc", 0.5), abs=1e-12)
+    assert got["se"] == pytest.approx(reps.std(ddof=1), rel=0.1)
+
+
+def test_wilcoxon_only_with_six_pairs():
+    five = np.array([0.01, 0.02, 0.015, 0.03, 0.012])
+    res = wilcoxon(five)
+    assert res["p_value"] is None and "0.0625" in res["note"]
+    six = np.append(five, -0.004)
+    assert wilcoxon(six)["p_value"] == pytest.approx(stats.wilcoxon(six).pvalue, abs=1e-12)
+
+
+def test_bca_interval_is_scipys():
+    d = np.array([0.01, 0.03, -0.005, 0.02, 0.018, 0.007, 0.011, 0.025, 0.0, 0.014])
+    got = bca_interval(d, 0.95, seed=3)
+    ref = stats.bootstrap((d,), np.mean, confidence_level=0.95, method="BCa", n_resamples=9999, random_state=3)
+    assert got["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=1e-12)
+    assert got["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
+    assert bca_interval(d[:2])["ci_low"] is None
+
+
+def test_holm_is_holm_not_holm_sidak():
+    p = [0.01, 0.04, 0.03, 0.2]
+    got = holm(p)
+    assert got == pytest.approx(list(multipletests(p, method="holm")[1]), abs=1e-12)
+    order = np.argsort(p)  # Holm by hand: running max of (m - i) * p_(i)
+    manual = np.maximum.accumulate([(len(p) - i) * p[j] for i, j in enumerate(order)])
+    expected = np.empty(len(p))
+    expected[order] = np.minimum(manual, 1)
+    assert got == pytest.approx(list(expected), abs=1e-12)
+
+
+def test_correlated_ttest_uses_the_nadeau_bengio_posterior():
+    rng = np.random.default_rng(2)
+    a = 0.80 + 0.02 * rng.normal(size=10)  # 2 seeds x 5 folds
+    b = a - 0.01 + 0.01 * rng.normal(size=10)
+    got = correlated_ttest(a, b, rope=0.0, runs=2)
+    diff = a - b
+    var = np.var(diff, ddof=1) * (1 / 10 + 1 / (5 - 1))
+    p_a = stats.t.sf(0, df=9, loc=diff.mean(), scale=np.sqrt(var))
+    assert got["p_a_better"] == pytest.approx(p_a, abs=1e-9)
+    assert "needs k-fold" in correlated_ttest(a[:3], b[:3], 0.0, runs=3)["note"]
+
+
+def test_verdicts_and_what_would_decide():
+    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.02, True) == "A better"
+    assert verdict("A", "B", -0.05, -0.07, -0.03, 0.0, True) == "B better"
+    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.0, False) == "B better"  # lower is better (e.g. Brier)
+    assert verdict("A", "B", 0.001, -0.01, 0.012, 0.02, True) == "equivalent within ±0.02"
+    assert verdict("A", "B", 0.01, -0.01, 0.03, 0.0, True) == "inconclusive"
+    assert verdict("A", "B", 0.03, 0.01, 0.05, 0.02, True) == "inconclusive"  # straddles the margin
+    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.0, True, p_value=0.2) == "inconclusive"  # test disagrees
+    need = resolution_estimate(0.01, -0.01, 0.03, 0.0, n_test=250, n_seeds=3)
+    assert need["factor"] == pytest.approx(4.0) and need["test_samples"] == 1000 and need["seeds"] == 12
+    assert resolution_estimate(0.0, -0.01, 0.01, 0.0, 250, 3) is None
+
+
+def _simulate(rng, n, effect=0.0):
+    y = (rng.random(n) < 0.3).astype(int)
+    pa = 1 / (1 + np.exp(-(2.0 * (1 + effect) * (y - 0.3) + rng.normal(size=n))))
+    pb = 1 / (1 + np.exp(-(2.0 * (y - 0.3) + rng.normal(size=n))))
+    return y, pa, pb
+
+
+def _rejections(effect: float, sims: int, seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    hits = {"mcnemar": 0, "delong": 0, "bootstrap_ci": 0, "permutation": 0}
+    for i in range(sims):
+        y, pa, pb = _simulate(rng, 200, effect)
+        hits["mcnemar"] += mcnemar_exact((pa >= 0.5) == y, (pb >= 0.5) == y)["p_value"] < 0.05
+        hits["delong"] += delong(y, pa, pb)["p_value"] < 0.05
+        runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
+        lo, hi = np.quantile(paired_bootstrap(runs, "auroc", n_boot=1000, seed=i), [0.025, 0.975])
+        hits["bootstrap_ci"] += (lo > 0) or (hi < 0)
+        if i % 2 == 0:  # the permutation test is the slowest; every other simulation suffices
+            hits["permutation"] += paired_permutation(runs, "auroc", n_perm=99, seed=i) < 0.05
+    rates = {k: float(v / sims) for k, v in hits.items()}
+    rates["permutation"] *= 2
+    return rates
+
+
+def test_false_positive_rate_under_the_null_is_at_most_007():
+    # 1,000 simulations: a calibrated test's rate then has a Monte Carlo standard error of 0.007
+    rates = _rejections(effect=0.0, sims=1000, seed=11)
+    print("null rejection rates at alpha 0.05 (1000 simulations):", rates)
+    for name, rate in rates.items():
+        assert rate <= 0.07, (name, rate)
+
+
+def test_a_real_effect_is_detected():
+    rates = _rejections(effect=0.6, sims=100, seed=12)
+    print("rejection rates under an AUROC effect (100 simulations):", rates)
+    assert rates["delong"] > 0.8 and rates["bootstrap_ci"] > 0.8 and rates["permutation"] > 0.7
+    assert rates["mcnemar"] > 0.3  # accuracy at a fixed threshold reacts less to a ranking gain
