@@ -94,6 +94,10 @@ def test_rerun_resumes_and_report_rebuilds_without_training(finished):
     proc = bakeoff("run", study, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert ckpt.stat().st_mtime_ns == before  # nothing retrained
+    proc = bakeoff("run", study, "--out", out, "--set", "evaluation.min_effect=0.05")
+    assert proc.returncode == 0, proc.stderr
+    assert ckpt.stat().st_mtime_ns == before  # a new evaluation reuses the runs
+    assert json.loads((out / "comparison.json").read_text())["min_effect"] == 0.05
     (out / "results.csv").unlink()
     (out / "plots" / "roc_curves.png").unlink()
     proc = bakeoff("report", out)

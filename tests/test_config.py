@@ -76,6 +76,11 @@ def test_fingerprint_ignores_execution_but_not_protocol(tiny_raw):
     a = validate_study(tiny_raw)
     tiny_raw["execution"] = {"keep_checkpoints": False}
     assert validate_study(tiny_raw).fingerprint() == a.fingerprint()
+    tiny_raw["evaluation"]["min_effect"] = 0.1  # re-evaluation reuses the runs
+    assert validate_study(tiny_raw).fingerprint() == a.fingerprint()
+    tiny_raw["evaluation"]["speed"] = False  # but what a run measures is part of it
+    assert validate_study(tiny_raw).fingerprint() != a.fingerprint()
+    tiny_raw["evaluation"]["speed"] = True
     tiny_raw["protocol"]["epochs"] = 3
     assert validate_study(tiny_raw).fingerprint() != a.fingerprint()
 

@@ -149,6 +149,11 @@ class EvaluationConfig(_Strict):
     speed_repeats: int = Field(10, ge=1)
 
 
+    def run_settings(self) -> dict[str, Any]:
+        """The evaluation settings that a run itself uses (the rest only shape the report)."""
+        return {"speed": self.speed, "speed_repeats": self.speed_repeats}
+
+
 class ExecutionConfig(_Strict):
     backend: Literal["local"] = "local"
     keep_checkpoints: bool = True
@@ -202,8 +207,11 @@ class StudyConfig(_Strict):
         return ProtocolConfig.model_validate(merged)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes results (execution settings excluded)."""
-        return stable_hash(self.model_dump(mode="json", exclude={"execution"}))
+        """Hash of everything that changes what runs produce. Execution settings and the evaluation
+        (metrics, statistics, verdicts: all recomputed from saved predictions) are left out, so a study
+        can be re-evaluated in place without retraining."""
+        return stable_hash({**self.model_dump(mode="json", exclude={"execution", "evaluation"}),
+                            "run_evaluation": self.evaluation.run_settings()})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

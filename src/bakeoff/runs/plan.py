@@ -110,7 +110,7 @@ class StudyContext:
                         "data_cfg": self.config.data.model_dump(mode="json"),
                         "split": split.fingerprints(self.data.ids), "contender": contender.model_dump(mode="json"),
                         "protocol": protocol.model_dump(mode="json"),
-                        "evaluation": self.config.evaluation.model_dump(mode="json"), "seed": seed,
+                        "evaluation": self.config.evaluation.run_settings(), "seed": seed,
                     })
                     runs.append(RunSpec(name, seed, split.fold, h))
         return runs
