@@ -210,3 +210,19 @@ def test_other_studys_directory_is_never_overwritten(finished, tmp_path):
     _assert_clean_error(bakeoff("run", study, "--out", stranger), "not a bakeoff study directory")
     assert (stranger / "notes.txt").read_text() == "mine"
     _assert_clean_error(bakeoff("report", tmp_path / "nowhere"), "no study.yaml here")
+
+
+def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
+    from bakeoff.config import validate_study
+    from bakeoff.runs.plan import StudyContext
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 9, 11, 11)), np.tile([0, 1], 30)
+    X[1::2][:10] = X[1]  # ten copies of one positive: some land in different parts
+    tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=y)}
+    with pytest.warns(UserWarning, match="pixel-identical twin"):
+        checks = StudyContext(validate_study(tiny_raw)).data_checks
+    assert checks["exact_duplicates"]
+    tiny_raw["data"]["strict"] = True
+    study = write_study(tmp_path / "study.yaml", tiny_raw)
+    _assert_clean_error(bakeoff("run", study, "--out", tmp_path / "out"), "pixel-identical twin", "data.strict")

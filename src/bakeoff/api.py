@@ -11,7 +11,8 @@ from bakeoff.data.sources import ArrayData
 from bakeoff.report.build import StudyReport, build_report
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.runner import execute_run
-from bakeoff.runs.store import StudyStore
+from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
+from bakeoff.utils import write_json
 
 # (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run info)
 Progress = Callable[[str, RunSpec, Any], None]
@@ -40,6 +41,7 @@ class Study:
         runs = self.plan()  # everything that can fail does so before any training
         store = StudyStore(out)
         store.open_for(self.config)
+        write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
         try:
             for run in runs:
                 if store.is_done(run):

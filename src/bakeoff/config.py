@@ -52,6 +52,7 @@ class DataConfig(_Strict):
     normalize: Literal["minmax", "zscore", "none"] = "minmax"
     spatial_dims: Literal[2, 3] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
+    strict: bool = False  # fail (instead of warn) when identical samples sit on both sides of a split
 
     @field_validator("source")
     @classmethod

@@ -57,3 +57,20 @@ def test_single_class_part_is_an_error():
     d.y[:2] = 1  # two positives cannot fill five test folds
     with pytest.raises(BakeoffError, match="has no samples of class"):
         make_splits(d, SplitConfig(kind="kfold", folds=5))
+
+
+def test_exact_duplicates_across_parts_are_found():
+    from bakeoff.data.splits import exact_duplicates
+
+    d = _data(n=100)
+    d.X[7] = d.X[3]
+    (s,) = make_splits(d, SplitConfig(kind="holdout", seed=4))
+    found = exact_duplicates(d, s)
+    parts = {int(i): p for p in ("train", "val", "test") for i in s.indices(p)}
+    if parts[3] == parts[7]:
+        assert found == []
+    else:
+        assert len(found) == 1 and {found[0]["id"], found[0]["duplicate_of"]} == {d.ids[3], d.ids[7]}
+    d.X[8] = d.X[3]
+    d.X[9] = d.X[3]
+    assert len(exact_duplicates(d, s)) >= 1  # four copies cannot all share one part of a 60/20/20 split

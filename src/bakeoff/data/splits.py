@@ -89,3 +89,23 @@ def group_overlap(data: ArrayData, split: Split) -> set:
         return set()
     sets = [set(data.groups[split.indices(p)].tolist()) for p in PARTS]
     return (sets[0] & sets[1]) | (sets[0] & sets[2]) | (sets[1] & sets[2])
+
+
+def exact_duplicates(data: ArrayData, split: Split) -> list[dict[str, str]]:
+    """Samples whose pixel data are identical but that sit in different parts (train/val/test)."""
+    import hashlib
+
+    X = np.ascontiguousarray(data.X)
+    digests = [hashlib.blake2b(X[i].tobytes(), digest_size=16).hexdigest() for i in range(len(X))]
+    part_of = {}
+    for part in PARTS:
+        for i in split.indices(part):
+            part_of[int(i)] = part
+    first: dict[str, int] = {}
+    found = []
+    for i in sorted(part_of):
+        j = first.setdefault(digests[i], i)
+        if j != i and part_of[j] != part_of[i]:
+            found.append({"id": str(data.ids[i]), "part": part_of[i], "duplicate_of": str(data.ids[j]),
+                          "duplicate_part": part_of[j], "fold": split.fold})
+    return found

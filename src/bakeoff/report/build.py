@@ -11,13 +11,14 @@ import pandas as pd
 from bakeoff.config import StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
-from bakeoff.runs.store import DONE, StudyStore
+from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.stats.compare import compare_study
-from bakeoff.utils import atomic_write_text, write_json
+from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.csv"
 COMPARISON_FILE = "comparison.json"
+INTERVALS_FILE = "intervals.csv"
 
 
 @dataclass
@@ -52,7 +53,12 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     comparison = compare_study(study, df, evaluations, store.all_run_infos()) if len(df) else {}
+    checks = store.root / DATA_CHECKS_FILE
+    if comparison and checks.is_file():
+        comparison["fairness"]["leakage"] = read_json(checks)
     write_json(store.root / COMPARISON_FILE, comparison)
+    intervals = run_intervals(study, df, evaluations)
+    atomic_write_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
     made: list[Path] = []
     if make_plots and evaluations:
         out = store.root / "plots"
@@ -64,6 +70,24 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         if roc is not None:
             made.append(roc)
     return StudyReport(study, df, summary, diffs, comparison, made)
+
+
+def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd.DataFrame:
+    """Each run's uncertainty on its own test samples: a stratified bootstrap interval per metric."""
+    from bakeoff.stats.bootstrap import bootstrap_cis
+
+    ev = study.evaluation
+    rows = []
+    if study.task != "binary_classification":
+        return pd.DataFrame(rows)
+    for _, r in df[df["status"] == DONE].iterrows() if len(df) else []:
+        t = evaluations[(r["contender"], r["run_id"])]["preds"]["test"]
+        cis = bootstrap_cis(t["y"], t["probs"], ev.threshold, ev.n_boot, 1 - ev.alpha, seed=int(r["seed"]))
+        for metric, c in cis.items():
+            rows.append({"contender": r["contender"], "seed": r["seed"], "fold": r["fold"], "metric": metric,
+                         **c, "method": f"stratified bootstrap over test samples, {ev.n_boot} resamples, "
+                                        f"percentile, {1 - ev.alpha:.0%}"})
+    return pd.DataFrame(rows)
 
 
 def terminal_table(report: StudyReport) -> Any:
@@ -143,6 +167,12 @@ def fairness_lines(report: StudyReport) -> list[str]:
         return []
     lines = [f"fairness: {len(fair['identical'])} settings identical for every contender "
              f"(splits, seeds, protocol, device)"]
+    leak = fair.get("leakage") or {}
+    if leak.get("exact_duplicates"):
+        lines.append(f"  LEAKAGE: {len(leak['exact_duplicates'])} pixel-identical samples across split parts "
+                     f"(listed in comparison.json → fairness.leakage)")
+    if leak.get("groups_across_parts"):
+        lines.append(f"  LEAKAGE: {len(leak['groups_across_parts'])} groups appear in more than one split part")
     for key, values in fair["deviations"].items():
         tag = "declared override" if values.get("declared") else "UNDECLARED deviation"
         shown = ", ".join(f"{c}={v}" for c, v in values.items() if c != "declared")

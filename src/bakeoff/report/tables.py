@@ -80,8 +80,22 @@ def summarize(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             rows.append({"contender": contender, "metric": col, "n": int((~np.isnan(v)).sum()),
                          "mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
                          "std": float(np.nanstd(v, ddof=1)) if (~np.isnan(v)).sum() > 1 else np.nan,
-                         "ci_low": lo, "ci_high": hi, "ci_method": "t-interval, 95%"})
+                         **seed_and_fold_std(sub, col),
+                         "ci_low": lo, "ci_high": hi, "ci_method": "t-interval over runs, 95%"})
     return pd.DataFrame(rows)
+
+
+def seed_and_fold_std(runs: pd.DataFrame, col: str) -> dict[str, float]:
+    """With several seeds and folds: the spread across seeds (mean over folds of the per-fold std) and
+    across folds (std of the per-fold means over seeds), reported apart since they answer different
+    questions (training randomness vs which samples were held out)."""
+    grid = runs.pivot_table(index="fold", columns="seed", values=col, aggfunc="first")
+    out = {"std_seed": np.nan, "std_fold": np.nan}
+    if grid.shape[1] > 1:
+        out["std_seed"] = float(grid.std(axis=1, ddof=1).mean())
+    if grid.shape[0] > 1:
+        out["std_fold"] = float(grid.mean(axis=1).std(ddof=1))
+    return out
 
 
 def paired_differences(df: pd.DataFrame, baseline: str, metric: str) -> dict[str, dict[str, float]]:

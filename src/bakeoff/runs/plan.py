@@ -5,12 +5,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from bakeoff.config import ProtocolConfig, StudyConfig
 from bakeoff.data.sources import ArrayData, load_source
-from bakeoff.data.splits import Split, group_overlap, make_splits
+from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
@@ -79,8 +80,8 @@ class StudyContext:
         return splits
 
     def validate(self) -> None:
-        """Everything that can fail before training: data, splits, model names, metric names."""
-        _ = self.splits
+        """Everything that can fail before training: data, splits, leakage, model names, metric names."""
+        _ = self.data_checks
         ev = self.config.evaluation
         self.task.check_metric(ev.primary, "evaluation.primary")
         for name in self.config.contenders:
@@ -94,6 +95,22 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             check_device(p, where)
+
+    @cached_property
+    def data_checks(self) -> dict[str, Any]:
+        """Leakage checks across the parts of every split: identical pixel data, shared groups."""
+        dups = [d for s in self.splits for d in exact_duplicates(self.data, s)]
+        overlap = sorted({str(g) for s in self.splits for g in group_overlap(self.data, s)})
+        checks = {"exact_duplicates": dups, "groups_across_parts": overlap,
+                  "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None)}
+        if dups:
+            first = dups[0]
+            msg = (f"data: {len(dups)} samples have a pixel-identical twin in another part of the split (first: "
+                   f"{first['id']} in {first['part']} = {first['duplicate_of']} in {first['duplicate_part']})")
+            if self.config.data.strict:
+                raise BakeoffError(msg + "; expected none (data.strict is on)")
+            warnings.warn(msg + "; results may be inflated", stacklevel=2)
+        return checks
 
     def split_fingerprints(self) -> list[dict[str, str]]:
         return [s.fingerprints(self.data.ids) for s in self.splits]

@@ -20,6 +20,7 @@ from bakeoff.runs.plan import RunSpec
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 STUDY_FILE = "study.yaml"
+DATA_CHECKS_FILE = "data_checks.json"
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.npz"
 METRICS_FILE = "metrics.json"

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bakeoff.report.tables import seed_and_fold_std, summarize, t_interval
+
+
+def test_t_interval_matches_scipy():
+    v = np.array([0.91, 0.93, 0.92, 0.95])
+    lo, hi = t_interval(v)
+    ref = stats.t.interval(0.95, 3, loc=v.mean(), scale=stats.sem(v))
+    assert (lo, hi) == pytest.approx(ref)
+    assert np.isnan(t_interval(v[:1])[0])
+
+
+def test_seed_and_fold_spread_are_reported_apart():
+    df = pd.DataFrame({"contender": "a", "status": "done", "seed": [0, 1, 0, 1, 0, 1], "fold": [0, 0, 1, 1, 2, 2],
+                       "run_id": list("abcdef"), "test_auroc": [0.90, 0.92, 0.80, 0.82, 0.70, 0.72]})
+    got = seed_and_fold_std(df, "test_auroc")
+    assert got["std_seed"] == pytest.approx(np.std([0.90, 0.92], ddof=1))
+    assert got["std_fold"] == pytest.approx(np.std([0.91, 0.81, 0.71], ddof=1))
+    s = summarize(df, ["a"]).set_index("metric").loc["test_auroc"]
+    assert s["mean"] == pytest.approx(0.81) and s["n"] == 6
