@@ -120,6 +120,52 @@ def status(
 
 
 @app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Predictions of contender A (.npz or .csv).")],
+    b: Annotated[Path, typer.Argument(help="Predictions of contender B, on the same samples.")],
+    labels: Annotated[Path | None, typer.Option(help="Labels (.npy, .npz or .csv) if not in the files.")] = None,
+    metric: Annotated[str, typer.Option(help="The metric the verdict is about.")] = "auroc",
+    min_effect: Annotated[float, typer.Option(help="Smallest difference that matters.")] = 0.0,
+    alpha: Annotated[float, typer.Option(help="Significance level; intervals are 1 - alpha.")] = 0.05,
+    threshold: Annotated[float, typer.Option(help="Decision threshold for accuracy-type metrics.")] = 0.5,
+    out: Annotated[Path | None, typer.Option(help="Write the comparison as JSON here.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Verdict on two sets of per-sample predictions made elsewhere (binary labels, scores in [0, 1])."""
+    from pydantic import ValidationError
+
+    from bakeoff.config import EvaluationConfig, format_validation_error
+    from bakeoff.errors import BakeoffError
+    from bakeoff.stats.compare import adjust_pairs, compare_pair
+    from bakeoff.stats.external import paired_from_files
+    from bakeoff.stats.weighted import BINARY_METRICS
+    from bakeoff.utils import write_json
+
+    if metric not in BINARY_METRICS:
+        raise BakeoffError(f"--metric {metric!r}: expected one of {list(BINARY_METRICS)}")
+    try:
+        ev = EvaluationConfig(primary=metric, min_effect=min_effect, alpha=alpha, threshold=threshold)
+    except ValidationError as exc:
+        raise BakeoffError(format_validation_error(exc, "compare")) from None
+    runs = paired_from_files(a, b, labels)
+    pair = compare_pair(runs, a.stem, b.stem, ev)
+    result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
+              "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
+    result["multiple_testing"] = adjust_pairs(result["pairs"], metric)
+    from bakeoff.report.build import verdict_table_rows
+
+    console.print(verdict_table_rows(result, ev))
+    mc = pair["per_run"][0]["mcnemar_accuracy"]
+    dl = pair["per_run"][0]["delong_auroc"]
+    console.print(f"McNemar (exact) on correctness at threshold {threshold}: {mc['a_only_correct']} vs "
+                  f"{mc['b_only_correct']} discordant samples, p = {mc['p_value']:.4f}; "
+                  f"DeLong AUROC {dl['auc_a']:.4f} vs {dl['auc_b']:.4f}, p = {dl['p_value']:.4f}", highlight=False)
+    if out is not None:
+        write_json(out, result)
+        console.print(f"written: {out}")
+
+
+@app.command()
 def models(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
     provider: Annotated[str, typer.Option(help="bakeoff, monai or timm.")] = "bakeoff",

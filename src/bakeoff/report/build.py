@@ -144,10 +144,12 @@ def terminal_table(report: StudyReport) -> Any:
 
 def verdict_table(report: StudyReport) -> Any:
     """A rich table of the verdicts on the primary metric, one row per compared pair."""
+    return verdict_table_rows(report.comparison, report.study.evaluation)
+
+
+def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
     from rich.table import Table
 
-    comp = report.comparison
-    ev = report.study.evaluation
     t = Table(title=f"Verdicts on {comp.get('primary')} (test; {1 - ev.alpha:.0%} intervals; "
                     f"min_effect {ev.min_effect:g})")
     for col in ("pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bakeoff.config import StudyConfig
+from bakeoff.config import EvaluationConfig, StudyConfig
 from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
@@ -41,8 +41,8 @@ def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns
     return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys})
 
 
-def compare_pair(runs: PairedRuns, a: str, b: str, study: StudyConfig, seed: int = 0) -> dict[str, Any]:
-    ev = study.evaluation
+def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+    """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
     m, thr = ev.primary, ev.threshold
     hib = METRICS[m].higher_is_better
     observed = runs.observed(m, thr)
@@ -87,6 +87,15 @@ def compare_pair(runs: PairedRuns, a: str, b: str, study: StudyConfig, seed: int
     return result
 
 
+def adjust_pairs(pairs: list[dict[str, Any]], metric: str) -> dict[str, str]:
+    """Holm-adjust the pairs' p-values in place; returns what was corrected, for the report."""
+    for p, adj in zip(pairs, holm([p["p_value"] for p in pairs])):
+        p["p_value_holm"] = adj
+    return {"method": "Holm (statsmodels multipletests method='holm')",
+            "family": f"the {len(pairs)} pair(s) compared on the primary metric {metric}; "
+                      f"per-run McNemar/DeLong p-values are not adjusted"}
+
+
 def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict]) -> dict:
     """Verdicts for the baseline against each contender (or all pairs), Holm-adjusted, and the audit."""
     order = [c for c in study.contenders if c in set(df.get("contender", []))]
@@ -105,15 +114,8 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         for i, (a, b) in enumerate(pairs):
             runs = pair_runs(evaluations, df, a, b)
             if runs is not None:
-                out["pairs"].append(compare_pair(runs, a, b, study, seed=i))
-        adjusted = holm([p["p_value"] for p in out["pairs"]])
-        for p, adj in zip(out["pairs"], adjusted):
-            p["p_value_holm"] = adj
-        out["multiple_testing"] = {
-            "method": "Holm (statsmodels multipletests method='holm')",
-            "family": f"the {len(out['pairs'])} pair(s) compared on the primary metric "
-                      f"{study.evaluation.primary}; per-run McNemar/DeLong p-values are not adjusted",
-        }
+                out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))
+        out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary)
     overrides = {c: cfg.protocol for c, cfg in study.contenders.items()}
     out["fairness"] = fairness_audit(run_infos, overrides)
     return out

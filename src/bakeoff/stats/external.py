@@ -1,0 +1,93 @@
+"""``bakeoff compare``: the verdict machinery for predictions made elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bakeoff.errors import BakeoffError
+from bakeoff.stats.paired import PairedRuns
+
+SCORE_KEYS = ("probs", "scores", "test_probs")
+LABEL_KEYS = ("y", "labels", "test_y")
+ID_KEYS = ("ids", "test_ids")
+
+
+def _pick(arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray | None:
+    return next((np.asarray(arrays[k]) for k in keys if k in arrays), None)
+
+
+def read_scores(path: Path) -> dict[str, np.ndarray | None]:
+    """Per-sample scores from an .npz (a bakeoff predictions.npz, or arrays probs/scores [, y] [, ids])
+    or a .csv (columns score [, label] [, id])."""
+    if not path.is_file():
+        raise BakeoffError(f"{path}: file not found")
+    if path.suffix == ".csv":
+        df = pd.read_csv(path)
+        if "score" not in df:
+            raise BakeoffError(f"{path}: no 'score' column; expected columns score, and optionally label, id "
+                               f"(found {list(df.columns)})")
+        arrays = {"probs": df["score"].to_numpy(float)}
+        if "label" in df:
+            arrays["y"] = df["label"].to_numpy()
+        if "id" in df:
+            arrays["ids"] = df["id"].astype(str).to_numpy()
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+            raise BakeoffError(f"{path}: cannot read as .npz or .csv ({exc})") from None
+    scores = _pick(arrays, SCORE_KEYS)
+    if scores is None or scores.ndim != 1:
+        raise BakeoffError(f"{path}: expected a 1-D array named one of {SCORE_KEYS} (binary scores), "
+                           f"found {sorted(arrays)}")
+    ids = _pick(arrays, ID_KEYS)
+    return {"probs": scores.astype(float), "y": _pick(arrays, LABEL_KEYS),
+            "ids": None if ids is None else ids.astype(str)}
+
+
+def paired_from_files(path_a: Path, path_b: Path, labels: Path | None) -> PairedRuns:
+    a, b = read_scores(path_a), read_scores(path_b)
+    if a["ids"] is not None and b["ids"] is not None:
+        if set(a["ids"]) != set(b["ids"]):
+            raise BakeoffError(f"{path_a} and {path_b} hold different sample ids; expected the same samples")
+        order_b = {k: i for i, k in enumerate(b["ids"])}
+        perm = np.array([order_b[k] for k in a["ids"]])
+        b = {k: (None if v is None else v[perm]) for k, v in b.items()}
+    elif len(a["probs"]) != len(b["probs"]):
+        raise BakeoffError(f"{path_a} has {len(a['probs'])} samples and {path_b} {len(b['probs'])}; "
+                           f"expected the same samples in the same order (or ids to match them)")
+    y = read_scores_labels(labels, len(a["probs"])) if labels is not None else a["y"]
+    if y is None:
+        y = b["y"]
+    if y is None:
+        raise BakeoffError("no labels: pass --labels FILE, or include y/labels (npz) or a label column (csv)")
+    if b["y"] is not None and labels is None and not np.array_equal(a["y"] if a["y"] is not None else y, b["y"]):
+        raise BakeoffError(f"{path_a} and {path_b} disagree on the labels of the same samples")
+    y = np.asarray(y)
+    if set(np.unique(y).tolist()) - {0, 1} or len(np.unique(y)) < 2:
+        raise BakeoffError(f"labels must be 0/1 with both classes present, got values {np.unique(y)[:5].tolist()}")
+    return PairedRuns(y={0: y.astype(int)}, a={(0, 0): a["probs"]}, b={(0, 0): b["probs"]})
+
+
+def read_scores_labels(path: Path, n: int) -> np.ndarray:
+    if not path.is_file():
+        raise BakeoffError(f"--labels {path}: file not found")
+    if path.suffix == ".npy":
+        y = np.load(path, allow_pickle=False)
+    elif path.suffix == ".csv":
+        df = pd.read_csv(path)
+        if "label" not in df:
+            raise BakeoffError(f"--labels {path}: no 'label' column (found {list(df.columns)})")
+        y = df["label"].to_numpy()
+    else:
+        with np.load(path, allow_pickle=False) as f:
+            y = _pick({k: f[k] for k in f.files}, LABEL_KEYS)
+        if y is None:
+            raise BakeoffError(f"--labels {path}: no array named one of {LABEL_KEYS}")
+    if len(y) != n:
+        raise BakeoffError(f"--labels {path}: {len(y)} labels for {n} samples; expected one per sample")
+    return y
