@@ -187,11 +187,13 @@ def models(
 
 
 def _print_report(result: Any) -> None:
-    from bakeoff.report.build import fairness_lines, terminal_table, verdict_table
+    from bakeoff.report.build import fairness_lines, ranking_line, terminal_table, verdict_table
 
     console.print(terminal_table(result))
     if result.comparison.get("pairs"):
         console.print(verdict_table(result))
+    if ranking_line(result):
+        console.print(ranking_line(result), highlight=False)
     for line in fairness_lines(result):
         console.print(line, highlight=False)
 

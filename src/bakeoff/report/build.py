@@ -13,6 +13,8 @@ from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.stats.compare import compare_study
+from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
+from bakeoff.tasks import METRICS
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
@@ -53,6 +55,9 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     comparison = compare_study(study, df, evaluations, store.all_run_infos()) if len(df) else {}
+    if comparison and primary_col in df:
+        table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
+        comparison["ranking"] = friedman_ranks(table, ev.alpha)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
@@ -69,6 +74,9 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         roc = plots.roc_curves(evaluations, order, study.task, out)
         if roc is not None:
             made.append(roc)
+        if comparison.get("ranking"):
+            table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
+            made.append(cd_diagram(table, comparison["ranking"], out / "critical_difference.png"))
     return StudyReport(study, df, summary, diffs, comparison, made)
 
 
@@ -94,7 +102,6 @@ def terminal_table(report: StudyReport) -> Any:
     """A rich table: rows are test metrics, columns are contenders (mean ± std) and paired differences."""
     from rich.table import Table
 
-    from bakeoff.tasks import METRICS
 
     study = report.study
     order = [c for c in study.contenders if c in set(report.summary.get("contender", []))]
@@ -161,6 +168,16 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
         t.add_row(f"{p['a']} − {p['b']}", f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
                   f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})", f"[{colour}]{p['verdict']}[/{colour}]", need_text)
     return t
+
+
+def ranking_line(report: StudyReport) -> str | None:
+    r = report.comparison.get("ranking")
+    if not r:
+        return None
+    ranks = ", ".join(f"{c} {v:.2f}" for c, v in sorted(r["average_ranks"].items(), key=lambda kv: kv[1]))
+    return (f"average ranks on {report.comparison['primary']} (1 = best): {ranks}; Friedman p = {r['p_value']:.3g}"
+            f" over {r['n_blocks']} blocks; Nemenyi CD {r['nemenyi_critical_difference']:.2f} "
+            f"(a picture of the pool: verdicts come from the paired tests above)")
 
 
 def fairness_lines(report: StudyReport) -> list[str]:

@@ -1,0 +1,58 @@
+"""Three or more contenders: Friedman test, average ranks and a critical-difference diagram (Demšar 2006).
+
+Nemenyi's outcome depends on which other contenders are in the pool, so bakeoff's pairwise verdicts come
+from the paired tests with Holm; the diagram is a picture of ranks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def rank_table(df: pd.DataFrame, metric_col: str, order: list[str], higher_is_better: bool) -> pd.DataFrame:
+    """Blocks (seed, fold) x contenders of the metric, complete blocks only."""
+    done = df[df["status"] == "done"]
+    table = done.pivot_table(index=["seed", "fold"], columns="contender", values=metric_col, aggfunc="first")
+    table = table[[c for c in order if c in table.columns]].dropna()
+    return table if higher_is_better else -table
+
+
+def friedman_ranks(table: pd.DataFrame, alpha: float = 0.05) -> dict[str, Any] | None:
+    """Friedman chi-square (scipy), average ranks (1 = best) and Nemenyi's critical difference."""
+    k, n = table.shape[1], table.shape[0]
+    if k < 3 or n < 2:
+        return None
+    ranks = table.rank(axis=1, ascending=False, method="average").mean()
+    stat, p = stats.friedmanchisquare(*[table[c].to_numpy() for c in table.columns])
+    q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+    cd = float(q * np.sqrt(k * (k + 1) / (6 * n)))
+    return {"test": "Friedman chi-square (scipy.stats.friedmanchisquare)", "statistic": float(stat),
+            "p_value": float(p), "n_blocks": n, "average_ranks": {c: float(r) for c, r in ranks.items()},
+            "nemenyi_critical_difference": cd, "alpha": alpha,
+            "note": "ranks picture the pool; pairwise verdicts come from the paired tests with Holm"}
+
+
+def cd_diagram(table: pd.DataFrame, result: dict[str, Any], path: Path) -> Path:
+    """Critical-difference diagram (scikit-posthocs), Nemenyi post-hoc significance as the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import scikit_posthocs as sp
+
+    sig = sp.posthoc_nemenyi_friedman(table.to_numpy())
+    sig.index = sig.columns = list(table.columns)
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * table.shape[1]))
+    sp.critical_difference_diagram(pd.Series(result["average_ranks"]), sig, ax=ax, alpha=result["alpha"])
+    ax.set_title(f"Average ranks over {result['n_blocks']} (seed, fold) blocks; Friedman p = "
+                 f"{result['p_value']:.3g}", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
