@@ -12,9 +12,11 @@ from bakeoff.report.build import StudyReport, build_report
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.runner import execute_run
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
+from bakeoff.runs.tuning import tune
 from bakeoff.utils import write_json
 
-# (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run info)
+# (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run
+# info); during tuning ("tune", contender name, (trial, trials, params)).
 Progress = Callable[[str, RunSpec, Any], None]
 
 
@@ -43,6 +45,9 @@ class Study:
         store.open_for(self.config)
         write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
         try:
+            if self.config.tuning.mode != "none":
+                self.context.tuned = tune(self.context, store, progress)
+                runs = self.context.plan()
             for run in runs:
                 if store.is_done(run):
                     if progress:

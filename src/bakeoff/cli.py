@@ -47,12 +47,17 @@ def run(
         current = bar.add_task("", total=1, info="", visible=False)
 
         def progress(event: str, r: Any, payload: Any) -> None:
-            if event == "start":
+            if event == "tune":
+                trial, trials, params = payload
+                shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+                bar.update(current, description=f"  tuning {r}", completed=trial - 1, total=trials, info=shown,
+                           visible=True)
+            elif event == "start":
                 bar.update(current, description=f"  {r.key}", completed=0,
-                           total=s.config.protocol_for(r.contender).epochs, info="", visible=True)
+                           total=s.context.protocol(r.contender).epochs, info="", visible=True)
             elif event == "epoch":
                 epoch, max_epochs, metrics = payload
-                monitor = s.config.protocol_for(r.contender).select.monitor
+                monitor = s.context.protocol(r.contender).select.monitor
                 shown = f"{monitor} {metrics[monitor]:.3f}" if monitor in metrics else ""
                 bar.update(current, completed=epoch, total=max_epochs, info=shown)
             elif event in ("end", "skip"):
@@ -95,10 +100,12 @@ def status(
     """Show each planned run's state: done, failed, running or pending."""
     from bakeoff.runs.plan import StudyContext
     from bakeoff.runs.store import StudyStore
+    from bakeoff.runs.tuning import load_tuned
 
     store = StudyStore(out)
     study = store.saved_study()
     ctx = StudyContext(study)
+    ctx.tuned = load_tuned(store, list(study.contenders))
     runs = ctx.plan()
     t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
     for col in ("contender", "run", "status", "epochs", "time (s)", study.protocol.select.monitor + " (best)"):

@@ -155,6 +155,46 @@ class EvaluationConfig(_Strict):
         return {"speed": self.speed, "speed_repeats": self.speed_repeats}
 
 
+class SearchDimension(_Strict):
+    """A range (``low``, ``high``, optionally ``log``; integers stay integers) or a list of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchDimension:
+        if self.choices is None and (self.low is None or self.high is None):
+            raise ValueError("expected low and high, or choices")
+        if self.choices is None and not self.low < self.high:
+            raise ValueError(f"expected low < high, got {self.low} and {self.high}")
+        if self.log and self.choices is None and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class TuningConfig(_Strict):
+    """``equal_budget``: every contender gets the same number of Optuna trials over the same space,
+    judged on the validation split of the first fold with the first seed; the best setting is then
+    trained on every seed and fold. ``none``: every contender uses the protocol as written."""
+
+    mode: Literal["none", "equal_budget"] = "none"
+    trials: int = Field(10, ge=1)
+    space: dict[str, SearchDimension] = Field(default_factory=dict)  # protocol paths, e.g. optimizer.lr
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _space(self) -> TuningConfig:
+        if self.mode == "equal_budget" and not self.space:
+            raise ValueError("equal_budget tuning needs a search space, e.g. {optimizer.lr: {low: 1e-4, "
+                             "high: 1e-2, log: true}}")
+        for path in self.space:
+            if path.split(".")[0] not in ProtocolConfig.model_fields or path.split(".")[0] == "seeds":
+                raise ValueError(f"space key {path!r} is not a protocol setting; expected e.g. optimizer.lr")
+        return self
+
+
 class ExecutionConfig(_Strict):
     backend: Literal["local"] = "local"
     keep_checkpoints: bool = True
@@ -167,6 +207,7 @@ class StudyConfig(_Strict):
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     contenders: dict[str, ContenderConfig] = Field(min_length=1)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
     @field_validator("contenders")
@@ -199,12 +240,14 @@ class StudyConfig(_Strict):
     def baseline(self) -> str:
         return self.evaluation.baseline or next(iter(self.contenders))
 
-    def protocol_for(self, contender: str) -> ProtocolConfig:
-        """The shared protocol with this contender's overrides applied."""
+    def protocol_for(self, contender: str, tuned: dict[str, Any] | None = None) -> ProtocolConfig:
+        """The shared protocol with this contender's overrides (and tuned values, dotted paths) applied."""
         overrides = self.contenders[contender].protocol
-        if not overrides:
+        if not overrides and not tuned:
             return self.protocol
         merged = _deep_merge(self.protocol.model_dump(), overrides)
+        for path, value in (tuned or {}).items():
+            merged = _deep_merge(merged, unflatten(path, value))
         return ProtocolConfig.model_validate(merged)
 
     def fingerprint(self) -> str:
@@ -216,6 +259,14 @@ class StudyConfig(_Strict):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def unflatten(path: str, value: Any) -> dict[str, Any]:
+    """``"optimizer.lr", 0.1`` -> ``{"optimizer": {"lr": 0.1}}``."""
+    out: dict[str, Any] = value
+    for part in reversed(path.split(".")):
+        out = {part: out}
+    return out
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from bakeoff.config import StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
+from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
 from bakeoff.tasks import METRICS
@@ -54,7 +55,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     diffs = paired_differences(df, study.baseline, primary_col) if primary_col in df else {}
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
-    comparison = compare_study(study, df, evaluations, store.all_run_infos()) if len(df) else {}
+    tuned = load_tuned(store, order)
+    comparison = compare_study(study, df, evaluations, store.all_run_infos(), tuned) if len(df) else {}
     if comparison and primary_col in df:
         table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
         comparison["ranking"] = friedman_ranks(table, ev.alpha)
@@ -192,8 +194,13 @@ def fairness_lines(report: StudyReport) -> list[str]:
                      f"(listed in comparison.json → fairness.leakage)")
     if leak.get("groups_across_parts"):
         lines.append(f"  LEAKAGE: {len(leak['groups_across_parts'])} groups appear in more than one split part")
+    if fair.get("tuning", {}).get("mode", "none") != "none":
+        t = fair["tuning"]
+        lines.append(f"  tuning: {t['mode']}, {t['trials_per_contender']} Optuna trials per contender over "
+                     f"{', '.join(t['space'])}, judged on {t['judged_on']}")
     for key, values in fair["deviations"].items():
-        tag = "declared override" if values.get("declared") else "UNDECLARED deviation"
-        shown = ", ".join(f"{c}={v}" for c, v in values.items() if c != "declared")
+        tag = ("tuned (equal budget)" if values.get("tuned") else
+               "declared override" if values.get("declared") else "UNDECLARED deviation")
+        shown = ", ".join(f"{c}={v}" for c, v in values.items() if c not in ("declared", "tuned"))
         lines.append(f"  {tag}: {key}: {shown}")
     return lines

@@ -54,6 +54,11 @@ class StudyContext:
     def __init__(self, config: StudyConfig, data: ArrayData | None = None) -> None:
         self.config = config
         self._data = data
+        self.tuned: dict[str, dict[str, Any]] = {}  # contender -> best setting from equal-budget tuning
+
+    def protocol(self, contender: str) -> ProtocolConfig:
+        """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
+        return self.config.protocol_for(contender, self.tuned.get(contender))
 
     @cached_property
     def data(self) -> ArrayData:
@@ -119,7 +124,7 @@ class StudyContext:
         data_fp = self.data.fingerprint()
         runs = []
         for name, contender in self.config.contenders.items():
-            protocol = self.config.protocol_for(name)
+            protocol = self.protocol(name)
             for split in self.splits:
                 for seed in protocol.seeds:
                     h = stable_hash({

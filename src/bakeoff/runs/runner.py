@@ -38,7 +38,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     run_dir = store.start(run)
     cfg = ctx.config
     contender = cfg.contenders[run.contender]
-    protocol = cfg.protocol_for(run.contender)
+    protocol = ctx.protocol(run.contender)
     split = ctx.splits[run.fold]
     data = ctx.data
     info: dict[str, Any] = {

@@ -17,7 +17,8 @@ def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: obj}
 
 
-def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str, dict[str, Any]]) -> dict:
+def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str, dict[str, Any]],
+                   tuning: dict[str, Any] | None = None) -> dict:
     """Compare, across contenders, the settings each run recorded in its run.json.
 
     Identical settings are listed once; every difference is a deviation naming each contender's value.
@@ -51,9 +52,11 @@ def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str
         else:
             deviations[k] = shown
     declared = {c: sorted(_flatten({"protocol": o})) for c, o in declared_overrides.items() if o}
+    tuned_keys = {f"protocol.{p}" for p in (tuning or {}).get("space", {})}
     for k, values in deviations.items():
         values["declared"] = any(k in keys_ for keys_ in declared.values())
+        values["tuned"] = k in tuned_keys
     return {"contenders": contenders, "identical": identical, "deviations": deviations,
-            "declared_overrides": declared,
-            "fair": all(v.get("declared") for v in deviations.values()),
+            "declared_overrides": declared, "tuning": tuning or {"mode": "none"},
+            "fair": all(v.get("declared") or v.get("tuned") for v in deviations.values()),
             "note": "contenders differ by design in model and params; everything else is compared here"}

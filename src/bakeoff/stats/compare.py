@@ -96,7 +96,8 @@ def adjust_pairs(pairs: list[dict[str, Any]], metric: str) -> dict[str, str]:
                       f"per-run McNemar/DeLong p-values are not adjusted"}
 
 
-def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict]) -> dict:
+def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict],
+                  tuned: dict[str, dict[str, Any]] | None = None) -> dict:
     """Verdicts for the baseline against each contender (or all pairs), Holm-adjusted, and the audit."""
     order = [c for c in study.contenders if c in set(df.get("contender", []))]
     out: dict[str, Any] = {
@@ -117,5 +118,10 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
                 out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))
         out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary)
     overrides = {c: cfg.protocol for c, cfg in study.contenders.items()}
-    out["fairness"] = fairness_audit(run_infos, overrides)
+    tuning = None
+    if study.tuning.mode != "none":
+        tuning = {"mode": study.tuning.mode, "trials_per_contender": study.tuning.trials,
+                  "space": {k: v.model_dump(exclude_none=True) for k, v in study.tuning.space.items()},
+                  "judged_on": "validation split of fold 0, first seed", "best": tuned or {}}
+    out["fairness"] = fairness_audit(run_infos, overrides, tuning)
     return out
