@@ -194,11 +194,19 @@ def models(
 
 
 def _print_report(result: Any) -> None:
-    from bakeoff.report.build import fairness_lines, ranking_line, terminal_table, verdict_table
+    from bakeoff.report.build import (
+        across_run_lines,
+        fairness_lines,
+        ranking_line,
+        terminal_table,
+        verdict_table,
+    )
 
     console.print(terminal_table(result))
     if result.comparison.get("pairs"):
         console.print(verdict_table(result))
+    for line in across_run_lines(result):
+        console.print(line, highlight=False)
     if ranking_line(result):
         console.print(ranking_line(result), highlight=False)
     for line in fairness_lines(result):

@@ -29,9 +29,10 @@ class SplitConfig(_Strict):
     ``holdout``: one split with ``val_fraction`` and ``test_fraction``.
     ``kfold``: ``folds`` runs; each fold is the test set once, and ``val_fraction`` of the rest is
     held out for validation (checkpoint selection, early stopping).
+    ``predefined``: the data's own fold column (npz array ``folds``); each value is the test set once.
     """
 
-    kind: Literal["holdout", "kfold"] = "holdout"
+    kind: Literal["holdout", "kfold", "predefined"] = "holdout"
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     folds: int = Field(5, ge=2)
@@ -146,6 +147,9 @@ class EvaluationConfig(_Strict):
     n_boot: int = Field(2000, ge=200)
     n_permutations: int = Field(999, ge=99)
     threshold: float = Field(0.5, gt=0, lt=1)
+    # Also report threshold-dependent test metrics at a threshold chosen on each run's validation split
+    # (Youden's J or best F1); the test split never influences it.
+    val_threshold: Literal["none", "youden", "f1"] = "none"
     speed: bool = True  # measure inference latency and throughput per run
     speed_repeats: int = Field(10, ge=1)
 

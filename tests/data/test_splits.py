@@ -74,3 +74,27 @@ def test_exact_duplicates_across_parts_are_found():
     d.X[8] = d.X[3]
     d.X[9] = d.X[3]
     assert len(exact_duplicates(d, s)) >= 1  # four copies cannot all share one part of a 60/20/20 split
+
+
+def test_predefined_folds_from_the_data():
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 60)
+    folds = np.repeat([10, 20, 30], 40)
+    d = from_arrays(rng.normal(size=(120, 4, 4)), y, folds=folds)
+    splits = make_splits(d, SplitConfig(kind="predefined", val_fraction=0.25))
+    assert [sorted(s.test.tolist()) for s in splits] == [list(range(0, 40)), list(range(40, 80)),
+                                                         list(range(80, 120))]
+    for s in splits:
+        assert len(s.val) == pytest.approx(20, abs=2) and not set(s.val) & set(s.test)
+    with pytest.raises(BakeoffError, match="needs a folds array"):
+        make_splits(from_arrays(rng.normal(size=(120, 4, 4)), y), SplitConfig(kind="predefined"))
+
+
+def test_grouped_data_without_grouped_split_warns(tiny_raw):
+    from bakeoff.config import validate_study
+    from bakeoff.runs.plan import StudyContext
+
+    tiny_raw["data"]["split"]["grouped"] = False
+    with pytest.warns(UserWarning, match="splitting one group across parts inflates results"):
+        splits = StudyContext(validate_study(tiny_raw)).splits
+    assert len(splits) == 1

@@ -24,3 +24,23 @@ def test_seed_and_fold_spread_are_reported_apart():
     assert got["std_fold"] == pytest.approx(np.std([0.91, 0.81, 0.71], ddof=1))
     s = summarize(df, ["a"]).set_index("metric").loc["test_auroc"]
     assert s["mean"] == pytest.approx(0.81) and s["n"] == 6
+
+
+@pytest.mark.parametrize("rule", ["youden", "f1"])
+def test_validation_threshold_is_the_brute_force_optimum(rule):
+    from sklearn.metrics import f1_score
+
+    from bakeoff.evaluate.metrics import choose_threshold
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(int)
+    p = np.clip(0.3 * y + 0.7 * rng.random(200), 0, 1)
+    thr = choose_threshold(y, p, rule)
+
+    def score(t):
+        h = (p >= t).astype(int)
+        if rule == "f1":
+            return f1_score(y, h)
+        return h[y == 1].mean() - h[y == 0].mean()
+
+    assert score(thr) == pytest.approx(max(score(t) for t in np.unique(p)))

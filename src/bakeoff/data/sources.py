@@ -25,6 +25,7 @@ class ArrayData:
     y: np.ndarray
     ids: np.ndarray
     groups: np.ndarray | None = None
+    folds: np.ndarray | None = None  # predefined fold of each sample, for split kind "predefined"
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,6 +58,7 @@ def from_arrays(
     *,
     ids: Any = None,
     groups: Any = None,
+    folds: Any = None,
     spatial_dims: int | None = None,
     num_classes: int | None = 2,
     name: str = "arrays",
@@ -106,7 +108,11 @@ def from_arrays(
         groups = np.asarray(groups)
         if len(groups) != len(y):
             raise BakeoffError(f"{name}: groups has {len(groups)} entries but y has {len(y)}; expected the same length")
-    return ArrayData(X=X, y=y, ids=ids, groups=groups)
+    if folds is not None:
+        folds = np.asarray(folds)
+        if len(folds) != len(y):
+            raise BakeoffError(f"{name}: folds has {len(folds)} entries but y has {len(y)}; expected the same length")
+    return ArrayData(X=X, y=y, ids=ids, groups=groups, folds=folds)
 
 
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
@@ -145,8 +151,9 @@ def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_di
             raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc})") from None
         missing = [k for k in ("X", "y") if k not in arrays]
         if missing:
-            raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids "
+            raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids, folds "
                                f"(found {sorted(arrays)})")
         return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
-                           spatial_dims=spatial_dims, num_classes=num_classes, name=str(path))
+                           folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
+                           name=str(path))
     raise BakeoffError(f"data.source: {source!r}; expected 'builtin:NAME' or 'npz:PATH'")

@@ -61,10 +61,19 @@ def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
         splits = [Split(0, np.sort(train), np.sort(val), np.sort(test))]
     else:
         groups = data.groups if grouped else None
-        try:
-            folds = list(_splitter(cfg.folds, cfg.stratify, grouped, cfg.seed).split(all_idx, data.y, groups))
-        except ValueError as exc:
-            raise BakeoffError(f"data.split: cannot make {cfg.folds} folds ({exc})") from None
+        if cfg.kind == "predefined":
+            if data.folds is None:
+                raise BakeoffError("data.split.kind: 'predefined' needs a folds array in the data (npz key "
+                                   "'folds'); expected holdout or kfold otherwise")
+            folds = [(np.flatnonzero(data.folds != v), np.flatnonzero(data.folds == v))
+                     for v in np.unique(data.folds)]
+            if len(folds) < 2:
+                raise BakeoffError(f"data: the folds array holds one value ({data.folds[0]}); expected two or more")
+        else:
+            try:
+                folds = list(_splitter(cfg.folds, cfg.stratify, grouped, cfg.seed).split(all_idx, data.y, groups))
+            except ValueError as exc:
+                raise BakeoffError(f"data.split: cannot make {cfg.folds} folds ({exc})") from None
         splits = []
         for k, (rest, test) in enumerate(folds):
             train, val = _carve(rest, cfg.val_fraction, data, cfg, grouped, salt=k + 1)

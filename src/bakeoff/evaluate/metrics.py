@@ -31,3 +31,18 @@ def evaluate_predictions(task: Task, preds: dict[str, dict[str, np.ndarray]], th
         out[f"{part}_confusion"] = task.confusion_matrix(d["y"], d["probs"], threshold).tolist()
         out[f"{part}_n"] = int(len(d["y"]))
     return out
+
+
+def choose_threshold(y: np.ndarray, probs: np.ndarray, rule: str) -> float:
+    """The validation threshold that maximises Youden's J (TPR - FPR) or F1 (scikit-learn's curves)."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    if rule == "youden":
+        fpr, tpr, thr = roc_curve(y, probs)
+        keep = np.isfinite(thr)
+        return float(thr[keep][np.argmax((tpr - fpr)[keep])])
+    if rule == "f1":
+        prec, rec, thr = precision_recall_curve(y, probs)
+        f1 = np.where(prec[:-1] + rec[:-1] > 0, 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12), 0)
+        return float(thr[np.argmax(f1)])
+    raise ValueError(f"unknown threshold rule {rule!r}")

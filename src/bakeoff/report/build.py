@@ -49,7 +49,7 @@ class StudyReport:
 def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True) -> StudyReport:
     order = list(study.contenders)
     ev = study.evaluation
-    df, evaluations = collect_results(store, study.task, ev.threshold, order)
+    df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold)
     summary = summarize(df, order) if len(df) else pd.DataFrame()
     primary_col = f"test_{ev.primary}"
     diffs = paired_differences(df, study.baseline, primary_col) if primary_col in df else {}
@@ -143,6 +143,10 @@ def terminal_table(report: StudyReport) -> Any:
             sd = "" if pd.isna(d.get("std")) else f" ± {d['std']:.3f}"
             row.append(f"{d.get('mean', float('nan')):+.3f}{sd}{sign}")
         t.add_row(label, *row)
+    for m in names:
+        col = f"test_{m}@val_thr"
+        if col in df:
+            t.add_row(f"{m} @val-chosen thr", *[cell(c, col, ".3f") for c in order], *["" for _ in others])
     for col, fmt, label in (("n_parameters", ",.0f", "parameters"), ("train_time_s", ".1f", "train time (s)"),
                             ("latency_ms", ".3f", "latency (ms/sample)"),
                             ("throughput_per_s", ",.0f", "throughput (samples/s)")):
@@ -170,6 +174,25 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
         t.add_row(f"{p['a']} − {p['b']}", f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
                   f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})", f"[{colour}]{p['verdict']}[/{colour}]", need_text)
     return t
+
+
+def across_run_lines(report: StudyReport) -> list[str]:
+    """Per pair, the tests across runs, with what they cannot say when there are too few runs."""
+    lines = []
+    for p in report.comparison.get("pairs", []):
+        ar = p.get("across_runs", {})
+        parts = []
+        bca = ar.get("bca", {})
+        parts.append(f"BCa CI [{bca['ci_low']:+.4f}, {bca['ci_high']:+.4f}]" if bca.get("ci_low") is not None
+                     else f"BCa CI: {bca.get('note')}")
+        ct = ar.get("correlated_ttest", {})
+        parts.append(f"P({p['a']} better) = {ct['p_a_better']:.3f}, P(equivalent) = {ct['p_equivalent']:.3f} "
+                     f"(Bayesian correlated t-test)" if "p_a_better" in ct else f"correlated t-test: {ct.get('note')}")
+        wx = ar.get("wilcoxon", {})
+        parts.append(f"Wilcoxon p = {wx['p_value']:.4f}" if wx.get("p_value") is not None
+                     else f"Wilcoxon {wx.get('note')}")
+        lines.append(f"{p['a']} − {p['b']} across {p['n_runs']} runs: " + "; ".join(parts))
+    return lines
 
 
 def ranking_line(report: StudyReport) -> str | None:

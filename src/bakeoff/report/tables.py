@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bakeoff.evaluate.metrics import evaluate_predictions, load_predictions
+from bakeoff.evaluate.metrics import choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
-from bakeoff.tasks import Task, get_task
+from bakeoff.tasks import METRICS, Task, get_task
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
 COST_COLUMNS = ["n_parameters", "train_time_s", "peak_memory_mb", "latency_ms", "throughput_per_s",
@@ -22,8 +22,8 @@ def task_for(task_name: str, preds: dict[str, dict[str, np.ndarray]]) -> Task:
     return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
 
 
-def collect_results(store: StudyStore, task_name: str, threshold: float,
-                    order: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def collect_results(store: StudyStore, task_name: str, threshold: float, order: list[str],
+                    val_threshold: str = "none") -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per run with metrics recomputed from its predictions.npz; also the per-run evaluations."""
     rows, evaluations = [], {}
     for info in store.all_run_infos():
@@ -35,6 +35,11 @@ def collect_results(store: StudyStore, task_name: str, threshold: float,
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
+            if val_threshold != "none" and task_name == "binary_classification" and "val" in preds:
+                thr = choose_threshold(preds["val"]["y"], preds["val"]["probs"], val_threshold)
+                at = task_for(task_name, preds).metrics(preds["test"]["y"], preds["test"]["probs"], thr)
+                row["val_threshold"] = thr
+                row.update({f"test_{k}@val_thr": v for k, v in at.items() if not METRICS[k].threshold_free})
             speed = info.get("speed") or {}
             row.update({k: info.get(k, speed.get(k)) for k in COST_COLUMNS})
             row["threshold"] = threshold
