@@ -150,6 +150,9 @@ class EvaluationConfig(_Strict):
     # Also report threshold-dependent test metrics at a threshold chosen on each run's validation split
     # (Youden's J or best F1); the test split never influences it.
     val_threshold: Literal["none", "youden", "f1"] = "none"
+    # Almost Stochastic Order on the per-run scores (Dror et al. 2019) via deepsig, a GPL-3.0 optional
+    # extra: pip install 'bakeoff[aso]'.
+    aso: bool = False
     speed: bool = True  # measure inference latency and throughput per run
     speed_repeats: int = Field(10, ge=1)
 

@@ -156,3 +156,15 @@ def test_a_real_effect_is_detected():
     print("rejection rates under an AUROC effect (100 simulations):", rates)
     assert rates["delong"] > 0.8 and rates["bootstrap_ci"] > 0.8 and rates["permutation"] > 0.7
     assert rates["mcnemar"] > 0.3  # accuracy at a fixed threshold reacts less to a ranking gain
+
+
+def test_almost_stochastic_order_is_deepsigs():
+    from deepsig import aso
+
+    from bakeoff.stats.across import almost_stochastic_order
+
+    rng = np.random.default_rng(0)
+    a, b = 0.90 + 0.01 * rng.normal(size=6), 0.85 + 0.01 * rng.normal(size=6)
+    got = almost_stochastic_order(a, b, seed=3)
+    assert got["eps_min"] == pytest.approx(aso(a, b, confidence_level=0.95, seed=3, show_progress=False))
+    assert got["eps_min"] < 0.5 < almost_stochastic_order(b, a, seed=3)["eps_min"]

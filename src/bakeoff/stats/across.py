@@ -9,6 +9,8 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from bakeoff.errors import BakeoffError
+
 MIN_WILCOXON_PAIRS = 6
 
 
@@ -67,3 +69,19 @@ def holm(p_values: list[float]) -> list[float]:
     if not p_values:
         return []
     return [float(p) for p in multipletests(p_values, method="holm")[1]]
+
+
+def almost_stochastic_order(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:
+    """epsilon_min of Almost Stochastic Order of A over B (deepsig; GPL-3.0, so only an optional extra).
+
+    Scores must be higher-is-better. epsilon_min < 0.5 means A is almost stochastically larger; the
+    closer to 0, the stronger the dominance.
+    """
+    try:
+        from deepsig import aso
+    except ImportError:
+        raise BakeoffError("evaluation.aso needs deepsig (GPL-3.0): pip install 'bakeoff[aso]'") from None
+    eps = aso(np.asarray(a, float), np.asarray(b, float), confidence_level=1 - alpha, seed=seed,
+              show_progress=False)
+    return {"eps_min": float(eps), "method": "Almost Stochastic Order (deepsig.aso), A over B",
+            "note": "eps_min < 0.5: A almost stochastically dominates B; 0 is complete dominance"}

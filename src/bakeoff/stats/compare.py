@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.config import EvaluationConfig, StudyConfig
-from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
+from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
 from bakeoff.stats.verdict import resolution_estimate, verdict
@@ -84,6 +84,10 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
         "correlated_ttest": correlated_ttest(np.array(sa), np.array(sb), ev.min_effect, len(runs.seeds)),
         "wilcoxon": wilcoxon(np.array(diffs)),
     }
+    if ev.aso:
+        sign = 1 if hib else -1
+        result["across_runs"]["aso"] = almost_stochastic_order(sign * np.array(sa), sign * np.array(sb),
+                                                               ev.alpha, seed)
     return result
 
 
