@@ -57,9 +57,10 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     tuned = load_tuned(store, order)
     comparison = compare_study(study, df, evaluations, store.all_run_infos(), tuned) if len(df) else {}
+    ranks_table = None
     if comparison and primary_col in df:
-        table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
-        comparison["ranking"] = friedman_ranks(table, ev.alpha)
+        ranks_table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
+        comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
@@ -77,8 +78,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         if roc is not None:
             made.append(roc)
         if comparison.get("ranking"):
-            table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
-            made.append(cd_diagram(table, comparison["ranking"], out / "critical_difference.png"))
+            made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     return StudyReport(study, df, summary, diffs, comparison, made)
 
 

@@ -13,7 +13,7 @@ from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlat
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
 from bakeoff.stats.verdict import resolution_estimate, verdict
-from bakeoff.stats.weighted import BINARY_METRICS, binary_metrics, identity_draws
+from bakeoff.stats.weighted import BINARY_METRICS
 from bakeoff.tasks import METRICS
 
 
@@ -45,7 +45,9 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
     """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
     m, thr = ev.primary, ev.threshold
     hib = METRICS[m].higher_is_better
-    observed = runs.observed(m, thr)
+    sa, sb = runs.scores(m, thr)
+    diffs = sa - sb
+    observed = float(np.mean(diffs))
     reps = paired_bootstrap(runs, m, thr, ev.n_boot, seed)
     lo, hi = (float(x) for x in np.quantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
     p_perm = paired_permutation(runs, m, thr, ev.n_permutations, seed)
@@ -70,24 +72,15 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
     result["per_run"] = per_run
-    diffs, sa, sb = [], [], []
-    for (s, f) in runs.keys:  # seed-major order, as baycomp expects
-        d = identity_draws(runs.y[f])
-        va = binary_metrics(runs.a[s, f], *d, thr, (m,))[m][0]
-        vb = binary_metrics(runs.b[s, f], *d, thr, (m,))[m][0]
-        sa.append(va)
-        sb.append(vb)
-        diffs.append(va - vb)
     result["across_runs"] = {
         "differences": [float(x) for x in diffs],
-        "bca": bca_interval(np.array(diffs), 1 - ev.alpha, seed),
-        "correlated_ttest": correlated_ttest(np.array(sa), np.array(sb), ev.min_effect, len(runs.seeds)),
-        "wilcoxon": wilcoxon(np.array(diffs)),
+        "bca": bca_interval(diffs, 1 - ev.alpha, seed),
+        "correlated_ttest": correlated_ttest(sa, sb, ev.min_effect, len(runs.seeds)),
+        "wilcoxon": wilcoxon(diffs),
     }
     if ev.aso:
         sign = 1 if hib else -1
-        result["across_runs"]["aso"] = almost_stochastic_order(sign * np.array(sa), sign * np.array(sb),
-                                                               ev.alpha, seed)
+        result["across_runs"]["aso"] = almost_stochastic_order(sign * sa, sign * sb, ev.alpha, seed)
     return result
 
 

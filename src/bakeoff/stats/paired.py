@@ -70,14 +70,19 @@ class PairedRuns:
     def folds(self) -> list[int]:
         return sorted(self.y)
 
-    def observed(self, metric: str, threshold: float) -> float:
-        """Mean over runs of metric(A) - metric(B): the effect the verdict is about."""
-        diffs = []
+    def scores(self, metric: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's metric for A and for B, in ``keys`` order (seed-major, as baycomp expects)."""
+        sa, sb = [], []
         for (s, f) in self.keys:
             d = identity_draws(self.y[f])
-            diffs.append(binary_metrics(self.a[s, f], *d, threshold, (metric,))[metric][0]
-                         - binary_metrics(self.b[s, f], *d, threshold, (metric,))[metric][0])
-        return float(np.mean(diffs))
+            sa.append(binary_metrics(self.a[s, f], *d, threshold, (metric,))[metric][0])
+            sb.append(binary_metrics(self.b[s, f], *d, threshold, (metric,))[metric][0])
+        return np.array(sa), np.array(sb)
+
+    def observed(self, metric: str, threshold: float) -> float:
+        """Mean over runs of metric(A) - metric(B): the effect the verdict is about."""
+        sa, sb = self.scores(metric, threshold)
+        return float(np.mean(sa - sb))
 
 
 def paired_bootstrap(runs: PairedRuns, metric: str, threshold: float = 0.5, n_boot: int = 2000,
