@@ -29,7 +29,6 @@ class StudyReport:
     study: StudyConfig
     results: pd.DataFrame
     summary: pd.DataFrame
-    differences: dict[str, dict[str, float]]
     comparison: dict[str, Any] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
 
@@ -52,7 +51,6 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold)
     summary = summarize(df, order) if len(df) else pd.DataFrame()
     primary_col = f"test_{ev.primary}"
-    diffs = paired_differences(df, study.baseline, primary_col) if primary_col in df else {}
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     tuned = load_tuned(store, order)
@@ -79,7 +77,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
             made.append(roc)
         if comparison.get("ranking"):
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
-    return StudyReport(study, df, summary, diffs, comparison, made)
+    return StudyReport(study, df, summary, comparison, made)
 
 
 def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd.DataFrame:

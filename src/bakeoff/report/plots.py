@@ -38,7 +38,7 @@ def training_curves(store: StudyStore, df: pd.DataFrame, order: list[str], prima
     for ax, metric in zip(axes, ["loss", primary]):
         for contender in order:
             sub = df[(df["contender"] == contender) & (df["status"] == DONE)]
-            hists = [read_history(store.root / "runs" / contender / r) for r in sub["run_id"]]
+            hists = [read_history(store.run_path(contender, r)) for r in sub["run_id"]]
             for part, style in (("train", "--"), ("val", "-")):
                 col = f"{part}/{metric}"
                 series = [h.set_index("epoch")[col] + 0 for h in hists if col in h]

@@ -29,15 +29,15 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
     for info in store.all_run_infos():
         row = {k: info.get(k) for k in ID_COLUMNS}
         if info.get("status") == DONE:
-            run_dir = store.root / "runs" / info["contender"] / info["run_id"]
-            preds = load_predictions(run_dir / PREDICTIONS_FILE)
-            ev = evaluate_predictions(task_for(task_name, preds), preds, threshold)
+            preds = load_predictions(store.run_path(info["contender"], info["run_id"]) / PREDICTIONS_FILE)
+            task = task_for(task_name, preds)
+            ev = evaluate_predictions(task, preds, threshold)
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
             if val_threshold != "none" and task_name == "binary_classification" and "val" in preds:
                 thr = choose_threshold(preds["val"]["y"], preds["val"]["probs"], val_threshold)
-                at = task_for(task_name, preds).metrics(preds["test"]["y"], preds["test"]["probs"], thr)
+                at = task.metrics(preds["test"]["y"], preds["test"]["probs"], thr)
                 row["val_threshold"] = thr
                 row.update({f"test_{k}@val_thr": v for k, v in at.items() if not METRICS[k].threshold_free})
             speed = info.get("speed") or {}

@@ -78,8 +78,12 @@ class StudyStore:
             self._lock_fh = None
 
     # -- runs -----------------------------------------------------------------------------------------
+    def run_path(self, contender: str, run_id: str) -> Path:
+        """The one place that knows the layout ``DIR/runs/<contender>/<run>``."""
+        return self.root / "runs" / contender / run_id
+
     def run_dir(self, run: RunSpec) -> Path:
-        return self.root / "runs" / run.contender / run.run_id
+        return self.run_path(run.contender, run.run_id)
 
     def run_info(self, run: RunSpec) -> dict[str, Any] | None:
         path = self.run_dir(run) / RUN_FILE
