@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
-TaskName = Literal["binary_classification", "multiclass_classification"]
+TaskName = Literal["binary_classification", "multiclass_classification", "semantic_segmentation",
+                   "particle_picking"]
+DENSE_TASKS = ("semantic_segmentation", "particle_picking")
+# The metric a task is judged and selected on unless the study names one.
+DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
+                   "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}
+SOURCE_KINDS = ("builtin", "npz", "npz_dir", "tiff_dir")
 
 
 class _Strict(BaseModel):
@@ -54,13 +60,24 @@ class DataConfig(_Strict):
     spatial_dims: Literal[2, 3] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
     strict: bool = False  # fail (instead of warn) when identical samples sit on both sides of a split
+    # segmentation: the number of labels in the masks (background included; None: from the data) and the
+    # physical size of a pixel/voxel per spatial axis, used by boundary metrics (None: 1 per axis)
+    num_classes: int | None = Field(None, ge=2)
+    spacing: list[float] | None = None
 
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
         kind = v.split(":", 1)[0]
-        if kind not in ("builtin", "npz") or ":" not in v:
-            raise ValueError(f"expected 'builtin:NAME' or 'npz:PATH', got {v!r}")
+        if kind not in SOURCE_KINDS or ":" not in v:
+            raise ValueError(f"expected 'builtin:NAME', 'npz:PATH', 'npz_dir:FOLDER' or 'tiff_dir:FOLDER', got {v!r}")
+        return v
+
+    @field_validator("spacing")
+    @classmethod
+    def _spacing(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(s <= 0 for s in v):
+            raise ValueError(f"every spacing must be > 0, got {v}")
         return v
 
 
@@ -77,9 +94,28 @@ class ScheduleConfig(_Strict):
     min_lr: float = Field(0.0, ge=0)  # cosine
 
 
+LossName = Literal["bce", "ce", "focal", "dice", "dice_ce", "focal_dice", "tversky", "balanced_softmax_tversky"]
+ClassWeighting = Literal["none", "balanced", "inverse_frequency", "inverse_sqrt_frequency", "effective_number"]
+
+
 class LossConfig(_Strict):
-    name: Literal["bce", "ce"] | None = None  # None: the task's default
-    class_weights: Literal["none", "balanced"] | list[float] = "none"
+    """The loss and its class weighting (computed from the training split only).
+
+    Weighting: ``balanced`` n / (K n_c) (scikit-learn); ``inverse_frequency`` 1 / f_c; ``inverse_sqrt_frequency``
+    1 / sqrt(f_c); ``effective_number`` (1 - beta) / (1 - beta^n_c) (Cui et al. 2019); all rescaled to mean 1.
+    Segmentation counts pixels. ``tversky`` weighs false positives by ``alpha`` and false negatives by
+    ``beta``; ``balanced_softmax_tversky`` shifts the logits by ``tau`` * log(class prior) first.
+    """
+
+    name: LossName | None = None  # None: the task's default
+    class_weights: ClassWeighting | list[float] = "none"
+    effective_beta: float = Field(0.999, gt=0, lt=1)
+    gamma: float = Field(2.0, ge=0)  # focal
+    alpha: float = Field(0.5, ge=0)  # tversky: weight of false positives
+    beta: float = Field(0.5, ge=0)  # tversky: weight of false negatives
+    tau: float = Field(1.0, ge=0)  # balanced softmax
+    include_background: bool = True  # dice / tversky terms over the background class too
+    lambda_ce: float = Field(1.0, ge=0)  # dice_ce / focal_dice: weight of the CE / focal term
 
 
 class SelectConfig(_Strict):
@@ -122,6 +158,17 @@ class ProtocolConfig(_Strict):
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     num_workers: int = Field(0, ge=0)
+    tf32: bool = False  # allow TensorFloat-32 matmuls/convolutions on Ampere+ GPUs
+    # segmentation: random patches of patch_size (None: whole images) with iterations_per_epoch batches
+    # per epoch (None: one pass's worth of patches), sampled uniformly or class-balanced (a class drawn
+    # uniformly among those in the training masks, then a patch centred on one of its pixels); whole
+    # images are predicted with sliding-window inference (MONAI) at this overlap
+    patch_size: list[int] | None = None
+    iterations_per_epoch: int | None = Field(None, ge=1)
+    patch_sampling: Literal["uniform", "class_balanced"] = "uniform"
+    sliding_window_overlap: float = Field(0.25, ge=0, lt=1)
+    sliding_window_mode: Literal["gaussian", "constant"] = "gaussian"
+    log_grad_norm: bool = True  # the total gradient norm, sampled every 10 steps, logged per epoch
 
     @field_validator("seeds")
     @classmethod
@@ -155,6 +202,18 @@ class EvaluationConfig(_Strict):
     aso: bool = False
     speed: bool = True  # measure inference latency and throughput per run
     speed_repeats: int = Field(10, ge=1)
+    # segmentation: mean Dice/IoU over the foreground classes only unless include_background; the
+    # boundary metrics (HD95, NSD at nsd_tolerance physical units) can be switched off for speed
+    include_background: bool = False
+    boundary_metrics: bool = True
+    nsd_tolerance: float = Field(1.0, gt=0)
+    # particle picking: a predicted centre is a local maximum of the particle probability above
+    # peak_threshold, at least min_distance pixels from a higher one; it matches a true centre within
+    # match_radius pixels (one-to-one, Hungarian)
+    peak_threshold: float = Field(0.5, gt=0, lt=1)
+    min_distance: int = Field(3, ge=1)
+    match_radius: float = Field(4.0, gt=0)
+    qualitative_samples: int = Field(4, ge=0)  # validation images drawn with each contender's prediction
 
 
     def run_settings(self) -> dict[str, Any]:
@@ -226,6 +285,22 @@ class StudyConfig(_Strict):
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
                 raise ValueError(f"contender name {name!r} may hold only letters, digits, '_', '.', '-'")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, raw: Any) -> Any:
+        """A task's natural primary and selection metric, unless the study names them."""
+        if not isinstance(raw, dict) or raw.get("task") not in DEFAULT_PRIMARY:
+            return raw
+        metric = DEFAULT_PRIMARY[raw["task"]]
+        raw = dict(raw)
+        ev = raw.get("evaluation")
+        if isinstance(ev, dict | type(None)) and "primary" not in (ev or {}):
+            raw["evaluation"] = {**(ev or {}), "primary": metric}
+        pr = raw.get("protocol")
+        if isinstance(pr, dict | type(None)) and "select" not in (pr or {}):
+            raw["protocol"] = {**(pr or {}), "select": {"monitor": f"val/{metric}", "mode": "max"}}
+        return raw
 
     @model_validator(mode="after")
     def _cross(self) -> StudyConfig:
@@ -358,10 +433,11 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
 def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | None = None) -> StudyConfig:
     raw = copy.deepcopy(raw)
     src = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
-    if base_dir is not None and isinstance(src, str) and src.startswith("npz:"):
-        p = Path(src[4:]).expanduser()
+    kind, _, rest = src.partition(":") if isinstance(src, str) else ("", "", "")
+    if base_dir is not None and kind in ("npz", "npz_dir", "tiff_dir"):
+        p = Path(rest).expanduser()
         if not p.is_absolute():
-            raw["data"]["source"] = f"npz:{(base_dir / p).resolve()}"
+            raw["data"]["source"] = f"{kind}:{(base_dir / p).resolve()}"
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""Losses and class weighting."""
+"""Losses and class weighting. Segmentation losses come from MONAI; only Balanced Softmax Tversky,
+which MONAI lacks, is written here."""
 
 from __future__ import annotations
 
@@ -11,16 +12,40 @@ from sklearn.utils.class_weight import compute_class_weight
 from bakeoff.config import LossConfig
 from bakeoff.errors import BakeoffError
 
+DENSE_LOSSES = ("focal", "dice", "dice_ce", "focal_dice", "tversky", "balanced_softmax_tversky")
 
-def class_weights(spec: str | list[float], y_train: np.ndarray, num_classes: int) -> np.ndarray | None:
-    """``balanced``: n_samples / (n_classes * n_c), from the training split only (sklearn's definition)."""
+
+def class_weights(spec: str | list[float], y_train: np.ndarray | None, num_classes: int,
+                  counts: np.ndarray | None = None, beta: float = 0.999) -> np.ndarray | None:
+    """Class weights from the training split only: from labels ``y_train`` or from per-class ``counts``
+    (pixels, for segmentation). ``balanced`` is scikit-learn's n / (K n_c); the others are rescaled to
+    mean 1 over the classes present. A class with no training samples gets weight 0."""
     if isinstance(spec, list):
         if len(spec) != num_classes:
             raise BakeoffError(f"protocol.loss.class_weights: got {len(spec)} weights; expected {num_classes}")
         return np.asarray(spec, dtype=np.float64)
-    if spec == "balanced":
+    if spec == "none":
+        return None
+    if counts is None:
+        counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes)
+    counts = np.asarray(counts, dtype=np.float64)
+    present = counts > 0
+    if spec == "balanced" and y_train is not None and present.all():
         return compute_class_weight("balanced", classes=np.arange(num_classes), y=y_train)
-    return None
+    freq = counts / counts.sum()
+    w = np.zeros(num_classes)
+    if spec == "balanced":
+        w[present] = counts.sum() / (num_classes * counts[present])
+        return w
+    if spec == "inverse_frequency":
+        w[present] = 1 / freq[present]
+    elif spec == "inverse_sqrt_frequency":
+        w[present] = 1 / np.sqrt(freq[present])
+    elif spec == "effective_number":  # Cui et al. 2019, "Class-Balanced Loss Based on Effective Number of Samples"
+        w[present] = (1 - beta) / (1 - beta ** counts[present])
+    else:
+        raise BakeoffError(f"protocol.loss.class_weights: unknown weighting {spec!r}")
+    return w / w[present].mean()
 
 
 class WeightedBCE(nn.Module):
@@ -40,16 +65,68 @@ class WeightedBCE(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, target, weight=w, reduction="sum") / w.sum()
 
 
-def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray, num_classes: int) -> nn.Module:
+class ChannelTarget(nn.Module):
+    """Adapts a MONAI loss (targets (N, 1, *spatial)) to label maps (N, *spatial)."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.loss(logits.float(), target.unsqueeze(1))
+
+
+class BalancedSoftmaxTversky(nn.Module):
+    """Tversky loss on softmax(logits + tau * log prior): the Balanced Softmax logit adjustment (Ren et
+    al. 2020) followed by MONAI's TverskyLoss. MONAI has no balanced softmax, hence this class."""
+
+    def __init__(self, prior: np.ndarray, tau: float, alpha: float, beta: float, include_background: bool) -> None:
+        super().__init__()
+        from monai.losses import TverskyLoss
+
+        log_prior = np.log(np.clip(np.asarray(prior, dtype=np.float64), 1e-12, None))
+        self.register_buffer("shift", torch.as_tensor(tau * log_prior, dtype=torch.float32))
+        self.tversky = TverskyLoss(include_background=include_background, to_onehot_y=True, softmax=True,
+                                   alpha=alpha, beta=beta)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (logits.ndim - 2)
+        return self.tversky(logits.float() + self.shift.view(shape), target.unsqueeze(1))
+
+
+def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_classes: int,
+               counts: np.ndarray | None = None, dense: bool = False) -> nn.Module:
+    """The loss a run trains with; ``counts`` are the training split's per-class pixel counts (dense)."""
     name = cfg.name or default
-    weights = class_weights(cfg.class_weights, y_train, num_classes)
+    weights = class_weights(cfg.class_weights, y_train, num_classes, counts, cfg.effective_beta)
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     if name == "bce":
-        if num_classes != 2:
-            raise BakeoffError(f"protocol.loss.name: bce needs a binary task; got {num_classes} classes; use ce")
+        if num_classes != 2 or dense:
+            raise BakeoffError("protocol.loss.name: bce needs a binary classification task; use ce")
         return WeightedBCE(weights)
     if name == "ce":
         if num_classes == 2 and default == "bce":
             raise BakeoffError("protocol.loss.name: ce needs K outputs; binary_classification has one logit: use bce")
-        w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         return nn.CrossEntropyLoss(weight=w)
-    raise BakeoffError(f"protocol.loss.name: unknown loss {name!r}; expected bce or ce")
+    if name in DENSE_LOSSES and not dense:
+        raise BakeoffError(f"protocol.loss.name: {name} is a segmentation loss; expected bce or ce for classification")
+    if name in DENSE_LOSSES:
+        from monai import losses as ml
+
+        common = dict(include_background=cfg.include_background, to_onehot_y=True, softmax=True)
+        if name == "focal":
+            return ChannelTarget(ml.FocalLoss(include_background=True, to_onehot_y=True, use_softmax=True,
+                                              gamma=cfg.gamma, weight=w))
+        if name == "dice":
+            return ChannelTarget(ml.DiceLoss(**common))
+        if name == "dice_ce":
+            return ChannelTarget(ml.DiceCELoss(**common, weight=w, lambda_ce=cfg.lambda_ce))
+        if name == "focal_dice":
+            return ChannelTarget(ml.DiceFocalLoss(**common, gamma=cfg.gamma, weight=w, lambda_focal=cfg.lambda_ce))
+        if name == "tversky":
+            return ChannelTarget(ml.TverskyLoss(**common, alpha=cfg.alpha, beta=cfg.beta))
+        if counts is None:
+            counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes)
+        prior = np.asarray(counts, dtype=np.float64) / np.sum(counts)
+        return BalancedSoftmaxTversky(prior, cfg.tau, cfg.alpha, cfg.beta, cfg.include_background)
+    raise BakeoffError(f"protocol.loss.name: unknown loss {name!r}")

@@ -49,11 +49,49 @@ def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, 
 
 
 def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
-    """All splits of the study: one for holdout, ``cfg.folds`` for k-fold."""
-    grouped = cfg.grouped and data.groups is not None
+    """All splits of the study: one for holdout, ``cfg.folds`` for k-fold. Dense data (one sample per
+    image) split by image, unstratified, or by the data's own train/val/test folders when they have them."""
+    if getattr(data, "dense", False):
+        return _dense_splits(data, cfg)
     if len(np.unique(data.y)) < 2:
         raise BakeoffError(f"data: every sample has label {data.y[0] if len(data.y) else None}; "
                            f"expected at least two classes")
+    splits = _partition(data, cfg)
+    classes = np.unique(data.y)
+    for s in splits:
+        for part in PARTS:
+            present = np.unique(data.y[s.indices(part)])
+            if len(present) < len(classes):
+                missing = sorted(set(classes.tolist()) - set(present.tolist()))
+                raise BakeoffError(
+                    f"data.split: the {part} part of fold {s.fold} has no samples of class(es) {missing} "
+                    f"({len(s.indices(part))} samples); expected every class in every part: use more data, "
+                    f"fewer folds or larger fractions"
+                )
+    return splits
+
+
+def _dense_splits(data, cfg: SplitConfig) -> list[Split]:
+    if data.parts is not None:
+        idx = {p: np.flatnonzero(data.parts == p) for p in PARTS}
+        if len(idx["test"]) == 0:
+            import warnings
+
+            warnings.warn("data: no test images (no test/ folder); the validation images are also the test "
+                          "images, so test scores are optimistic (they also selected the checkpoint)", stacklevel=2)
+            idx["test"] = idx["val"]
+        for p in ("train", "val"):
+            if len(idx[p]) == 0:
+                raise BakeoffError(f"data: no {p} images; expected at least one")
+        return [Split(0, idx["train"], idx["val"], idx["test"])]
+    n = len(data.ids)
+    if n < 3:
+        raise BakeoffError(f"data: {n} images; expected at least 3 (train, val and test)")
+    return _partition(data, cfg.model_copy(update={"stratify": False}))
+
+
+def _partition(data, cfg: SplitConfig) -> list[Split]:
+    grouped = cfg.grouped and data.groups is not None
     all_idx = np.arange(len(data.y))
     if cfg.kind == "holdout":
         rest, test = _carve(all_idx, cfg.test_fraction, data, cfg, grouped, salt=0)
@@ -78,17 +116,6 @@ def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
         for k, (rest, test) in enumerate(folds):
             train, val = _carve(rest, cfg.val_fraction, data, cfg, grouped, salt=k + 1)
             splits.append(Split(k, np.sort(train), np.sort(val), np.sort(test)))
-    classes = np.unique(data.y)
-    for s in splits:
-        for part in PARTS:
-            present = np.unique(data.y[s.indices(part)])
-            if len(present) < len(classes):
-                missing = sorted(set(classes.tolist()) - set(present.tolist()))
-                raise BakeoffError(
-                    f"data.split: the {part} part of fold {s.fold} has no samples of class(es) {missing} "
-                    f"({len(s.indices(part))} samples); expected every class in every part: use more data, "
-                    f"fewer folds or larger fractions"
-                )
     return splits
 
 
@@ -104,8 +131,11 @@ def exact_duplicates(data: ArrayData, split: Split) -> list[dict[str, str]]:
     """Samples whose pixel data are identical but that sit in different parts (train/val/test)."""
     import hashlib
 
-    X = np.ascontiguousarray(data.X)
-    digests = [hashlib.blake2b(X[i].tobytes(), digest_size=16).hexdigest() for i in range(len(X))]
+    if getattr(data, "dense", False):
+        digests = data.digests  # image + mask content, computed when the data were checked
+    else:
+        X = np.ascontiguousarray(data.X)
+        digests = [hashlib.blake2b(X[i].tobytes(), digest_size=16).hexdigest() for i in range(len(X))]
     part_of = {}
     for part in PARTS:
         for i in split.indices(part):

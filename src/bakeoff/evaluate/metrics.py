@@ -12,23 +12,55 @@ from bakeoff.tasks import Task
 PARTS = ("val", "test")
 
 
-def load_predictions(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{part: {"ids", "y", "probs"}}`` from a run's predictions.npz."""
+DENSE_KEYS = ("y", "pred", "prob", "centres", "image")  # per image; "prob": picking; "image": first val images
+
+
+def load_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
+    """``{part: {"ids", "y", "probs"}}`` from a run's predictions.npz; for dense tasks ``{part: {"ids",
+    "y", "pred", "prob", "centres"}}`` with one array per image in each list."""
     with np.load(path, allow_pickle=False) as f:
+        if "dense" in f.files:
+            out: dict[str, dict[str, Any]] = {}
+            for part in PARTS:
+                if f"{part}_ids" not in f.files:
+                    continue
+                n = len(f[f"{part}_ids"])
+                d: dict[str, Any] = {"ids": f[f"{part}_ids"], "class_names": [str(c) for c in f["class_names"]],
+                                     "spacing": tuple(float(v) for v in f["spacing"])}
+                for k in DENSE_KEYS:
+                    d[k] = [f[f"{part}_{k}_{j}"] if f"{part}_{k}_{j}" in f.files else None for j in range(n)]
+                out[part] = d
+            return out
         return {part: {k: f[f"{part}_{k}"] for k in ("ids", "y", "probs")} for part in PARTS
                 if f"{part}_y" in f.files}
 
 
-def predictions_arrays(preds: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {f"{part}_{k}": v for part, d in preds.items() for k, v in d.items()}
+def predictions_arrays(preds: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    if "pred" not in next(iter(preds.values())):
+        return {f"{part}_{k}": v for part, d in preds.items() for k, v in d.items()}
+    first = next(iter(preds.values()))
+    out = {"dense": np.array(1), "class_names": np.asarray(first["class_names"]),
+           "spacing": np.asarray(first["spacing"], dtype=np.float64)}
+    for part, d in preds.items():
+        out[f"{part}_ids"] = np.asarray(d["ids"])
+        for k in DENSE_KEYS:
+            for j, a in enumerate(d.get(k) or []):
+                if a is not None:
+                    out[f"{part}_{k}_{j}"] = np.asarray(a)
+    return out
 
 
-def evaluate_predictions(task: Task, preds: dict[str, dict[str, np.ndarray]], threshold: float) -> dict[str, Any]:
-    """Per part: every metric, the confusion matrix (rows: truth, columns: prediction) and the threshold."""
+def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Per part: every metric, the confusion matrix (rows: truth, columns: prediction; pixels for dense
+    tasks) and the threshold."""
     out: dict[str, Any] = {"threshold": threshold}
     for part, d in preds.items():
-        out[part] = task.metrics(d["y"], d["probs"], threshold)
-        out[f"{part}_confusion"] = task.confusion_matrix(d["y"], d["probs"], threshold).tolist()
+        if task.dense:
+            out[part], cm = task.evaluate_part(d)
+        else:
+            out[part] = task.metrics(d["y"], d["probs"], threshold)
+            cm = task.confusion_matrix(d["y"], d["probs"], threshold)
+        out[f"{part}_confusion"] = cm.tolist()
         out[f"{part}_n"] = int(len(d["y"]))
     return out
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from bakeoff.config import StudyConfig
+from bakeoff.config import DENSE_TASKS, StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
-from bakeoff.tasks import METRICS
+from bakeoff.tasks import METRICS, metric_info
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
@@ -48,7 +48,7 @@ class StudyReport:
 def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True) -> StudyReport:
     order = list(study.contenders)
     ev = study.evaluation
-    df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold)
+    df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
     summary = summarize(df, order) if len(df) else pd.DataFrame()
     primary_col = f"test_{ev.primary}"
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
@@ -57,7 +57,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     comparison = compare_study(study, df, evaluations, store.all_run_infos(), tuned) if len(df) else {}
     ranks_table = None
     if comparison and primary_col in df:
-        ranks_table = rank_table(df, primary_col, order, METRICS[ev.primary].higher_is_better)
+        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary).higher_is_better)
         comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
@@ -72,9 +72,12 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         made.append(plots.training_curves(store, df, order, primary_monitor, out))
         made.append(plots.metric_bars(df, order, ev.threshold, out))
         made.append(plots.confusion_matrices(evaluations, order, ev.threshold, out))
-        roc = plots.roc_curves(evaluations, order, study.task, out)
-        if roc is not None:
-            made.append(roc)
+        if study.task in DENSE_TASKS:
+            first = next(iter(evaluations.values()))["preds"]["test"]
+            extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out)]
+        else:
+            extra = [plots.roc_curves(evaluations, order, study.task, out)]
+        made.extend(p for p in extra if p is not None)
         if comparison.get("ranking"):
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     return StudyReport(study, df, summary, comparison, made)
@@ -131,13 +134,13 @@ def terminal_table(report: StudyReport) -> Any:
         if col not in df:
             continue
         label = f"[bold]{m}[/bold] (primary)" if m == primary else m
-        if METRICS.get(m) and not METRICS[m].threshold_free:
+        if not metric_info(m).threshold_free and study.task not in DENSE_TASKS:
             label += " @thr"
         diffs = paired_differences(df, base, col)
         row = [cell(c, col, ".3f") for c in order]
         for c in others:
             d = diffs.get(c, {})
-            sign = "" if METRICS.get(m) is None or METRICS[m].higher_is_better else " (lower is better)"
+            sign = "" if metric_info(m).higher_is_better else " (lower is better)"
             sd = "" if pd.isna(d.get("std")) else f" ± {d['std']:.3f}"
             row.append(f"{d.get('mean', float('nan')):+.3f}{sd}{sign}")
         t.add_row(label, *row)

@@ -15,7 +15,9 @@ import pandas as pd  # noqa: E402
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import DONE, StudyStore  # noqa: E402
 
-BAR_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "average_precision"]
+BAR_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "average_precision",
+               "mean_dice", "mean_iou", "mean_precision", "mean_recall", "mean_nsd", "pixel_accuracy",
+               "particle_f1", "particle_precision", "particle_recall", "pixel_auroc", "dice", "iou", "nsd"]
 
 
 def _colors(order: list[str]) -> dict[str, Any]:
@@ -136,6 +138,70 @@ def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return _save(fig, out / "roc_curves.png")
+
+
+def class_scores(df: pd.DataFrame, order: list[str], class_names: list[str], out: Path,
+                 metric: str = "dice") -> Path | None:
+    """Per-class test Dice (or another per-class metric) across contenders: mean ± std over runs."""
+    done = df[df["status"] == DONE]
+    cols = [(n, f"test_{metric}_{n}") for n in class_names if f"test_{metric}_{n}" in done]
+    if not cols:
+        return None
+    colors = _colors(order)
+    fig, ax = plt.subplots(figsize=(max(7, 1.1 * len(cols) * max(1, len(order)) / 2), 4))
+    width = 0.8 / max(len(order), 1)
+    for i, contender in enumerate(order):
+        sub = done[done["contender"] == contender]
+        vals = [sub[c].to_numpy(dtype=float) for _, c in cols]
+        x = np.arange(len(cols)) + (i - (len(order) - 1) / 2) * width
+        means = [np.nanmean(v) if np.any(~np.isnan(v)) else np.nan for v in vals]
+        stds = [np.nanstd(v, ddof=1) if np.sum(~np.isnan(v)) > 1 else 0 for v in vals]
+        ax.bar(x, means, width, yerr=stds, capsize=3, color=colors[contender], alpha=0.8, label=contender)
+    ax.set_xticks(np.arange(len(cols)), [n.replace("_", "\n") for n, _ in cols], fontsize=8)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(f"Per-class test {metric}, mean ± std over runs")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out / f"per_class_{metric}.png")
+
+
+def qualitative(evaluations: dict, order: list[str], out: Path) -> Path | None:
+    """The same validation images for every contender: image, truth and each contender's prediction
+    (from each contender's first run: lowest seed, fold 0)."""
+    first: dict[str, Any] = {}
+    for (c, _run_id), v in sorted(evaluations.items(), key=lambda kv: kv[0][1]):
+        if c in order and c not in first:
+            first[c] = v["preds"]["val"]
+    if not first:
+        return None
+    ref = first[order[0] if order[0] in first else next(iter(first))]
+    rows = [j for j, im in enumerate(ref.get("image") or []) if im is not None]
+    if not rows:
+        return None
+    K = len(ref["class_names"])
+    cols = 2 + len(first)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.4 * cols, 2.4 * len(rows)), squeeze=False)
+    cmap = plt.get_cmap("tab10", max(K, 2))
+    for r, j in enumerate(rows):
+        img = np.asarray(ref["image"][j], dtype=float)
+        img = img[0] if img.ndim == 3 else img[0, img.shape[1] // 2]  # first channel; middle slice in 3D
+        panels = [("image", None), ("truth", ref["y"][j])] + [(c, first[c]["pred"][j]) for c in first]
+        for ax, (title, lab) in zip(axes[r], panels):
+            ax.imshow(img, cmap="gray")
+            if lab is not None:
+                lab = np.asarray(lab)
+                lab = lab if lab.ndim == 2 else lab[lab.shape[0] // 2]
+                ax.imshow(np.ma.masked_equal(lab, 0), cmap=cmap, vmin=0, vmax=max(K - 1, 1), alpha=0.6,
+                          interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+        axes[r][0].set_ylabel(str(ref["ids"][j]), fontsize=8)
+    fig.suptitle("Validation images: truth and predictions (colour = class)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "qualitative.png")
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

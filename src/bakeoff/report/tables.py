@@ -8,29 +8,42 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bakeoff.config import EvaluationConfig
 from bakeoff.evaluate.metrics import choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
-from bakeoff.tasks import METRICS, Task, get_task
+from bakeoff.tasks import Task, get_task, metric_info
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
 COST_COLUMNS = ["n_parameters", "train_time_s", "peak_memory_mb", "latency_ms", "throughput_per_s",
                 "epochs_trained", "best_epoch"]
 
 
-def task_for(task_name: str, preds: dict[str, dict[str, np.ndarray]]) -> Task:
-    probs = next(iter(preds.values()))["probs"]
+def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: EvaluationConfig | None = None) -> Task:
+    """The task that scores these predictions (for dense tasks: with the class names and spacing the
+    run saved and the study's current evaluation settings)."""
+    first = next(iter(preds.values()))
+    if "pred" in first:
+        from bakeoff.tasks.segmentation import DenseSettings
+
+        ev = ev or EvaluationConfig()
+        names = first["class_names"]
+        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
+                                 first["spacing"], ev.peak_threshold, ev.min_distance, ev.match_radius)
+        return get_task(task_name, len(names), settings)
+    probs = first["probs"]
     return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
 
 
 def collect_results(store: StudyStore, task_name: str, threshold: float, order: list[str],
-                    val_threshold: str = "none") -> tuple[pd.DataFrame, dict[str, Any]]:
+                    val_threshold: str = "none", settings: EvaluationConfig | None = None,
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per run with metrics recomputed from its predictions.npz; also the per-run evaluations."""
     rows, evaluations = [], {}
     for info in store.all_run_infos():
         row = {k: info.get(k) for k in ID_COLUMNS}
         if info.get("status") == DONE:
             preds = load_predictions(store.run_path(info["contender"], info["run_id"]) / PREDICTIONS_FILE)
-            task = task_for(task_name, preds)
+            task = task_for(task_name, preds, settings)
             ev = evaluate_predictions(task, preds, threshold)
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds}
             for part in ("test", "val"):
@@ -39,7 +52,7 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
                 thr = choose_threshold(preds["val"]["y"], preds["val"]["probs"], val_threshold)
                 at = task.metrics(preds["test"]["y"], preds["test"]["probs"], thr)
                 row["val_threshold"] = thr
-                row.update({f"test_{k}@val_thr": v for k, v in at.items() if not METRICS[k].threshold_free})
+                row.update({f"test_{k}@val_thr": v for k, v in at.items() if not metric_info(k).threshold_free})
             speed = info.get("speed") or {}
             row.update({k: info.get(k, speed.get(k)) for k in COST_COLUMNS})
             row["threshold"] = threshold

@@ -9,13 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.config import ProtocolConfig, StudyConfig
+from bakeoff.config import DENSE_TASKS, ProtocolConfig, StudyConfig
+from bakeoff.data.segdata import SegData, load_dense_source
 from bakeoff.data.sources import ArrayData, load_source
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
 from bakeoff.tasks import Task, get_task
+from bakeoff.tasks.segmentation import DenseSettings
 from bakeoff.utils import stable_hash
 
 
@@ -60,9 +62,19 @@ class StudyContext:
         """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
         return self.config.protocol_for(contender, self.tuned.get(contender))
 
+    @property
+    def dense(self) -> bool:
+        return self.config.task in DENSE_TASKS
+
     @cached_property
-    def data(self) -> ArrayData:
+    def data(self) -> ArrayData | SegData:
         cfg = self.config.data
+        if self.dense:
+            if self._data is not None:
+                return self._data
+            k = 2 if self.config.task == "particle_picking" else cfg.num_classes
+            return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims, num_classes=k,
+                                     spacing=cfg.spacing, normalize=cfg.normalize)
         num_classes = 2 if self.config.task == "binary_classification" else None
         data = self._data or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                          num_classes=num_classes)
@@ -71,6 +83,12 @@ class StudyContext:
 
     @cached_property
     def task(self) -> Task:
+        if self.dense:
+            ev, data = self.config.evaluation, self.data
+            names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
+            settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
+                                     tuple(data.spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
+            return get_task(self.config.task, data.num_classes, settings)
         k = int(self.data.y.max()) + 1 if self.config.task != "binary_classification" else 2
         return get_task(self.config.task, k)
 
@@ -108,6 +126,16 @@ class StudyContext:
         overlap = sorted({str(g) for s in self.splits for g in group_overlap(self.data, s)})
         checks = {"exact_duplicates": dups, "groups_across_parts": overlap,
                   "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None)}
+        if self.dense:
+            absent = {s.fold: [int(k) for k in np.flatnonzero(self.data.class_pixels[s.train].sum(0) == 0)]
+                      for s in self.splits}
+            absent = {f: ks for f, ks in absent.items() if ks}
+            checks["classes_absent_from_training"] = absent
+            if absent:
+                names = self.task.class_names
+                f, ks = next(iter(absent.items()))
+                warnings.warn(f"data: class(es) {[names[k] for k in ks]} never occur in the training images of "
+                              f"fold {f}; their scores are reported but undefined in meaning", stacklevel=2)
         if dups:
             first = dups[0]
             msg = (f"data: {len(dups)} samples have a pixel-identical twin in another part of the split (first: "
@@ -138,4 +166,7 @@ class StudyContext:
         return runs
 
     def class_counts(self, idx: np.ndarray) -> list[int]:
+        """Samples per class, or pixels per class for dense tasks."""
+        if self.dense:
+            return self.data.class_pixels[idx].sum(0).astype(int).tolist()
         return np.bincount(self.data.y[idx], minlength=self.task.num_classes).tolist()

@@ -16,7 +16,8 @@ from bakeoff.evaluate.speed import measure_inference
 from bakeoff.models import count_parameters, create_model
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
-from bakeoff.train.fit import fit, seed_everything
+from bakeoff.train.dense import fit_dense, patch_size_for
+from bakeoff.train.fit import fit, seed_everything, set_tf32
 from bakeoff.utils import save_npz, write_json
 
 Report = Callable[[int, int, dict[str, float]], None]
@@ -31,6 +32,20 @@ def versions() -> dict[str, str]:
     return {"bakeoff": bakeoff.__version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "torchmetrics": torchmetrics.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
+
+
+def dense_predictions(module: Any, data: Any, idx: np.ndarray) -> dict[str, Any]:
+    """Whole-image label maps (and particle probabilities) with the truth they are scored against."""
+    from bakeoff.tasks.segmentation import mask_centres
+
+    out = module.predict_images(data, idx)
+    out["ids"] = data.ids[idx]
+    out["class_names"] = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
+    out["spacing"] = tuple(data.spacing)
+    out["y"] = [data.mask(int(i)).astype(np.uint8) for i in idx]
+    out["centres"] = [np.asarray(data.centres[int(i)], np.float32) if data.centres is not None
+                      else mask_centres(m) for i, m in zip(idx, out["y"])]
+    return out
 
 
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
@@ -52,24 +67,37 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     t_start = time.perf_counter()
     try:
         seed_everything(run.seed, protocol.deterministic)
+        set_tf32(protocol.tf32)
+        tr, va, te = split.train, split.val, split.test
+        input_shape = patch_size_for(data, protocol, tr) if ctx.dense else data.input_shape
         model = create_model(contender.model, in_channels=data.in_channels, num_outputs=ctx.task.num_outputs,
-                             spatial_dims=data.spatial_dims, input_shape=data.input_shape,
+                             spatial_dims=data.spatial_dims, input_shape=input_shape,
                              params=contender.params)
         info["n_parameters"] = count_parameters(model)
-        tr, va, te = split.train, split.val, split.test
-        result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va],
-                     run_dir=run_dir, threshold=cfg.evaluation.threshold, report=report)
+        if ctx.dense:
+            result = fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=run.seed,
+                               report=report)
+            preds = {part: dense_predictions(result.module, data, idx) for part, idx in (("val", va), ("test", te))}
+            # the first validation images (by id: the same for every contender) for the qualitative figure
+            order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
+            preds["val"]["image"] = [data.image(int(va[j])).astype(np.float16) if j in set(order.tolist()) else None
+                                     for j in range(len(va))]
+            example = torch.from_numpy(np.stack([data.patch(int(te[0]), (0,) * data.spatial_dims, input_shape)[0]]
+                                                * protocol.batch_size))
+        else:
+            result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va],
+                         run_dir=run_dir, threshold=cfg.evaluation.threshold, report=report)
+            preds = {}
+            for part, idx in (("val", va), ("test", te)):
+                preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
+                               "probs": result.module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
+            example = torch.from_numpy(data.X[te[: protocol.batch_size]])
         module = result.module
-        preds = {}
-        for part, idx in (("val", va), ("test", te)):
-            preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
-                           "probs": module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
         save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
         metrics = evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold)
         write_json(run_dir / METRICS_FILE, metrics)
         speed = {}
         if cfg.evaluation.speed:
-            example = torch.from_numpy(data.X[te[: protocol.batch_size]])
             speed = measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)
         info.update(
             status=DONE, best_epoch=result.best_epoch, best_score=result.best_score,

@@ -8,22 +8,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bakeoff.config import EvaluationConfig, StudyConfig
+from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
+from bakeoff.evaluate.metrics import DENSE_KEYS
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
 from bakeoff.stats.verdict import resolution_estimate, verdict
 from bakeoff.stats.weighted import BINARY_METRICS
-from bakeoff.tasks import METRICS
+from bakeoff.tasks import metric_info
 
 
-def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict]:
+def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str,
+                      dense: bool = False) -> dict[tuple[int, int], dict]:
     rows = df[(df["contender"] == contender) & (df["status"] == "done")]
     out = {}
     for _, r in rows.iterrows():
         t = evaluations[(contender, r["run_id"])]["preds"]["test"]
         order = np.argsort(t["ids"])
-        out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
+        if dense:
+            out[(int(r["seed"]), int(r["fold"]))] = {
+                k: ([v[j] for j in order] if k in DENSE_KEYS else v[order] if k == "ids" else v)
+                for k, v in t.items()}
+        else:
+            out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
     return out
 
 
@@ -44,7 +51,7 @@ def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns
 def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
     m, thr = ev.primary, ev.threshold
-    hib = METRICS[m].higher_is_better
+    hib = metric_info(m).higher_is_better
     sa, sb = runs.scores(m, thr)
     diffs = sa - sb
     observed = float(np.mean(diffs))
@@ -72,15 +79,83 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
     result["per_run"] = per_run
-    result["across_runs"] = {
-        "differences": [float(x) for x in diffs],
-        "bca": bca_interval(diffs, 1 - ev.alpha, seed),
-        "correlated_ttest": correlated_ttest(sa, sb, ev.min_effect, len(runs.seeds)),
-        "wilcoxon": wilcoxon(diffs),
-    }
+    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
+    return result
+
+
+def across_runs(sa: np.ndarray, sb: np.ndarray, ev: EvaluationConfig, n_seeds: int, hib: bool, seed: int) -> dict:
+    """Tests on the per-run scores: BCa interval, correlated t-test, Wilcoxon, optionally ASO."""
+    diffs = sa - sb
+    out = {"differences": [float(x) for x in diffs], "bca": bca_interval(diffs, 1 - ev.alpha, seed),
+           "correlated_ttest": correlated_ttest(sa, sb, ev.min_effect, n_seeds), "wilcoxon": wilcoxon(diffs)}
     if ev.aso:
         sign = 1 if hib else -1
-        result["across_runs"]["aso"] = almost_stochastic_order(sign * sa, sign * sb, ev.alpha, seed)
+        out["aso"] = almost_stochastic_order(sign * sa, sign * sb, ev.alpha, seed)
+    return out
+
+
+def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: str, ev: EvaluationConfig):
+    """Both contenders' per-image tables of the primary metric, matched by (seed, fold) and image id."""
+    from bakeoff.report.tables import task_for
+    from bakeoff.stats.dense import DenseRuns
+
+    pa, pb = _test_predictions(evaluations, df, a, dense=True), _test_predictions(evaluations, df, b, dense=True)
+    keys = sorted(set(pa) & set(pb))
+    if not keys:
+        return None
+    m = ev.primary
+    boundary = "hd95" in m or "nsd" in m
+    ta, tb, n = {}, {}, {}
+    for k in keys:
+        if not np.array_equal(pa[k]["ids"], pb[k]["ids"]):
+            raise ValueError(f"{a} and {b} were tested on different images in seed {k[0]}, fold {k[1]}")
+        task = task_for(task_name, {"test": pa[k]}, ev)
+        ta[k] = task.tables(pa[k], boundary)[m]
+        tb[k] = task.tables(pb[k], boundary)[m]
+        n[k[1]] = len(pa[k]["ids"])
+    return DenseRuns(ta, tb, n)
+
+
+def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+    """The verdict on ``ev.primary`` for a dense task: images are the unit of resampling and swapping."""
+    from scipy import stats as sps
+
+    from bakeoff.stats.dense import dense_bootstrap, dense_permutation
+
+    m = ev.primary
+    hib = metric_info(m).higher_is_better
+    sa, sb = runs.scores()
+    observed = float(np.nanmean(sa - sb))
+    reps = dense_bootstrap(runs, ev.n_boot, seed)
+    lo, hi = (float(x) for x in np.nanquantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
+    p_perm = dense_permutation(runs, ev.n_permutations, seed)
+    n_test = int(sum(runs.n_images.values()))
+    result: dict[str, Any] = {
+        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
+        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
+        "ci_method": "paired bootstrap over test images (same draw for both contenders)"
+                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
+        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
+                                   f"contenders' predictions per image), two-sided",
+        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
+        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test, "unit": "image",
+    }
+    if result["verdict"] == "inconclusive":
+        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
+    per_run = []
+    for (s, f) in runs.keys:
+        ia, ib = runs.image_scores((s, f))
+        ok = ~(np.isnan(ia) | np.isnan(ib))
+        d = ia[ok] - ib[ok]
+        entry: dict[str, Any] = {"seed": s, "fold": f, "images": int(ok.sum())}
+        if ok.sum() >= 6 and np.any(d != 0):
+            w = sps.wilcoxon(ia[ok], ib[ok])
+            entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
+        else:
+            entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
+        per_run.append(entry)
+    result["per_run"] = per_run
+    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
     return result
 
 
@@ -101,7 +176,10 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         "primary": study.evaluation.primary, "baseline": study.baseline, "alpha": study.evaluation.alpha,
         "min_effect": study.evaluation.min_effect, "threshold": study.evaluation.threshold, "pairs": [],
     }
-    if study.task != "binary_classification" or study.evaluation.primary not in BINARY_METRICS:
+    dense = study.task in DENSE_TASKS
+    if dense and study.evaluation.primary == "pixel_auroc":
+        out["note"] = "pixel_auroc is not a sum over images; choose another primary metric for verdicts"
+    elif not dense and (study.task != "binary_classification" or study.evaluation.primary not in BINARY_METRICS):
         out["note"] = "paired per-sample comparisons are implemented for binary classification metrics only"
     else:
         base = study.baseline
@@ -110,6 +188,11 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         else:
             pairs = [(c, base) for c in order if c != base]
         for i, (a, b) in enumerate(pairs):
+            if dense:
+                runs = dense_runs(evaluations, df, a, b, study.task, study.evaluation)
+                if runs is not None:
+                    out["pairs"].append(compare_dense_pair(runs, a, b, study.evaluation, seed=i))
+                continue
             runs = pair_runs(evaluations, df, a, b)
             if runs is not None:
                 out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))

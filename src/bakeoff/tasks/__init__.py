@@ -1,5 +1,5 @@
 """Tasks: what differs between classification, segmentation, ... lives here and nowhere else."""
 
-from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task
+from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task, metric_info
 
-__all__ = ["METRICS", "MetricInfo", "Task", "get_task"]
+__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info"]

@@ -32,7 +32,24 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("average_precision", True, threshold_free=True),
     MetricInfo("brier", False, threshold_free=True, description="mean squared error of the probabilities"),
     MetricInfo("loss", False, threshold_free=True),
+    MetricInfo("mean_dice", True, description="Dice averaged over images, then over the scored classes"),
+    MetricInfo("mean_iou", True), MetricInfo("mean_precision", True), MetricInfo("mean_recall", True),
+    MetricInfo("pixel_accuracy", True),
+    MetricInfo("mean_hd95", False, description="95th-percentile Hausdorff distance, physical units"),
+    MetricInfo("mean_nsd", True, description="normalised surface distance at the study's tolerance"),
+    MetricInfo("particle_f1", True, description="F1 of predicted vs true particle centres (Hungarian)"),
+    MetricInfo("particle_precision", True), MetricInfo("particle_recall", True),
+    MetricInfo("pixel_auroc", True, threshold_free=True),
+    MetricInfo("localisation_error", False, description="mean distance of matched centres, pixels"),
 ]}
+_LOWER_PREFIXES = ("hd95", "mean_hd95", "localisation_error", "n_undefined", "loss", "brier")
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The table entry, or for per-class names (``dice_nucleus``) the entry of their metric family."""
+    if name in METRICS:
+        return METRICS[name]
+    return MetricInfo(name, not name.startswith(_LOWER_PREFIXES))
 
 
 class Task(ABC):
@@ -69,14 +86,26 @@ class Task(ABC):
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         return {}
 
+    dense = False  # per-pixel predictions (segmentation, particle picking)
+
     def check_metric(self, name: str, where: str) -> None:
         if name not in self.metric_names and name != "loss":
             raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
                                f"{list(self.metric_names) + ['loss']}")
 
 
-def get_task(name: str, num_classes: int | None = None) -> Task:
+def get_task(name: str, num_classes: int | None = None, settings: Any = None) -> Task:
     from bakeoff.tasks.classification import BinaryClassification, MulticlassClassification
+    from bakeoff.tasks.segmentation import ParticlePicking, SemanticSegmentation
+
+    if name == "semantic_segmentation":
+        if not num_classes or num_classes < 2:
+            raise BakeoffError(f"task {name}: needs at least 2 classes (background included), got {num_classes}")
+        return SemanticSegmentation(num_classes, settings)
+    if name == "particle_picking":
+        if num_classes not in (None, 2):
+            raise BakeoffError(f"task {name}: masks hold background 0 and particle 1; got {num_classes} classes")
+        return ParticlePicking(2, settings)
 
     if name == "binary_classification":
         return BinaryClassification(2)
@@ -84,4 +113,5 @@ def get_task(name: str, num_classes: int | None = None) -> Task:
         if not num_classes or num_classes < 2:
             raise BakeoffError(f"task {name}: needs at least 2 classes, got {num_classes}")
         return MulticlassClassification(num_classes)
-    raise BakeoffError(f"unknown task {name!r}; expected binary_classification or multiclass_classification")
+    raise BakeoffError(f"unknown task {name!r}; expected binary_classification, multiclass_classification, "
+                       f"semantic_segmentation or particle_picking")

@@ -47,6 +47,28 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def set_tf32(enabled: bool) -> None:
+    """TensorFloat-32 for matmuls and cuDNN convolutions (Ampere+ GPUs); a no-op on CPU."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def peak_memory(cuda: bool) -> tuple[float, str]:
+    if cuda:
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
+
+
+def restore_best(module: L.LightningModule, ckpt) -> tuple[int | None, float | None]:
+    """Load the selected epoch's weights back into ``module``; (epoch, score) or (None, None)."""
+    if not ckpt.best_model_path:
+        return None, None
+    state = torch.load(ckpt.best_model_path, map_location=module.device, weights_only=True)
+    module.load_state_dict(state["state_dict"])
+    score = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    return int(state["epoch"]) + 1, score
+
+
 def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndarray, y_train: np.ndarray,
         X_val: np.ndarray, y_val: np.ndarray, *, run_dir: Path | None, threshold: float = 0.5,
         report: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
@@ -62,15 +84,7 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     t0 = time.perf_counter()
     trainer.fit(module, train_loader, val_loader)
     train_time = time.perf_counter() - t0
-    if cuda:
-        peak, kind = torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
-    else:
-        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
-    best_epoch = best_score = None
-    if ckpt.best_model_path:
-        state = torch.load(ckpt.best_model_path, map_location=module.device, weights_only=True)
-        module.load_state_dict(state["state_dict"])
-        best_epoch = int(state["epoch"]) + 1
-        best_score = float(ckpt.best_model_score) if ckpt.best_model_score is not None else None
+    peak, kind = peak_memory(cuda)
+    best_epoch, best_score = restore_best(module, ckpt)
     return FitResult(module, ckpt.best_model_path or None, best_epoch, best_score, trainer.current_epoch,
                      train_time, peak, kind)

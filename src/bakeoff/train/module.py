@@ -35,6 +35,7 @@ class BakeoffModule(L.LightningModule):
         self.primary = protocol.select.monitor.split("/", 1)[1]
         self._reset("train")
         self._reset("val")
+        self._grad_norms: list[torch.Tensor] = []
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets ``_current_fx_name`` around each of its ~40 hook calls per step; nn.Module's
@@ -89,11 +90,28 @@ class BakeoffModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         metrics = self._epoch_metrics("train", names=[self.primary])
-        metrics["lr"] = float(self.trainer.optimizers[0].param_groups[0]["lr"])
+        metrics.update(self._lr_and_grad_norm())
         self.log_dict(metrics, on_step=False, on_epoch=True)
+        self._report()
+
+    def _report(self) -> None:
         if self.report is not None:
             logged = {k: float(v) for k, v in self.trainer.callback_metrics.items() if v.numel() == 1}
             self.report(self.current_epoch + 1, self.trainer.max_epochs, logged)
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        # The total gradient norm (after AMP unscaling), sampled every 10th step to keep steps cheap.
+        if self.protocol.log_grad_norm and self.global_step % 10 == 0:
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            if grads:
+                self._grad_norms.append(torch.nn.utils.get_total_norm(grads).detach())
+
+    def _lr_and_grad_norm(self) -> dict[str, float]:
+        out = {"lr": float(self.trainer.optimizers[0].param_groups[0]["lr"])}
+        if self._grad_norms:
+            out["grad_norm"] = float(torch.stack(self._grad_norms).float().mean())
+            self._grad_norms = []
+        return out
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch

@@ -1,0 +1,375 @@
+"""Images with per-pixel label masks for segmentation and particle picking, read lazily from disk.
+
+An image is (C, *spatial) and its mask (*spatial) holds class labels 0..K-1. Images of one dataset may
+differ in size. On-disk images (``npz_dir:`` and ``tiff_dir:``) are never held in memory as a whole
+during training: every patch is read through a memory map that is opened for that read and closed
+after it, so resident memory stays bounded by the batch, not the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+from bakeoff.utils import stable_hash
+
+EPS = 1e-8
+COORDS_PER_CLASS = 512  # pixel positions kept per image and class for class-balanced patch sampling
+
+
+# -- array sources ----------------------------------------------------------------------------------------
+class ArraySource:
+    """An in-memory array."""
+
+    def __init__(self, array: np.ndarray, name: str) -> None:
+        self.array, self.name = array, name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        return np.asarray(self.array if index is None else self.array[index])
+
+
+def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return reader(f)
+
+
+class NpyMemberSource:
+    """One array inside an ``.npz`` file. Uncompressed members are memory-mapped at their offset in the
+    zip file (numpy's own ``mmap_mode`` ignores ``.npz``; no library offers this), compressed ones are
+    read whole on each access."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.key, self.name = path, key, f"{path}[{key}]"
+        try:
+            with zipfile.ZipFile(path) as zf:
+                info = zf.getinfo(f"{key}.npy")
+                with zf.open(info) as f:
+                    shape, fortran, dtype = _npy_header(f)
+            self.offset = None
+            if info.compress_type == zipfile.ZIP_STORED and not fortran and not dtype.hasobject:
+                with open(path, "rb") as raw:
+                    raw.seek(info.header_offset)
+                    head = raw.read(30)
+                    n_name, n_extra = struct.unpack("<HH", head[26:30])
+                    start = info.header_offset + 30 + n_name + n_extra
+                    raw.seek(start)
+                    _npy_header(raw)
+                    self.offset = raw.tell()
+        except KeyError:
+            raise BakeoffError(f"{path}: no array {key!r}; expected arrays 'image' and 'mask'") from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise BakeoffError(f"{path}: cannot read as .npz ({exc}); expected a numpy .npz file") from None
+        self.shape, self.dtype = tuple(shape), dtype
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        try:
+            if self.offset is not None:
+                mm = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=self.shape)
+                out = np.array(mm if index is None else mm[index])
+                del mm  # unmapped now: pages read for this patch do not stay resident
+                return out
+            with np.load(self.path, allow_pickle=False) as f:
+                arr = f[self.key]
+            return np.asarray(arr if index is None else arr[index])
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+            raise BakeoffError(f"{self.name}: cannot read ({exc})") from None
+
+
+class TiffSource:
+    """A TIFF file (tifffile): memory-mapped when its pixels are stored contiguously, else read whole."""
+
+    def __init__(self, path: Path) -> None:
+        import tifffile
+
+        self.path, self.name = path, str(path)
+        try:
+            with tifffile.TiffFile(path) as tf:
+                series = tf.series[0]
+                self.shape, self.dtype = tuple(series.shape), np.dtype(series.dtype)
+                self.mappable = bool(series.dataoffset is not None)
+        except Exception as exc:  # noqa: BLE001 - any unreadable TIFF is the same user error
+            raise BakeoffError(f"{path}: cannot read as TIFF ({exc})") from None
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        import tifffile
+
+        try:
+            if self.mappable:
+                mm = tifffile.memmap(self.path, mode="r")
+                out = np.array(mm if index is None else mm[index])
+                del mm
+                return out
+            arr = tifffile.imread(self.path)
+            return np.asarray(arr if index is None else arr[index])
+        except Exception as exc:  # noqa: BLE001
+            raise BakeoffError(f"{self.path}: cannot read TIFF pixels ({exc})") from None
+
+
+# -- the dataset ------------------------------------------------------------------------------------------
+@dataclass
+class SegData:
+    """Images and masks with ids, the number of classes and the pixel spacing; scanned once by ``check``."""
+
+    images: list[Any]
+    masks: list[Any]
+    ids: np.ndarray
+    num_classes: int | None
+    spatial_dims: int
+    spacing: tuple[float, ...] | None = None
+    parts: np.ndarray | None = None  # "train"/"val"/"test" per image when the data fix the split
+    groups: np.ndarray | None = None
+    centres: list[np.ndarray] | None = None  # particle centres per image (pixel coordinates), if known
+    class_names: list[str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    # filled by check():
+    class_pixels: np.ndarray | None = None  # (N, K) pixel count of every class in every mask
+    stats: np.ndarray | None = None  # (N, 4) min, max, mean, std of each image
+    coords: list[list[np.ndarray]] | None = None  # [image][class] -> (m, ndim) sampled positions
+    digests: list[str] | None = None
+    normalize: str = "minmax"
+    y: np.ndarray | None = None  # one dummy label per image, so sample-level code can count samples
+    folds: np.ndarray | None = None
+
+    dense = True
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.images[0].shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.images[0].shape[1:])
+
+    def spatial_shape(self, i: int) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.images[i].shape[1:])
+
+    def fingerprint(self) -> str:
+        return stable_hash([self.ids.tolist(), self.digests, self.num_classes, self.spacing])
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def _norm(self, x: np.ndarray, i: int) -> np.ndarray:
+        x = x.astype(np.float32, copy=False)
+        lo, hi, mu, sd = (np.float32(v) for v in self.stats[i])
+        if self.normalize == "minmax":
+            return (x - lo) / np.float32(max(hi - lo, EPS))
+        if self.normalize == "zscore":
+            return (x - mu) / np.float32(max(sd, EPS))
+        return x
+
+    def image(self, i: int) -> np.ndarray:
+        return self._norm(self.images[i].read(), i)
+
+    def mask(self, i: int) -> np.ndarray:
+        return self.masks[i].read().astype(np.int64)
+
+    def patch(self, i: int, start: tuple[int, ...], size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The normalised image patch (C, *size) and its mask, zero-padded where the image is smaller."""
+        shape = self.spatial_shape(i)
+        sl = tuple(slice(s, min(s + n, d)) for s, n, d in zip(start, size, shape))
+        x = self._norm(self.images[i].read((slice(None),) + sl), i)
+        y = self.masks[i].read(sl).astype(np.int64)
+        if x.shape[1:] != tuple(size):
+            pad = [(0, n - e) for n, e in zip(size, x.shape[1:])]
+            x = np.pad(x, [(0, 0)] + pad)
+            y = np.pad(y, pad)
+        return x, y
+
+    # -- checks -------------------------------------------------------------------------------------------
+    def check(self, seed: int = 0) -> None:
+        """One pass over every image and mask: shapes, dtypes, NaN, label range, class counts, stats."""
+        if len(self.ids) == 0:
+            raise BakeoffError(f"{self.meta.get('source', 'data')}: no images found")
+        rng = np.random.default_rng(seed)
+        K = self.num_classes
+        counts, stats, coords, digests = [], [], [], []
+        for _i, (img, msk) in enumerate(zip(self.images, self.masks)):
+            if len(img.shape) != self.spatial_dims + 1:
+                raise BakeoffError(f"{img.name}: image has shape {img.shape}; expected (C, *spatial) with "
+                                   f"{self.spatial_dims} spatial dimensions")
+            if tuple(msk.shape) != tuple(img.shape[1:]):
+                raise BakeoffError(f"{msk.name}: mask has shape {tuple(msk.shape)} but its image has spatial "
+                                   f"shape {tuple(img.shape[1:])}; expected the same")
+            if img.shape[0] != self.images[0].shape[0]:
+                raise BakeoffError(f"{img.name}: {img.shape[0]} channels but {self.images[0].name} has "
+                                   f"{self.images[0].shape[0]}; expected the same for every image")
+            if not (np.issubdtype(msk.dtype, np.integer) or np.issubdtype(msk.dtype, np.bool_)):
+                raise BakeoffError(f"{msk.name}: mask has dtype {msk.dtype}; expected integer class labels")
+            x = img.read()
+            if not np.issubdtype(x.dtype, np.number):
+                raise BakeoffError(f"{img.name}: image has dtype {x.dtype}; expected numbers")
+            bad = ~np.isfinite(x)
+            if bad.any():
+                raise BakeoffError(f"{img.name}: {int(bad.sum())} NaN or inf pixels; expected finite values")
+            xf = x.astype(np.float64)
+            stats.append((xf.min(), xf.max(), xf.mean(), xf.std()))
+            h = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=12)
+            del x, xf
+            m = msk.read().astype(np.int64)
+            if m.min() < 0 or (K is not None and m.max() >= K):
+                bad_vals = sorted(set(np.unique(m).tolist()) - set(range(K or 0)))[:5]
+                want = f"0..{K - 1}" if K else "labels >= 0"
+                raise BakeoffError(f"{msk.name}: mask values {bad_vals} outside {want}; expected class labels "
+                                   f"in {want} (data.num_classes = {K})")
+            h.update(np.ascontiguousarray(m).tobytes())
+            digests.append(h.hexdigest())
+            counts.append(np.bincount(m.ravel(), minlength=max(K or 0, int(m.max()) + 1)))
+            per_class = []
+            flat = m.ravel()
+            for k in range(len(counts[-1])):
+                where = np.flatnonzero(flat == k)
+                if len(where) > COORDS_PER_CLASS:
+                    where = rng.choice(where, COORDS_PER_CLASS, replace=False)
+                per_class.append(np.stack(np.unravel_index(where, m.shape), axis=1).astype(np.int32))
+            coords.append(per_class)
+            del m, flat
+        if K is None:
+            K = max(len(c) for c in counts)
+            self.num_classes = K
+        self.class_pixels = np.stack([np.pad(c, (0, K - len(c))) for c in counts])
+        for per_class in coords:
+            per_class.extend(np.zeros((0, self.spatial_dims), np.int32) for _ in range(K - len(per_class)))
+        self.stats = np.asarray(stats, dtype=np.float64)
+        self.coords, self.digests = coords, digests
+        self.y = np.zeros(len(self.ids), dtype=np.int64)
+        if self.spacing is None:
+            self.spacing = (1.0,) * self.spatial_dims
+        if len(self.spacing) != self.spatial_dims:
+            raise BakeoffError(f"data.spacing: {list(self.spacing)} has {len(self.spacing)} values; expected "
+                               f"{self.spatial_dims} (one per spatial axis)")
+
+
+def _with_channel(a: np.ndarray, spatial_dims: int) -> np.ndarray:
+    return a[None] if a.ndim == spatial_dims else a
+
+
+def from_image_arrays(images: list[np.ndarray], masks: list[np.ndarray], *, ids: list[str] | None = None,
+                      spatial_dims: int = 2, num_classes: int | None = None, **kw: Any) -> SegData:
+    ids = ids or [f"img{i:04d}" for i in range(len(images))]
+    if len(images) != len(masks):
+        raise BakeoffError(f"data: {len(images)} images but {len(masks)} masks; expected one mask per image")
+    return SegData(images=[ArraySource(_with_channel(np.asarray(a), spatial_dims), f"image {n}")
+                           for a, n in zip(images, ids)],
+                   masks=[ArraySource(np.asarray(m), f"mask {n}") for m, n in zip(masks, ids)],
+                   ids=np.asarray(ids).astype(str), spatial_dims=spatial_dims, num_classes=num_classes, **kw)
+
+
+class _ChannelFirst:
+    """A view that adds a leading channel axis to a single-channel source."""
+
+    def __init__(self, src: Any) -> None:
+        self.src, self.name, self.dtype = src, src.name, src.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (1, *self.src.shape)
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        return self.src.read(None if index is None else index[1:])[None]
+
+
+PART_FOLDERS = ("train", "val", "test")
+
+
+def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_classes: int | None,
+                       spacing: tuple[float, ...] | None) -> SegData:
+    """``npz_dir:ROOT`` (ROOT/{train,val,test}/*.npz with ``image`` and ``mask``) or ``tiff_dir:ROOT``
+    (ROOT/{train,val,test}/images/NAME.tif with ROOT/{train,val,test}/masks/NAME.tif)."""
+    base = Path(root)
+    if not base.is_dir():
+        raise BakeoffError(f"data.source: folder {base} not found; expected {base}/train and {base}/val")
+    images, masks, ids, parts = [], [], [], []
+    sd = spatial_dims or 2
+    for part in PART_FOLDERS:
+        folder = base / part
+        if not folder.is_dir():
+            if part != "test":
+                raise BakeoffError(f"data.source: {folder} not found; expected folders train/, val/ "
+                                   f"(and optionally test/) in {base}")
+            continue
+        if kind == "npz_dir":
+            files = sorted(folder.glob("*.npz"))
+            for f in files:
+                img, msk = NpyMemberSource(f, "image"), NpyMemberSource(f, "mask")
+                images.append(_ChannelFirst(img) if len(img.shape) == sd else img)
+                masks.append(msk)
+                ids.append(f"{part}/{f.stem}")
+                parts.append(part)
+        else:
+            files = sorted(p for p in (folder / "images").glob("*") if p.suffix.lower() in (".tif", ".tiff"))
+            for f in files:
+                mpath = folder / "masks" / f.name
+                if not mpath.is_file():
+                    raise BakeoffError(f"{f}: no mask {mpath}; expected a mask of the same name in masks/")
+                img, msk = TiffSource(f), TiffSource(mpath)
+                images.append(_ChannelFirst(img) if len(img.shape) == sd else img)
+                masks.append(msk)
+                ids.append(f"{part}/{f.stem}")
+                parts.append(part)
+        if not files and part != "test":
+            what = "*.npz files" if kind == "npz_dir" else "images/*.tif files"
+            raise BakeoffError(f"data.source: {folder} is empty; expected {what}")
+    data = SegData(images=images, masks=masks, ids=np.asarray(ids), num_classes=num_classes,
+                   spatial_dims=sd, spacing=spacing, parts=np.asarray(parts))
+    data.meta["source"] = f"{kind}:{root}"
+    return data
+
+
+def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
+                      num_classes: int | None, spacing: list[float] | None, normalize: str) -> SegData:
+    """``builtin:organelles2d|cryoem2d|nuclei2d``, ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked."""
+    import inspect
+
+    from bakeoff.data.seg_builtin import SEG_BUILTINS
+
+    params = dict(params or {})
+    kind, _, rest = source.partition(":")
+    sp = None if spacing is None else tuple(float(s) for s in spacing)
+    if kind == "builtin":
+        fn = SEG_BUILTINS.get(rest)
+        if fn is None:
+            raise BakeoffError(f"data.source: unknown built-in segmentation data {rest!r}; expected one of "
+                               f"{sorted('builtin:' + k for k in SEG_BUILTINS)}")
+        allowed = set(inspect.signature(fn).parameters)
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{rest}; "
+                               f"expected some of {sorted(allowed)}")
+        try:
+            out = fn(**params)
+        except (TypeError, ValueError) as exc:
+            raise BakeoffError(f"data.params: {exc}") from None
+        k = num_classes or len(out["class_names"])
+        data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
+                                 num_classes=k, spacing=sp, class_names=out["class_names"],
+                                 centres=out.get("centres"),
+                                 parts=None if out.get("parts") is None else np.asarray(out["parts"]))
+        data.meta["source"] = source
+    elif kind in ("npz_dir", "tiff_dir"):
+        if params:
+            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+        data = load_folder_source(kind, rest, spatial_dims, num_classes, sp)
+    else:
+        raise BakeoffError(f"data.source: {source!r} holds no masks; expected 'builtin:organelles2d', "
+                           f"'builtin:cryoem2d', 'builtin:nuclei2d', 'npz_dir:FOLDER' or 'tiff_dir:FOLDER'")
+    data.normalize = normalize
+    data.check()
+    return data

@@ -1,0 +1,85 @@
+"""Paired comparisons for dense tasks: images are the resampling unit.
+
+Every dense metric is a ratio of sums over images (see ``bakeoff.tasks.segmentation.aggregate``), so a
+bootstrap replicate is a vector of image multiplicities and a permutation swaps the two contenders'
+predictions of whole images; both are computed for many replicates at once with matrix products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bakeoff.tasks.segmentation import aggregate, ratio_mean
+
+
+@dataclass
+class DenseRuns:
+    """Per (seed, fold): the (num, den) tables of A and B on the same test images, in the same order."""
+
+    a: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+    b: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+    n_images: dict[int, int]  # fold -> test images
+
+    @property
+    def keys(self) -> list[tuple[int, int]]:
+        return sorted(self.a)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for s, _ in self.keys})
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted(self.n_images)
+
+    def scores(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.array([aggregate(*self.a[k])[0] for k in self.keys]),
+                np.array([aggregate(*self.b[k])[0] for k in self.keys]))
+
+    def observed(self) -> float:
+        sa, sb = self.scores()
+        return float(np.nanmean(sa - sb))
+
+    def image_scores(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each image's own score (the metric on that image alone; NaN where undefined)."""
+        eye = np.eye(self.n_images[key[1]])
+        return aggregate(*self.a[key], eye), aggregate(*self.b[key], eye)
+
+
+def dense_bootstrap(runs: DenseRuns, n_boot: int, seed: int = 0) -> np.ndarray:
+    """Replicates of the mean paired difference: test images resampled (same draw for both contenders and
+    every seed) and, with several seeds, the seeds too."""
+    rng = np.random.default_rng(seed)
+    seeds = runs.seeds
+    per_fold = []
+    for f in runs.folds:
+        n = runs.n_images[f]
+        draws = rng.integers(0, n, size=(n_boot, n))
+        W = np.zeros((n_boot, n))
+        np.add.at(W, (np.arange(n_boot)[:, None], draws), 1)
+        d = np.stack([aggregate(*runs.a[s, f], W) - aggregate(*runs.b[s, f], W) for s in seeds], axis=1)
+        if len(seeds) > 1:
+            pick = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+            d = np.take_along_axis(d, pick, axis=1)
+        per_fold.append(np.nanmean(d, axis=1))
+    return np.nanmean(per_fold, axis=0)
+
+
+def dense_permutation(runs: DenseRuns, n_perm: int, seed: int = 0) -> float:
+    """Two-sided p-value: each test image's two predictions swapped at random (same swap in every seed)."""
+    rng = np.random.default_rng(seed)
+    observed = runs.observed()
+    diffs = []
+    swaps = {f: (rng.random((n_perm, runs.n_images[f])) < 0.5).astype(float) for f in runs.folds}
+    for (s, f) in runs.keys:
+        S = swaps[f]
+        (na, da), (nb, db) = runs.a[s, f], runs.b[s, f]
+        keep = 1 - S
+        num_a, den_a = keep @ na + S @ nb, keep @ da + S @ db
+        num_b, den_b = keep @ nb + S @ na, keep @ db + S @ da
+        diffs.append(ratio_mean(num_a, den_a) - ratio_mean(num_b, den_b))
+    null = np.nanmean(np.stack(diffs, axis=1), axis=1)
+    extreme = int(np.sum(np.abs(null) >= abs(observed) - 1e-12))
+    return float((extreme + 1) / (n_perm + 1))

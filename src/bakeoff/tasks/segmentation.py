@@ -1,0 +1,281 @@
+"""Semantic segmentation and particle picking: metrics from saved label maps (and particle probabilities).
+
+Per image and class: Dice, IoU, precision, recall from the pixel confusion counts; HD95 and NSD from
+MONAI (``compute_hausdorff_distance``, ``compute_surface_dice``) in physical units of ``spacing``. A
+class absent from both the truth and the prediction of an image has no defined score there: it is
+NaN for that image and left out of the class's mean (its count is reported as ``n_undefined_<metric>``).
+When exactly one of them is empty, overlap scores are 0 (precision is undefined with no predicted
+pixels, recall with no true ones), HD95 is the image diagonal (the largest possible distance) and NSD 0.
+
+Every aggregate is a ratio of sums over images, so a bootstrap replicate (images drawn with
+replacement, weights w) is ``sum(w * num) / sum(w * den)`` per column, averaged over columns: see
+``sample_table``. Per-class scores average over images (macro); particle scores pool all particles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from scipy.optimize import linear_sum_assignment
+
+from bakeoff.tasks.base import Task
+
+OVERLAP = ("dice", "iou", "precision", "recall")
+BOUNDARY = ("hd95", "nsd")
+PARTICLE = ("particle_precision", "particle_recall", "particle_f1")
+MAX_AUROC_PIXELS = 2_000_000  # pixel AUROC on an evenly strided subset beyond this many pixels
+
+
+@dataclass
+class DenseSettings:
+    class_names: list[str]
+    include_background: bool = False
+    boundary: bool = True
+    nsd_tolerance: float = 1.0
+    spacing: tuple[float, ...] | None = None
+    peak_threshold: float = 0.5
+    min_distance: int = 3
+    match_radius: float = 4.0
+
+
+def confusion_counts(pred: np.ndarray, true: np.ndarray, K: int) -> np.ndarray:
+    """(K, K) pixel counts, rows truth and columns prediction."""
+    return np.bincount(true.ravel().astype(np.int64) * K + pred.ravel().astype(np.int64),
+                       minlength=K * K).reshape(K, K)
+
+
+def overlap_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class Dice, IoU, precision and recall of one image from its confusion matrix; NaN = undefined."""
+    tp = np.diag(cm).astype(float)
+    fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"dice": np.where(tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan),
+                "iou": np.where(tp + fp + fn > 0, tp / (tp + fp + fn), np.nan),
+                "precision": np.where(tp + fp > 0, tp / (tp + fp), np.nan),
+                "recall": np.where(tp + fn > 0, tp / (tp + fn), np.nan)}
+
+
+def boundary_scores(pred: np.ndarray, true: np.ndarray, K: int, spacing: tuple[float, ...],
+                    tolerance: float) -> dict[str, np.ndarray]:
+    """Per-class HD95 and NSD of one image via MONAI; the conventions above for empty masks."""
+    from monai.metrics import compute_hausdorff_distance, compute_surface_dice
+
+    p = torch.from_numpy(np.eye(K, dtype=np.float32)[pred.astype(np.int64)]).movedim(-1, 0)[None]
+    t = torch.from_numpy(np.eye(K, dtype=np.float32)[true.astype(np.int64)]).movedim(-1, 0)[None]
+    p_any = p.flatten(2).amax(-1)[0].bool().numpy()
+    t_any = t.flatten(2).amax(-1)[0].bool().numpy()
+    both = p_any & t_any
+    hd = np.full(K, np.nan)
+    nsd = np.full(K, np.nan)
+    diagonal = float(np.sqrt(sum((n * s) ** 2 for n, s in zip(true.shape, spacing))))
+    if both.any():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MONAI warns about the classes we overwrite below
+            hd_m = compute_hausdorff_distance(p, t, include_background=True, percentile=95,
+                                              spacing=list(spacing))[0].numpy()
+            nsd_m = compute_surface_dice(p, t, [tolerance] * K, include_background=True,
+                                         spacing=list(spacing))[0].numpy()
+        hd[both], nsd[both] = hd_m[both], nsd_m[both]
+    one = p_any ^ t_any
+    hd[one], nsd[one] = diagonal, 0.0
+    return {"hd95": hd, "nsd": nsd}
+
+
+def find_particles(prob: np.ndarray, threshold: float, min_distance: int) -> np.ndarray:
+    """Centres (n, ndim) of the local maxima of ``prob`` above ``threshold`` (scipy maximum filter; a
+    plateau of equal maxima counts once, at its centroid)."""
+    peaks = (prob >= ndimage.maximum_filter(prob, size=2 * min_distance + 1, mode="nearest")) & (prob > threshold)
+    labels, n = ndimage.label(peaks)
+    if n == 0:
+        return np.zeros((0, prob.ndim), np.float32)
+    return np.asarray(ndimage.center_of_mass(peaks, labels, range(1, n + 1)), dtype=np.float32).reshape(n, prob.ndim)
+
+
+def mask_centres(mask: np.ndarray) -> np.ndarray:
+    """Centroids of the connected components of a binary particle mask."""
+    labels, n = ndimage.label(mask > 0)
+    if n == 0:
+        return np.zeros((0, mask.ndim), np.float32)
+    return np.asarray(ndimage.center_of_mass(mask > 0, labels, range(1, n + 1)), dtype=np.float32).reshape(n, mask.ndim)
+
+
+def match_particles(pred: np.ndarray, true: np.ndarray, radius: float) -> dict[str, Any]:
+    """One-to-one matching of predicted to true centres within ``radius`` (Hungarian, scipy): the most
+    matches possible, and among those the smallest total distance."""
+    pred, true = np.asarray(pred, float).reshape(-1, true.shape[1] if true.ndim == 2 else 2), np.asarray(true, float)
+    if len(pred) == 0 or len(true) == 0:
+        return {"tp": 0, "fp": len(pred), "fn": len(true), "pairs": np.zeros((0, 2), int), "distances": np.zeros(0)}
+    d = np.sqrt(((pred[:, None, :] - true[None, :, :]) ** 2).sum(-1))
+    big = 1e6 + d.max() * (len(pred) + len(true))
+    cost = np.where(d <= radius, d, big)
+    rows, cols = linear_sum_assignment(cost)
+    ok = d[rows, cols] <= radius
+    tp = int(ok.sum())
+    return {"tp": tp, "fp": len(pred) - tp, "fn": len(true) - tp, "pairs": np.stack([rows[ok], cols[ok]], 1),
+            "distances": d[rows[ok], cols[ok]]}
+
+
+def ratio_mean(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """Mean over columns of num / den for summed (replicates, columns) arrays; columns with den 0 are
+    undefined and left out (NaN when every column is)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_col = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    valid = ~np.isnan(per_col)
+    return np.where(valid.any(1), np.nansum(per_col, 1) / np.maximum(valid.sum(1), 1), np.nan)
+
+
+def aggregate(num: np.ndarray, den: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Mean over columns of sum_i(w num) / sum_i(w den); ``w`` (B, N) gives B replicates at once."""
+    if w is None:
+        w = np.ones((1, len(num)))
+    return ratio_mean(w @ num, w @ den)
+
+
+class SemanticSegmentation(Task):
+    """C logits per pixel; predictions are label maps (argmax of the softmax)."""
+
+    name = "semantic_segmentation"
+    default_loss = "ce"
+    dense = True
+
+    def __init__(self, num_classes: int, settings: DenseSettings | None = None) -> None:
+        super().__init__(num_classes)
+        self.settings = settings or DenseSettings([f"class{k}" for k in range(num_classes)])
+        names = self.class_names
+        per_class = [f"{m}_{n}" for m in OVERLAP + BOUNDARY for n in names]
+        self.metric_names = ("mean_dice", "mean_iou", "mean_precision", "mean_recall", "pixel_accuracy",
+                             "mean_hd95", "mean_nsd", *per_class)
+
+    @property
+    def class_names(self) -> list[str]:
+        names = list(self.settings.class_names)
+        return names if len(names) == self.num_classes else [f"class{k}" for k in range(self.num_classes)]
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes
+
+    @property
+    def scored_classes(self) -> list[int]:
+        return list(range(0 if self.settings.include_background else 1, self.num_classes))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=1)
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def label_map(self, probs: torch.Tensor) -> torch.Tensor:
+        return probs.argmax(1)
+
+    def foreground(self, probs: torch.Tensor) -> torch.Tensor | None:
+        """The map saved beside the labels (particle probability); None for plain segmentation."""
+        return None
+
+    # -- metrics ------------------------------------------------------------------------------------------
+    def image_scores(self, pred: np.ndarray, true: np.ndarray, boundary: bool | None = None) -> dict[str, np.ndarray]:
+        K, s = self.num_classes, self.settings
+        cm = confusion_counts(pred, true, K)
+        out = overlap_scores(cm)
+        out["correct"], out["pixels"] = np.array([np.trace(cm)]), np.array([cm.sum()])
+        if s.boundary if boundary is None else boundary:
+            out.update(boundary_scores(pred, true, K, s.spacing or (1.0,) * true.ndim, s.nsd_tolerance))
+        out["confusion"] = cm
+        return out
+
+    def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per metric: (num, den), each (n_images, columns); the metric is ``aggregate(num, den)``."""
+        per = [self.image_scores(p, t, boundary) for p, t in zip(d["pred"], d["y"])]
+        cols = self.scored_classes
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for m in OVERLAP + BOUNDARY:
+            if m not in per[0]:
+                continue
+            v = np.stack([s[m] for s in per])  # (N, K)
+            valid = ~np.isnan(v)
+            num, den = np.where(valid, v, 0.0), valid.astype(float)
+            out[f"mean_{m}"] = (num[:, cols], den[:, cols])
+            for k, name in enumerate(self.class_names):
+                out[f"{m}_{name}"] = (num[:, [k]], den[:, [k]])
+        out["pixel_accuracy"] = (np.stack([s["correct"] for s in per]).astype(float),
+                                 np.stack([s["pixels"] for s in per]).astype(float))
+        self._confusion = sum(s["confusion"] for s in per)
+        return out
+
+    def evaluate_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, float], np.ndarray]:
+        tables = self.tables(d, boundary)
+        metrics = {m: float(aggregate(*t)[0]) for m, t in tables.items()}
+        for m, (_, den) in tables.items():
+            if not m.startswith("mean_") and m != "pixel_accuracy" and m.split("_")[0] in ("dice", "hd95"):
+                metrics[f"n_undefined_{m}"] = float((den[:, 0] == 0).sum())
+        metrics = {k: v for k, v in metrics.items()}
+        return metrics, self._confusion
+
+    def metric_value(self, d: dict[str, Any], metric: str) -> float:
+        return self.evaluate_part(d, boundary=metric.startswith(("mean_hd95", "mean_nsd", "hd95", "nsd")))[0][metric]
+
+    # the array-classification interface does not apply to dense predictions
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        raise NotImplementedError("dense tasks are evaluated with evaluate_part")
+
+    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        raise NotImplementedError("dense tasks are evaluated with evaluate_part")
+
+
+class ParticlePicking(SemanticSegmentation):
+    """Segmentation of particle discs (background / particle), judged per pixel and per particle."""
+
+    name = "particle_picking"
+
+    def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None) -> None:
+        super().__init__(2, settings or DenseSettings(["background", "particle"]))
+        self.metric_names = ("particle_f1", "particle_precision", "particle_recall", "pixel_auroc", "dice",
+                             "iou", "precision", "recall", "hd95", "nsd", "pixel_accuracy", "localisation_error")
+
+    def foreground(self, probs: torch.Tensor) -> torch.Tensor | None:
+        return probs[:, 1]
+
+    def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        seg = super().tables(d, boundary)
+        out = {m: seg[f"{m}_particle"] for m in OVERLAP + BOUNDARY if f"{m}_particle" in seg}
+        out["pixel_accuracy"] = seg["pixel_accuracy"]
+        s = self.settings
+        counts, err = [], []
+        for prob, centres in zip(d["prob"], d["centres"]):
+            found = find_particles(prob.astype(np.float32), s.peak_threshold, s.min_distance)
+            m = match_particles(found, centres.reshape(-1, prob.ndim), s.match_radius)
+            counts.append((m["tp"], m["fp"], m["fn"]))
+            err.append((m["distances"].sum(), m["tp"]))
+        c = np.asarray(counts, float).reshape(-1, 3)
+        tp, fp, fn = c[:, [0]], c[:, [1]], c[:, [2]]
+        out["particle_precision"] = (tp, tp + fp)
+        out["particle_recall"] = (tp, tp + fn)
+        out["particle_f1"] = (2 * tp, 2 * tp + fp + fn)
+        e = np.asarray(err, float).reshape(-1, 2)
+        out["localisation_error"] = (e[:, [0]], e[:, [1]])
+        return out
+
+    def evaluate_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, float], np.ndarray]:
+        metrics, cm = super().evaluate_part(d, boundary)
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("n_undefined")}
+        metrics["pixel_auroc"] = pixel_auroc(d["prob"], d["y"])
+        return metrics, cm
+
+
+def pixel_auroc(probs: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """AUROC of the particle probability over all pixels (torchmetrics), strided beyond MAX_AUROC_PIXELS."""
+    import torchmetrics.functional.classification as tmf
+
+    p = np.concatenate([np.asarray(a, np.float32).ravel() for a in probs])
+    t = np.concatenate([np.asarray(m).ravel() > 0 for m in masks])
+    step = max(1, len(p) // MAX_AUROC_PIXELS)
+    p, t = p[::step], t[::step]
+    if t.all() or not t.any():
+        return float("nan")
+    return float(tmf.binary_auroc(torch.from_numpy(p), torch.from_numpy(t.astype(np.int64))))
