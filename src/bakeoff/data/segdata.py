@@ -95,8 +95,12 @@ class TiffSource:
     """A TIFF file (tifffile): memory-mapped when its pixels are stored contiguously, else read whole."""
 
     def __init__(self, path: Path) -> None:
+        import logging
+
         import tifffile
 
+        # tifffile logs its own message for a damaged file; ours below is the one line the user sees
+        logging.getLogger("tifffile").setLevel(logging.CRITICAL)
         self.path, self.name = path, str(path)
         try:
             with tifffile.TiffFile(path) as tf:
