@@ -10,8 +10,14 @@ from monai.metrics import DiceMetric, MeanIoU, compute_hausdorff_distance, compu
 from torchmetrics.functional.segmentation import dice_score
 
 from bakeoff.stats.dense import DenseRuns, dense_bootstrap, dense_permutation
-from bakeoff.tasks.segmentation import (DenseSettings, ParticlePicking, SemanticSegmentation, aggregate,
-                                        find_particles, match_particles)
+from bakeoff.tasks.segmentation import (
+    DenseSettings,
+    ParticlePicking,
+    SemanticSegmentation,
+    aggregate,
+    find_particles,
+    match_particles,
+)
 
 K = 4
 

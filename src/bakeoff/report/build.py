@@ -109,8 +109,9 @@ def terminal_table(report: StudyReport) -> Any:
     study = report.study
     order = [c for c in study.contenders if c in set(report.summary.get("contender", []))]
     base = study.baseline
-    t = Table(title=f"{study.name}: test metrics, mean ± std over runs "
-                    f"(threshold {study.evaluation.threshold} for threshold-dependent metrics)")
+    thr = ("" if study.task in DENSE_TASKS else
+           f" (threshold {study.evaluation.threshold} for threshold-dependent metrics)")
+    t = Table(title=f"{study.name}: test metrics, mean ± std over runs{thr}")
     t.add_column("metric")
     for c in order:
         t.add_column(f"{c}{' (baseline)' if c == base else ''}", justify="right")
