@@ -102,7 +102,8 @@ def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_cl
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     if name == "bce":
         if num_classes != 2 or dense:
-            raise BakeoffError("protocol.loss.name: bce needs a binary classification task; use ce")
+            raise BakeoffError(f"protocol.loss.name: bce needs a binary task; got {num_classes} classes "
+                               f"({'segmentation' if dense else 'classification'}); use ce")
         return WeightedBCE(weights)
     if name == "ce":
         if num_classes == 2 and default == "bce":
