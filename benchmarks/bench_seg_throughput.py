@@ -5,7 +5,7 @@ present). Both loops draw random patches from the same in-memory images each ste
 epoch, predict the validation images with MONAI's sliding window and score mean Dice. bakeoff also
 writes its logs and best checkpoint, as in a study run. Prints patches/s and the ratio (target >= 0.95).
 
-    python benchmarks/bench_seg_throughput.py [--patch 96] [--batch 8] [--iters 20] [--epochs 3]
+    python benchmarks/bench_seg_throughput.py [--patch 96] [--batch 8] [--iters 50] [--epochs 3]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patch", type=int, default=96)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", type=int, default=192)

@@ -166,3 +166,18 @@ def test_corrupt_zip_member_names_file(tmp_path):
         zf.writestr("image.npy", b"\x93NUMPY garbage")
     with pytest.raises(BakeoffError, match=str(f)):
         NpyMemberSource(f, "image")
+
+
+@pytest.mark.parametrize("protocol, expect", [
+    ({"augment": ["rotate"]}, "protocol.augment: 'rotate' is not available for segmentation"),
+    ({"loss": {"name": "bce"}}, "protocol.loss.name: bce needs a binary classification task"),
+    ({"patch_size": [16, 16, 16]}, "protocol.patch_size: [16, 16, 16] has 3 values"),
+])
+def test_settings_that_do_not_fit_segmentation_are_refused_before_training(tmp_path, protocol, expect):
+    root = make_npz_dir(tmp_path / "d")
+    raw = {**SEG_STUDY, "data": {**SEG_STUDY["data"], "source": f"npz_dir:{root}"},
+           "protocol": {**SEG_STUDY["protocol"], **protocol}}
+    out = tmp_path / "out"
+    proc = bakeoff("run", write_study(tmp_path / "s.yaml", raw), "--out", out)
+    _assert_clean_error(proc, expect)
+    assert not out.exists()

@@ -118,6 +118,29 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             check_device(p, where)
+            self._check_task_settings(p, where)
+
+    def _check_task_settings(self, p: ProtocolConfig, where: str) -> None:
+        """Settings that only make sense for one kind of task, refused before any training."""
+        from bakeoff.losses import DENSE_LOSSES
+
+        loss = p.loss.name or self.task.default_loss
+        if self.dense:
+            if "rotate" in p.augment:
+                raise BakeoffError(f"{where}.augment: 'rotate' is not available for segmentation (masks would "
+                                   f"need nearest-neighbour resampling); expected flip and/or rot90")
+            if loss == "bce":
+                raise BakeoffError(f"{where}.loss.name: bce needs a binary classification task; expected ce or "
+                                   f"one of {list(DENSE_LOSSES)}")
+            if p.patch_size is not None and len(p.patch_size) != self.data.spatial_dims:
+                raise BakeoffError(f"{where}.patch_size: {p.patch_size} has {len(p.patch_size)} values; expected "
+                                   f"{self.data.spatial_dims} for {self.data.spatial_dims}D images")
+        elif loss in DENSE_LOSSES:
+            raise BakeoffError(f"{where}.loss.name: {loss} is a segmentation loss; expected bce or ce for "
+                               f"{self.config.task}")
+        elif p.patch_size is not None or p.iterations_per_epoch is not None:
+            raise BakeoffError(f"{where}.patch_size / iterations_per_epoch: only for segmentation and particle "
+                               f"picking; {self.config.task} trains on whole samples")
 
     @cached_property
     def data_checks(self) -> dict[str, Any]:
