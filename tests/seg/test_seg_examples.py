@@ -17,7 +17,7 @@ from bakeoff.models import count_parameters, create_model
 from tests.test_cli import bakeoff
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--set", "protocol.epochs=1", "--set", "protocol.iterations_per_epoch=2", "--set", "protocol.batch_size=2",
+TINY = ["--set", "protocol.seeds=[0]", "--set", "protocol.epochs=1", "--set", "protocol.iterations_per_epoch=2", "--set", "protocol.batch_size=2",
         "--set", "data.params.n=6", "--set", "evaluation.speed=false", "--set", "evaluation.n_boot=200",
         "--set", "evaluation.n_permutations=99"]
 
