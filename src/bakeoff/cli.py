@@ -158,7 +158,7 @@ def compare(
     pair = compare_pair(runs, a.stem, b.stem, ev)
     result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
               "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
-    result["multiple_testing"] = adjust_pairs(result["pairs"], metric)
+    result["multiple_testing"] = adjust_pairs(result["pairs"], metric, alpha)
     from bakeoff.report.build import verdict_table_rows
 
     console.print(verdict_table_rows(result, ev))

@@ -142,3 +142,24 @@ def test_dense_bootstrap_and_permutation(images):
     same = DenseRuns({(0, 0): ta}, {(0, 0): ta}, {0: 4})
     assert dense_permutation(same, 99) == 1.0
     assert 1 / 100 <= dense_permutation(runs, 99) <= 1
+
+
+def test_dense_permutation_is_exact_for_few_images(images):
+    """With 4 test images all 16 swap patterns are enumerated: the p-value equals a brute-force count."""
+    from itertools import product
+
+    preds, trues = images
+    task = SemanticSegmentation(K, DenseSettings(list("abcd"), boundary=False))
+    other = [np.where(t > 0, t, p) for p, t in zip(preds, trues)]
+    ta = task.tables({"pred": preds, "y": trues})["mean_dice"]
+    tb = task.tables({"pred": other, "y": trues})["mean_dice"]
+    runs = DenseRuns({(0, 0): ta}, {(0, 0): tb}, {0: 4})
+    obs = abs(runs.observed())
+    count = 0
+    for pattern in product([0, 1], repeat=4):
+        pa = [o if s else p for p, o, s in zip(preds, other, pattern)]
+        pb = [p if s else o for p, o, s in zip(preds, other, pattern)]
+        d = task.evaluate_part({"pred": pa, "y": trues})[0]["mean_dice"] - task.evaluate_part({"pred": pb, "y": trues})[0]["mean_dice"]
+        count += abs(d) >= obs - 1e-12
+    assert dense_permutation(runs, 99) == pytest.approx(count / 16)
+    assert dense_permutation(runs, 99) >= 2 / 16  # identity and full swap are always as extreme

@@ -159,13 +159,21 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
     return result
 
 
-def adjust_pairs(pairs: list[dict[str, Any]], metric: str) -> dict[str, str]:
-    """Holm-adjust the pairs' p-values in place; returns what was corrected, for the report."""
+def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05) -> dict[str, str]:
+    """Holm-adjust the pairs' p-values in place and decide each verdict on the adjusted p-value, so
+    that comparing many pairs does not inflate the chance of a false "better"."""
     for p, adj in zip(pairs, holm([p["p_value"] for p in pairs])):
         p["p_value_holm"] = adj
+        p["verdict"] = verdict(p["a"], p["b"], p["difference"], p["ci_low"], p["ci_high"], p["min_effect"],
+                               p["higher_is_better"], adj, alpha)
+        if p["verdict"] == "inconclusive" and "to_resolve" not in p:
+            n_seeds = len({r["seed"] for r in p.get("per_run", [])}) or 1
+            p["to_resolve"] = resolution_estimate(p["difference"], p["ci_low"], p["ci_high"], p["min_effect"],
+                                                  p["n_test_samples"], n_seeds)
     return {"method": "Holm (statsmodels multipletests method='holm')",
             "family": f"the {len(pairs)} pair(s) compared on the primary metric {metric}; "
-                      f"per-run McNemar/DeLong p-values are not adjusted"}
+                      f"verdicts use the adjusted p-values; per-run McNemar/DeLong/Wilcoxon p-values are "
+                      f"not adjusted"}
 
 
 def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict],
@@ -196,7 +204,7 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
             runs = pair_runs(evaluations, df, a, b)
             if runs is not None:
                 out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))
-        out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary)
+        out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary, study.evaluation.alpha)
     overrides = {c: cfg.protocol for c, cfg in study.contenders.items()}
     tuning = None
     if study.tuning.mode != "none":

@@ -68,11 +68,20 @@ def dense_bootstrap(runs: DenseRuns, n_boot: int, seed: int = 0) -> np.ndarray:
 
 
 def dense_permutation(runs: DenseRuns, n_perm: int, seed: int = 0) -> float:
-    """Two-sided p-value: each test image's two predictions swapped at random (same swap in every seed)."""
+    """Two-sided p-value: each test image's two predictions swapped (same swap in every seed). With few
+    test images (2^n swap patterns <= ``n_perm``) every pattern is enumerated and the p-value is exact;
+    otherwise ``n_perm`` random patterns give the usual (count + 1) / (n_perm + 1)."""
     rng = np.random.default_rng(seed)
     observed = runs.observed()
+    total = sum(runs.n_images[f] for f in runs.folds)
+    exact = 2 ** total <= n_perm
+    if exact:
+        bits = ((np.arange(2 ** total)[:, None] >> np.arange(total)) & 1).astype(float)
+        offsets = np.cumsum([0] + [runs.n_images[f] for f in runs.folds])
+        swaps = {f: bits[:, offsets[i]:offsets[i + 1]] for i, f in enumerate(runs.folds)}
+    else:
+        swaps = {f: (rng.random((n_perm, runs.n_images[f])) < 0.5).astype(float) for f in runs.folds}
     diffs = []
-    swaps = {f: (rng.random((n_perm, runs.n_images[f])) < 0.5).astype(float) for f in runs.folds}
     for (s, f) in runs.keys:
         S = swaps[f]
         (na, da), (nb, db) = runs.a[s, f], runs.b[s, f]
@@ -82,4 +91,6 @@ def dense_permutation(runs: DenseRuns, n_perm: int, seed: int = 0) -> float:
         diffs.append(ratio_mean(num_a, den_a) - ratio_mean(num_b, den_b))
     null = np.nanmean(np.stack(diffs, axis=1), axis=1)
     extreme = int(np.sum(np.abs(null) >= abs(observed) - 1e-12))
+    if exact:  # the identity pattern is among those enumerated
+        return float(extreme / len(null))
     return float((extreme + 1) / (n_perm + 1))

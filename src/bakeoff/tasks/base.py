@@ -40,6 +40,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("particle_f1", True, description="F1 of predicted vs true particle centres (Hungarian)"),
     MetricInfo("particle_precision", True), MetricInfo("particle_recall", True),
     MetricInfo("pixel_auroc", True, threshold_free=True),
+    MetricInfo("dice", True, description="particle picking: Dice of the particle class"),
+    MetricInfo("iou", True), MetricInfo("hd95", False), MetricInfo("nsd", True),
     MetricInfo("localisation_error", False, description="mean distance of matched centres, pixels"),
 ]}
 _LOWER_PREFIXES = ("hd95", "mean_hd95", "localisation_error", "n_undefined", "loss", "brier")
