@@ -183,6 +183,14 @@ class ContenderConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     # Overrides of the shared protocol for this contender only; each one is a recorded deviation.
     protocol: dict[str, Any] = Field(default_factory=dict)
+    # Dense tasks: a module name of this network (``bakeoff models`` / ``model.named_modules()``) whose
+    # activations on the first validation image are saved and drawn (plots/feature_maps.png).
+    feature_layer: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the contender's runs (an unset feature_layer is left out, so adding the field
+        did not change the hash of existing runs)."""
+        return self.model_dump(mode="json", exclude={"feature_layer"} if self.feature_layer is None else None)
 
 
 class EvaluationConfig(_Strict):
@@ -337,6 +345,7 @@ class StudyConfig(_Strict):
         (metrics, statistics, verdicts: all recomputed from saved predictions) are left out, so a study
         can be re-evaluated in place without retraining."""
         return stable_hash({**self.model_dump(mode="json", exclude={"execution", "evaluation"}),
+                            "contenders": {k: c.identity() for k, c in self.contenders.items()},
                             "run_evaluation": self.evaluation.run_settings()})
 
     def to_yaml(self) -> str:

@@ -207,3 +207,11 @@ def test_3d_segmentation_end_to_end(tmp_path):
     assert res.loc[0, "status"] == "done" and np.isfinite(res.loc[0, "test_mean_hd95"])
     logged = pd.read_csv(next(out.glob("runs/*/*/logs/csv/metrics.csv")))
     assert {"lr", "grad_norm", "val/mean_dice", "train/loss"} <= set(logged.columns)
+
+
+def test_unknown_feature_layer_is_refused_with_close_names(tmp_path):
+    root = make_npz_dir(tmp_path / "d")
+    raw = {**SEG_STUDY, "data": {**SEG_STUDY["data"], "source": f"npz_dir:{root}"},
+           "contenders": {"unet": {**SEG_STUDY["contenders"]["unet"], "feature_layer": "model.O"}}}
+    proc = bakeoff("run", write_study(tmp_path / "s.yaml", raw), "--out", tmp_path / "out")
+    _assert_clean_error(proc, "contenders.unet.feature_layer: 'model.O' is not a module of monai:UNet", "model.0")

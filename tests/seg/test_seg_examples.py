@@ -35,6 +35,9 @@ def test_example_runs_through_the_cli(tmp_path, example):
         assert (out / "plots" / plot).is_file()
     primary = comparison["primary"]
     assert f"test_{primary}" in res
+    if example == "organelles2d_archs":  # unet, resnet and vit_v_net name a feature layer
+        assert (out / "plots" / "feature_maps.png").is_file()
+        assert len(list(out.glob("runs/*/*/features.npz"))) == 3
     if example != "cryoem_picking":
         assert (out / "plots" / "per_class_dice.png").is_file()
         # mean Dice recomputed from predictions.npz with MONAI (background excluded, undefined classes skipped)

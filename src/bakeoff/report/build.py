@@ -74,7 +74,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         made.append(plots.confusion_matrices(evaluations, order, ev.threshold, out))
         if study.task in DENSE_TASKS:
             first = next(iter(evaluations.values()))["preds"]["test"]
-            extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out)]
+            extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out),
+                     plots.feature_maps(store, df, order, out)]
         else:
             extra = [plots.roc_curves(evaluations, order, study.task, out)]
         made.extend(p for p in extra if p is not None)

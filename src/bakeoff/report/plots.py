@@ -204,6 +204,36 @@ def qualitative(evaluations: dict, order: list[str], out: Path) -> Path | None:
     return _save(fig, out / "qualitative.png")
 
 
+def feature_maps(store: StudyStore, df: pd.DataFrame, order: list[str], out: Path) -> Path | None:
+    """Each contender's saved activations of its named layer on the same validation image (first run)."""
+    done = df[df["status"] == DONE]
+    found = []
+    for c in order:
+        for run_id in sorted(done[done["contender"] == c]["run_id"]):
+            f = store.run_path(c, run_id) / "features.npz"
+            if f.is_file():
+                with np.load(f) as z:
+                    found.append((c, z["features"].astype(np.float32), z["input"].astype(np.float32),
+                                  str(z["image_id"])))
+                break
+    if not found:
+        return None
+    cols = 1 + max(len(feat) for _, feat, _, _ in found)
+    fig, axes = plt.subplots(len(found), cols, figsize=(1.9 * cols, 2.0 * len(found)), squeeze=False)
+
+    for r, (c, feat, inp, image_id) in enumerate(found):
+        for ax in axes[r]:
+            ax.set_axis_off()
+        axes[r][0].imshow(inp[0] if inp[0].ndim == 2 else inp[0, inp.shape[1] // 2], cmap="gray")
+        axes[r][0].set_title(f"{c}\n{image_id}", fontsize=8)
+        for k, fm in enumerate(feat, start=1):
+            axes[r][k].imshow(fm if fm.ndim == 2 else fm[fm.shape[0] // 2], cmap="magma")
+            axes[r][k].set_title(f"channel {k - 1}", fontsize=7)
+    fig.suptitle("Feature maps of each contender's named layer (first channels)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "feature_maps.png")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -118,7 +118,29 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             check_device(p, where)
+            if self.config.contenders[name].feature_layer:
+                self._check_feature_layer(name)
             self._check_task_settings(p, where)
+
+    def _check_feature_layer(self, name: str) -> None:
+        """Build the network once (CPU) to check that the named layer exists."""
+        from bakeoff.models import create_model
+        from bakeoff.train.dense import patch_size_for
+
+        c = self.config.contenders[name]
+        where = f"contenders.{name}.feature_layer"
+        if not self.dense:
+            raise BakeoffError(f"{where}: feature maps are drawn for segmentation and particle picking only")
+        shape = patch_size_for(self.data, self.protocol(name), self.splits[0].train)
+        net = create_model(c.model, in_channels=self.data.in_channels, num_outputs=self.task.num_outputs,
+                           spatial_dims=self.data.spatial_dims, input_shape=shape, params=c.params)
+        names = [n for n, _ in net.named_modules() if n]
+        if c.feature_layer not in names:
+            import difflib
+
+            close = difflib.get_close_matches(c.feature_layer, names, n=3) or names[:5]
+            raise BakeoffError(f"{where}: {c.feature_layer!r} is not a module of {c.model}; expected a name "
+                               f"from model.named_modules(), e.g. {close}")
 
     def _check_task_settings(self, p: ProtocolConfig, where: str) -> None:
         """Settings that only make sense for one kind of task, refused before any training."""
@@ -181,7 +203,7 @@ class StudyContext:
                     h = stable_hash({
                         "task": self.config.task, "data": data_fp,
                         "data_cfg": self.config.data.model_dump(mode="json"),
-                        "split": split.fingerprints(self.data.ids), "contender": contender.model_dump(mode="json"),
+                        "split": split.fingerprints(self.data.ids), "contender": contender.identity(),
                         "protocol": protocol.model_dump(mode="json"),
                         "evaluation": self.config.evaluation.run_settings(), "seed": seed,
                     })

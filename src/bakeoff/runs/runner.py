@@ -34,6 +34,30 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
+FEATURES_FILE = "features.npz"
+
+
+def feature_maps(model: torch.nn.Module, layer: str, x: np.ndarray, channels: int = 8) -> dict[str, np.ndarray]:
+    """The first ``channels`` activation maps of module ``layer`` for one input (C, *spatial)."""
+    modules = dict(model.named_modules())
+    if layer not in modules:
+        raise ValueError(f"feature_layer {layer!r} is not a module of this network; some names: "
+                         f"{[n for n in modules if n][:8]}")
+    seen: dict[str, torch.Tensor] = {}
+    handle = modules[layer].register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+    try:
+        model.eval()
+        with torch.inference_mode():
+            device = next(model.parameters()).device
+            model(torch.from_numpy(x)[None].to(device))
+    finally:
+        handle.remove()
+    out = seen.get("out")
+    if not isinstance(out, torch.Tensor) or out.ndim < 3:
+        raise ValueError(f"feature_layer {layer!r} does not output a (N, C, *spatial) tensor")
+    return {"features": out[0, :channels].float().cpu().numpy().astype(np.float16), "input": x.astype(np.float16)}
+
+
 def dense_predictions(module: Any, data: Any, idx: np.ndarray) -> dict[str, Any]:
     """Whole-image label maps (and particle probabilities) with the truth they are scored against."""
     from bakeoff.tasks.segmentation import mask_centres
@@ -82,6 +106,11 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
             order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
             preds["val"]["image"] = [data.image(int(va[j])).astype(np.float16) if j in set(order.tolist()) else None
                                      for j in range(len(va))]
+            if contender.feature_layer:
+                first = int(va[order[0]])
+                x = data.patch(first, (0,) * data.spatial_dims, input_shape)[0]
+                save_npz(run_dir / FEATURES_FILE, **feature_maps(result.module.model, contender.feature_layer, x),
+                         image_id=np.asarray(data.ids[first]))
             example = torch.from_numpy(np.stack([data.patch(int(te[0]), (0,) * data.spatial_dims, input_shape)[0]]
                                                 * protocol.batch_size))
         else:
