@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
-TaskName = Literal["binary_classification", "multiclass_classification", "semantic_segmentation",
-                   "particle_picking"]
+TaskName = Literal["binary_classification", "multiclass_classification", "ordinal_classification",
+                   "semantic_segmentation", "particle_picking"]
 DENSE_TASKS = ("semantic_segmentation", "particle_picking")
 # The metric a task is judged and selected on unless the study names one.
 DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
+                   "ordinal_classification": "qwk",
                    "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}
 SOURCE_KINDS = ("builtin", "npz", "npz_dir", "tiff_dir")
 

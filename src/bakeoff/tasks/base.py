@@ -28,6 +28,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in [
     MetricInfo("recall", True),
     MetricInfo("f1", True),
     MetricInfo("mcc", True, description="Matthews correlation coefficient"),
+    MetricInfo("qwk", True, description="quadratic-weighted Cohen's kappa (ordered classes)"),
     MetricInfo("auroc", True, threshold_free=True),
     MetricInfo("average_precision", True, threshold_free=True),
     MetricInfo("brier", False, threshold_free=True, description="mean squared error of the probabilities"),
@@ -111,9 +112,11 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
 
     if name == "binary_classification":
         return BinaryClassification(2)
-    if name == "multiclass_classification":
+    if name in ("multiclass_classification", "ordinal_classification"):
         if not num_classes or num_classes < 2:
             raise BakeoffError(f"task {name}: needs at least 2 classes, got {num_classes}")
-        return MulticlassClassification(num_classes)
+        from bakeoff.tasks.classification import OrdinalClassification
+
+        return (MulticlassClassification if name == "multiclass_classification" else OrdinalClassification)(num_classes)
     raise BakeoffError(f"unknown task {name!r}; expected binary_classification, multiclass_classification, "
-                       f"semantic_segmentation or particle_picking")
+                       f"ordinal_classification, semantic_segmentation or particle_picking")

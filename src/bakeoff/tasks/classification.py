@@ -71,8 +71,13 @@ class MulticlassClassification(Task):
 
     name = "multiclass_classification"
     default_loss = "ce"
-    metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
+    base_metrics = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk", "auroc",
                     "average_precision", "brier")
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__(num_classes)
+        per_class = [f"{m}_class{k}" for m in ("precision", "recall", "f1") for k in range(num_classes)]
+        self.metric_names = (*self.base_metrics, *per_class)
 
     @property
     def num_outputs(self) -> int:
@@ -97,8 +102,21 @@ class MulticlassClassification(Task):
             "auroc": tmf.multiclass_auroc(p, t, k, average="macro"),
             "average_precision": tmf.multiclass_average_precision(p, t, k, average="macro"),
             "brier": torch.mean(torch.sum((p - onehot) ** 2, dim=1)),
+            # quadratic-weighted Cohen's kappa of the arg-max decisions (labels read as ordered)
+            "qwk": tmf.multiclass_cohen_kappa(p, t, k, weights="quadratic"),
         }
+        for name, fn in (("precision", tmf.multiclass_precision), ("recall", tmf.multiclass_recall),
+                         ("f1", tmf.multiclass_f1_score)):
+            for c, v in enumerate(fn(p, t, k, average="none")):
+                out[f"{name}_class{c}"] = v
         return {k_: float(v) for k_, v in out.items()}
 
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         return tmf.multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()
+
+
+class OrdinalClassification(MulticlassClassification):
+    """Ordered labels 0 < 1 < ... < K-1 (severity grades): the multi-class model and metrics, judged by
+    default on quadratic-weighted kappa, which penalises a prediction by its squared distance in grades."""
+
+    name = "ordinal_classification"
