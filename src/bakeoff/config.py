@@ -23,7 +23,7 @@ DENSE_TASKS = ("semantic_segmentation", "particle_picking")
 DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
                    "ordinal_classification": "qwk",
                    "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}
-SOURCE_KINDS = ("builtin", "npz", "npz_dir", "tiff_dir")
+SOURCE_KINDS = ("builtin", "npz", "npz_dir", "tiff_dir", "csv", "folder")
 
 
 class _Strict(BaseModel):
@@ -39,7 +39,12 @@ class SplitConfig(_Strict):
     ``predefined``: the data's own fold column (npz array ``folds``); each value is the test set once.
     """
 
-    kind: Literal["holdout", "kfold", "predefined"] = "holdout"
+    kind: Literal["holdout", "kfold", "predefined", "column", "kfold_column"] = "holdout"
+    # column / kfold_column (csv manifests): the CSV column holding each image's fold; ``column`` uses
+    # ``val_fold`` for validation and trains on the rest, ``kfold_column`` runs every fold value once.
+    # Rows whose ``split`` column says "test" are the test set; without any, validation doubles as test.
+    column: str = "fold"
+    val_fold: str | int = 0
     val_fraction: float = Field(0.2, gt=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
     folds: int = Field(5, ge=2)
@@ -57,7 +62,10 @@ class SplitConfig(_Strict):
 class DataConfig(_Strict):
     source: str = "builtin:spots3d"
     params: dict[str, Any] = Field(default_factory=dict)
-    normalize: Literal["minmax", "zscore", "none"] = "minmax"
+    normalize: Literal["minmax", "zscore", "imagenet", "none"] = "minmax"
+    # image files (csv:, folder:): resize to image_size (int or [h, w]) and convert to channels (1 or 3)
+    image_size: int | list[int] | None = None
+    channels: Literal[1, 3] | None = None
     spatial_dims: Literal[2, 3] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
     strict: bool = False  # fail (instead of warn) when identical samples sit on both sides of a split
@@ -71,7 +79,8 @@ class DataConfig(_Strict):
     def _source(cls, v: str) -> str:
         kind = v.split(":", 1)[0]
         if kind not in SOURCE_KINDS or ":" not in v:
-            raise ValueError(f"expected 'builtin:NAME', 'npz:PATH', 'npz_dir:FOLDER' or 'tiff_dir:FOLDER', got {v!r}")
+            raise ValueError(f"expected 'builtin:NAME', 'npz:PATH', 'npz_dir:FOLDER', 'tiff_dir:FOLDER', "
+                             f"'csv:MANIFEST' or 'folder:ROOT', got {v!r}")
         return v
 
     @field_validator("spacing")
@@ -444,7 +453,7 @@ def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | 
     raw = copy.deepcopy(raw)
     src = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
     kind, _, rest = src.partition(":") if isinstance(src, str) else ("", "", "")
-    if base_dir is not None and kind in ("npz", "npz_dir", "tiff_dir"):
+    if base_dir is not None and kind in ("npz", "npz_dir", "tiff_dir", "csv", "folder"):
         p = Path(rest).expanduser()
         if not p.is_absolute():
             raw["data"]["source"] = f"{kind}:{(base_dir / p).resolve()}"

@@ -116,7 +116,8 @@ def from_arrays(
 
 
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
-                num_classes: int | None = 2) -> ArrayData:
+                num_classes: int | None = 2, image_size: int | list[int] | None = None,
+                channels: int | None = None) -> ArrayData:
     """Load ``builtin:NAME`` (called with ``params``) or ``npz:PATH`` (arrays X, y, optional groups, ids)."""
     params = dict(params or {})
     kind, _, rest = source.partition(":")
@@ -156,4 +157,12 @@ def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_di
         return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
                            folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
                            name=str(path))
-    raise BakeoffError(f"data.source: {source!r}; expected 'builtin:NAME' or 'npz:PATH'")
+    if kind in ("csv", "folder"):
+        if params:
+            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+        from bakeoff.data.images import load_csv, load_folder
+
+        size = None if image_size is None else (
+            (image_size, image_size) if isinstance(image_size, int) else tuple(image_size))
+        return (load_csv if kind == "csv" else load_folder)(rest, channels=channels, size=size)
+    raise BakeoffError(f"data.source: {source!r}; expected 'builtin:NAME', 'npz:PATH', 'csv:MANIFEST' or 'folder:ROOT'")

@@ -68,6 +68,11 @@ def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
                     f"({len(s.indices(part))} samples); expected every class in every part: use more data, "
                     f"fewer folds or larger fractions"
                 )
+    if cfg.kind in ("column", "kfold_column") and all(np.array_equal(s.test, s.val) for s in splits):
+        import warnings
+
+        warnings.warn("data: no rows with split == 'test'; each validation fold is also scored as the test set, "
+                      "so test scores are optimistic (the fold also selected the checkpoint)", stacklevel=2)
     return splits
 
 
@@ -90,7 +95,35 @@ def _dense_splits(data, cfg: SplitConfig) -> list[Split]:
     return _partition(data, cfg.model_copy(update={"stratify": False}))
 
 
+def _column_splits(data, cfg: SplitConfig) -> list[Split]:
+    """Folds given by a manifest column: ``column`` (one validation fold) or ``kfold_column`` (each value)."""
+    col = data.meta.get(f"column:{cfg.column}")
+    if col is None:
+        have = sorted(k.split(":", 1)[1] for k in data.meta if k.startswith("column:"))
+        raise BakeoffError(f"data.split.column: {cfg.column!r} is not a column of the manifest; expected one of "
+                           f"{have}")
+    col = np.asarray(col).astype(str)
+    part = data.meta.get("column:split")
+    test = np.flatnonzero(np.char.lower(np.asarray(part).astype(str)) == "test") if part is not None else np.zeros(0, int)
+    rest = np.setdiff1d(np.arange(len(col)), test)
+    values = sorted(set(col[rest].tolist()), key=lambda v: (len(v), v))
+    if cfg.kind == "column":
+        if str(cfg.val_fold) not in values:
+            raise BakeoffError(f"data.split.val_fold: {cfg.val_fold!r} does not occur in column {cfg.column!r}; "
+                               f"expected one of {values}")
+        values = [str(cfg.val_fold)]
+    elif len(values) < 2:
+        raise BakeoffError(f"data.split: column {cfg.column!r} holds one fold value ({values}); expected two or more")
+    splits = []
+    for k, v in enumerate(values):
+        val = rest[col[rest] == v]
+        splits.append(Split(k, np.sort(rest[col[rest] != v]), np.sort(val), np.sort(test if len(test) else val)))
+    return splits
+
+
 def _partition(data, cfg: SplitConfig) -> list[Split]:
+    if cfg.kind in ("column", "kfold_column"):
+        return _column_splits(data, cfg)
     grouped = cfg.grouped and data.groups is not None
     all_idx = np.arange(len(data.y))
     if cfg.kind == "holdout":

@@ -15,6 +15,10 @@ def normalize(X: np.ndarray, method: str) -> np.ndarray:
     """Per-sample (over channels and space) min-max to [0, 1] or z-score. Per sample, so no leakage."""
     if method == "none":
         return X
+    if method == "imagenet":
+        from bakeoff.data.images import imagenet_normalize
+
+        return imagenet_normalize(X)
     axes = tuple(range(1, X.ndim))
     if method == "minmax":
         lo = X.min(axis=axes, keepdims=True)

@@ -110,7 +110,7 @@ def terminal_table(report: StudyReport) -> Any:
     study = report.study
     order = [c for c in study.contenders if c in set(report.summary.get("contender", []))]
     base = study.baseline
-    thr = ("" if study.task in DENSE_TASKS else
+    thr = ("" if study.task != "binary_classification" else
            f" (threshold {study.evaluation.threshold} for threshold-dependent metrics)")
     t = Table(title=f"{study.name}: test metrics, mean ± std over runs{thr}")
     t.add_column("metric")
@@ -136,7 +136,7 @@ def terminal_table(report: StudyReport) -> Any:
         if col not in df:
             continue
         label = f"[bold]{m}[/bold] (primary)" if m == primary else m
-        if not metric_info(m).threshold_free and study.task not in DENSE_TASKS:
+        if not metric_info(m).threshold_free and study.task == "binary_classification":
             label += " @thr"
         diffs = paired_differences(df, base, col)
         row = [cell(c, col, ".3f") for c in order]

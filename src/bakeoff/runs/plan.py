@@ -77,7 +77,7 @@ class StudyContext:
                                      spacing=cfg.spacing, normalize=cfg.normalize)
         num_classes = 2 if self.config.task == "binary_classification" else None
         data = self._data or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
-                                         num_classes=num_classes)
+                                         num_classes=num_classes, image_size=cfg.image_size, channels=cfg.channels)
         data.X = normalize(data.X, cfg.normalize)
         return data
 
@@ -89,7 +89,8 @@ class StudyContext:
             settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
                                      tuple(data.spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
             return get_task(self.config.task, data.num_classes, settings)
-        k = int(self.data.y.max()) + 1 if self.config.task != "binary_classification" else 2
+        k = 2 if self.config.task == "binary_classification" else len(
+            self.data.meta.get("class_names") or range(int(self.data.y.max()) + 1))
         return get_task(self.config.task, k)
 
     @cached_property

@@ -1,0 +1,150 @@
+"""2D image files for classification: ``csv:MANIFEST`` (columns path, label and optional fold, group,
+split) and ``folder:ROOT`` (ImageFolder layout ROOT/<class>/<image>).
+
+PNG/JPEG/BMP are decoded with Pillow, TIFF with tifffile; each image is converted to the requested number
+of channels (grayscale <-> RGB) and resized to ``image_size`` (Pillow, bilinear). Images are decoded once
+when the study starts and kept in memory as float32 in [0, 1] (uint8 scaled by 255, uint16 by 65535).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bakeoff.data.sources import ArrayData, from_arrays
+from bakeoff.errors import BakeoffError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def read_image(path: Path, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1]."""
+    from PIL import Image
+
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(path))
+        else:
+            with Image.open(path) as im:
+                im.load()
+                if im.mode not in ("L", "RGB", "I;16", "I", "F"):
+                    im = im.convert("RGB")  # palette, CMYK, alpha, ...
+                arr = np.asarray(im)
+    except Exception as exc:  # noqa: BLE001 - any unreadable image is the same user error
+        raise BakeoffError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / 255
+    elif arr.dtype == np.uint16:
+        x = arr.astype(np.float32) / 65535
+    elif arr.dtype == np.bool_:
+        x = arr.astype(np.float32)
+    else:
+        x = arr.astype(np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    elif x.ndim == 3 and x.shape[-1] in (1, 3, 4) and x.shape[0] not in (1, 3, 4):
+        x = np.moveaxis(x, -1, 0)
+    if x.ndim != 3:
+        raise BakeoffError(f"{path}: image has shape {arr.shape}; expected a 2D grayscale or colour image")
+    if x.shape[0] == 4:
+        x = x[:3]  # drop alpha
+    if channels == 3 and x.shape[0] == 1:
+        x = np.repeat(x, 3, axis=0)
+    elif channels == 1 and x.shape[0] == 3:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]  # ITU-R 601 luma, as Pillow's "L"
+    if size is not None and tuple(x.shape[1:]) != tuple(size):
+        from PIL import Image
+
+        x = np.stack([np.asarray(Image.fromarray(c).resize((size[1], size[0]), Image.BILINEAR)) for c in x])
+    if not np.all(np.isfinite(x)):
+        raise BakeoffError(f"{path}: NaN or inf pixels; expected finite values")
+    return x.astype(np.float32)
+
+
+def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
+    """Integer labels 0..K-1 as given, or strings mapped to 0..K-1 in sorted order (stated in the names)."""
+    try:
+        ints = [int(v) for v in raw]
+        if any(str(i) != v.strip() for i, v in zip(ints, raw)):
+            raise ValueError
+    except ValueError:
+        names = sorted(set(raw))
+        index = {n: i for i, n in enumerate(names)}
+        return np.array([index[v] for v in raw], np.int64), names
+    y = np.array(ints, np.int64)
+    K = int(y.max()) + 1
+    missing = sorted(set(range(K)) - set(y.tolist()))
+    if y.min() < 0 or missing:
+        raise BakeoffError(f"{where}: labels must be integers 0..K-1 (or class names); got values "
+                           f"{sorted(set(y.tolist()))[:8]}{' with ' + str(missing[:5]) + ' absent' if missing else ''}")
+    return y, [str(k) for k in range(K)]
+
+
+def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None) -> ArrayData:
+    manifest = Path(path)
+    if not manifest.is_file():
+        raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns path,label")
+    with open(manifest, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    missing = [c for c in ("path", "label") if c not in columns]
+    if missing:
+        raise BakeoffError(f"{manifest}: missing column(s) {missing}; expected path,label and optionally fold, "
+                           f"group, split (found {columns})")
+    if not rows:
+        raise BakeoffError(f"{manifest}: no rows; expected one row per image")
+    paths = [(manifest.parent / r["path"]).resolve() if not Path(r["path"]).is_absolute() else Path(r["path"])
+             for r in rows]
+    absent = [str(p) for p in paths if not p.is_file()]
+    if absent:
+        raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); paths "
+                           f"are relative to the CSV's folder")
+    y, names = _labels([r["label"] for r in rows], str(manifest))
+    X = np.stack(_uniform([read_image(p, channels, size) for p in paths], size, manifest))
+    data = from_arrays(X, y, ids=[r["path"] for r in rows], spatial_dims=2, num_classes=len(names),
+                       groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest))
+    data.meta["class_names"] = names
+    for col in columns:
+        if col not in ("path", "label", "group"):
+            data.meta[f"column:{col}"] = np.array([r[col] for r in rows])
+    return data
+
+
+def load_folder(root: str, *, channels: int | None, size: tuple[int, int] | None) -> ArrayData:
+    base = Path(root)
+    if not base.is_dir():
+        raise BakeoffError(f"data.source: folder {base} not found; expected {base}/<class>/<image>")
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir())
+    files = [(f, c) for c in classes for f in sorted((base / c).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if len(classes) < 2 or not files:
+        raise BakeoffError(f"data.source: {base} holds {len(classes)} class folder(s) with {len(files)} images; "
+                           f"expected at least two class folders of images")
+    y = np.array([classes.index(c) for _, c in files], np.int64)
+    X = np.stack(_uniform([read_image(f, channels, size) for f, _ in files], size, base))
+    data = from_arrays(X, y, ids=[f"{c}/{f.name}" for f, c in files], spatial_dims=2, num_classes=len(classes),
+                       name=str(base))
+    data.meta["class_names"] = classes
+    return data
+
+
+def _uniform(images: list[np.ndarray], size: Any, where: Path) -> list[np.ndarray]:
+    shapes = {x.shape for x in images}
+    if len(shapes) > 1:
+        raise BakeoffError(f"{where}: images differ in size or channels ({sorted(shapes)[:3]}); expected "
+                           f"data.image_size (e.g. 224) and data.channels (1 or 3) to make them uniform")
+    return images
+
+
+def imagenet_normalize(X: np.ndarray) -> np.ndarray:
+    """Per-channel ImageNet mean/std on [0, 1] images (3 channels; 1 channel uses the channel means)."""
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if X.shape[1] == 3 else (IMAGENET_MEAN.mean(keepdims=True),
+                                                                      IMAGENET_STD.mean(keepdims=True))
+    return ((X - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32)
