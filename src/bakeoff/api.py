@@ -8,12 +8,14 @@ from typing import Any
 
 from bakeoff.config import StudyConfig, load_study, validate_study
 from bakeoff.data.sources import ArrayData
+from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
+from bakeoff.runs.evaluate import EVALUATED_FILE
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.runner import execute_run
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
-from bakeoff.utils import write_json
+from bakeoff.utils import read_json, write_json
 
 # (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run
 # info); during tuning ("tune", contender name, (trial, trials, params)).
@@ -42,6 +44,9 @@ class Study:
     def run(self, out: str | Path, progress: Progress | None = None) -> StudyReport:
         runs = self.plan()  # everything that can fail does so before any training
         store = StudyStore(out)
+        if (store.root / EVALUATED_FILE).exists():
+            raise BakeoffError(f"--out {store.root}: holds checkpoints evaluated with 'bakeoff evaluate'; training "
+                               f"there would replace them. Use another --out directory")
         store.open_for(self.config)
         write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
         try:
@@ -60,6 +65,42 @@ class Study:
                 if progress:
                     progress("end", run, info)
             return build_report(store, self.config)
+        finally:
+            store.unlock()
+
+
+    def evaluate(self, out: str | Path, checkpoints: list[str], fold: int = 0) -> StudyReport:
+        """Evaluate given checkpoints (``NAME=PATH``) on split ``fold`` (validation and test parts), without
+        training; the outputs are those of a full run. Every file is checked before anything is written."""
+        from bakeoff.models import create_model
+        from bakeoff.runs.evaluate import evaluate_checkpoint, load_state, match_state, parse_checkpoints
+        from bakeoff.train.dense import patch_size_for
+
+        self.context.validate()
+        ctx, cfg = self.context, self.config
+        chosen = parse_checkpoints(checkpoints, list(cfg.contenders))
+        if not 0 <= fold < len(ctx.splits):
+            raise BakeoffError(f"--fold {fold}: the study has {len(ctx.splits)} split(s); expected 0..{len(ctx.splits) - 1}")
+        for name, path in chosen.items():
+            c, protocol = cfg.contenders[name], ctx.protocol(name)
+            shape = patch_size_for(ctx.data, protocol, ctx.splits[fold].train) if ctx.dense else ctx.data.input_shape
+            model = create_model(c.model, in_channels=ctx.data.in_channels, num_outputs=ctx.task.num_outputs,
+                                 spatial_dims=ctx.data.spatial_dims, input_shape=shape, params=c.params)
+            match_state(model, load_state(path), path, c.model)
+        store = StudyStore(out)
+        if store.root.exists() and (store.root / "runs").exists() and not (store.root / EVALUATED_FILE).exists():
+            raise BakeoffError(f"--out {store.root}: holds trained runs; evaluating checkpoints there would replace "
+                               f"them. Use another --out directory")
+        store.open_for(cfg)
+        write_json(store.root / DATA_CHECKS_FILE, ctx.data_checks)
+        try:
+            done = read_json(store.root / EVALUATED_FILE) if (store.root / EVALUATED_FILE).exists() else {}
+            for name, path in chosen.items():
+                info = evaluate_checkpoint(ctx, store, name, path, fold)
+                done[name] = {"checkpoint": info.get("checkpoint"), "sha256": info.get("checkpoint_sha256"),
+                              "fold": fold, "status": info.get("status")}
+            write_json(store.root / EVALUATED_FILE, done)
+            return build_report(store, cfg)
         finally:
             store.unlock()
 

@@ -78,6 +78,30 @@ def run(
 
 
 @app.command()
+def evaluate(
+    study: Annotated[Path, typer.Argument(help="The study file (YAML).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created, or updated).")],
+    checkpoint: Annotated[list[str], typer.Option("--checkpoint", "-c",
+                                                  help="NAME=PATH: a contender and its trained weights.")],
+    fold: Annotated[int, typer.Option("--fold", help="Which split's validation/test parts to score.")] = 0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Evaluate trained checkpoints (state dicts, Lightning .ckpt) without training: same outputs as run."""
+    from bakeoff.api import Study
+
+    s = Study.from_yaml(study, set_ or [])
+    result = s.evaluate(out, checkpoint, fold)
+    _print_report(result)
+    console.print(f"results: {out / 'results.csv'}, {out / 'results_table.txt'}, {out / 'comparison.json'}; "
+                  f"plots: {out / 'plots'}")
+    failed = result.failed
+    if len(failed):
+        err_console.print(f"[red]{len(failed)} evaluation(s) failed[/red]; see run.json in each run directory.")
+        raise typer.Exit(1)
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     no_plots: Annotated[bool, typer.Option("--no-plots", help="Tables only.")] = False,

@@ -14,6 +14,7 @@ import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
@@ -136,15 +137,9 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
                            num_classes=num_outputs, img_size=tuple(input_shape))
         return _call_checked(getattr(nets, spec.name), data_kwargs, params, f"model {spec}")
     if spec.provider == "timm":
-        timm = _import("timm", "timm")
         if spatial_dims != 2:
             raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D")
-        kwargs = dict(pretrained=False, in_chans=in_channels, num_classes=num_outputs)
-        kwargs.update(params)
-        try:
-            return timm.create_model(spec.name, **kwargs)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise BakeoffError(f"model {spec}: {exc}") from None
+        return _timm_model(spec, in_channels, num_outputs, params)
     module = _import(spec.provider, spec.provider)
     fn = getattr(module, spec.name, None)
     if not callable(fn):
@@ -155,6 +150,42 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
     if not isinstance(net, nn.Module):
         raise BakeoffError(f"model {model!r}: returned {type(net).__name__}; expected a torch.nn.Module")
     return net
+
+
+def _timm_model(spec: ModelSpec, in_channels: int, num_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """``timm.create_model`` with ``pretrained=False`` by default. ``pretrained: true`` reads weights only
+    from the local Hugging Face cache or from ``pretrained_file`` (a local .safetensors/.pth): the hub is
+    switched to offline mode first, so a missing file is an immediate error, never a download or a hang."""
+    import os
+
+    params = dict(params)
+    weights_file = params.pop("pretrained_file", None)
+    pretrained = bool(params.pop("pretrained", False)) or weights_file is not None
+    if pretrained:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        try:
+            import huggingface_hub.constants as hub_constants
+
+            hub_constants.HF_HUB_OFFLINE = True
+        except ImportError:
+            pass
+    timm = _import("timm", "timm")
+    kwargs: dict[str, Any] = dict(pretrained=pretrained, in_chans=in_channels, num_classes=num_outputs)
+    if weights_file is not None:
+        path = Path(str(weights_file)).expanduser()
+        if not path.is_file():
+            raise BakeoffError(f"model {spec}: pretrained_file {path} not found; expected a local weights file")
+        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+    kwargs.update(params)
+    try:
+        return timm.create_model(spec.name, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - timm raises many kinds; each is one user-facing problem
+        if pretrained:
+            raise BakeoffError(
+                f"model {spec}: pretrained weights are not in the local cache and no pretrained_file was given "
+                f"({type(exc).__name__}); bakeoff never downloads: put the weights in the Hugging Face cache or "
+                f"set params.pretrained_file: /path/to/weights.safetensors") from None
+        raise BakeoffError(f"model {spec}: {type(exc).__name__}: {exc}") from None
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bakeoff.config import DENSE_TASKS, StudyConfig
@@ -63,6 +64,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
     write_json(store.root / COMPARISON_FILE, comparison)
+    write_results_table(store.root, study, df, summary)
     intervals = run_intervals(study, df, evaluations)
     atomic_write_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
     made: list[Path] = []
@@ -82,6 +84,48 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         if comparison.get("ranking"):
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     return StudyReport(study, df, summary, comparison, made)
+
+
+def write_results_table(root: Path, study: StudyConfig, df: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """results_table.csv / .txt (one row per contender: test metrics as mean and std over runs, with
+    parameters and timings) and results.json (the same plus every run's test metrics)."""
+    import json
+
+    order = [c for c in study.contenders if len(summary) and c in set(summary["contender"])]
+    primary = study.evaluation.primary
+    names = [primary] + [m for m in METRICS if m not in (primary, "loss")]
+    per_class = sorted({m[5:] for m in summary.get("metric", []) if m.startswith("test_") and m[5:] not in METRICS
+                        and not m[5:].startswith(("n_undefined", "brier")) and "@" not in m})
+    metrics = [m for m in names if len(summary) and f"test_{m}" in set(summary["metric"])] + per_class
+    costs = ["n_parameters", "train_time_s", "latency_ms", "throughput_per_s"]
+    rows, text_rows, nested = [], [], {}
+    for c in order:
+        sub = summary[summary["contender"] == c].set_index("metric")
+        row: dict[str, Any] = {"contender": c, "runs": int(sub["n"].max()) if len(sub) else 0}
+        text: dict[str, Any] = {"contender": c, "runs": row["runs"]}
+        nested[c] = {}
+        for m in metrics + costs:
+            col = f"test_{m}" if m in metrics else m
+            if col not in sub.index:
+                continue
+            mean, std = float(sub.loc[col, "mean"]), float(sub.loc[col, "std"])
+            row[f"{m}_mean"], row[f"{m}_std"] = mean, std
+            nested[c][m] = {"mean": mean, "std": None if np.isnan(std) else std, "n": int(sub.loc[col, "n"])}
+            if m in ("n_parameters",):
+                text[m] = f"{mean:,.0f}"
+            else:
+                text[m] = f"{mean:.4f}" + ("" if np.isnan(std) else f" ± {std:.4f}")
+        rows.append(row)
+        text_rows.append(text)
+    table = pd.DataFrame(rows)
+    atomic_write_text(root / "results_table.csv", table.to_csv(index=False))
+    header = (f"{study.name}: test metrics, mean ± std over runs (primary: {primary}; task {study.task})\n")
+    atomic_write_text(root / "results_table.txt", header + (pd.DataFrame(text_rows).to_string(index=False)
+                                                            if text_rows else "(no completed runs)") + "\n")
+    done = df[df["status"] == DONE] if len(df) else df
+    runs = json.loads(done.to_json(orient="records")) if len(done) else []
+    write_json(root / "results.json", {"study": study.name, "task": study.task, "primary": primary,
+                                       "contenders": nested, "runs": runs})
 
 
 def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd.DataFrame:

@@ -72,6 +72,41 @@ def dense_predictions(module: Any, data: Any, idx: np.ndarray) -> dict[str, Any]
     return out
 
 
+def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
+                     input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Predict the run's validation and test samples with a trained module, save predictions.npz and
+    metrics.json (and feature maps), and time inference; returns the speed figures."""
+    cfg, data, protocol = ctx.config, ctx.data, ctx.protocol(run.contender)
+    contender = cfg.contenders[run.contender]
+    split = ctx.splits[run.fold]
+    va, te = split.val, split.test
+    if ctx.dense:
+        preds = {part: dense_predictions(module, data, idx) for part, idx in (("val", va), ("test", te))}
+        # the first validation images (by id: the same for every contender) for the qualitative figure
+        order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
+        chosen = set(order.tolist())
+        preds["val"]["image"] = [data.image(int(va[j])).astype(np.float16) if j in chosen else None
+                                 for j in range(len(va))]
+        if contender.feature_layer:
+            first = int(va[order[0]])
+            x = data.patch(first, (0,) * data.spatial_dims, input_shape)[0]
+            save_npz(run_dir / FEATURES_FILE, **feature_maps(module.model, contender.feature_layer, x),
+                     image_id=np.asarray(data.ids[first]))
+        example = torch.from_numpy(np.stack([data.patch(int(te[0]), (0,) * data.spatial_dims, input_shape)[0]]
+                                            * protocol.batch_size))
+    else:
+        preds = {}
+        for part, idx in (("val", va), ("test", te)):
+            preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
+                           "probs": module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
+        example = torch.from_numpy(data.X[te[: protocol.batch_size]])
+    save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
+    write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold))
+    if not cfg.evaluation.speed:
+        return {}
+    return measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)
+
+
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
     """Train, select, predict, evaluate and time one run; a failure is recorded, never cached as done."""
     run_dir = store.start(run)
@@ -92,7 +127,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     try:
         seed_everything(run.seed, protocol.deterministic)
         set_tf32(protocol.tf32)
-        tr, va, te = split.train, split.val, split.test
+        tr, va = split.train, split.val
         input_shape = patch_size_for(data, protocol, tr) if ctx.dense else data.input_shape
         model = create_model(contender.model, in_channels=data.in_channels, num_outputs=ctx.task.num_outputs,
                              spatial_dims=data.spatial_dims, input_shape=input_shape,
@@ -101,38 +136,16 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         if ctx.dense:
             result = fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=run.seed,
                                report=report)
-            preds = {part: dense_predictions(result.module, data, idx) for part, idx in (("val", va), ("test", te))}
-            # the first validation images (by id: the same for every contender) for the qualitative figure
-            order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
-            preds["val"]["image"] = [data.image(int(va[j])).astype(np.float16) if j in set(order.tolist()) else None
-                                     for j in range(len(va))]
-            if contender.feature_layer:
-                first = int(va[order[0]])
-                x = data.patch(first, (0,) * data.spatial_dims, input_shape)[0]
-                save_npz(run_dir / FEATURES_FILE, **feature_maps(result.module.model, contender.feature_layer, x),
-                         image_id=np.asarray(data.ids[first]))
-            example = torch.from_numpy(np.stack([data.patch(int(te[0]), (0,) * data.spatial_dims, input_shape)[0]]
-                                                * protocol.batch_size))
         else:
             result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va],
                          run_dir=run_dir, threshold=cfg.evaluation.threshold, report=report)
-            preds = {}
-            for part, idx in (("val", va), ("test", te)):
-                preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
-                               "probs": result.module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
-            example = torch.from_numpy(data.X[te[: protocol.batch_size]])
         module = result.module
-        save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
-        metrics = evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold)
-        write_json(run_dir / METRICS_FILE, metrics)
-        speed = {}
-        if cfg.evaluation.speed:
-            speed = measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)
+        info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(
             status=DONE, best_epoch=result.best_epoch, best_score=result.best_score,
             epochs_trained=result.epochs_trained, train_time_s=result.train_time_s,
             peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
-            device=str(module.device), speed=speed,
+            device=str(module.device),
         )
         if not cfg.execution.keep_checkpoints and result.best_path:
             import os
