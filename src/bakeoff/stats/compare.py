@@ -12,6 +12,7 @@ from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
 from bakeoff.evaluate.metrics import DENSE_KEYS
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
+from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
 from bakeoff.stats.verdict import resolution_estimate, verdict
 from bakeoff.stats.weighted import BINARY_METRICS
@@ -116,6 +117,40 @@ def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: s
     return DenseRuns(ta, tb, n)
 
 
+def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+    """The verdict on ``ev.primary`` for multi-class / ordinal tasks (confusion-matrix metrics, Brier)."""
+    from bakeoff.stats.multiclass import multiclass_bootstrap, multiclass_permutation
+
+    m = ev.primary
+    hib = metric_info(m).higher_is_better
+    sa, sb = runs.scores(m)
+    observed = float(np.mean(sa - sb))
+    reps = multiclass_bootstrap(runs, m, ev.n_boot, seed)
+    lo, hi = (float(x) for x in np.quantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
+    p_perm = multiclass_permutation(runs, m, ev.n_permutations, seed)
+    n_test = int(sum(len(v) for v in runs.y.values()))
+    result: dict[str, Any] = {
+        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
+        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
+        "ci_method": "paired bootstrap over test samples (stratified by class, same draw for both contenders)"
+                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
+        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
+                                   f"contenders' predictions per sample), two-sided",
+        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
+        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test,
+    }
+    if result["verdict"] == "inconclusive":
+        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
+    per_run = []
+    for (s, f) in runs.keys:
+        y = runs.y[f]
+        per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == y,
+                                                                                 runs.b[s, f].argmax(1) == y)})
+    result["per_run"] = per_run
+    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
+    return result
+
+
 def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for a dense task: images are the unit of resampling and swapping."""
     from scipy import stats as sps
@@ -185,9 +220,13 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         "min_effect": study.evaluation.min_effect, "threshold": study.evaluation.threshold, "pairs": [],
     }
     dense = study.task in DENSE_TASKS
+    multi = study.task in ("multiclass_classification", "ordinal_classification")
     if dense and study.evaluation.primary == "pixel_auroc":
         out["note"] = "pixel_auroc is not a sum over images; choose another primary metric for verdicts"
-    elif not dense and (study.task != "binary_classification" or study.evaluation.primary not in BINARY_METRICS):
+    elif multi and study.evaluation.primary not in PAIRED_METRICS:
+        out["note"] = (f"paired verdicts for {study.task} are computed for {list(PAIRED_METRICS)}; "
+                       f"{study.evaluation.primary} is reported per run only")
+    elif study.task == "binary_classification" and study.evaluation.primary not in BINARY_METRICS:
         out["note"] = "paired per-sample comparisons are implemented for binary classification metrics only"
     else:
         base = study.baseline
@@ -196,6 +235,13 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         else:
             pairs = [(c, base) for c in order if c != base]
         for i, (a, b) in enumerate(pairs):
+            if multi:
+                runs = pair_runs(evaluations, df, a, b)
+                if runs is not None:
+                    k = next(iter(runs.a.values())).shape[1]
+                    mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k)
+                    out["pairs"].append(compare_multiclass_pair(mruns, a, b, study.evaluation, seed=i))
+                continue
             if dense:
                 runs = dense_runs(evaluations, df, a, b, study.task, study.evaluation)
                 if runs is not None:

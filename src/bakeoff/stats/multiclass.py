@@ -1,0 +1,149 @@
+"""Paired comparisons for multi-class and ordinal classification, vectorised over replicates.
+
+Accuracy, balanced accuracy, macro precision / recall / F1, MCC and quadratic-weighted kappa are
+functions of the confusion matrix, and a bootstrap replicate's confusion matrix is its sample weights
+times the per-sample one-hot (truth, prediction) cells: ``W @ E`` gives B matrices at once. A
+permutation swaps the two contenders' predictions per sample: ``(1 - S) @ E_a + S @ E_b``. The Brier
+score is a per-sample mean and is resampled the same way. Tests check every metric against the task's
+torchmetrics values on the unresampled data and against scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CM_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk")
+PAIRED_METRICS = (*CM_METRICS, "brier")
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+
+def cm_metrics(cm: np.ndarray, names: tuple[str, ...] = CM_METRICS) -> dict[str, np.ndarray]:
+    """Metrics of (B, K, K) confusion matrices (rows truth); macro averages over the classes present in
+    the truth or the predictions, as torchmetrics does."""
+    cm = np.asarray(cm, dtype=float)
+    K = cm.shape[-1]
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    truth, pred = cm.sum(2), cm.sum(1)
+    total = cm.sum((1, 2))
+    present = (truth + pred) > 0
+    n_present = np.maximum(present.sum(1), 1)
+    out: dict[str, np.ndarray] = {}
+    prec, rec = _div(tp, pred), _div(tp, truth)
+    f1 = _div(2 * tp, truth + pred)
+    if "accuracy" in names:
+        out["accuracy"] = _div(tp.sum(1), total)
+    if "balanced_accuracy" in names or "recall" in names:
+        out["recall"] = (rec * present).sum(1) / n_present
+        out["balanced_accuracy"] = out["recall"]
+    if "precision" in names:
+        out["precision"] = (prec * present).sum(1) / n_present
+    if "f1" in names:
+        out["f1"] = (f1 * present).sum(1) / n_present
+    if "mcc" in names:  # Gorodkin's multi-class MCC; 0 when undefined
+        c, s = tp.sum(1), total
+        num = c * s - (truth * pred).sum(1)
+        den = np.sqrt((s ** 2 - (pred ** 2).sum(1)) * (s ** 2 - (truth ** 2).sum(1)))
+        out["mcc"] = _div(num, den)
+    if "qwk" in names:
+        i, j = np.meshgrid(np.arange(K), np.arange(K), indexing="ij")
+        w = (i - j) ** 2 / max((K - 1) ** 2, 1)
+        expected = truth[:, :, None] * pred[:, None, :] / np.maximum(total, 1)[:, None, None]
+        out["qwk"] = 1 - _div((w * cm).sum((1, 2)), (w * expected).sum((1, 2)))
+    return {k: v for k, v in out.items() if k in names}
+
+
+@dataclass
+class MulticlassRuns:
+    """Test labels per fold and both contenders' probabilities per (seed, fold), same samples, same order."""
+
+    y: dict[int, np.ndarray]
+    a: dict[tuple[int, int], np.ndarray]
+    b: dict[tuple[int, int], np.ndarray]
+    num_classes: int
+
+    @property
+    def keys(self) -> list[tuple[int, int]]:
+        return sorted(self.a)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for s, _ in self.keys})
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted(self.y)
+
+    def cells(self, key: tuple[int, int], which: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n, K*K) one-hot confusion cells and (n,) per-sample Brier terms of one contender's run."""
+        y = self.y[key[1]]
+        p = (self.a if which == "a" else self.b)[key]
+        K = self.num_classes
+        e = np.zeros((len(y), K * K))
+        e[np.arange(len(y)), y * K + p.argmax(1)] = 1
+        brier = ((p - np.eye(K)[y]) ** 2).sum(1)
+        return e, brier
+
+    def metric_from(self, W: np.ndarray, e: np.ndarray, brier: np.ndarray, metric: str) -> np.ndarray:
+        if metric == "brier":
+            return _div(W @ brier, W.sum(1))
+        K = self.num_classes
+        return cm_metrics((W @ e).reshape(-1, K, K), (metric,))[metric]
+
+    def scores(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        sa, sb = [], []
+        for k in self.keys:
+            ones = np.ones((1, len(self.y[k[1]])))
+            sa.append(self.metric_from(ones, *self.cells(k, "a"), metric)[0])
+            sb.append(self.metric_from(ones, *self.cells(k, "b"), metric)[0])
+        return np.array(sa), np.array(sb)
+
+
+def multiclass_bootstrap(runs: MulticlassRuns, metric: str, n_boot: int, seed: int = 0) -> np.ndarray:
+    """Replicates of the mean paired difference: test samples resampled within class (same draw for both
+    contenders and every seed) and, with several seeds, the seeds too."""
+    rng = np.random.default_rng(seed)
+    seeds = runs.seeds
+    per_fold = []
+    for f in runs.folds:
+        y = runs.y[f]
+        W = np.zeros((n_boot, len(y)))
+        rows = np.arange(n_boot)[:, None]
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            np.add.at(W, (rows, idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]), 1)
+        d = np.stack([runs.metric_from(W, *runs.cells((s, f), "a"), metric)
+                      - runs.metric_from(W, *runs.cells((s, f), "b"), metric) for s in seeds], axis=1)
+        if len(seeds) > 1:
+            d = np.take_along_axis(d, rng.integers(0, len(seeds), size=(n_boot, len(seeds))), axis=1)
+        per_fold.append(d.mean(1))
+    return np.mean(per_fold, axis=0)
+
+
+def multiclass_permutation(runs: MulticlassRuns, metric: str, n_perm: int, seed: int = 0) -> float:
+    """Two-sided p-value: each sample's two predictions swapped at random (the same swap in every seed)."""
+    rng = np.random.default_rng(seed)
+    sa, sb = runs.scores(metric)
+    observed = float(np.mean(sa - sb))
+    swaps = {f: (rng.random((n_perm, len(runs.y[f]))) < 0.5).astype(float) for f in runs.folds}
+    K = runs.num_classes
+    diffs = []
+    for key in runs.keys:
+        S = swaps[key[1]]
+        (ea, ba), (eb, bb) = runs.cells(key, "a"), runs.cells(key, "b")
+        if metric == "brier":
+            n = len(ba)
+            da = ((1 - S) @ ba + S @ bb) / n
+            db = ((1 - S) @ bb + S @ ba) / n
+        else:
+            da = cm_metrics(((1 - S) @ ea + S @ eb).reshape(-1, K, K), (metric,))[metric]
+            db = cm_metrics(((1 - S) @ eb + S @ ea).reshape(-1, K, K), (metric,))[metric]
+        diffs.append(da - db)
+    null = np.mean(np.stack(diffs, axis=1), axis=1)
+    extreme = int(np.sum(np.abs(null) >= abs(observed) - 1e-12))
+    return float((extreme + 1) / (n_perm + 1))
