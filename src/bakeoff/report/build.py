@@ -79,7 +79,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
             extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out),
                      plots.feature_maps(store, df, order, out)]
         else:
-            extra = [plots.roc_curves(evaluations, order, study.task, out)]
+            extra = [plots.roc_curves(evaluations, order, study.task, out),
+                     *plots.gradcam_pictures(store, df, order, out)]
         made.extend(p for p in extra if p is not None)
         if comparison.get("ranking"):
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))

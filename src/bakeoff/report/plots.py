@@ -234,6 +234,45 @@ def feature_maps(store: StudyStore, df: pd.DataFrame, order: list[str], out: Pat
     return _save(fig, out / "feature_maps.png")
 
 
+def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out: Path) -> list[Path]:
+    """plots/gradcam/<contender>/<sample>.png: original, heatmap and overlay, from each contender's first
+    run that saved Grad-CAM (the samples are the same for every contender)."""
+    made = []
+    done = df[df["status"] == DONE]
+    for c in order:
+        for run_id in sorted(done[done["contender"] == c]["run_id"]):
+            f = store.run_path(c, run_id) / "gradcam.npz"
+            if not f.is_file():
+                continue
+            with np.load(f) as z:
+                d = {k: z[k] for k in z.files}
+            names = [str(n) for n in d["class_names"]]
+            for i, sample in enumerate(d["ids"]):
+                img = d["inputs"][i].astype(np.float32)
+                img = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else img[0]
+                img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+                heat = d["heatmaps"][i].astype(np.float32)
+                fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+                axes[0].imshow(img, cmap=None if img.ndim == 3 else "gray")
+                axes[0].set_title(f"{sample}\ntrue {names[int(d['y'][i])] if int(d['y'][i]) < len(names) else d['y'][i]}",
+                                  fontsize=8)
+                axes[1].imshow(heat, cmap="jet", vmin=0, vmax=1)
+                axes[1].set_title(f"Grad-CAM: {str(d['layer'])[:40]}", fontsize=7)
+                axes[2].imshow(img, cmap=None if img.ndim == 3 else "gray")
+                axes[2].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+                k = int(d["classes"][i])
+                axes[2].set_title(f"overlay: predicted {names[k] if k < len(names) else k}", fontsize=8)
+                for ax in axes:
+                    ax.set_axis_off()
+                fig.suptitle(f"{c} ({run_id})", fontsize=9)
+                fig.tight_layout()
+                stem = str(Path(str(sample)).with_suffix("")) if Path(str(sample)).suffix else str(sample)
+                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+                made.append(_save(fig, out / "gradcam" / c / f"{safe}.png"))
+            break
+    return made
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -72,6 +72,25 @@ def dense_predictions(module: Any, data: Any, idx: np.ndarray) -> dict[str, Any]
     return out
 
 
+GRADCAM_FILE = "gradcam.npz"
+
+
+def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, single_logit: bool, run_dir: Any) -> None:
+    """Grad-CAM of the first ``n`` validation samples by id (the same for every contender); skipped when
+    pytorch-grad-cam is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytorch_grad_cam") is None:
+        return
+    from bakeoff.evaluate.gradcam import gradcam
+
+    pick = va[np.argsort(data.ids[va], kind="stable")[:n]]
+    out = gradcam(model, data.X[pick], single_logit)
+    save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=data.X[pick].astype(np.float16),
+             heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
+             class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))
+
+
 def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
                      input_shape: tuple[int, ...]) -> dict[str, Any]:
     """Predict the run's validation and test samples with a trained module, save predictions.npz and
@@ -100,6 +119,8 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
             preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
                            "probs": module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
         example = torch.from_numpy(data.X[te[: protocol.batch_size]])
+        if cfg.evaluation.gradcam and data.spatial_dims == 2:
+            save_gradcam(module.model, data, va, cfg.evaluation.gradcam, ctx.task.num_outputs == 1, run_dir)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
     write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold))
     if not cfg.evaluation.speed:
