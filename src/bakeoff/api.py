@@ -72,9 +72,7 @@ class Study:
     def evaluate(self, out: str | Path, checkpoints: list[str], fold: int = 0) -> StudyReport:
         """Evaluate given checkpoints (``NAME=PATH``) on split ``fold`` (validation and test parts), without
         training; the outputs are those of a full run. Every file is checked before anything is written."""
-        from bakeoff.models import create_model
         from bakeoff.runs.evaluate import evaluate_checkpoint, load_state, match_state, parse_checkpoints
-        from bakeoff.train.dense import patch_size_for
 
         self.context.validate()
         ctx, cfg = self.context, self.config
@@ -82,11 +80,7 @@ class Study:
         if not 0 <= fold < len(ctx.splits):
             raise BakeoffError(f"--fold {fold}: the study has {len(ctx.splits)} split(s); expected 0..{len(ctx.splits) - 1}")
         for name, path in chosen.items():
-            c, protocol = cfg.contenders[name], ctx.protocol(name)
-            shape = patch_size_for(ctx.data, protocol, ctx.splits[fold].train) if ctx.dense else ctx.data.input_shape
-            model = create_model(c.model, in_channels=ctx.data.in_channels, num_outputs=ctx.task.num_outputs,
-                                 spatial_dims=ctx.data.spatial_dims, input_shape=shape, params=c.params)
-            match_state(model, load_state(path), path, c.model)
+            match_state(ctx.build_model(name, fold=fold), load_state(path), path, cfg.contenders[name].model)
         store = StudyStore(out)
         if store.root.exists() and (store.root / "runs").exists() and not (store.root / EVALUATED_FILE).exists():
             raise BakeoffError(f"--out {store.root}: holds trained runs; evaluating checkpoints there would replace "

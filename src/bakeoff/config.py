@@ -104,7 +104,8 @@ class ScheduleConfig(_Strict):
     min_lr: float = Field(0.0, ge=0)  # cosine
 
 
-LossName = Literal["bce", "ce", "focal", "dice", "dice_ce", "focal_dice", "tversky", "balanced_softmax_tversky"]
+LossName = Literal["bce", "ce", "cumulative_link", "focal", "dice", "dice_ce", "focal_dice", "tversky",
+                   "balanced_softmax_tversky"]
 ClassWeighting = Literal["none", "balanced", "inverse_frequency", "inverse_sqrt_frequency", "effective_number"]
 
 
@@ -115,6 +116,8 @@ class LossConfig(_Strict):
     1 / sqrt(f_c); ``effective_number`` (1 - beta) / (1 - beta^n_c) (Cui et al. 2019); all rescaled to mean 1.
     Segmentation counts pixels. ``tversky`` weighs false positives by ``alpha`` and false negatives by
     ``beta``; ``balanced_softmax_tversky`` shifts the logits by ``tau`` * log(class prior) first.
+    ``cumulative_link`` (ordinal tasks): the network outputs one score s and P(y > k) = sigmoid(s - theta_k)
+    with learned ordered thresholds (proportional-odds model), trained by the likelihood of the true grade.
     """
 
     name: LossName | None = None  # None: the task's default

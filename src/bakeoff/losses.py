@@ -94,6 +94,30 @@ class BalancedSoftmaxTversky(nn.Module):
         return self.tversky(logits.float() + self.shift.view(shape), target.unsqueeze(1))
 
 
+class CumulativeLinkHead(nn.Module):
+    """Proportional-odds ordinal head: the wrapped network gives one score s per sample, learned
+    thresholds theta_1 < ... < theta_{K-1} (cumulative softplus, so always ordered) give
+    P(y > k) = sigmoid(s - theta_k), and the head returns log P(y = k) for k = 0..K-1. Those act as
+    logits everywhere (softmax(log p) = p), so cross-entropy on them is the model's negative
+    log-likelihood. Written here: neither MONAI nor timm ships an ordinal head."""
+
+    def __init__(self, net: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.net = net
+        self.first = nn.Parameter(torch.tensor(-(num_classes - 2) / 2.0))
+        self.gaps = nn.Parameter(torch.zeros(max(num_classes - 2, 0)))
+
+    def thresholds(self) -> torch.Tensor:
+        return torch.cat([self.first.view(1), self.first + torch.cumsum(F.softplus(self.gaps) + 1e-3, 0)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.net(x).reshape(len(x), -1)[:, :1].float()
+        above = torch.sigmoid(s - self.thresholds()[None])  # (N, K-1): P(y > k)
+        ones, zeros = torch.ones_like(above[:, :1]), torch.zeros_like(above[:, :1])
+        cum = torch.cat([ones, above, zeros], 1)
+        return torch.log((cum[:, :-1] - cum[:, 1:]).clamp_min(1e-7))
+
+
 def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_classes: int,
                counts: np.ndarray | None = None, dense: bool = False) -> nn.Module:
     """The loss a run trains with; ``counts`` are the training split's per-class pixel counts (dense)."""
@@ -105,6 +129,8 @@ def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_cl
             raise BakeoffError(f"protocol.loss.name: bce needs a binary task; got {num_classes} classes "
                                f"({'segmentation' if dense else 'classification'}); use ce")
         return WeightedBCE(weights)
+    if name == "cumulative_link":  # the head returns log class probabilities: CE is its likelihood
+        return nn.CrossEntropyLoss(weight=w)
     if name == "ce":
         if num_classes == 2 and default == "bce":
             raise BakeoffError("protocol.loss.name: ce needs K outputs; binary_classification has one logit: use bce")

@@ -25,7 +25,10 @@ def test_digits_example_end_to_end(tmp_path):
     out = tmp_path / "out"
     proc = bakeoff("run", ROOT / "examples" / "digits_timm.yaml", "--out", out, "--set", f"data.source=csv:{manifest}",
                    "--set", "protocol.epochs=1", "--set", "evaluation.speed=false", "--set", "data.image_size=16",
-                   "--set", "evaluation.gradcam=2", "--set", "evaluation.n_boot=200")
+                   "--set", "evaluation.gradcam=2", "--set", "evaluation.n_boot=200",
+                   # digits read as ordered grades, one contender with the cumulative-link ordinal head
+                   "--set", "task=ordinal_classification",
+                   "--set", "contenders.se_resnet.protocol={loss: {name: cumulative_link}}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = pd.read_csv(out / "results.csv")
     assert (res["status"] == "done").all() and set(res["contender"]) == {"mobilenetv3", "resnet10t", "se_resnet"}
@@ -35,6 +38,8 @@ def test_digits_example_end_to_end(tmp_path):
         assert r["test_qwk"] == pytest.approx(skm.cohen_kappa_score(t["y"], hard, weights="quadratic"), abs=1e-6)
         assert r["test_f1"] == pytest.approx(skm.f1_score(t["y"], hard, average="macro"), abs=1e-6)
         assert r["test_auroc"] == pytest.approx(skm.roc_auc_score(t["y"], t["probs"], multi_class="ovr"), abs=1e-5)
+    info = json.loads((out / "runs" / "se_resnet" / "seed0-fold0" / "run.json").read_text())
+    assert info["protocol"]["loss"]["name"] == "cumulative_link"
     comparison = json.loads((out / "comparison.json").read_text())
     assert comparison["primary"] == "qwk" and len(comparison["pairs"]) == 2
     for f in ("results_table.csv", "results_table.txt", "results.json", "plots/confusion_matrices.png"):

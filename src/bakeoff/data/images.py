@@ -68,6 +68,19 @@ def read_image(path: Path, channels: int | None, size: tuple[int, int] | None) -
     return x.astype(np.float32)
 
 
+def read_images(paths: list[Path], channels: int | None, size: tuple[int, int] | None,
+                workers: int | None = None) -> list[np.ndarray]:
+    """Decode many files in parallel threads (Pillow and tifffile release the GIL while decoding)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    if workers <= 1 or len(paths) < 64:
+        return [read_image(p, channels, size) for p in paths]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda p: read_image(p, channels, size), paths, chunksize=32))
+
+
 def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
     """Integer labels 0..K-1 as given, or strings mapped to 0..K-1 in sorted order (stated in the names)."""
     try:
@@ -108,7 +121,7 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None) -
         raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); paths "
                            f"are relative to the CSV's folder")
     y, names = _labels([r["label"] for r in rows], str(manifest))
-    X = np.stack(_uniform([read_image(p, channels, size) for p in paths], size, manifest))
+    X = np.stack(_uniform(read_images(paths, channels, size), size, manifest))
     data = from_arrays(X, y, ids=[r["path"] for r in rows], spatial_dims=2, num_classes=len(names),
                        groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest))
     data.meta["class_names"] = names
@@ -128,7 +141,7 @@ def load_folder(root: str, *, channels: int | None, size: tuple[int, int] | None
         raise BakeoffError(f"data.source: {base} holds {len(classes)} class folder(s) with {len(files)} images; "
                            f"expected at least two class folders of images")
     y = np.array([classes.index(c) for _, c in files], np.int64)
-    X = np.stack(_uniform([read_image(f, channels, size) for f, _ in files], size, base))
+    X = np.stack(_uniform(read_images([f for f, _ in files], channels, size), size, base))
     data = from_arrays(X, y, ids=[f"{c}/{f.name}" for f, c in files], spatial_dims=2, num_classes=len(classes),
                        name=str(base))
     data.meta["class_names"] = classes

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from bakeoff.errors import BakeoffError
-from bakeoff.models import count_parameters, create_model
+from bakeoff.models import count_parameters
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DONE, FAILED, StudyStore
 from bakeoff.utils import stable_hash
@@ -98,7 +98,7 @@ def parse_checkpoints(items: list[str], contenders: list[str]) -> dict[str, Path
 def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: Path, fold: int) -> dict[str, Any]:
     """One 'run' whose model comes from a file: predictions, metrics, timing, as ``execute_run`` leaves."""
     from bakeoff.runs.runner import predict_and_save, versions
-    from bakeoff.train.dense import DenseModule, patch_size_for
+    from bakeoff.train.dense import DenseModule
     from bakeoff.train.module import BakeoffModule
 
     cfg, data = ctx.config, ctx.data
@@ -119,9 +119,8 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     state = load_state(path)  # refused files end the command before anything is written
-    input_shape = patch_size_for(data, protocol, split.train) if ctx.dense else data.input_shape
-    model = create_model(contender.model, in_channels=data.in_channels, num_outputs=ctx.task.num_outputs,
-                         spatial_dims=data.spatial_dims, input_shape=input_shape, params=contender.params)
+    input_shape = ctx.input_shape(name, fold)
+    model = ctx.build_model(name, fold=fold)
     match_state(model, state, path, contender.model)
     if store.is_done(run):
         return store.run_info(run)

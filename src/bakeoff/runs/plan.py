@@ -123,18 +123,39 @@ class StudyContext:
                 self._check_feature_layer(name)
             self._check_task_settings(p, where)
 
+    def input_shape(self, contender: str, fold: int = 0) -> tuple[int, ...]:
+        """What the network sees: the training patch size for dense tasks, else the sample shape."""
+        if self.dense:
+            from bakeoff.train.dense import patch_size_for
+
+            return patch_size_for(self.data, self.protocol(contender), self.splits[fold].train)
+        return self.data.input_shape
+
+    def build_model(self, contender: str, protocol: ProtocolConfig | None = None, fold: int = 0) -> Any:
+        """The contender's network for this study's data and task; with the cumulative-link loss, a
+        one-score network under an ordinal head (its outputs are log class probabilities)."""
+        from bakeoff.models import create_model
+
+        c = self.config.contenders[contender]
+        protocol = protocol or self.protocol(contender)
+        ordinal_head = protocol.loss.name == "cumulative_link"
+        net = create_model(c.model, in_channels=self.data.in_channels,
+                           num_outputs=1 if ordinal_head else self.task.num_outputs,
+                           spatial_dims=self.data.spatial_dims, input_shape=self.input_shape(contender, fold),
+                           params=c.params)
+        if ordinal_head:
+            from bakeoff.losses import CumulativeLinkHead
+
+            net = CumulativeLinkHead(net, self.task.num_classes)
+        return net
+
     def _check_feature_layer(self, name: str) -> None:
         """Build the network once (CPU) to check that the named layer exists."""
-        from bakeoff.models import create_model
-        from bakeoff.train.dense import patch_size_for
-
         c = self.config.contenders[name]
         where = f"contenders.{name}.feature_layer"
         if not self.dense:
             raise BakeoffError(f"{where}: feature maps are drawn for segmentation and particle picking only")
-        shape = patch_size_for(self.data, self.protocol(name), self.splits[0].train)
-        net = create_model(c.model, in_channels=self.data.in_channels, num_outputs=self.task.num_outputs,
-                           spatial_dims=self.data.spatial_dims, input_shape=shape, params=c.params)
+        net = self.build_model(name)
         names = [n for n, _ in net.named_modules() if n]
         if c.feature_layer not in names:
             import difflib
@@ -148,6 +169,9 @@ class StudyContext:
         from bakeoff.losses import DENSE_LOSSES
 
         loss = p.loss.name or self.task.default_loss
+        if loss == "cumulative_link" and self.config.task not in ("ordinal_classification", "multiclass_classification"):
+            raise BakeoffError(f"{where}.loss.name: cumulative_link is for ordered classes; expected "
+                               f"ordinal_classification (or multiclass_classification with ordered labels)")
         if self.dense:
             if "rotate" in p.augment:
                 raise BakeoffError(f"{where}.augment: 'rotate' is not available for segmentation (masks would "

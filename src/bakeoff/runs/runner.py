@@ -13,10 +13,10 @@ import torch
 
 from bakeoff.evaluate.metrics import evaluate_predictions, predictions_arrays
 from bakeoff.evaluate.speed import measure_inference
-from bakeoff.models import count_parameters, create_model
+from bakeoff.models import count_parameters
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
-from bakeoff.train.dense import fit_dense, patch_size_for
+from bakeoff.train.dense import fit_dense
 from bakeoff.train.fit import fit, seed_everything, set_tf32
 from bakeoff.utils import save_npz, write_json
 
@@ -149,10 +149,8 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         seed_everything(run.seed, protocol.deterministic)
         set_tf32(protocol.tf32)
         tr, va = split.train, split.val
-        input_shape = patch_size_for(data, protocol, tr) if ctx.dense else data.input_shape
-        model = create_model(contender.model, in_channels=data.in_channels, num_outputs=ctx.task.num_outputs,
-                             spatial_dims=data.spatial_dims, input_shape=input_shape,
-                             params=contender.params)
+        input_shape = ctx.input_shape(run.contender, run.fold)
+        model = ctx.build_model(run.contender, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
         if ctx.dense:
             result = fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=run.seed,

@@ -13,7 +13,6 @@ from typing import Any
 
 from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
-from bakeoff.models import create_model
 from bakeoff.runs.plan import StudyContext
 from bakeoff.runs.store import StudyStore
 from bakeoff.train.fit import fit, seed_everything
@@ -37,9 +36,7 @@ def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_di
     protocol = cfg.protocol_for(contender, params)
     split, seed, data = ctx.splits[0], protocol.seeds[0], ctx.data
     seed_everything(seed, protocol.deterministic)
-    model = create_model(cfg.contenders[contender].model, in_channels=data.in_channels,
-                         num_outputs=ctx.task.num_outputs, spatial_dims=data.spatial_dims,
-                         input_shape=data.input_shape, params=cfg.contenders[contender].params)
+    model = ctx.build_model(contender, protocol)
     tr, va = split.train, split.val
     result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va], run_dir=run_dir,
                  threshold=cfg.evaluation.threshold)
