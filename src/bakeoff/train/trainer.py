@@ -25,6 +25,7 @@ def build_trainer(protocol: ProtocolConfig, run_dir: Path | None, *, logs: bool 
         dirpath=None if run_dir is None else run_dir / "checkpoints",
         filename=CHECKPOINT_NAME, monitor=select.monitor, mode=select.mode, save_top_k=1,
         auto_insert_metric_name=False, enable_version_counter=False,
+        save_weights_only=True,  # the selected weights are all a run needs; optimizer state tripled the size
     )
     callbacks: list[Any] = [ckpt]
     if protocol.early_stopping is not None:
