@@ -62,7 +62,7 @@ class SplitConfig(_Strict):
 class DataConfig(_Strict):
     source: str = "builtin:spots3d"
     params: dict[str, Any] = Field(default_factory=dict)
-    normalize: Literal["minmax", "zscore", "imagenet", "none"] = "minmax"
+    normalize: Literal["minmax", "zscore", "imagenet", "dataset", "none"] = "minmax"
     # image files (csv:, folder:): resize to image_size (int or [h, w]) and convert to channels (1 or 3)
     image_size: int | list[int] | None = None
     channels: Literal[1, 3] | None = None

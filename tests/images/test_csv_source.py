@@ -124,3 +124,22 @@ def test_bad_manifests_are_one_clear_line(tmp_path, case, expect):
     proc = bakeoff("run", _study(tmp_path, manifest, **split), "--out", out)
     _assert_clean_error(proc, expect)
     assert not out.exists()
+
+
+def test_string_labels_are_mapped_and_stated(tmp_path):
+    from bakeoff.config import validate_study
+    from bakeoff.data.transforms import normalize
+    from bakeoff.runs.plan import StudyContext
+
+    rows = [(f"im/{i}.png", ["mild", "none", "severe"][i % 3], i % 2) for i in range(12)]
+    manifest = _manifest(tmp_path, rows)
+    data = load_source(f"csv:{manifest}")
+    assert data.meta["class_names"] == ["mild", "none", "severe"] and list(data.y[:3]) == [0, 1, 2]
+    ctx = StudyContext(validate_study({"name": "x", "task": "multiclass_classification",
+                                       "data": {"source": f"csv:{manifest}", "split": {"kind": "column"}},
+                                       "contenders": {"m": {"model": "bakeoff:se_resnet"}}}))
+    assert ctx.data_checks["class_names"] == {"0": "mild", "1": "none", "2": "severe"}
+    X = np.random.default_rng(0).normal(3, 2, size=(50, 3, 4, 4)).astype(np.float32)
+    Z = normalize(X, "dataset")
+    np.testing.assert_allclose(Z.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=(0, 2, 3)), 1, atol=1e-4)

@@ -15,6 +15,13 @@ def normalize(X: np.ndarray, method: str) -> np.ndarray:
     """Per-sample (over channels and space) min-max to [0, 1] or z-score. Per sample, so no leakage."""
     if method == "none":
         return X
+    if method == "dataset":
+        # per-channel mean and std over every image (label-free intensity statistics, computed once for
+        # the whole dataset so that every split and contender sees identical inputs)
+        axes = (0, *range(2, X.ndim))
+        mu = X.mean(axis=axes, keepdims=True)
+        sd = X.std(axis=axes, keepdims=True)
+        return ((X - mu) / np.maximum(sd, EPS)).astype(np.float32)
     if method == "imagenet":
         from bakeoff.data.images import imagenet_normalize
 

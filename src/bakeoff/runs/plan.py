@@ -196,6 +196,9 @@ class StudyContext:
         overlap = sorted({str(g) for s in self.splits for g in group_overlap(self.data, s)})
         checks = {"exact_duplicates": dups, "groups_across_parts": overlap,
                   "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None)}
+        names = getattr(self.data, "meta", {}).get("class_names")
+        if names is not None and not self.dense:
+            checks["class_names"] = {str(k): str(n) for k, n in enumerate(names)}  # label k means this class
         if self.dense:
             absent = {s.fold: [int(k) for k in np.flatnonzero(self.data.class_pixels[s.train].sum(0) == 0)]
                       for s in self.splits}
