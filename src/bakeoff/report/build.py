@@ -73,7 +73,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
         made.append(plots.training_curves(store, df, order, primary_monitor, out))
         made.append(plots.metric_bars(df, order, ev.threshold, out))
-        made.append(plots.confusion_matrices(evaluations, order, ev.threshold, out))
+        made.append(plots.confusion_matrices(evaluations, order, ev.threshold if study.task == "binary_classification"
+                                             else None, out))
         if study.task in DENSE_TASKS:
             first = next(iter(evaluations.values()))["preds"]["test"]
             extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out),

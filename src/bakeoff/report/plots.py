@@ -86,8 +86,12 @@ def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path)
     return _save(fig, out / "metric_bars.png")
 
 
-def confusion_matrices(evaluations: dict, order: list[str], threshold: float, out: Path) -> Path:
-    fig, axes = plt.subplots(1, len(order), figsize=(3.8 * len(order), 3.6), squeeze=False)
+def confusion_matrices(evaluations: dict, order: list[str], threshold: float | None, out: Path) -> Path:
+    """Test confusion matrices side by side (summed over runs): counts as text, row-normalised colour.
+    ``threshold`` is stated for binary tasks only (None otherwise)."""
+    K = max((len(v["eval"]["test_confusion"]) for v in evaluations.values()), default=2)
+    side = max(3.8, 0.42 * K + 1.6)
+    fig, axes = plt.subplots(1, len(order), figsize=(side * len(order), side * 0.95), squeeze=False)
     for ax, contender in zip(axes[0], order):
         mats = [np.asarray(v["eval"]["test_confusion"]) for (c, _), v in evaluations.items() if c == contender]
         if not mats:
@@ -96,15 +100,21 @@ def confusion_matrices(evaluations: dict, order: list[str], threshold: float, ou
         m = np.sum(mats, axis=0)
         norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        big = m.max() >= 10_000  # pixel counts: show the row share only
         for (r, c), v in np.ndenumerate(m):
-            ax.text(c, r, f"{v}\n{norm[r, c]:.0%}", ha="center", va="center",
-                    color="white" if norm[r, c] > 0.5 else "black", fontsize=9)
+            if K > 6 and v == 0:
+                continue
+            text = f"{norm[r, c]:.0%}" if big else (f"{v}" if K > 6 else f"{v}\n{norm[r, c]:.0%}")
+            ax.text(c, r, text, ha="center", va="center", fontsize=9 if K <= 6 else 7,
+                    color="white" if norm[r, c] > 0.5 else "black")
         ax.set_xticks(range(m.shape[1]))
         ax.set_yticks(range(m.shape[0]))
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{contender}\n(test, {len(mats)} runs summed)", fontsize=9)
-    fig.suptitle(f"Confusion matrices (threshold {threshold}; row-normalised colour)", fontsize=10)
+        ax.set_title(f"{contender}\n(test, {len(mats)} run(s) summed)", fontsize=9)
+    what = "pixels, " if any(np.sum(v["eval"]["test_confusion"]) >= 10_000 for v in evaluations.values()) else ""
+    thr = f"threshold {threshold}; " if threshold is not None else ""
+    fig.suptitle(f"Confusion matrices ({what}{thr}colour: share of each true class)", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / "confusion_matrices.png")
 
