@@ -38,6 +38,9 @@ def test_digits_example_end_to_end(tmp_path):
         assert r["test_qwk"] == pytest.approx(skm.cohen_kappa_score(t["y"], hard, weights="quadratic"), abs=1e-6)
         assert r["test_f1"] == pytest.approx(skm.f1_score(t["y"], hard, average="macro"), abs=1e-6)
         assert r["test_auroc"] == pytest.approx(skm.roc_auc_score(t["y"], t["probs"], multi_class="ovr"), abs=1e-5)
+    m = json.loads((out / "runs" / "resnet10t" / "seed0-fold0" / "metrics.json").read_text())
+    cm = np.asarray(m["test_confusion"])
+    np.testing.assert_allclose(m["test_confusion_normalized"], cm / cm.sum(1, keepdims=True))
     info = json.loads((out / "runs" / "se_resnet" / "seed0-fold0" / "run.json").read_text())
     assert info["protocol"]["loss"]["name"] == "cumulative_link"
     comparison = json.loads((out / "comparison.json").read_text())

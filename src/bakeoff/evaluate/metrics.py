@@ -61,6 +61,8 @@ def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold
             out[part] = task.metrics(d["y"], d["probs"], threshold)
             cm = task.confusion_matrix(d["y"], d["probs"], threshold)
         out[f"{part}_confusion"] = cm.tolist()
+        rows = np.asarray(cm, dtype=float).sum(1, keepdims=True)
+        out[f"{part}_confusion_normalized"] = (np.asarray(cm) / np.where(rows > 0, rows, 1)).tolist()  # per true class
         out[f"{part}_n"] = int(len(d["y"]))
     return out
 
