@@ -340,9 +340,8 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
 def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
                       num_classes: int | None, spacing: list[float] | None, normalize: str) -> SegData:
     """``builtin:organelles2d|cryoem2d|nuclei2d``, ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked."""
-    import inspect
-
     from bakeoff.data.seg_builtin import SEG_BUILTINS
+    from bakeoff.data.sources import call_builtin
 
     params = dict(params or {})
     kind, _, rest = source.partition(":")
@@ -352,15 +351,7 @@ def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dim
         if fn is None:
             raise BakeoffError(f"data.source: unknown built-in segmentation data {rest!r}; expected one of "
                                f"{sorted('builtin:' + k for k in SEG_BUILTINS)}")
-        allowed = set(inspect.signature(fn).parameters)
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{rest}; "
-                               f"expected some of {sorted(allowed)}")
-        try:
-            out = fn(**params)
-        except (TypeError, ValueError) as exc:
-            raise BakeoffError(f"data.params: {exc}") from None
+        out = call_builtin(fn, rest, params)
         k = num_classes or len(out["class_names"])
         data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
                                  num_classes=k, spacing=sp, class_names=out["class_names"],

@@ -115,6 +115,19 @@ def from_arrays(
     return ArrayData(X=X, y=y, ids=ids, groups=groups, folds=folds)
 
 
+def call_builtin(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Call a built-in data generator with the study's ``data.params``, naming unknown or bad ones."""
+    allowed = set(inspect.signature(fn).parameters)
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{name}; "
+                           f"expected some of {sorted(allowed)}")
+    try:
+        return fn(**params)
+    except (TypeError, ValueError) as exc:
+        raise BakeoffError(f"data.params: {exc}") from None
+
+
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
                 num_classes: int | None = 2, image_size: int | list[int] | None = None,
                 channels: int | None = None) -> ArrayData:
@@ -126,15 +139,7 @@ def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_di
         if fn is None:
             raise BakeoffError(f"data.source: unknown built-in data {rest!r}; expected one of "
                                f"{sorted('builtin:' + k for k in BUILTIN_SOURCES)}")
-        allowed = set(inspect.signature(fn).parameters)
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{rest}; "
-                               f"expected some of {sorted(allowed)}")
-        try:
-            arrays = fn(**params)
-        except (TypeError, ValueError) as exc:
-            raise BakeoffError(f"data.params: {exc}") from None
+        arrays = call_builtin(fn, rest, params)
         data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), spatial_dims=spatial_dims,
                            num_classes=num_classes, name=source)
         data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups")}

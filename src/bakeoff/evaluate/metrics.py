@@ -50,16 +50,16 @@ def predictions_arrays(preds: dict[str, dict[str, Any]]) -> dict[str, np.ndarray
     return out
 
 
-def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold: float) -> dict[str, Any]:
+def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold: float,
+                         keep_tables: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per part: every metric, the confusion matrix (rows: truth, columns: prediction; pixels for dense
-    tasks) and the threshold."""
+    tasks) and the threshold. For dense tasks ``keep_tables[part]`` receives the per-image tables."""
     out: dict[str, Any] = {"threshold": threshold}
     for part, d in preds.items():
-        if task.dense:
-            out[part], cm = task.evaluate_part(d)
+        if task.dense and keep_tables is not None:
+            out[part], cm = task.evaluate_part(d, threshold, keep_tables=keep_tables.setdefault(part, {}))
         else:
-            out[part] = task.metrics(d["y"], d["probs"], threshold)
-            cm = task.confusion_matrix(d["y"], d["probs"], threshold)
+            out[part], cm = task.evaluate_part(d, threshold)
         out[f"{part}_confusion"] = cm.tolist()
         rows = np.asarray(cm, dtype=float).sum(1, keepdims=True)
         out[f"{part}_confusion_normalized"] = (np.asarray(cm) / np.where(rows > 0, rows, 1)).tolist()  # per true class

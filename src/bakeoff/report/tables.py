@@ -44,8 +44,9 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
         if info.get("status") == DONE:
             preds = load_predictions(store.run_path(info["contender"], info["run_id"]) / PREDICTIONS_FILE)
             task = task_for(task_name, preds, settings)
-            ev = evaluate_predictions(task, preds, threshold)
-            evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds}
+            tables: dict[str, Any] = {}
+            ev = evaluate_predictions(task, preds, threshold, tables)
+            evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds, "tables": tables}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
             if val_threshold != "none" and task_name == "binary_classification" and "val" in preds:

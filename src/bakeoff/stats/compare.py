@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
-from bakeoff.evaluate.metrics import DENSE_KEYS
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
@@ -19,19 +18,13 @@ from bakeoff.stats.weighted import BINARY_METRICS
 from bakeoff.tasks import metric_info
 
 
-def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str,
-                      dense: bool = False) -> dict[tuple[int, int], dict]:
+def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict]:
     rows = df[(df["contender"] == contender) & (df["status"] == "done")]
     out = {}
     for _, r in rows.iterrows():
         t = evaluations[(contender, r["run_id"])]["preds"]["test"]
         order = np.argsort(t["ids"])
-        if dense:
-            out[(int(r["seed"]), int(r["fold"]))] = {
-                k: ([v[j] for j in order] if k in DENSE_KEYS else v[order] if k == "ids" else v)
-                for k, v in t.items()}
-        else:
-            out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
+        out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
     return out
 
 
@@ -49,39 +42,50 @@ def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns
     return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys})
 
 
-def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
-    """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
-    m, thr = ev.primary, ev.threshold
+def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, sa: np.ndarray, sb: np.ndarray,
+                reps: np.ndarray, p_perm: float, n_test: int, per_run: list[dict], seed: int,
+                unit: str = "sample", stratified: bool = True) -> dict[str, Any]:
+    """One pair's entry in comparison.json, whatever the task: the mean paired difference over runs, its
+    bootstrap interval, the permutation p-value, the verdict and the tests across runs."""
+    m = ev.primary
     hib = metric_info(m).higher_is_better
-    sa, sb = runs.scores(m, thr)
-    diffs = sa - sb
-    observed = float(np.mean(diffs))
-    reps = paired_bootstrap(runs, m, thr, ev.n_boot, seed)
-    lo, hi = (float(x) for x in np.quantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
-    p_perm = paired_permutation(runs, m, thr, ev.n_permutations, seed)
-    n_test = int(sum(len(v) for v in runs.y.values()))
+    observed = float(np.nanmean(sa - sb))
+    lo, hi = (float(x) for x in np.nanquantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
+    n_seeds = len(runs.seeds)
     result: dict[str, Any] = {
         "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
         "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
-        "ci_method": "paired bootstrap over test samples (stratified by class, same draw for both contenders)"
-                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
+        "ci_method": f"paired bootstrap over test {unit}s ({'stratified by class, ' if stratified else ''}same draw "
+                     f"for both contenders)" + (" and over seeds" if n_seeds > 1 else "")
+                     + f", {ev.n_boot} resamples, percentile",
         "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
-                                   f"contenders' predictions per sample), two-sided",
+                                   f"contenders' predictions per {unit}), two-sided",
         "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
-        "min_effect": ev.min_effect,
-        "n_runs": len(runs.keys), "n_test_samples": n_test,
+        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test,
     }
+    if unit != "sample":
+        result["unit"] = unit
     if result["verdict"] == "inconclusive":
-        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
+        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, n_seeds)
+    result["per_run"] = per_run
+    result["across_runs"] = across_runs(sa, sb, ev, n_seeds, hib, seed)
+    return result
+
+
+def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+    """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
+    m, thr = ev.primary, ev.threshold
+    sa, sb = runs.scores(m, thr)
+    reps = paired_bootstrap(runs, m, thr, ev.n_boot, seed)
+    p_perm = paired_permutation(runs, m, thr, ev.n_permutations, seed)
     per_run = []
     for (s, f) in runs.keys:
         y = runs.y[f]
         ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
-    result["per_run"] = per_run
-    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
-    return result
+    n_test = int(sum(len(v) for v in runs.y.values()))
+    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed)
 
 
 def across_runs(sa: np.ndarray, sb: np.ndarray, ev: EvaluationConfig, n_seeds: int, hib: bool, seed: int) -> dict:
@@ -96,25 +100,33 @@ def across_runs(sa: np.ndarray, sb: np.ndarray, ev: EvaluationConfig, n_seeds: i
 
 
 def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: str, ev: EvaluationConfig):
-    """Both contenders' per-image tables of the primary metric, matched by (seed, fold) and image id."""
+    """Both contenders' per-image tables of the primary metric (those ``collect_results`` kept), matched
+    by (seed, fold) and image id."""
     from bakeoff.report.tables import task_for
     from bakeoff.stats.dense import DenseRuns
 
-    pa, pb = _test_predictions(evaluations, df, a, dense=True), _test_predictions(evaluations, df, b, dense=True)
+    m = ev.primary
+
+    def tables_of(contender: str) -> dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
+        out = {}
+        for _, r in df[(df["contender"] == contender) & (df["status"] == "done")].iterrows():
+            e = evaluations[(contender, r["run_id"])]
+            test = e["preds"]["test"]
+            t = e.get("tables", {}).get("test", {}).get(m)
+            if t is None:  # a boundary metric with boundary_metrics off: computed for the verdict only
+                t = task_for(task_name, {"test": test}, ev).tables(test, boundary=True)[m]
+            order = np.argsort(test["ids"])
+            out[(int(r["seed"]), int(r["fold"]))] = (test["ids"][order], (t[0][order], t[1][order]))
+        return out
+
+    pa, pb = tables_of(a), tables_of(b)
     keys = sorted(set(pa) & set(pb))
     if not keys:
         return None
-    m = ev.primary
-    boundary = "hd95" in m or "nsd" in m
-    ta, tb, n = {}, {}, {}
     for k in keys:
-        if not np.array_equal(pa[k]["ids"], pb[k]["ids"]):
+        if not np.array_equal(pa[k][0], pb[k][0]):
             raise ValueError(f"{a} and {b} were tested on different images in seed {k[0]}, fold {k[1]}")
-        task = task_for(task_name, {"test": pa[k]}, ev)
-        ta[k] = task.tables(pa[k], boundary)[m]
-        tb[k] = task.tables(pb[k], boundary)[m]
-        n[k[1]] = len(pa[k]["ids"])
-    return DenseRuns(ta, tb, n)
+    return DenseRuns({k: pa[k][1] for k in keys}, {k: pb[k][1] for k in keys}, {k[1]: len(pa[k][0]) for k in keys})
 
 
 def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
@@ -122,33 +134,14 @@ def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: in
     from bakeoff.stats.multiclass import multiclass_bootstrap, multiclass_permutation
 
     m = ev.primary
-    hib = metric_info(m).higher_is_better
     sa, sb = runs.scores(m)
-    observed = float(np.mean(sa - sb))
     reps = multiclass_bootstrap(runs, m, ev.n_boot, seed)
-    lo, hi = (float(x) for x in np.quantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
     p_perm = multiclass_permutation(runs, m, ev.n_permutations, seed)
+    per_run = [{"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == runs.y[f],
+                                                                          runs.b[s, f].argmax(1) == runs.y[f])}
+               for (s, f) in runs.keys]
     n_test = int(sum(len(v) for v in runs.y.values()))
-    result: dict[str, Any] = {
-        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
-        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
-        "ci_method": "paired bootstrap over test samples (stratified by class, same draw for both contenders)"
-                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
-        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
-                                   f"contenders' predictions per sample), two-sided",
-        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
-        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test,
-    }
-    if result["verdict"] == "inconclusive":
-        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
-    per_run = []
-    for (s, f) in runs.keys:
-        y = runs.y[f]
-        per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == y,
-                                                                                 runs.b[s, f].argmax(1) == y)})
-    result["per_run"] = per_run
-    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
-    return result
+    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed)
 
 
 def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
@@ -157,41 +150,22 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
 
     from bakeoff.stats.dense import dense_bootstrap, dense_permutation
 
-    m = ev.primary
-    hib = metric_info(m).higher_is_better
     sa, sb = runs.scores()
-    observed = float(np.nanmean(sa - sb))
     reps = dense_bootstrap(runs, ev.n_boot, seed)
-    lo, hi = (float(x) for x in np.nanquantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
     p_perm = dense_permutation(runs, ev.n_permutations, seed)
-    n_test = int(sum(runs.n_images.values()))
-    result: dict[str, Any] = {
-        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
-        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
-        "ci_method": "paired bootstrap over test images (same draw for both contenders)"
-                     + (" and over seeds" if len(runs.seeds) > 1 else "") + f", {ev.n_boot} resamples, percentile",
-        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
-                                   f"contenders' predictions per image), two-sided",
-        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
-        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test, "unit": "image",
-    }
-    if result["verdict"] == "inconclusive":
-        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, len(runs.seeds))
     per_run = []
     for (s, f) in runs.keys:
         ia, ib = runs.image_scores((s, f))
         ok = ~(np.isnan(ia) | np.isnan(ib))
-        d = ia[ok] - ib[ok]
         entry: dict[str, Any] = {"seed": s, "fold": f, "images": int(ok.sum())}
-        if ok.sum() >= 6 and np.any(d != 0):
+        if ok.sum() >= 6 and np.any(ia[ok] != ib[ok]):
             w = sps.wilcoxon(ia[ok], ib[ok])
             entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
         else:
             entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
         per_run.append(entry)
-    result["per_run"] = per_run
-    result["across_runs"] = across_runs(sa, sb, ev, len(runs.seeds), hib, seed)
-    return result
+    n_test = int(sum(runs.n_images.values()))
+    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed, unit="image", stratified=False)
 
 
 def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05) -> dict[str, str]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bakeoff.stats.paired import RunGrid
 from bakeoff.tasks.segmentation import aggregate, ratio_mean
 
 
 @dataclass
-class DenseRuns:
+class DenseRuns(RunGrid):
     """Per (seed, fold): the (num, den) tables of A and B on the same test images, in the same order."""
 
     a: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
@@ -23,16 +24,8 @@ class DenseRuns:
     n_images: dict[int, int]  # fold -> test images
 
     @property
-    def keys(self) -> list[tuple[int, int]]:
-        return sorted(self.a)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({s for s, _ in self.keys})
-
-    @property
-    def folds(self) -> list[int]:
-        return sorted(self.n_images)
+    def y(self) -> dict[int, int]:  # what RunGrid reads the folds from
+        return self.n_images
 
     def scores(self) -> tuple[np.ndarray, np.ndarray]:
         return (np.array([aggregate(*self.a[k])[0] for k in self.keys]),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bakeoff.stats.paired import RunGrid
+
 CM_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk")
 PAIRED_METRICS = (*CM_METRICS, "brier")
 
@@ -59,25 +61,13 @@ def cm_metrics(cm: np.ndarray, names: tuple[str, ...] = CM_METRICS) -> dict[str,
 
 
 @dataclass
-class MulticlassRuns:
+class MulticlassRuns(RunGrid):
     """Test labels per fold and both contenders' probabilities per (seed, fold), same samples, same order."""
 
     y: dict[int, np.ndarray]
     a: dict[tuple[int, int], np.ndarray]
     b: dict[tuple[int, int], np.ndarray]
     num_classes: int
-
-    @property
-    def keys(self) -> list[tuple[int, int]]:
-        return sorted(self.a)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({s for s, _ in self.keys})
-
-    @property
-    def folds(self) -> list[int]:
-        return sorted(self.y)
 
     def cells(self, key: tuple[int, int], which: str) -> tuple[np.ndarray, np.ndarray]:
         """(n, K*K) one-hot confusion cells and (n,) per-sample Brier terms of one contender's run."""

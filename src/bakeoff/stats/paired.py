@@ -50,16 +50,15 @@ def delong(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> dict[str,
             "se": float(np.sqrt(max(var, 0))), "z": float(z), "p_value": p_value}
 
 
-@dataclass
-class PairedRuns:
-    """Test predictions of two contenders, matched by (seed, fold) and by sample id."""
+class RunGrid:
+    """The (seed, fold) runs two contenders share, from ``a`` (keyed by (seed, fold)) and ``y`` (by fold)."""
 
-    y: dict[int, np.ndarray]  # fold -> labels of that fold's test samples
-    a: dict[tuple[int, int], np.ndarray]  # (seed, fold) -> probabilities of contender A
-    b: dict[tuple[int, int], np.ndarray]
+    a: dict[tuple[int, int], object]
+    y: dict[int, object]
 
     @property
     def keys(self) -> list[tuple[int, int]]:
+        """Seed-major, as baycomp expects."""
         return sorted(self.a)
 
     @property
@@ -69,6 +68,15 @@ class PairedRuns:
     @property
     def folds(self) -> list[int]:
         return sorted(self.y)
+
+
+@dataclass
+class PairedRuns(RunGrid):
+    """Test predictions of two contenders, matched by (seed, fold) and by sample id."""
+
+    y: dict[int, np.ndarray]  # fold -> labels of that fold's test samples
+    a: dict[tuple[int, int], np.ndarray]  # (seed, fold) -> probabilities of contender A
+    b: dict[tuple[int, int], np.ndarray]
 
     def scores(self, metric: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Each run's metric for A and for B, in ``keys`` order (seed-major, as baycomp expects)."""

@@ -79,12 +79,8 @@ class Task(ABC):
         return y
 
     @abstractmethod
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        ...
-
-    @abstractmethod
-    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        ...
+    def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
+        """Every metric and the confusion matrix (rows: truth) of one part's saved predictions."""
 
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         return {}
@@ -120,3 +116,18 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
         return (MulticlassClassification if name == "multiclass_classification" else OrdinalClassification)(num_classes)
     raise BakeoffError(f"unknown task {name!r}; expected binary_classification, multiclass_classification, "
                        f"ordinal_classification, semantic_segmentation or particle_picking")
+
+
+class SampleTask(Task):
+    """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
+
+    @abstractmethod
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        ...
+
+    @abstractmethod
+    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        ...
+
+    def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
+        return self.metrics(d["y"], d["probs"], threshold), self.confusion_matrix(d["y"], d["probs"], threshold)

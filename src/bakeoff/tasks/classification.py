@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torchmetrics.functional.classification as tmf
 
-from bakeoff.tasks.base import Task
+from bakeoff.tasks.base import SampleTask
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -23,7 +23,7 @@ def _mcc_zero_when_undefined(mcc: torch.Tensor, hard: torch.Tensor, t: torch.Ten
     return mcc
 
 
-class BinaryClassification(Task):
+class BinaryClassification(SampleTask):
     """One logit per sample; probabilities are P(class 1); threshold-dependent metrics use ``threshold``."""
 
     name = "binary_classification"
@@ -66,7 +66,7 @@ class BinaryClassification(Task):
         return {"roc": (fpr.numpy(), tpr.numpy())}
 
 
-class MulticlassClassification(Task):
+class MulticlassClassification(SampleTask):
     """K logits per sample, softmax probabilities (N, K); macro-averaged metrics, arg-max decisions."""
 
     name = "multiclass_classification"

@@ -189,8 +189,9 @@ class SemanticSegmentation(Task):
         out["confusion"] = cm
         return out
 
-    def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per metric: (num, den), each (n_images, columns); the metric is ``aggregate(num, den)``."""
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, Any], np.ndarray]:
+        """Per metric (num, den), each (n_images, columns), so that the metric is ``aggregate(num, den)``;
+        and the summed pixel confusion matrix."""
         per = [self.image_scores(p, t, boundary) for p, t in zip(d["pred"], d["y"])]
         cols = self.scored_classes
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -205,27 +206,26 @@ class SemanticSegmentation(Task):
                 out[f"{m}_{name}"] = (num[:, [k]], den[:, [k]])
         out["pixel_accuracy"] = (np.stack([s["correct"] for s in per]).astype(float),
                                  np.stack([s["pixels"] for s in per]).astype(float))
-        self._confusion = sum(s["confusion"] for s in per)
-        return out
+        return out, sum(s["confusion"] for s in per)
 
-    def evaluate_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, float], np.ndarray]:
-        tables = self.tables(d, boundary)
+    def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return self.score_part(d, boundary)[0]
+
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any]) -> dict[str, float]:
         metrics = {m: float(aggregate(*t)[0]) for m, t in tables.items()}
         for m, (_, den) in tables.items():
             if not m.startswith("mean_") and m != "pixel_accuracy" and m.split("_")[0] in ("dice", "hd95"):
                 metrics[f"n_undefined_{m}"] = float((den[:, 0] == 0).sum())
-        metrics = {k: v for k, v in metrics.items()}
-        return metrics, self._confusion
+        return metrics
 
-    def metric_value(self, d: dict[str, Any], metric: str) -> float:
-        return self.evaluate_part(d, boundary=metric.startswith(("mean_hd95", "mean_nsd", "hd95", "nsd")))[0][metric]
-
-    # the array-classification interface does not apply to dense predictions
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        raise NotImplementedError("dense tasks are evaluated with evaluate_part")
-
-    def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        raise NotImplementedError("dense tasks are evaluated with evaluate_part")
+    def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5, boundary: bool | None = None,
+                      keep_tables: dict[str, Any] | None = None) -> tuple[dict[str, float], np.ndarray]:
+        """Metrics and the pixel confusion matrix of one part; ``keep_tables`` receives the per-image
+        tables (for paired comparisons, so they are not computed twice)."""
+        tables, cm = self.score_part(d, boundary)
+        if keep_tables is not None:
+            keep_tables.update(tables)
+        return self.metrics_from(tables, d), cm
 
 
 class ParticlePicking(SemanticSegmentation):
@@ -241,8 +241,8 @@ class ParticlePicking(SemanticSegmentation):
     def foreground(self, probs: torch.Tensor) -> torch.Tensor | None:
         return probs[:, 1]
 
-    def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        seg = super().tables(d, boundary)
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, Any], np.ndarray]:
+        seg, cm = super().score_part(d, boundary)
         out = {m: seg[f"{m}_particle"] for m in OVERLAP + BOUNDARY if f"{m}_particle" in seg}
         out["pixel_accuracy"] = seg["pixel_accuracy"]
         s = self.settings
@@ -259,13 +259,12 @@ class ParticlePicking(SemanticSegmentation):
         out["particle_f1"] = (2 * tp, 2 * tp + fp + fn)
         e = np.asarray(err, float).reshape(-1, 2)
         out["localisation_error"] = (e[:, [0]], e[:, [1]])
-        return out
+        return out, cm
 
-    def evaluate_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, float], np.ndarray]:
-        metrics, cm = super().evaluate_part(d, boundary)
-        metrics = {k: v for k, v in metrics.items() if not k.startswith("n_undefined")}
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any]) -> dict[str, float]:
+        metrics = {k: float(aggregate(*t)[0]) for k, t in tables.items()}
         metrics["pixel_auroc"] = pixel_auroc(d["prob"], d["y"])
-        return metrics, cm
+        return metrics
 
 
 def pixel_auroc(probs: list[np.ndarray], masks: list[np.ndarray]) -> float:

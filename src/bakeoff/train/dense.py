@@ -9,7 +9,6 @@ inference on whole images, so every contender is judged on the same full images.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -233,8 +232,7 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
               val_idx: np.ndarray, *, run_dir, seed: int, report: Report | None = None):
     """Train a dense model on patches of ``train_idx``, select on whole ``val_idx`` images."""
     from bakeoff.losses import build_loss
-    from bakeoff.train.fit import FitResult, peak_memory, restore_best
-    from bakeoff.train.trainer import build_trainer
+    from bakeoff.train.fit import run_fit
 
     if "rotate" in protocol.augment:
         raise BakeoffError("protocol.augment: 'rotate' is not available for segmentation (masks would need "
@@ -243,19 +241,9 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
     loss_fn = build_loss(protocol.loss, task.default_loss, None, task.num_classes, counts=counts, dense=True)
     size = patch_size_for(data, protocol, train_idx)
     module = DenseModule(model, task, loss_fn, protocol, size, report)
-    trainer, ckpt = build_trainer(protocol, run_dir)
     sampler = PatchBatchSampler(data, train_idx, size, protocol.batch_size, iterations_for(data, train_idx, size, protocol),
                                 protocol.patch_sampling == "class_balanced", seed)
     train_loader = DataLoader(PatchDataset(data, size), sampler=sampler, batch_size=None,
                               num_workers=protocol.num_workers, persistent_workers=protocol.num_workers > 0)
     val_loader = DataLoader(WholeImages(data, val_idx), batch_size=None)
-    cuda = torch.cuda.is_available() and protocol.accelerator in ("auto", "gpu", "cuda")
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
-    train_time = time.perf_counter() - t0
-    peak, kind = peak_memory(cuda)
-    best_epoch, best_score = restore_best(module, ckpt)
-    return FitResult(module, ckpt.best_model_path or None, best_epoch, best_score, trainer.current_epoch,
-                     train_time, peak, kind)
+    return run_fit(module, protocol, train_loader, val_loader, run_dir)

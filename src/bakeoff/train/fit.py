@@ -75,9 +75,15 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     """Train ``model`` (already built under the run's seed) and restore the weights of the selected epoch."""
     loss_fn = build_loss(protocol.loss, task.default_loss, y_train, task.num_classes)
     module = BakeoffModule(model, task, loss_fn, protocol, threshold, report)
-    trainer, ckpt = build_trainer(protocol, run_dir)
     train_loader = make_loader(X_train, y_train, protocol.batch_size, shuffle=True, num_workers=protocol.num_workers)
     val_loader = make_loader(X_val, y_val, max(protocol.batch_size, 256), shuffle=False)
+    return run_fit(module, protocol, train_loader, val_loader, run_dir)
+
+
+def run_fit(module: L.LightningModule, protocol: ProtocolConfig, train_loader, val_loader,
+            run_dir: Path | None) -> FitResult:
+    """Lightning's fit with bakeoff's trainer, timed and memory-measured; the selected weights restored."""
+    trainer, ckpt = build_trainer(protocol, run_dir)
     cuda = torch.cuda.is_available() and protocol.accelerator in ("auto", "gpu", "cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
