@@ -197,6 +197,63 @@ def compare(
 
 
 @app.command()
+def plan(
+    out: Annotated[Path, typer.Argument(help="A finished (pilot) study's output directory.")],
+    min_effect: Annotated[float | None, typer.Option(help="Margin to plan for (default: the study's).")] = None,
+    effect: Annotated[float | None, typer.Option(help="True difference to plan for (default: the observed).")] = None,
+    power: Annotated[float, typer.Option(help="Target power for the smallest design.")] = 0.8,
+    seeds: Annotated[str, typer.Option(help="Seed counts of the grid, comma-separated.")] = "1,2,3,5,10,20",
+    test_factors: Annotated[str, typer.Option(help="Test-set sizes as multiples of today's.")] = "0.5,1,2,4",
+    sims: Annotated[int, typer.Option(help="Simulated studies per grid cell.")] = 2000,
+    json_out: Annotated[Path | None, typer.Option("--out", help="Write the plan as JSON here.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study."""
+    from bakeoff.stats.plan import grid_table, plan_study, shares_text
+    from bakeoff.utils import read_json, write_json
+
+    path = out / "comparison.json"
+    if not path.is_file():
+        raise BakeoffError(f"{path}: not found; expected a finished study directory (run `bakeoff run` or "
+                           f"`bakeoff report {out}` first)")
+    if not 0 < power < 1:
+        raise BakeoffError(f"--power {power}: expected a probability between 0 and 1, e.g. 0.8")
+    try:
+        seed_grid = tuple(int(x) for x in seeds.split(","))
+        factor_grid = tuple(float(x) for x in test_factors.split(","))
+    except ValueError:
+        raise BakeoffError(f"--seeds {seeds!r} / --test-factors {test_factors!r}: expected comma-separated "
+                           f"numbers, e.g. --seeds 1,3,5 --test-factors 1,2") from None
+    if min(seed_grid) < 1 or min(factor_grid) <= 0:
+        raise BakeoffError("--seeds must be >= 1 and --test-factors > 0")
+    try:
+        comparison = read_json(path)
+    except ValueError as exc:
+        raise BakeoffError(f"{path}: not valid JSON ({exc}); rebuild it with `bakeoff report {out}`") from None
+    plans = plan_study(comparison, min_effect=min_effect, effect=effect, seeds=seed_grid,
+                       test_factors=factor_grid, target=power, sims=sims)
+    for p in plans:
+        header, body = grid_table(p)
+        t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict 'better' beyond ±{p['min_effect']:g}) "
+                        f"if the difference is {p['effect']:+.4g} (± expected 95% half-width); * reaches "
+                        f"{power:.0%}")
+        for col in header:
+            t.add_column(col, justify="right")
+        for row in body:
+            t.add_row(*row)
+        console.print(t)
+        console.print(f"today: {p['seeds_now']} seed(s), {p['test_units_now']:,} test {p['unit']}s; "
+                      + shares_text(p["variance_shares"]), highlight=False)
+        best = p["smallest_design"]
+        console.print(f"smallest design in the grid with {power:.0%} power: {best['seeds']} seeds x "
+                      f"{best['test_units']:,} test {p['unit']}s" if best else
+                      f"no design in the grid reaches {power:.0%} power", highlight=False)
+    if json_out is not None:
+        write_json(json_out, {"pairs": plans})
+        console.print(f"written: {json_out}")
+
+
+@app.command()
 def models(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
     provider: Annotated[str, typer.Option(help="bakeoff, monai or timm.")] = "bakeoff",

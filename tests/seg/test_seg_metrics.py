@@ -9,7 +9,7 @@ import torch
 from monai.metrics import DiceMetric, MeanIoU, compute_hausdorff_distance, compute_surface_dice
 from torchmetrics.functional.segmentation import dice_score
 
-from bakeoff.stats.dense import DenseRuns, dense_bootstrap, dense_permutation
+from bakeoff.stats.dense import DenseRuns
 from bakeoff.tasks.segmentation import (
     DenseSettings,
     ParticlePicking,
@@ -124,42 +124,23 @@ def test_find_particles_and_picking_metrics():
     assert m["dice"] == 1 and m["pixel_auroc"] == 1
 
 
-def test_dense_bootstrap_and_permutation(images):
+def test_dense_leave_one_image_out_and_the_verdict(images):
+    from bakeoff.config import EvaluationConfig
+    from bakeoff.stats.compare import compare_dense_pair
+    from bakeoff.stats.design import jackknife_values
+
     preds, trues = images
     task = SemanticSegmentation(K, DenseSettings(list("abcd"), boundary=False))
     ta = task.tables({"pred": preds, "y": trues})["mean_dice"]
     tb = task.tables({"pred": trues, "y": trues})["mean_dice"]  # a perfect contender
     runs = DenseRuns({(0, 0): ta}, {(0, 0): tb}, {0: 4})
     assert runs.observed() == pytest.approx(aggregate(*ta)[0] - 1.0)
-    reps = dense_bootstrap(runs, 300, seed=1)
-    # replicate 0 recomputed by hand from the explicitly resampled images
-    rng = np.random.default_rng(1)
-    draw = rng.integers(0, 4, size=(300, 4))[0]
-    sub = {"pred": [preds[i] for i in draw], "y": [trues[i] for i in draw]}
-    by_hand = SemanticSegmentation(K, DenseSettings(list("abcd"), boundary=False)).evaluate_part(sub)[0]["mean_dice"] - 1
-    assert reps[0] == pytest.approx(by_hand, abs=1e-12)
-    assert np.all(reps < 0)
+    loo = jackknife_values(lambda W: aggregate(*ta, W), 4)
+    for i in range(4):  # each leave-one-image-out value recomputed from the label maps without image i
+        keep = [j for j in range(4) if j != i]
+        sub = {"pred": [preds[j] for j in keep], "y": [trues[j] for j in keep]}
+        assert loo[i] == pytest.approx(task.evaluate_part(sub)[0]["mean_dice"], abs=1e-12)
+    res = compare_dense_pair(runs, "a", "b", EvaluationConfig(primary="mean_dice"), across=False)
+    assert res["difference"] < 0 and res["unit"] == "image" and res["df"] == pytest.approx(3)
     same = DenseRuns({(0, 0): ta}, {(0, 0): ta}, {0: 4})
-    assert dense_permutation(same, 99) == 1.0
-    assert 1 / 100 <= dense_permutation(runs, 99) <= 1
-
-
-def test_dense_permutation_is_exact_for_few_images(images):
-    """With 4 test images all 16 swap patterns are enumerated: the p-value equals a brute-force count."""
-    from itertools import product
-
-    preds, trues = images
-    task = SemanticSegmentation(K, DenseSettings(list("abcd"), boundary=False))
-    other = [np.where(t > 0, t, p) for p, t in zip(preds, trues)]
-    ta = task.tables({"pred": preds, "y": trues})["mean_dice"]
-    tb = task.tables({"pred": other, "y": trues})["mean_dice"]
-    runs = DenseRuns({(0, 0): ta}, {(0, 0): tb}, {0: 4})
-    obs = abs(runs.observed())
-    count = 0
-    for pattern in product([0, 1], repeat=4):
-        pa = [o if s else p for p, o, s in zip(preds, other, pattern)]
-        pb = [p if s else o for p, o, s in zip(preds, other, pattern)]
-        d = task.evaluate_part({"pred": pa, "y": trues})[0]["mean_dice"] - task.evaluate_part({"pred": pb, "y": trues})[0]["mean_dice"]
-        count += abs(d) >= obs - 1e-12
-    assert dense_permutation(runs, 99) == pytest.approx(count / 16)
-    assert dense_permutation(runs, 99) >= 2 / 16  # identity and full swap are always as extreme
+    assert compare_dense_pair(same, "a", "b", EvaluationConfig(primary="mean_dice"), across=False)["p_value"] == 1.0

@@ -8,9 +8,11 @@ from bakeoff.stats.compare import adjust_pairs
 
 
 def _pair(a, p):
+    comp = {"design": "single", "groups": [{"folds": [0], "runs": 3, "test_units": 100, "tau2": 1e-4,
+                                            "shared": 1e-4, "churn": 1e-4}]}
     return {"a": a, "b": "base", "difference": 0.05, "ci_low": 0.02, "ci_high": 0.08, "min_effect": 0.0,
-            "higher_is_better": True, "p_value": p, "n_test_samples": 100, "per_run": [{"seed": 0}],
-            "verdict": f"{a} better"}
+            "higher_is_better": True, "p_value": p, "p_margin": p, "p_equivalence": 1.0, "n_test_samples": 100,
+            "per_run": [{"seed": 0}], "verdict": f"{a} better", "design": {"components": comp}}
 
 
 def test_holm_adjusted_p_decides_the_verdict():

@@ -6,13 +6,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bakeoff.stats.multiclass import (
-    CM_METRICS,
-    MulticlassRuns,
-    cm_metrics,
-    multiclass_bootstrap,
-    multiclass_permutation,
-)
+from bakeoff.config import EvaluationConfig
+from bakeoff.stats.compare import compare_multiclass_pair
+from bakeoff.stats.design import jackknife_values
+from bakeoff.stats.multiclass import CM_METRICS, MulticlassRuns, cm_metrics
 from bakeoff.tasks import get_task
 
 
@@ -40,22 +37,22 @@ def test_cm_metrics_match_the_task_and_sklearn(K, drop):
     assert got["mcc"][0] == pytest.approx(skm.matthews_corrcoef(y, hard), abs=1e-9)
 
 
-def test_bootstrap_replicate_recomputed_by_hand_and_permutation():
+def test_leave_one_out_values_recomputed_by_hand_and_the_verdict():
     rng = np.random.default_rng(0)
     K = 4
     y = rng.integers(0, K, 120)
     a, b = _probs(rng, y, K, 2.5), _probs(rng, y, K, 0.5)
     runs = MulticlassRuns({0: y}, {(0, 0): a}, {(0, 0): b}, K)
-    reps = multiclass_bootstrap(runs, "qwk", 50, seed=3)
-    # replicate 0 by hand: the same stratified draw, then scikit-learn on the resampled arrays
-    r = np.random.default_rng(3)
-    idx = np.concatenate([np.flatnonzero(y == c)[r.integers(0, np.sum(y == c), size=(50, np.sum(y == c)))][0]
-                          for c in np.unique(y)])
-    by_hand = (skm.cohen_kappa_score(y[idx], a[idx].argmax(1), weights="quadratic")
-               - skm.cohen_kappa_score(y[idx], b[idx].argmax(1), weights="quadratic"))
-    assert reps[0] == pytest.approx(by_hand, abs=1e-9)
-    assert multiclass_permutation(runs, "qwk", 199) < 0.05
+    cells = runs.cells((0, 0), "a")
+    loo = jackknife_values(lambda W: runs.metric_from(W, *cells, "qwk"), len(y))
+    for i in (0, 57, 119):  # scikit-learn on the data without sample i
+        keep = np.arange(len(y)) != i
+        assert loo[i] == pytest.approx(skm.cohen_kappa_score(y[keep], a[keep].argmax(1), weights="quadratic"),
+                                       abs=1e-9)
+    res = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="qwk"), across=False)
+    assert res["verdict"] == "a better" and res["p_value"] < 1e-6
     same = MulticlassRuns({0: y}, {(0, 0): a}, {(0, 0): a}, K)
-    assert multiclass_permutation(same, "accuracy", 99) == 1.0
-    brier = multiclass_bootstrap(runs, "brier", 20)
-    assert np.all(brier < 0)  # the skilled contender has the lower Brier score in every replicate
+    res = compare_multiclass_pair(same, "a", "b", EvaluationConfig(primary="accuracy"), across=False)
+    assert res["p_value"] == 1.0 and res["difference"] == 0
+    brier = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="brier"), across=False)
+    assert brier["difference"] < 0 and brier["verdict"] == "a better"  # lower Brier is better

@@ -9,8 +9,11 @@ from sklearn.metrics import roc_auc_score
 from statsmodels.stats.multitest import multipletests
 
 from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
-from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
-from bakeoff.stats.verdict import resolution_estimate, verdict
+from bakeoff.config import EvaluationConfig
+from bakeoff.stats.compare import compare_pair
+from bakeoff.stats.design import required_size
+from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
+from bakeoff.stats.verdict import verdict
 
 
 def test_mcnemar_exact_is_the_binomial_test_on_discordant_pairs():
@@ -54,16 +57,16 @@ def test_delong_matches_its_definition_on_a_small_case_with_ties():
     assert got["p_value"] == pytest.approx(2 * stats.norm.sf(abs(auc_a - auc_b) / np.sqrt(var)), abs=1e-12)
 
 
-def test_delong_standard_error_agrees_with_the_bootstrap_on_a_large_case():
+def test_delong_standard_error_agrees_with_the_jackknife_on_a_large_case():
     rng = np.random.default_rng(0)
     y = (rng.random(3000) < 0.3).astype(int)
     pa = 1 / (1 + np.exp(-(1.2 * y + rng.normal(size=3000))))
     pb = 1 / (1 + np.exp(-(1.0 * y + 0.7 * rng.normal(size=3000) + 0.5 * (pa - 0.5))))
     got = delong(y, pa, pb)
     runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-    reps = paired_bootstrap(runs, "auroc", n_boot=2000, seed=1)
-    assert got["difference"] == pytest.approx(runs.observed("auroc", 0.5), abs=1e-12)
-    assert got["se"] == pytest.approx(reps.std(ddof=1), rel=0.1)
+    res = compare_pair(runs, "a", "b", EvaluationConfig(primary="auroc"), across=False)
+    assert got["difference"] == pytest.approx(res["difference"], abs=1e-12)
+    assert got["se"] == pytest.approx(res["se"], rel=0.02)
 
 
 def test_wilcoxon_only_with_six_pairs():
@@ -107,16 +110,23 @@ def test_correlated_ttest_uses_the_nadeau_bengio_posterior():
 
 
 def test_verdicts_and_what_would_decide():
-    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.02, True) == "A better"
-    assert verdict("A", "B", -0.05, -0.07, -0.03, 0.0, True) == "B better"
-    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.0, False) == "B better"  # lower is better (e.g. Brier)
-    assert verdict("A", "B", 0.001, -0.01, 0.012, 0.02, True) == "equivalent within ±0.02"
-    assert verdict("A", "B", 0.01, -0.01, 0.03, 0.0, True) == "inconclusive"
-    assert verdict("A", "B", 0.03, 0.01, 0.05, 0.02, True) == "inconclusive"  # straddles the margin
-    assert verdict("A", "B", 0.05, 0.03, 0.07, 0.0, True, p_value=0.2) == "inconclusive"  # test disagrees
-    need = resolution_estimate(0.01, -0.01, 0.03, 0.0, n_test=250, n_seeds=3)
-    assert need["factor"] == pytest.approx(4.0) and need["test_samples"] == 1000 and need["seeds"] == 12
-    assert resolution_estimate(0.0, -0.01, 0.01, 0.0, 250, 3) is None
+    assert verdict("A", "B", 0.05, 0.02, True, p_margin=0.01) == "A better"
+    assert verdict("A", "B", -0.05, 0.0, True, p_margin=0.01) == "B better"
+    assert verdict("A", "B", 0.05, 0.0, False, p_margin=0.01) == "B better"  # lower is better (e.g. Brier)
+    assert verdict("A", "B", 0.001, 0.02, True, p_margin=1.0, p_equivalence=0.01) == "equivalent within ±0.02"
+    assert verdict("A", "B", 0.01, 0.0, True, p_margin=0.2) == "inconclusive"
+    assert verdict("A", "B", 0.01, 0.02, True, p_margin=0.001) == "inconclusive"  # inside the margin
+    assert verdict("A", "B", 0.001, 0.0, True, p_margin=1.0, p_equivalence=0.0) == "inconclusive"  # no margin
+    # training-run variance dominates: seeds decide, test samples cannot
+    comp = {"design": "single", "groups": [{"folds": [0], "runs": 3, "test_units": 250, "tau2": 4e-4,
+                                            "shared": 1e-7, "churn": 1e-7}]}
+    need = required_size(comp, effect=0.01, min_effect=0.0, alpha=0.05)
+    assert need["seeds"] is not None and need["seeds"] > 3 and need["test_units"] is None
+    # by hand: the smallest S with (t_{S-1} + z_0.8) sqrt(tau2 / S) < 0.01 (the tiny test parts aside)
+    by_hand = next(S for S in range(2, 51)
+                   if (stats.t.ppf(0.975, S - 1) + stats.norm.ppf(0.8)) * np.sqrt(4e-4 / S + 2e-7 / S + 1e-7) < 0.01)
+    assert abs(need["seeds"] - by_hand) <= 1
+    assert required_size(comp, 0.0, 0.0, 0.05)["seeds"] is None
 
 
 def _simulate(rng, n, effect=0.0):
@@ -128,19 +138,15 @@ def _simulate(rng, n, effect=0.0):
 
 def _rejections(effect: float, sims: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
-    hits = {"mcnemar": 0, "delong": 0, "bootstrap_ci": 0, "permutation": 0}
-    for i in range(sims):
+    hits = {"mcnemar": 0, "delong": 0, "design_t": 0}
+    ev = EvaluationConfig(primary="auroc")
+    for _ in range(sims):
         y, pa, pb = _simulate(rng, 200, effect)
         hits["mcnemar"] += mcnemar_exact((pa >= 0.5) == y, (pb >= 0.5) == y)["p_value"] < 0.05
         hits["delong"] += delong(y, pa, pb)["p_value"] < 0.05
         runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-        lo, hi = np.quantile(paired_bootstrap(runs, "auroc", n_boot=1000, seed=i), [0.025, 0.975])
-        hits["bootstrap_ci"] += (lo > 0) or (hi < 0)
-        if i % 2 == 0:  # the permutation test is the slowest; every other simulation suffices
-            hits["permutation"] += paired_permutation(runs, "auroc", n_perm=99, seed=i) < 0.05
-    rates = {k: float(v / sims) for k, v in hits.items()}
-    rates["permutation"] *= 2
-    return rates
+        hits["design_t"] += compare_pair(runs, "a", "b", ev, across=False)["p_value"] < 0.05
+    return {k: float(v / sims) for k, v in hits.items()}
 
 
 def test_false_positive_rate_under_the_null_is_at_most_007():
@@ -154,7 +160,7 @@ def test_false_positive_rate_under_the_null_is_at_most_007():
 def test_a_real_effect_is_detected():
     rates = _rejections(effect=0.6, sims=100, seed=12)
     print("rejection rates under an AUROC effect (100 simulations):", rates)
-    assert rates["delong"] > 0.8 and rates["bootstrap_ci"] > 0.8 and rates["permutation"] > 0.7
+    assert rates["delong"] > 0.8 and rates["design_t"] > 0.8
     assert rates["mcnemar"] > 0.3  # accuracy at a fixed threshold reacts less to a ranking gain
 
 

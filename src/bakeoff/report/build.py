@@ -50,16 +50,18 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     order = list(study.contenders)
     ev = study.evaluation
     df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
-    summary = summarize(df, order) if len(df) else pd.DataFrame()
     primary_col = f"test_{ev.primary}"
-    atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
-    atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     tuned = load_tuned(store, order)
     comparison = compare_study(study, df, evaluations, store.all_run_infos(), tuned) if len(df) else {}
+    summary = summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df) else pd.DataFrame()
+    atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
+    atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     ranks_table = None
     if comparison and primary_col in df:
-        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary).higher_is_better)
-        comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha)
+        designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
+        independent = designs == {"disjoint"}
+        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary).higher_is_better, independent)
+        comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha, independent)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
@@ -83,7 +85,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
             extra = [plots.roc_curves(evaluations, order, study.task, out),
                      *plots.gradcam_pictures(store, df, order, out)]
         made.extend(p for p in extra if p is not None)
-        if comparison.get("ranking"):
+        if (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     return StudyReport(study, df, summary, comparison, made)
 
@@ -217,12 +219,32 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
     for col in ("pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):
         t.add_column(col)
     for p in comp.get("pairs", []):
-        need = p.get("to_resolve")
-        need_text = (f"~{need['test_samples']:,} test samples or ~{need['seeds']} seeds" if need else "")
         colour = "green" if "better" in p["verdict"] else ("cyan" if "equivalent" in p["verdict"] else "yellow")
+        p_text = f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})"
+        if p.get("min_effect"):
+            p_text = f"{p['p_value']:.4f}; vs margin {p['p_margin']:.4f} ({p['p_value_holm']:.4f})"
+        verdict_text = f"[{colour}]{p['verdict']}[/{colour}]"
+        if p.get("unreachable"):
+            verdict_text += f"\n{p['unreachable']}"
         t.add_row(f"{p['a']} − {p['b']}", f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
-                  f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})", f"[{colour}]{p['verdict']}[/{colour}]", need_text)
+                  p_text, verdict_text, to_decide_text(p))
     return t
+
+
+def to_decide_text(pair: dict[str, Any]) -> str:
+    """What would decide an inconclusive pair, in words: more seeds, more test units, or neither."""
+    need = pair.get("to_resolve")
+    if not need:
+        return ""
+    unit = pair.get("unit", "sample")
+    options = []
+    if need.get("seeds"):
+        options.append(f"~{need['seeds']} seeds")
+    if need.get("test_units"):
+        options.append(f"~{need['test_units']:,} test {unit}s")
+    if not options:
+        return need.get("note", "neither more seeds nor more test units within reason")
+    return " or ".join(options) + f" ({need['power']:.0%} power if the difference holds)"
 
 
 def across_run_lines(report: StudyReport) -> list[str]:
@@ -240,7 +262,10 @@ def across_run_lines(report: StudyReport) -> list[str]:
         wx = ar.get("wilcoxon", {})
         parts.append(f"Wilcoxon p = {wx['p_value']:.4f}" if wx.get("p_value") is not None
                      else f"Wilcoxon {wx.get('note')}")
-        lines.append(f"{p['a']} − {p['b']} across {p['n_runs']} runs: " + "; ".join(parts))
+        if ar.get("note"):
+            parts = [ar["note"]]
+        lines.append(f"{p['a']} − {p['b']} across {len(ar.get('differences', []))} independent test set(s): "
+                     + "; ".join(parts))
     return lines
 
 
@@ -249,8 +274,10 @@ def ranking_line(report: StudyReport) -> str | None:
     if not r:
         return None
     ranks = ", ".join(f"{c} {v:.2f}" for c, v in sorted(r["average_ranks"].items(), key=lambda kv: kv[1]))
-    return (f"average ranks on {report.comparison['primary']} (1 = best): {ranks}; Friedman p = {r['p_value']:.3g}"
-            f" over {r['n_blocks']} blocks; Nemenyi CD {r['nemenyi_critical_difference']:.2f} "
+    line = f"average ranks on {report.comparison['primary']} (1 = best): {ranks} over {r['n_blocks']} blocks"
+    if r.get("p_value") is None:
+        return line + " (ranks only: the blocks share one test set, so no Friedman test)"
+    return (line + f"; Friedman p = {r['p_value']:.3g}; Nemenyi CD {r['nemenyi_critical_difference']:.2f} "
             f"(a picture of the pool: verdicts come from the paired tests above)")
 
 

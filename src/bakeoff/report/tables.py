@@ -85,9 +85,16 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def summarize(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Per contender and metric over its completed runs: n, mean, std (ddof=1), 95% t-interval."""
+def summarize(df: pd.DataFrame, order: list[str],
+              intervals: dict[str, dict[str, dict[str, Any]]] | None = None) -> pd.DataFrame:
+    """Per contender and metric over its completed runs: n, mean, std over runs (ddof=1), and the spreads
+    over seeds and folds. An interval of a contender's own score must know that its runs share test
+    samples: ``intervals`` gives such intervals ({column: {contender: {ci_low, ci_high, method}}}, from
+    the comparison's design model). Other test and validation metrics get none (a t-interval over runs
+    would treat runs on one test set as independent); costs, measured anew in every run, get the
+    t-interval over runs."""
     done = df[df["status"] == DONE] if len(df) else df
+    intervals = intervals or {}
     rows = []
     for contender in order:
         sub = done[done["contender"] == contender]
@@ -95,12 +102,18 @@ def summarize(df: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             continue
         for col in metric_columns(done):
             v = sub[col].to_numpy(dtype=float)
-            lo, hi = t_interval(v)
+            given = intervals.get(col, {}).get(contender)
+            if given:
+                lo, hi, method = given["ci_low"], given["ci_high"], given.get("method", "design model")
+            elif col in COST_COLUMNS:
+                (lo, hi), method = t_interval(v), "t-interval over runs, 95%"
+            else:
+                lo, hi, method = np.nan, np.nan, ""
             rows.append({"contender": contender, "metric": col, "n": int((~np.isnan(v)).sum()),
                          "mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
                          "std": float(np.nanstd(v, ddof=1)) if (~np.isnan(v)).sum() > 1 else np.nan,
                          **seed_and_fold_std(sub, col),
-                         "ci_low": lo, "ci_high": hi, "ci_method": "t-interval over runs, 95%"})
+                         "ci_low": lo, "ci_high": hi, "ci_method": method})
     return pd.DataFrame(rows)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from bakeoff.errors import BakeoffError
 
@@ -31,8 +30,9 @@ def bca_interval(diffs: np.ndarray, level: float = 0.95, seed: int = 0) -> dict[
 def correlated_ttest(a: np.ndarray, b: np.ndarray, rope: float, runs: int) -> dict[str, Any]:
     """Bayesian correlated t-test (``baycomp``; Nadeau-Bengio correction for k-fold overlap).
 
-    ``a``, ``b`` are per-(seed, fold) scores ordered seed-major; ``runs`` is the number of seeds.
-    Returns P(A better), P(practically equivalent), P(B better).
+    ``a``, ``b`` are per-(seed, fold) scores ordered seed-major; ``runs`` is the number of seeds. Scores
+    must be higher-is-better (callers negate lower-is-better metrics). Returns P(A better),
+    P(practically equivalent), P(B better).
     """
     from baycomp import CorrelatedTTest
 
@@ -65,10 +65,21 @@ def wilcoxon(diffs: np.ndarray) -> dict[str, Any]:
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm step-down adjustment (statsmodels ``method="holm"``; its default would be Holm-Sidak)."""
-    if not p_values:
+    """Holm step-down adjusted p-values: p_(i) * (m - i + 1), made monotone, capped at 1.
+
+    Written here rather than calling statsmodels' ``multipletests(method="holm")`` (which the tests use as
+    the reference): statsmodels 0.15 runs ``gc.collect()`` on every call, 0.1-1 s each in a process that
+    holds torch, and the calibration suite calls it thousands of times.
+    """
+    p = np.asarray(p_values, float)
+    if not len(p):
         return []
-    return [float(p) for p in multipletests(p_values, method="holm")[1]]
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    stepped = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    out = np.empty(m)
+    out[order] = stepped
+    return [float(x) for x in out]
 
 
 def almost_stochastic_order(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, seed: int = 0) -> dict[str, Any]:

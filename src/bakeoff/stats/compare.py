@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,10 @@ from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
-from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact, paired_bootstrap, paired_permutation
-from bakeoff.stats.verdict import resolution_estimate, verdict
-from bakeoff.stats.weighted import BINARY_METRICS
+from bakeoff.stats.design import Estimate, claim_tests, estimate, jackknife_values, required_size, group_by_test_set
+from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
+from bakeoff.stats.verdict import verdict
+from bakeoff.stats.weighted import BINARY_METRICS, weighted_binary_metrics
 from bakeoff.tasks import metric_info
 
 
@@ -34,68 +35,134 @@ def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns
     keys = sorted(set(pa) & set(pb))
     if not keys:
         return None
-    y = {}
+    y, ids = {}, {}
     for k in keys:
         if not np.array_equal(pa[k]["ids"], pb[k]["ids"]):
             raise ValueError(f"{a} and {b} were tested on different samples in seed {k[0]}, fold {k[1]}")
-        y[k[1]] = pa[k]["y"]
-    return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys})
+        y[k[1]], ids[k[1]] = pa[k]["y"], pa[k]["ids"]
+    return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys}, ids=ids)
 
 
-def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, sa: np.ndarray, sb: np.ndarray,
-                reps: np.ndarray, p_perm: float, n_test: int, per_run: list[dict], seed: int,
-                unit: str = "sample", stratified: bool = True) -> dict[str, Any]:
-    """One pair's entry in comparison.json, whatever the task: the mean paired difference over runs, its
-    bootstrap interval, the permutation p-value, the verdict and the tests across runs."""
+ValueFn = Callable[[tuple[int, int], str, np.ndarray], np.ndarray]
+
+
+def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int]) -> dict[str, Estimate]:
+    """The design-aware estimates of A - B, of A and of B: ``value(key, "a"|"b", W)`` is the metric of
+    one contender's run under sample weights W (B, n); the jackknife uses leave-one-unit-out weights."""
+    points: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
+    loos: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
+    for key in runs.keys:
+        n = units(key[1])
+        for which in ("a", "b"):
+            points[which][key] = float(value(key, which, np.ones((1, n)))[0])
+            loos[which][key] = jackknife_values(lambda W, w=which, k=key: value(k, w, W), n)
+        points["diff"][key] = points["a"][key] - points["b"][key]
+        loos["diff"][key] = loos["a"][key] - loos["b"][key]
+    ids = getattr(runs, "ids", None)
+    return {w: estimate(points[w], loos[w], runs.folds, ids) for w in points}
+
+
+def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, Estimate], n_test: int,
+                per_run: list[dict], seed: int, unit: str = "sample", across: bool = True) -> dict[str, Any]:
+    """One pair's entry in comparison.json, whatever the task: the mean paired difference, its interval
+    and tests under the design's model (seeds x test units, shared or disjoint test sets), the
+    (unadjusted) verdict, each contender's own interval and the tests across independent runs."""
     m = ev.primary
     hib = metric_info(m).higher_is_better
-    observed = float(np.nanmean(sa - sb))
-    lo, hi = (float(x) for x in np.nanquantile(reps, [ev.alpha / 2, 1 - ev.alpha / 2]))
-    n_seeds = len(runs.seeds)
+    d = est["diff"]
+    tests = claim_tests(d, ev.min_effect, ev.alpha)
     result: dict[str, Any] = {
-        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": observed,
-        "ci_low": lo, "ci_high": hi, "ci_level": 1 - ev.alpha,
-        "ci_method": f"paired bootstrap over test {unit}s ({'stratified by class, ' if stratified else ''}same draw "
-                     f"for both contenders)" + (" and over seeds" if n_seeds > 1 else "")
-                     + f", {ev.n_boot} resamples, percentile",
-        "p_value": p_perm, "test": f"paired permutation test ({ev.n_permutations} random swaps of the two "
-                                   f"contenders' predictions per {unit}), two-sided",
-        "verdict": verdict(a, b, observed, lo, hi, ev.min_effect, hib, p_perm, ev.alpha),
-        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test,
+        "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": d.mean,
+        **{k: tests[k] for k in ("ci_low", "ci_high")}, "ci_level": 1 - ev.alpha, "ci_method": d.method,
+        "p_value": tests["p_value"], "p_margin": tests["p_margin"], "p_equivalence": tests["p_equivalence"],
+        "df": tests["df"], "se": tests["se"],
+        "test": (f"two-sided t test of the mean paired difference ({tests['df']:.1f} df); p_margin tests it "
+                 f"against ±min_effect, which a verdict of 'better' must clear"),
+        "equivalence_test": (f"TOST at alpha {ev.alpha:g}: equivalent when the {1 - 2 * ev.alpha:.0%} interval "
+                             f"{_fmt_interval(tests.get('ci_equivalence'))} lies inside ±{ev.min_effect:g}"),
+        "min_effect": ev.min_effect, "n_runs": len(runs.keys), "n_test_samples": n_test, "unit": unit,
+        "design": {"test_sets": d.design, "components": d.components(), "variance_shares": variance_shares(d),
+                   "notes": d.notes},
+        "contenders": {c: own_interval(est[w], ev.alpha) for c, w in ((a, "a"), (b, "b"))},
     }
-    if unit != "sample":
-        result["unit"] = unit
-    if result["verdict"] == "inconclusive":
-        result["to_resolve"] = resolution_estimate(observed, lo, hi, ev.min_effect, n_test, n_seeds)
+    if "p_floor" in tests:
+        result["p_floor"], result["degenerate"] = tests["p_floor"], tests["note"]
+    result["verdict"] = verdict(a, b, d.mean, ev.min_effect, hib, tests["p_margin"], tests["p_equivalence"],
+                                ev.alpha)
     result["per_run"] = per_run
-    result["across_runs"] = across_runs(sa, sb, ev, n_seeds, hib, seed)
+    if across:
+        result["across_runs"] = across_runs(runs, est, ev, hib, seed)
     return result
 
 
-def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+def _fmt_interval(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{ci[0]:+.4g}, {ci[1]:+.4g}]"
+
+
+def own_interval(est: Estimate, alpha: float) -> dict[str, Any]:
+    """A contender's own mean score over its runs with an interval that knows the runs share test sets."""
+    lo, hi = est.interval(1 - alpha)
+    return {"mean": est.mean, "ci_low": lo, "ci_high": hi, "ci_level": 1 - alpha, "df": est.df}
+
+
+def variance_shares(est: Estimate) -> dict[str, Any] | None:
+    """How much of the variance of the mean difference comes from training runs (seeds, folds), from
+    the test units common to all runs, and from their interaction (Bouthillier et al. 2021)."""
+    if est.fold_spread is not None or not est.groups or any(g.tau2 is None for g in est.groups):
+        return None
+    G = len(est.groups)
+    parts = {"training_runs": sum(g.tau2 / g.runs for g in est.groups) / G ** 2,
+             "test_units": sum(g.shared for g in est.groups) / G ** 2,
+             "interaction": sum(g.churn / g.runs for g in est.groups) / G ** 2}
+    total = sum(parts.values())
+    if total <= 0:
+        return None
+    return {k: float(v / total) for k, v in parts.items()}
+
+
+def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
+                 across: bool = True) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
     m, thr = ev.primary, ev.threshold
-    sa, sb = runs.scores(m, thr)
-    reps = paired_bootstrap(runs, m, thr, ev.n_boot, seed)
-    p_perm = paired_permutation(runs, m, thr, ev.n_permutations, seed)
+
+    def value(key, which, W):
+        return weighted_binary_metrics(getattr(runs, which)[key], runs.y[key[1]], W, thr, (m,))[m]
+
+    est = design_estimates(runs, value, lambda f: len(runs.y[f]))
     per_run = []
     for (s, f) in runs.keys:
         y = runs.y[f]
         ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
-    n_test = int(sum(len(v) for v in runs.y.values()))
-    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed)
+    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
+                       across=across)
 
 
-def across_runs(sa: np.ndarray, sb: np.ndarray, ev: EvaluationConfig, n_seeds: int, hib: bool, seed: int) -> dict:
-    """Tests on the per-run scores: BCa interval, correlated t-test, Wilcoxon, optionally ASO."""
-    diffs = sa - sb
-    out = {"differences": [float(x) for x in diffs], "bca": bca_interval(diffs, 1 - ev.alpha, seed),
-           "correlated_ttest": correlated_ttest(sa, sb, ev.min_effect, n_seeds), "wilcoxon": wilcoxon(diffs)}
+def n_test_units(runs: Any, units: Callable[[int], int]) -> int:
+    """Distinct test units: folds sharing one test set count it once."""
+    groups, _ = group_by_test_set(runs.folds, getattr(runs, "ids", None))
+    return int(sum(units(g[0]) for g in groups))
+
+
+def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: bool, seed: int) -> dict:
+    """Tests that treat replicates as independent, on the per-test-set means (independent only when the
+    test sets are disjoint): BCa interval, Bayesian correlated t-test, Wilcoxon, optionally ASO. With one
+    shared test set they are not run: its runs are not independent replicates."""
+    ga = np.array([g.mean for g in est["a"].groups])
+    gb = np.array([g.mean for g in est["b"].groups])
+    out: dict[str, Any] = {"differences": [float(x) for x in ga - gb], "replicates": "test sets"}
+    if len(ga) < 2:
+        note = ("not run: every run is scored on one shared test set, so runs are not independent "
+                "replicates (the verdict's model accounts for that)")
+        return {**out, "bca": {"ci_low": None, "ci_high": None, "note": note},
+                "correlated_ttest": {"note": note}, "wilcoxon": {"p_value": None, "note": note}, "note": note}
+    sign = 1 if hib else -1  # every probability below is about the better-is-higher direction
+    out.update({"bca": bca_interval(ga - gb, 1 - ev.alpha, seed),
+                "correlated_ttest": correlated_ttest(sign * ga, sign * gb, ev.min_effect, 1),
+                "wilcoxon": wilcoxon(ga - gb)})
     if ev.aso:
-        sign = 1 if hib else -1
-        out["aso"] = almost_stochastic_order(sign * sa, sign * sb, ev.alpha, seed)
+        out["aso"] = almost_stochastic_order(sign * ga, sign * gb, ev.alpha, seed)
     return out
 
 
@@ -126,33 +193,33 @@ def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: s
     for k in keys:
         if not np.array_equal(pa[k][0], pb[k][0]):
             raise ValueError(f"{a} and {b} were tested on different images in seed {k[0]}, fold {k[1]}")
-    return DenseRuns({k: pa[k][1] for k in keys}, {k: pb[k][1] for k in keys}, {k[1]: len(pa[k][0]) for k in keys})
+    return DenseRuns({k: pa[k][1] for k in keys}, {k: pb[k][1] for k in keys}, {k[1]: len(pa[k][0]) for k in keys},
+                     ids={k[1]: pa[k][0] for k in keys})
 
 
-def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
+def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
+                            across: bool = True) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for multi-class / ordinal tasks (confusion-matrix metrics, Brier)."""
-    from bakeoff.stats.multiclass import multiclass_bootstrap, multiclass_permutation
-
     m = ev.primary
-    sa, sb = runs.scores(m)
-    reps = multiclass_bootstrap(runs, m, ev.n_boot, seed)
-    p_perm = multiclass_permutation(runs, m, ev.n_permutations, seed)
+    cells = {(k, w): runs.cells(k, w) for k in runs.keys for w in ("a", "b")}
+    est = design_estimates(runs, lambda key, which, W: runs.metric_from(W, *cells[key, which], m),
+                           lambda f: len(runs.y[f]))
     per_run = [{"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == runs.y[f],
                                                                           runs.b[s, f].argmax(1) == runs.y[f])}
                for (s, f) in runs.keys]
-    n_test = int(sum(len(v) for v in runs.y.values()))
-    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed)
+    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
+                       across=across)
 
 
-def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0) -> dict[str, Any]:
-    """The verdict on ``ev.primary`` for a dense task: images are the unit of resampling and swapping."""
+def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
+                       across: bool = True) -> dict[str, Any]:
+    """The verdict on ``ev.primary`` for a dense task: images are the unit of the design."""
     from scipy import stats as sps
 
-    from bakeoff.stats.dense import dense_bootstrap, dense_permutation
+    from bakeoff.tasks.segmentation import aggregate
 
-    sa, sb = runs.scores()
-    reps = dense_bootstrap(runs, ev.n_boot, seed)
-    p_perm = dense_permutation(runs, ev.n_permutations, seed)
+    est = design_estimates(runs, lambda key, which, W: aggregate(*getattr(runs, which)[key], W),
+                           lambda f: runs.n_images[f])
     per_run = []
     for (s, f) in runs.keys:
         ia, ib = runs.image_scores((s, f))
@@ -164,25 +231,31 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
         else:
             entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
         per_run.append(entry)
-    n_test = int(sum(runs.n_images.values()))
-    return pair_result(a, b, ev, runs, sa, sb, reps, p_perm, n_test, per_run, seed, unit="image", stratified=False)
+    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: runs.n_images[f]), per_run, seed,
+                       unit="image", across=across)
 
 
 def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05) -> dict[str, str]:
-    """Holm-adjust the pairs' p-values in place and decide each verdict on the adjusted p-value, so
-    that comparing many pairs does not inflate the chance of a false "better"."""
-    for p, adj in zip(pairs, holm([p["p_value"] for p in pairs])):
-        p["p_value_holm"] = adj
-        p["verdict"] = verdict(p["a"], p["b"], p["difference"], p["ci_low"], p["ci_high"], p["min_effect"],
-                               p["higher_is_better"], adj, alpha)
-        if p["verdict"] == "inconclusive" and "to_resolve" not in p:
-            n_seeds = len({r["seed"] for r in p.get("per_run", [])}) or 1
-            p["to_resolve"] = resolution_estimate(p["difference"], p["ci_low"], p["ci_high"], p["min_effect"],
-                                                  p["n_test_samples"], n_seeds)
+    """Holm-adjust the pairs' p-values (the test against the margin, and the equivalence test) in place
+    and decide each verdict on the adjusted values, so that comparing many pairs does not inflate the
+    chance of a false "better" or "equivalent"; say when a pair cannot reach significance at all."""
+    m = len(pairs)
+    for p, adj, adj_eq in zip(pairs, holm([p["p_margin"] for p in pairs]), holm([p["p_equivalence"] for p in pairs])):
+        p["p_value_holm"], p["p_equivalence_holm"] = adj, adj_eq
+        p["verdict"] = verdict(p["a"], p["b"], p["difference"], p["min_effect"], p["higher_is_better"], adj, adj_eq,
+                               alpha)
+        p.pop("to_resolve", None)
+        p.pop("unreachable", None)
+        if "p_floor" in p and p["p_floor"] * m >= alpha:
+            p["unreachable"] = (f"cannot reach significance: the smallest p-value this design allows is "
+                                f"{p['p_floor']:.3g}" + (f", times {m} pairs under Holm" if m > 1 else ""))
+        if p["verdict"] == "inconclusive":
+            p["to_resolve"] = required_size(p["design"]["components"], p["difference"], p["min_effect"],
+                                            alpha / max(m, 1))
     return {"method": "Holm (statsmodels multipletests method='holm')",
-            "family": f"the {len(pairs)} pair(s) compared on the primary metric {metric}; "
-                      f"verdicts use the adjusted p-values; per-run McNemar/DeLong/Wilcoxon p-values are "
-                      f"not adjusted"}
+            "family": f"the {m} pair(s) compared on the primary metric {metric}; verdicts use the adjusted "
+                      f"p-values (p_value_holm for 'better', p_equivalence_holm for 'equivalent'); per-run "
+                      f"McNemar/DeLong/Wilcoxon p-values are not adjusted"}
 
 
 def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict],
@@ -213,7 +286,8 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
                 runs = pair_runs(evaluations, df, a, b)
                 if runs is not None:
                     k = next(iter(runs.a.values())).shape[1]
-                    mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k)
+                    mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k,
+                                           ids=runs.ids)
                     out["pairs"].append(compare_multiclass_pair(mruns, a, b, study.evaluation, seed=i))
                 continue
             if dense:
@@ -225,6 +299,10 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
             if runs is not None:
                 out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))
         out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary, study.evaluation.alpha)
+        out["contenders"] = {}
+        for p in out["pairs"]:
+            for c, interval in p["contenders"].items():
+                out["contenders"].setdefault(c, {**interval, "method": p["ci_method"]})
     overrides = {c: cfg.protocol for c, cfg in study.contenders.items()}
     tuning = None
     if study.tuning.mode != "none":

@@ -2,9 +2,9 @@
 
 Accuracy, balanced accuracy, macro precision / recall / F1, MCC and quadratic-weighted kappa are
 functions of the confusion matrix, and a bootstrap replicate's confusion matrix is its sample weights
-times the per-sample one-hot (truth, prediction) cells: ``W @ E`` gives B matrices at once. A
-permutation swaps the two contenders' predictions per sample: ``(1 - S) @ E_a + S @ E_b``. The Brier
-score is a per-sample mean and is resampled the same way. Tests check every metric against the task's
+times the per-sample one-hot (truth, prediction) cells: ``W @ E`` gives B matrices at once (leave-one-out
+weights for the jackknife of ``bakeoff.stats.design``). The Brier score is a per-sample mean, weighted
+the same way. Tests check every metric against the task's
 torchmetrics values on the unresampled data and against scikit-learn.
 """
 
@@ -68,6 +68,7 @@ class MulticlassRuns(RunGrid):
     a: dict[tuple[int, int], np.ndarray]
     b: dict[tuple[int, int], np.ndarray]
     num_classes: int
+    ids: dict[int, np.ndarray] | None = None  # fold -> test sample ids
 
     def cells(self, key: tuple[int, int], which: str) -> tuple[np.ndarray, np.ndarray]:
         """(n, K*K) one-hot confusion cells and (n,) per-sample Brier terms of one contender's run."""
@@ -92,48 +93,3 @@ class MulticlassRuns(RunGrid):
             sa.append(self.metric_from(ones, *self.cells(k, "a"), metric)[0])
             sb.append(self.metric_from(ones, *self.cells(k, "b"), metric)[0])
         return np.array(sa), np.array(sb)
-
-
-def multiclass_bootstrap(runs: MulticlassRuns, metric: str, n_boot: int, seed: int = 0) -> np.ndarray:
-    """Replicates of the mean paired difference: test samples resampled within class (same draw for both
-    contenders and every seed) and, with several seeds, the seeds too."""
-    rng = np.random.default_rng(seed)
-    seeds = runs.seeds
-    per_fold = []
-    for f in runs.folds:
-        y = runs.y[f]
-        W = np.zeros((n_boot, len(y)))
-        rows = np.arange(n_boot)[:, None]
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            np.add.at(W, (rows, idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]), 1)
-        d = np.stack([runs.metric_from(W, *runs.cells((s, f), "a"), metric)
-                      - runs.metric_from(W, *runs.cells((s, f), "b"), metric) for s in seeds], axis=1)
-        if len(seeds) > 1:
-            d = np.take_along_axis(d, rng.integers(0, len(seeds), size=(n_boot, len(seeds))), axis=1)
-        per_fold.append(d.mean(1))
-    return np.mean(per_fold, axis=0)
-
-
-def multiclass_permutation(runs: MulticlassRuns, metric: str, n_perm: int, seed: int = 0) -> float:
-    """Two-sided p-value: each sample's two predictions swapped at random (the same swap in every seed)."""
-    rng = np.random.default_rng(seed)
-    sa, sb = runs.scores(metric)
-    observed = float(np.mean(sa - sb))
-    swaps = {f: (rng.random((n_perm, len(runs.y[f]))) < 0.5).astype(float) for f in runs.folds}
-    K = runs.num_classes
-    diffs = []
-    for key in runs.keys:
-        S = swaps[key[1]]
-        (ea, ba), (eb, bb) = runs.cells(key, "a"), runs.cells(key, "b")
-        if metric == "brier":
-            n = len(ba)
-            da = ((1 - S) @ ba + S @ bb) / n
-            db = ((1 - S) @ bb + S @ ba) / n
-        else:
-            da = cm_metrics(((1 - S) @ ea + S @ eb).reshape(-1, K, K), (metric,))[metric]
-            db = cm_metrics(((1 - S) @ eb + S @ ea).reshape(-1, K, K), (metric,))[metric]
-        diffs.append(da - db)
-    null = np.mean(np.stack(diffs, axis=1), axis=1)
-    extreme = int(np.sum(np.abs(null) >= abs(observed) - 1e-12))
-    return float((extreme + 1) / (n_perm + 1))

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from bakeoff.stats.weighted import binary_metrics, identity_draws, stratified_draws
+from bakeoff.stats.weighted import binary_metrics, identity_draws
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
@@ -37,17 +37,42 @@ def delong(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> dict[str,
         aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
         v10.append((tz[:m] - tx) / n)  # structural components of the positives
         v01.append(1 - (tz[m:] - ty) / m)  # and of the negatives
-    s10, s01 = np.cov(np.array(v10)), np.cov(np.array(v01))
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
     diff = aucs[0] - aucs[1]
-    if var <= 0:
-        p_value = 1.0 if diff == 0 else 0.0
-        z = 0.0 if diff == 0 else np.inf * np.sign(diff)
-    else:
+    var = np.nan
+    if m >= 2 and n >= 2:
+        s10, s01 = np.cov(np.array(v10)), np.cov(np.array(v01))
+        var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    out = {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff)}
+    if np.isfinite(var) and var > 0:
         z = diff / np.sqrt(var)
-        p_value = float(2 * stats.norm.sf(abs(z)))
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": float(diff),
-            "se": float(np.sqrt(max(var, 0))), "z": float(z), "p_value": p_value}
+        return {**out, "se": float(np.sqrt(var)), "z": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))}
+    # DeLong's variance is zero or undefined (one positive or negative, or no spread): a paired
+    # permutation test of the AUROC difference answers instead, never p = 0 or NaN
+    return {**out, "se": None, "z": None, "p_value": auroc_permutation(y, probs_a, probs_b),
+            "note": "DeLong variance zero or undefined; p from a paired permutation test"}
+
+
+def auroc_permutation(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n_perm: int = 1999,
+                      seed: int = 0) -> float:
+    """Two-sided p of AUROC(A) - AUROC(B) with each sample's two scores swapped at random; exact over all
+    2^n swap patterns when there are at most ``n_perm`` of them."""
+    y = np.asarray(y).astype(bool)
+    pa, pb = np.asarray(probs_a, float), np.asarray(probs_b, float)
+    n = len(y)
+    exact = 2 ** n <= n_perm
+    swaps = (((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1).astype(bool) if exact else
+             np.random.default_rng(seed).random((n_perm, n)) < 0.5)
+
+    def auc(p: np.ndarray) -> np.ndarray:  # (B, n) scores -> (B,) AUROC with ties counted half
+        pos, neg = p[:, y][:, :, None], p[:, ~y][:, None, :]
+        return ((pos > neg) + 0.5 * (pos == neg)).mean((1, 2))
+
+    observed = float(auc(pa[None])[0] - auc(pb[None])[0])
+    if observed == 0 or y.all() or not y.any():
+        return 1.0
+    null = auc(np.where(swaps, pb, pa)) - auc(np.where(swaps, pa, pb))
+    extreme = int(np.sum(np.abs(null) >= abs(observed) - 1e-12))
+    return float(extreme / len(null)) if exact else float((extreme + 1) / (n_perm + 1))
 
 
 class RunGrid:
@@ -77,6 +102,7 @@ class PairedRuns(RunGrid):
     y: dict[int, np.ndarray]  # fold -> labels of that fold's test samples
     a: dict[tuple[int, int], np.ndarray]  # (seed, fold) -> probabilities of contender A
     b: dict[tuple[int, int], np.ndarray]
+    ids: dict[int, np.ndarray] | None = None  # fold -> test sample ids (folds with equal ids share a test set)
 
     def scores(self, metric: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Each run's metric for A and for B, in ``keys`` order (seed-major, as baycomp expects)."""
@@ -91,52 +117,3 @@ class PairedRuns(RunGrid):
         """Mean over runs of metric(A) - metric(B): the effect the verdict is about."""
         sa, sb = self.scores(metric, threshold)
         return float(np.mean(sa - sb))
-
-
-def paired_bootstrap(runs: PairedRuns, metric: str, threshold: float = 0.5, n_boot: int = 2000,
-                     seed: int = 0, resample_seeds: bool = True) -> np.ndarray:
-    """Bootstrap replicates of the mean paired difference (A - B) over runs.
-
-    Each replicate resamples every fold's test samples (stratified by class; the same draw for both
-    contenders and all seeds, so the comparison stays paired) and, with more than one seed, the seeds
-    themselves, so that seed-to-seed variation widens the interval as it should.
-    """
-    rng = np.random.default_rng(seed)
-    seeds, folds = runs.seeds, runs.folds
-    out = []
-    for start in range(0, n_boot, 250):
-        B = min(250, n_boot - start)
-        per_fold = []
-        for f in folds:
-            dpos, dneg = stratified_draws(runs.y[f], B, rng)
-            d = np.stack([binary_metrics(runs.a[s, f], dpos, dneg, threshold, (metric,))[metric]
-                          - binary_metrics(runs.b[s, f], dpos, dneg, threshold, (metric,))[metric]
-                          for s in seeds], axis=1)  # (B, S)
-            if resample_seeds and len(seeds) > 1:
-                pick = rng.integers(0, len(seeds), size=(B, len(seeds)))
-                d = np.take_along_axis(d, pick, axis=1)
-            per_fold.append(d.mean(1))
-        out.append(np.mean(per_fold, axis=0))
-    return np.concatenate(out)
-
-
-def paired_permutation(runs: PairedRuns, metric: str, threshold: float = 0.5, n_perm: int = 999,
-                       seed: int = 0) -> float:
-    """Two-sided p-value of the mean paired difference: each sample's two predictions are swapped at
-    random (the same swap in every seed), which is exact under exchangeability of A and B."""
-    rng = np.random.default_rng(seed)
-    observed = runs.observed(metric, threshold)
-    draws = {f: identity_draws(runs.y[f]) for f in runs.folds}
-    extreme = 0
-    for _ in range(n_perm):
-        swaps = {f: rng.random(len(runs.y[f])) < 0.5 for f in runs.folds}
-        diffs = []
-        for (s, f) in runs.keys:
-            sw = swaps[f]
-            pa = np.where(sw, runs.b[s, f], runs.a[s, f])
-            pb = np.where(sw, runs.a[s, f], runs.b[s, f])
-            diffs.append(binary_metrics(pa, *draws[f], threshold, (metric,))[metric][0]
-                         - binary_metrics(pb, *draws[f], threshold, (metric,))[metric][0])
-        extreme += abs(np.mean(diffs)) >= abs(observed) - 1e-12
-    return float((extreme + 1) / (n_perm + 1))
-

@@ -5,6 +5,8 @@ A replicate is given by the drawn sample indices: ``dpos`` (B, n_pos) among the 
 function of per-replicate counts (bincounts over tied-score blocks for AUROC and AP), so B replicates
 cost a few (B, n) integer operations instead of B calls to a metric library. No library offers this
 vectorised form; tests check every metric against scikit-learn on the explicitly resampled arrays.
+Underneath, a replicate is a row of sample weights, so the same code gives leave-one-out (jackknife)
+values with weights ``1 - I``.
 """
 
 from __future__ import annotations
@@ -37,20 +39,45 @@ def identity_draws(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos[None], neg[None]
 
 
-def _block_counts(block: np.ndarray, draws: np.ndarray, n_blocks: int) -> np.ndarray:
-    B = draws.shape[0]
-    flat = block[draws] + (np.arange(B, dtype=np.int64) * n_blocks)[:, None]
-    return np.bincount(flat.ravel(), minlength=B * n_blocks).reshape(B, n_blocks).astype(np.float64)
+def draws_to_weights(dpos: np.ndarray, dneg: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) multiplicities of each sample in each replicate, from drawn indices."""
+    B = dpos.shape[0]
+    flat = np.concatenate([dpos, dneg], axis=1).astype(np.int64) + (np.arange(B, dtype=np.int64) * n)[:, None]
+    return np.bincount(flat.ravel(), minlength=B * n).reshape(B, n).astype(np.float64)
+
+
+def _block_sums(W: np.ndarray, block: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(B, n_blocks) sums of the columns of ``W`` that fall in each block."""
+    out = np.zeros((W.shape[0], n_blocks))
+    if W.shape[1] == 0:
+        return out
+    order = np.argsort(block, kind="stable")
+    sb = block[order]
+    starts = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1]])
+    out[:, sb[starts]] = np.add.reduceat(W[:, order], starts, axis=1)
+    return out
 
 
 def binary_metrics(probs: np.ndarray, dpos: np.ndarray, dneg: np.ndarray, threshold: float = 0.5,
                    names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
     """Each metric for each replicate (row of ``dpos``/``dneg``); identity draws give the plain metric."""
+    n = len(probs)
+    y = np.zeros(n, bool)
+    y[np.unique(dpos)] = True  # samples never drawn have weight 0 whatever their label
+    return weighted_binary_metrics(probs, y, draws_to_weights(dpos, dneg, n), threshold, names)
+
+
+def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, threshold: float = 0.5,
+                            names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
+    """Each metric for each row of sample weights ``W`` (B, n): bootstrap multiplicities, or leave-one-out
+    weights (1 - identity) for the jackknife."""
     p = np.asarray(probs, dtype=np.float64)
-    hard = p >= threshold
-    P = np.full(dpos.shape[0], float(dpos.shape[1]))
-    N = np.full(dneg.shape[0], float(dneg.shape[1]))
-    tp, fp = hard[dpos].sum(1).astype(np.float64), hard[dneg].sum(1).astype(np.float64)
+    pos = np.asarray(y).astype(bool)
+    W = np.asarray(W, dtype=np.float64)
+    hard = (p >= threshold).astype(np.float64)
+    Wp, Wn = W[:, pos], W[:, ~pos]
+    P, N = Wp.sum(1), Wn.sum(1)
+    tp, fp = Wp @ hard[pos], Wn @ hard[~pos]
     fn, tn = P - tp, N - fp
     total = P + N
     recall, specificity, precision = _div(tp, P), _div(tn, N), _div(tp, tp + fp)
@@ -63,11 +90,11 @@ def binary_metrics(probs: np.ndarray, dpos: np.ndarray, dneg: np.ndarray, thresh
         "mcc": _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
     }
     if "brier" in names:
-        out["brier"] = _div(((1 - p) ** 2)[dpos].sum(1) + (p ** 2)[dneg].sum(1), total)
+        out["brier"] = _div(Wp @ (1 - p[pos]) ** 2 + Wn @ p[~pos] ** 2, total)
     if "auroc" in names or "average_precision" in names:
         uniq, block = np.unique(p, return_inverse=True)  # blocks of tied scores, ascending
-        bp = _block_counts(block, dpos, len(uniq))
-        bn = _block_counts(block, dneg, len(uniq))
+        bp = _block_sums(Wp, block[pos], len(uniq))
+        bn = _block_sums(Wn, block[~pos], len(uniq))
         if "auroc" in names:
             neg_below = np.cumsum(bn, axis=1) - bn
             out["auroc"] = _div((bp * (neg_below + 0.5 * bn)).sum(1), P * N)

@@ -1,0 +1,183 @@
+"""Simulated studies for calibrating the verdict rule: per-sample predictions of two contenders over
+seeds and folds, drawn under the null (no difference) or under a real effect, judged by the very
+functions a real study calls (``compare_pair`` / ``compare_multiclass_pair`` / ``compare_dense_pair``,
+then ``adjust_pairs``).
+
+The generators (ours: no library simulates paired model predictions):
+- binary: a logit ``sep * (2y - 1) + 0.8 z_i + 0.7 e`` per run; ``z_i`` is the test sample's own
+  difficulty (shared by every run and both contenders), ``e`` per-run noise (churn) and ``sep`` the
+  run's quality, ``1.2 + effect + tau * N(0, 1)`` (tau: seed-to-seed quality variation, in logit units);
+- ordinal / multi-class: a latent grade ``y + z_i + sigma e`` read off as the nearest grade, with a
+  per-run noise level ``sigma = 0.9 exp(tau N(0, 1)) - effect``;
+- dense: per image and class, Dice = ``0.75 + g_i + u + h + effect`` (image effect g, run effect u with
+  sd tau, per-run per-image churn h) on a random region size, as the (num, den) tables the task saves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bakeoff.config import EvaluationConfig
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # binary | multiclass | dense
+    metric: str
+    seeds: int = 3
+    folds: int = 1
+    shared: bool = False  # folds share one test set
+    n: int = 200  # test samples (images for dense) per test set; disjoint folds split them
+    tau: float = 0.0
+    effect: float = 0.0
+    min_effect: float = 0.0
+    expect: str = "null"  # null | margin | power
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _test_sets(sc: Scenario) -> list[np.ndarray]:
+    """Sample ids of each fold's test set."""
+    if sc.folds == 1 or sc.shared:
+        return [np.arange(sc.n)] * sc.folds
+    per = sc.n // sc.folds
+    return [np.arange(f * per, (f + 1) * per) for f in range(sc.folds)]
+
+
+def binary_runs(sc: Scenario, rng: np.random.Generator):
+    from bakeoff.stats.paired import PairedRuns
+
+    sets = _test_sets(sc)
+    y, a, b = {}, {}, {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for f, ids in enumerate(sets):
+        key = int(ids[0])
+        if key not in cache:
+            n = len(ids)
+            yy = np.zeros(n, int)
+            yy[rng.permutation(n)[: max(2, round(0.3 * n))]] = 1
+            cache[key] = (yy, rng.normal(size=n))
+        yy, z = cache[key]
+        y[f] = yy
+        for s in range(sc.seeds):
+            for which, out in (("a", a), ("b", b)):
+                sep = 1.2 + (sc.effect if which == "a" else 0.0) + sc.tau * rng.normal()
+                out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.7 * rng.normal(size=len(yy)))
+    runs = PairedRuns(y=y, a=a, b=b)
+    runs.ids = {f: ids for f, ids in enumerate(sets)}
+    return runs
+
+
+def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
+    from bakeoff.stats.multiclass import MulticlassRuns
+
+    sets = _test_sets(sc)
+    y, a, b = {}, {}, {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    grades = np.arange(K)
+    for f, ids in enumerate(sets):
+        key = int(ids[0])
+        if key not in cache:
+            n = len(ids)
+            cache[key] = (rng.permutation(np.arange(n) % K), 0.5 * rng.normal(size=n))
+        yy, z = cache[key]
+        y[f] = yy
+        for s in range(sc.seeds):
+            for which, out in (("a", a), ("b", b)):
+                sigma = 0.9 * np.exp(sc.tau * rng.normal()) - (sc.effect if which == "a" else 0.0)
+                latent = yy + z + sigma * rng.normal(size=len(yy))
+                logits = -((latent[:, None] - grades[None]) ** 2)
+                p = np.exp(logits - logits.max(1, keepdims=True))
+                out[s, f] = p / p.sum(1, keepdims=True)
+    runs = MulticlassRuns(y=y, a=a, b=b, num_classes=K)
+    runs.ids = {f: ids for f, ids in enumerate(sets)}
+    return runs
+
+
+def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
+    from bakeoff.stats.dense import DenseRuns
+
+    sets = _test_sets(sc)
+    a, b = {}, {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for f, ids in enumerate(sets):
+        key = int(ids[0])
+        if key not in cache:
+            n = len(ids)
+            cache[key] = (rng.uniform(500, 2000, (n, classes)), rng.normal(0, 0.08, (n, classes)))
+        den, g = cache[key]
+        for s in range(sc.seeds):
+            for which, out in (("a", a), ("b", b)):
+                u = sc.tau * rng.normal()
+                dice = 0.75 + g + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
+                out[s, f] = (np.clip(dice, 0.01, 0.99) * den, den.copy())
+    runs = DenseRuns(a, b, {f: len(ids) for f, ids in enumerate(sets)})
+    runs.ids = {f: ids for f, ids in enumerate(sets)}
+    return runs
+
+
+GENERATORS = {"binary": binary_runs, "multiclass": multiclass_runs, "dense": dense_runs}
+
+
+def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
+    """One simulated study through the real comparison: the pair's result after Holm."""
+    from bakeoff.stats import compare
+
+    fn = {"binary": compare.compare_pair, "multiclass": compare.compare_multiclass_pair,
+          "dense": compare.compare_dense_pair}[sc.kind]
+    res = fn(runs, "A", "B", ev, across=False)
+    compare.adjust_pairs([res], ev.primary, ev.alpha)
+    return res
+
+
+def run_scenario(sc: Scenario, sims: int, seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
+    """Rates over ``sims`` simulated studies: a false (or, under an effect, true) "better", a false
+    "equivalent", and a "better beyond the margin" when the true difference sits on the margin."""
+    rng = np.random.default_rng(seed)
+    ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99)
+    counts = {"better": 0, "a_better": 0, "equivalent": 0}
+    for _ in range(sims):
+        res = judge(sc, GENERATORS[sc.kind](sc, rng), ev)
+        v = res["verdict"]
+        counts["better"] += "better" in v
+        counts["a_better"] += v == "A better"
+        counts["equivalent"] += v.startswith("equivalent")
+    return {k: c / sims for k, c in counts.items()}
+
+
+# The issue's table (issue 10), one row each; "power" rows carry a real effect.
+SCENARIOS = [
+    Scenario("binary AUROC, 1 seed", "binary", "auroc", seeds=1),
+    Scenario("binary AUROC, 3 seeds, tau 0", "binary", "auroc", seeds=3),
+    Scenario("binary AUROC, 3 seeds, tau 0.10", "binary", "auroc", seeds=3, tau=0.10),
+    Scenario("binary AUROC, 3 seeds, tau 0.15", "binary", "auroc", seeds=3, tau=0.15),
+    Scenario("binary AUROC, 5 seeds, tau 0.10", "binary", "auroc", seeds=5, tau=0.10),
+    Scenario("binary AUROC, 5 folds sharing one test set, tau 0.10", "binary", "auroc", seeds=1, folds=5,
+             shared=True, tau=0.10),
+    Scenario("binary AUROC, 5 disjoint folds, tau 0.10", "binary", "auroc", seeds=1, folds=5, tau=0.10),
+    Scenario("binary AUROC, 5 disjoint folds x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, folds=5, tau=0.10),
+    Scenario("binary Brier, 3 seeds, tau 0.10", "binary", "brier", seeds=3, tau=0.10),
+    Scenario("ordinal QWK, 1 seed", "multiclass", "qwk", seeds=1),
+    Scenario("ordinal QWK, 3 seeds, tau 0", "multiclass", "qwk", seeds=3),
+    Scenario("ordinal QWK, 3 seeds, tau 0.10", "multiclass", "qwk", seeds=3, tau=0.10),
+    Scenario("multi-class macro-F1, 3 seeds, tau 0.10", "multiclass", "f1", seeds=3, tau=0.10),
+    Scenario("Dice, 10 images, 1 seed", "dense", "mean_dice", seeds=1, n=10),
+    Scenario("Dice, 10 images, 5 seeds, tau 0.02", "dense", "mean_dice", seeds=5, n=10, tau=0.02),
+    Scenario("Dice, 100 images, 3 seeds, tau 0.01", "dense", "mean_dice", seeds=3, n=100, tau=0.01),
+    Scenario("Dice, 10 images x 5 disjoint folds, 3 seeds, tau 0.02", "dense", "mean_dice", seeds=3, folds=5,
+             n=50, tau=0.02),
+    Scenario("Dice at the margin (true diff = min_effect 0.02), 100 images, 3 seeds, tau 0.01", "dense",
+             "mean_dice", seeds=3, n=100, tau=0.01, effect=0.02, min_effect=0.02, expect="margin"),
+    Scenario("power: ordinal QWK, 3 seeds, sigma 0.9 vs 0.8", "multiclass", "qwk", seeds=3, effect=0.1,
+             expect="power"),
+    Scenario("power: macro-F1, 3 seeds, sigma 0.9 vs 0.8", "multiclass", "f1", seeds=3, effect=0.1, expect="power"),
+    Scenario("power: Dice, 10 images, 5 seeds, +0.02", "dense", "mean_dice", seeds=5, n=10, tau=0.01,
+             effect=0.02, expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, sep +0.3", "binary", "auroc", seeds=3, effect=0.3, expect="power"),
+]

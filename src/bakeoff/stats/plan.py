@@ -1,0 +1,80 @@
+"""``bakeoff plan``: from a finished (pilot) study, how many seeds and test samples would decide each pair.
+
+Reads only ``comparison.json``: each pair's variance components (training runs, test units shared by
+all runs, their interaction), estimated by ``bakeoff.stats.design``. For a grid of seeds x test-set
+sizes it simulates studies from those components, judges each with the same rule as a real verdict
+(t interval on Satterthwaite degrees of freedom, margin, TOST) and reports the power to call the pair
+and the expected half-width of its interval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+from bakeoff.stats.design import simulate_power
+
+DEFAULT_SEEDS = (1, 2, 3, 5, 10, 20)
+DEFAULT_TEST_FACTORS = (0.5, 1.0, 2.0, 4.0)
+
+
+def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = None, effect: float | None = None,
+              seeds: tuple[int, ...] = DEFAULT_SEEDS, test_factors: tuple[float, ...] = DEFAULT_TEST_FACTORS,
+              target: float = 0.8, sims: int = 2000) -> dict[str, Any]:
+    """Power and interval half-width of one pair on each (seeds, test units) design of the grid."""
+    comp = (pair.get("design") or {}).get("components")
+    if not comp or not comp.get("groups"):
+        raise BakeoffError(f"comparison.json: pair {pair.get('a')} - {pair.get('b')} has no variance components; "
+                           f"expected a comparison written by this version: run `bakeoff report DIR` first")
+    margin = pair["min_effect"] if min_effect is None else min_effect
+    d = pair["difference"] if effect is None else effect
+    g0 = comp["groups"][0]
+    seeds_now = max(1, g0["runs"] // len(g0["folds"]))  # runs on a test set = its folds x seeds
+    units_now = sum(g["test_units"] for g in comp["groups"])
+    rows = []
+    for s in seeds:
+        for tf in test_factors:
+            sim = simulate_power(comp, d, margin, alpha, s / seeds_now, tf, sims=sims, seed=s * 1000 + int(tf * 10))
+            rows.append({"seeds": s, "test_units": int(round(units_now * tf)), "power": sim["p_better"],
+                         "p_equivalent": sim["p_equivalent"], "half_width": sim["half_width"]})
+    enough = [r for r in rows if r["power"] >= target]
+    best = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
+    return {"a": pair["a"], "b": pair["b"], "metric": pair["metric"], "effect": d, "min_effect": margin,
+            "seeds_now": seeds_now, "test_units_now": units_now, "unit": pair.get("unit", "sample"),
+            "variance_shares": pair["design"].get("variance_shares"), "grid": rows, "target_power": target,
+            "smallest_design": best,
+            "note": ("power = P(verdict 'better' beyond the margin) if the true difference were "
+                     f"{d:+.4g}; simulated from the pilot's variance components ({sims} studies per cell)")}
+
+
+def plan_study(comparison: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    pairs = comparison.get("pairs") or []
+    if not pairs:
+        raise BakeoffError("comparison.json: no compared pairs; expected a finished study with a verdict on the "
+                           "primary metric")
+    alpha = comparison.get("alpha", 0.05)
+    return [plan_pair(p, alpha, **kwargs) for p in pairs]
+
+
+def grid_table(plan: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Rows seeds, columns test-set sizes, cells 'power (± half-width)'."""
+    sizes = sorted({r["test_units"] for r in plan["grid"]})
+    seeds = sorted({r["seeds"] for r in plan["grid"]})
+    cell = {(r["seeds"], r["test_units"]): r for r in plan["grid"]}
+    header = ["seeds"] + [f"{n:,} test {plan['unit']}s" for n in sizes]
+    body = []
+    for s in seeds:
+        row = [str(s)]
+        for n in sizes:
+            r = cell[s, n]
+            mark = "*" if r["power"] >= plan["target_power"] else ""
+            row.append(f"{r['power']:.2f}{mark} (±{r['half_width']:.3g})")
+        body.append(row)
+    return header, body
+
+
+def shares_text(shares: dict[str, float] | None) -> str:
+    if not shares:
+        return "variance shares: not separable (one run per test set)"
+    return ("variance of the difference: " + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in shares.items()))
+

@@ -1,0 +1,252 @@
+"""The design model behind every verdict, against reference formulas, and one test per defect of issue 10."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
+
+from bakeoff.config import EvaluationConfig
+from bakeoff.stats.compare import adjust_pairs, compare_dense_pair, compare_pair
+from bakeoff.stats.dense import DenseRuns
+from bakeoff.stats.design import estimate, jackknife_values, group_by_test_set
+from bakeoff.stats.paired import PairedRuns, delong
+from bakeoff.stats.weighted import weighted_binary_metrics
+
+
+def _ev(metric="accuracy", **kw):
+    return EvaluationConfig(primary=metric, **kw)
+
+
+def _binary(rng, n=200, seeds=1, folds=1, shared=True, skill_a=1.0, skill_b=1.0):
+    sets = [np.arange(n)] * folds if shared else [np.arange(f * n, (f + 1) * n) for f in range(folds)]
+    y, a, b, ids = {}, {}, {}, {}
+    for f, s_ids in enumerate(sets):
+        yy = (np.arange(len(s_ids)) % 3 == 0).astype(int)
+        y[f], ids[f] = yy, s_ids
+        for s in range(seeds):
+            a[s, f] = 1 / (1 + np.exp(-(skill_a * (2 * yy - 1) + rng.normal(size=len(yy)))))
+            b[s, f] = 1 / (1 + np.exp(-(skill_b * (2 * yy - 1) + rng.normal(size=len(yy)))))
+    return PairedRuns(y=y, a=a, b=b, ids=ids)
+
+
+def test_weighted_metrics_match_sklearn_sample_weights():
+    rng = np.random.default_rng(0)
+    y = (rng.random(150) < 0.4).astype(int)
+    p = np.round(rng.random(150), 2)  # ties
+    w = rng.integers(0, 4, 150).astype(float)
+    got = weighted_binary_metrics(p, y, w[None], 0.5)
+    assert got["auroc"][0] == pytest.approx(roc_auc_score(y, p, sample_weight=w), abs=1e-12)
+    assert got["accuracy"][0] == pytest.approx(accuracy_score(y, p >= 0.5, sample_weight=w), abs=1e-12)
+    assert got["brier"][0] == pytest.approx(brier_score_loss(y, p, sample_weight=w), abs=1e-12)
+
+
+def test_jackknife_of_a_mean_is_the_sample_variance_over_n():
+    x = np.random.default_rng(1).normal(size=40)
+    loo = jackknife_values(lambda W: (W @ x) / W.sum(1), len(x))
+    var = (len(x) - 1) / len(x) * np.sum((loo - loo.mean()) ** 2)
+    assert var == pytest.approx(np.var(x, ddof=1) / len(x), rel=1e-10)
+
+
+def test_one_run_accuracy_is_the_paired_t_test_on_samples():
+    runs = _binary(np.random.default_rng(2), skill_a=1.3)
+    res = compare_pair(runs, "A", "B", _ev("accuracy"), across=False)
+    ca = (runs.a[0, 0] >= 0.5) == runs.y[0]
+    cb = (runs.b[0, 0] >= 0.5) == runs.y[0]
+    ref = stats.ttest_rel(ca.astype(float), cb.astype(float))
+    assert res["difference"] == pytest.approx(ca.mean() - cb.mean())
+    assert res["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert res["df"] == pytest.approx(len(ca) - 1)
+
+
+def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
+    """Accuracy differences over R seeds x n samples: the variance of the grand mean equals the two-way
+    random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R)."""
+    rng = np.random.default_rng(3)
+    runs = _binary(rng, n=120, seeds=4)
+    res = compare_pair(runs, "A", "B", _ev("accuracy"), across=False)
+    D = np.stack([((runs.a[s, 0] >= 0.5) == runs.y[0]).astype(float) - ((runs.b[s, 0] >= 0.5) == runs.y[0])
+                  for s in range(4)])  # (R, n)
+    R, n = D.shape
+    grand = D.mean()
+    ms_r = n * np.sum((D.mean(1) - grand) ** 2) / (R - 1)
+    ms_c = R * np.sum((D.mean(0) - grand) ** 2) / (n - 1)
+    resid = D - D.mean(1, keepdims=True) - D.mean(0, keepdims=True) + grand
+    ms_rc = np.sum(resid ** 2) / ((R - 1) * (n - 1))
+    assert res["se"] ** 2 == pytest.approx((ms_r + ms_c - ms_rc) / (n * R), rel=1e-9)
+
+
+def test_disjoint_folds_with_one_run_each_is_the_t_test_over_folds():
+    runs = _binary(np.random.default_rng(4), n=60, folds=5, shared=False, skill_a=1.2)
+    res = compare_pair(runs, "A", "B", _ev("auroc"), across=False)
+    d = [roc_auc_score(runs.y[f], runs.a[0, f]) - roc_auc_score(runs.y[f], runs.b[0, f]) for f in range(5)]
+    assert res["p_value"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue, rel=1e-9)
+    assert res["design"]["test_sets"] == "disjoint" and res["df"] == 4
+
+
+def test_group_by_test_set():
+    a, b = np.array(["x", "y"]), np.array(["z"])
+    assert group_by_test_set([0, 1, 2], {0: a, 1: a[::-1], 2: a}) == ([[0, 1, 2]], "shared")
+    assert group_by_test_set([0, 1], {0: a, 1: b}) == ([[0], [1]], "disjoint")
+    assert group_by_test_set([0, 1], {0: a, 1: np.array(["y", "q"])})[1] == "overlapping"
+    assert group_by_test_set([0], None) == ([[0]], "single")
+
+
+# ---- one test per defect of issue 10 (each failed on 858dedb and passes now) ----------------------------
+
+
+def _dice_runs(per_seed_diffs, n=200, noise=0.002, seed=0, folds=1, shared=True):
+    rng = np.random.default_rng(seed)
+    den = rng.uniform(500, 1500, (n, 1))
+    base = 0.7 + 0.05 * rng.normal(size=(n, 1))
+    a, b = {}, {}
+    for f in range(folds):
+        for s, d in enumerate(per_seed_diffs):
+            b[s, f] = (base * den, den)
+            a[s, f] = ((base + d + noise * rng.normal(size=(n, 1))) * den, den)
+    ids = {f: (np.arange(n) if shared else np.arange(n) + f * n).astype(str) for f in range(folds)}
+    return DenseRuns(a, b, {f: n for f in range(folds)}, ids=ids)
+
+
+def test_defect1_three_seeds_disagreeing_are_not_significant():
+    """Seeds with differences +0.01, +0.03, +0.05 on 200 images: 858dedb said 'A better', p = 0.001; the
+    seeds' own t-interval includes 0, and so must the verdict's."""
+    runs = _dice_runs([0.01, 0.03, 0.05])
+    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), across=False)
+    lo, hi = stats.t.interval(0.95, 2, loc=0.03, scale=np.std([0.01, 0.03, 0.05], ddof=1) / np.sqrt(3))
+    assert res["ci_low"] < 0 < res["ci_high"]
+    assert res["ci_low"] == pytest.approx(lo, abs=0.003) and res["ci_high"] == pytest.approx(hi, abs=0.003)
+    assert res["p_value"] > 0.05 and res["verdict"] == "inconclusive"
+
+
+def test_defect2_copying_a_run_into_five_shared_folds_changes_nothing():
+    one = _binary(np.random.default_rng(5), n=150, skill_a=1.15)
+    five = PairedRuns(y={f: one.y[0] for f in range(5)}, a={(0, f): one.a[0, 0] for f in range(5)},
+                      b={(0, f): one.b[0, 0] for f in range(5)}, ids={f: np.arange(150) for f in range(5)})
+    r1 = compare_pair(one, "A", "B", _ev("auroc"), across=False)
+    r5 = compare_pair(five, "A", "B", _ev("auroc"), across=False)
+    assert r5["design"]["test_sets"] == "shared"
+    assert r5["p_value"] == pytest.approx(r1["p_value"], rel=1e-9)
+    assert (r5["ci_low"], r5["ci_high"]) == pytest.approx((r1["ci_low"], r1["ci_high"]), rel=1e-9)
+    assert r5["n_test_samples"] == 150
+
+
+def test_defect3_bayesian_probabilities_follow_the_metric_direction():
+    """Brier (lower is better) over 5 disjoint folds where A is clearly better: P(A better) must be high."""
+    runs = _binary(np.random.default_rng(6), n=80, folds=5, shared=False, skill_a=2.5, skill_b=0.5)
+    res = compare_pair(runs, "A", "B", _ev("brier"))
+    assert res["difference"] < 0 and res["verdict"] == "A better"
+    ct = res["across_runs"]["correlated_ttest"]
+    assert ct["p_a_better"] > 0.95 and ct["p_b_better"] < 0.05
+
+
+def test_defect4_tiny_test_sets_and_large_families_can_reach_better():
+    # five images where A is better on every one: the exact permutation floor 0.0625 made this inconclusive
+    runs = _dice_runs([0.10], n=5, noise=0.01)
+    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), across=False)
+    adjust_pairs([res], "mean_dice")
+    assert res["verdict"] == "A better" and res["p_value_holm"] < 0.05
+    # 55 pairs: the permutation floor (1 / 1000) x 55 was 0.055; a clear pair must still be called
+    pairs = [dict(res, a=f"A{i}") for i in range(55)]
+    adjust_pairs(pairs, "mean_dice")
+    assert all(p["verdict"].endswith("better") for p in pairs)
+    # a design that truly cannot reach significance says so: zero variance on 3 images, 5 pairs
+    flat = _dice_runs([0.10], n=3, noise=0.0)
+    res0 = compare_dense_pair(flat, "A", "B", _ev("mean_dice"), across=False)
+    assert res0["p_floor"] == pytest.approx(0.25)
+    fam = [dict(res0, a=f"A{i}") for i in range(5)]
+    adjust_pairs(fam, "mean_dice")
+    assert fam[0]["verdict"] == "inconclusive" and "cannot reach significance" in fam[0]["unreachable"]
+
+
+def test_defect5_what_would_decide_knows_which_source_dominates():
+    """Test-image variance dominates (seeds agree exactly): more seeds cannot decide, more images can.
+    858dedb answered '~57 seeds' for such a pair."""
+    rng = np.random.default_rng(7)
+    n = 30
+    den = rng.uniform(500, 1500, (n, 1))
+    base = 0.7 + 0.05 * rng.normal(size=(n, 1))
+    gain = 0.01 + 0.05 * rng.normal(size=(n, 1))  # a per-image effect, identical for every seed
+    runs = DenseRuns({(s, 0): ((base + gain) * den, den) for s in range(3)}, {(s, 0): (base * den, den) for s in range(3)},
+                     {0: n}, ids={0: np.arange(n).astype(str)})
+    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), across=False)
+    adjust_pairs([res], "mean_dice")
+    assert res["verdict"] == "inconclusive"
+    need = res["to_resolve"]
+    assert need["seeds"] is None and need["test_units"] > n
+    assert res["design"]["variance_shares"]["test_units"] > 0.9
+
+
+def test_defect6_delong_never_gives_zero_or_nan():
+    y = np.array([1, 0, 0, 0, 0, 0])
+    one_pos = delong(y, np.array([0.9, 0.1, 0.2, 0.3, 0.4, 0.5]), np.array([0.3, 0.1, 0.2, 0.4, 0.5, 0.6]))
+    assert 0 < one_pos["p_value"] <= 1 and np.isfinite(one_pos["p_value"])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    perfect = delong(y, np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3]), np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.7]))
+    assert 0 < perfect["p_value"] <= 1
+    # exact over the 2^6 swap patterns: the identity and the full swap are the only ones as extreme
+    assert perfect["p_value"] == pytest.approx(2 / 64)
+    same = delong(y, np.full(6, 0.5), np.full(6, 0.5))
+    assert same["p_value"] == 1.0
+
+
+def test_defect7_tests_of_independent_replicates_are_not_run_on_one_test_set(tmp_path):
+    from bakeoff.report.tables import summarize
+    from bakeoff.stats.ranks import friedman_ranks, rank_table
+
+    from bakeoff.stats.calibration import Scenario, binary_runs
+
+    # samples have their own difficulty, shared by every seed: the runs' test errors are correlated
+    runs = binary_runs(Scenario("s", "binary", "auroc", seeds=6), np.random.default_rng(8))
+    res = compare_pair(runs, "A", "B", _ev("auroc"))
+    assert res["across_runs"]["wilcoxon"]["p_value"] is None and "not independent" in res["across_runs"]["note"]
+    assert res["across_runs"]["bca"]["ci_low"] is None
+    rows = [{"contender": c, "seed": s, "fold": 0, "status": "done", "run_id": f"{c}{s}",
+             "test_auroc": 0.8 + 0.01 * k + 0.001 * s} for k, c in enumerate("xyz") for s in range(8)]
+    df = pd.DataFrame(rows)
+    ranking = friedman_ranks(rank_table(df, "test_auroc", list("xyz"), True), independent=False)
+    assert ranking["p_value"] is None and ranking["average_ranks"]["z"] == 1.0
+    summary = summarize(df, list("xyz")).set_index(["contender", "metric"])
+    assert np.isnan(summary.loc[("x", "test_auroc"), "ci_low"])  # no t-interval over runs on one test set
+    given = {"test_auroc": {"x": {"ci_low": 0.7, "ci_high": 0.9, "method": "design"}}}
+    summary = summarize(df, list("xyz"), given).set_index(["contender", "metric"])
+    assert summary.loc[("x", "test_auroc"), "ci_low"] == 0.7
+    # the contender's own interval covers the shared test set: wider than a t-interval over the 6 seeds
+    own = res["contenders"]["A"]
+    scores = [roc_auc_score(runs.y[0], runs.a[s, 0]) for s in range(6)]
+    t_lo, t_hi = stats.t.interval(0.95, 5, loc=np.mean(scores), scale=stats.sem(scores))
+    assert own["ci_high"] - own["ci_low"] > 2 * (t_hi - t_lo)
+
+
+def test_defect8_equivalence_is_a_tost_at_alpha_and_holm_is_fast():
+    # per-image differences centred on 0.004 with a 95% interval reaching past the 0.02 margin but a
+    # 90% interval inside it: TOST at alpha = 0.05 says equivalent
+    rng = np.random.default_rng(9)
+    runs = _dice_runs([0.0], n=12, noise=0.0, seed=9)
+    (num, den) = runs.a[0, 0]
+    runs.a[0, 0] = (num + (0.004 + 0.025 * rng.standard_t(30, size=num.shape)) * den, den)
+    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice", min_effect=0.02), across=False)
+    lo90, hi90 = res["ci_equivalence"] if "ci_equivalence" in res else (None, None)
+    adjust_pairs([res], "mean_dice")
+    assert "TOST" in res["equivalence_test"] and "90%" in res["equivalence_test"]
+    inside90 = -0.02 < res["difference"] - stats.t.ppf(0.95, res["df"]) * res["se"] and \
+        res["difference"] + stats.t.ppf(0.95, res["df"]) * res["se"] < 0.02
+    assert res["verdict"].startswith("equivalent") == inside90
+    assert lo90 is None or lo90 > -1
+    from bakeoff.stats.across import holm
+
+    start = time.perf_counter()
+    for _ in range(200):
+        holm([0.01, 0.02, 0.04])
+    assert time.perf_counter() - start < 0.5
+
+
+def test_estimate_is_robust_to_undefined_values():
+    pts = {(0, 0): 0.1, (1, 0): float("nan"), (2, 0): 0.2}
+    loos = {k: np.full(5, v) for k, v in pts.items()}
+    est = estimate(pts, loos, [0])
+    assert est.mean == pytest.approx(0.15) and est.groups[0].runs == 2
