@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from bakeoff.stats.paired import PairedRuns, mcnemar_exact, paired_bootstrap
-from bakeoff.stats.verdict import resolution_estimate, verdict
+from bakeoff.config import EvaluationConfig
+from bakeoff.stats.compare import adjust_pairs, compare_pair
+from bakeoff.stats.paired import PairedRuns, mcnemar_exact
 
 N, POS = 250, 45
 y = np.r_[np.ones(POS, int), np.zeros(N - POS, int)]
@@ -34,15 +35,15 @@ def report(label: str, cnn_fp: np.ndarray, se_fp: np.ndarray) -> None:
     print(f"  exact McNemar: SE-only correct {m['a_only_correct']}, CNN-only correct {m['b_only_correct']}, "
           f"p = {m['p_value']:.4f}")
     runs = PairedRuns(y={0: y}, a={(0, 0): se.astype(float)}, b={(0, 0): cnn.astype(float)})
-    d = runs.observed("accuracy", 0.5)
-    lo, hi = np.quantile(paired_bootstrap(runs, "accuracy", n_boot=4000, seed=0), [0.025, 0.975])
-    v = verdict("SE-ResNet3D", "Simple CNN", d, lo, hi, 0.02, True, m["p_value"])
-    print(f"  accuracy difference {d:+.3f}, 95% paired-bootstrap CI [{lo:+.3f}, {hi:+.3f}]; "
-          f"verdict with min_effect 0.02: {v}")
-    need = resolution_estimate(d, lo, hi, 0.02, N, 1)
-    if need:
-        print(f"  to decide against the 0.02 margin: about {need['test_samples']:,} test patches "
-              f"({need['factor']:.1f}x), if the difference held")
+    pair = compare_pair(runs, "SE-ResNet3D", "Simple CNN", EvaluationConfig(primary="accuracy", min_effect=0.02),
+                        across=False)
+    adjust_pairs([pair], "accuracy")
+    print(f"  accuracy difference {pair['difference']:+.3f}, 95% CI [{pair['ci_low']:+.3f}, {pair['ci_high']:+.3f}] "
+          f"(paired t on the patches), p = {pair['p_value']:.4f}; verdict with min_effect 0.02: {pair['verdict']}")
+    need = pair.get("to_resolve") or {}
+    if need.get("test_units"):
+        print(f"  to decide against the 0.02 margin with 80% power: about {need['test_units']:,} test patches, "
+              f"if the difference held")
 
 
 if __name__ == "__main__":
@@ -60,4 +61,4 @@ if __name__ == "__main__":
           f"smaller only as far as the two models' scores correlate). p for the null of equal AUCs, if the "
           f"scores were independent: {2 * stats.norm.sf(0.003 / (se_auc * np.sqrt(2))):.2f}")
     print("\nAll of this is one split and one seed: none of it says whether retraining would flip the result. "
-          "bakeoff's default is several seeds, with seeds resampled in the paired bootstrap.")
+          "bakeoff's default is several seeds, and its verdicts model seed-to-seed variation (docs/statistics.md).")

@@ -226,3 +226,36 @@ def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
     tiny_raw["data"]["strict"] = True
     study = write_study(tmp_path / "study.yaml", tiny_raw)
     _assert_clean_error(bakeoff("run", study, "--out", tmp_path / "out"), "pixel-identical twin", "data.strict")
+
+
+def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, tmp_path):
+    """`bakeoff plan` on the finished study; the pair's interval recomputed from predictions.npz."""
+    from bakeoff.config import EvaluationConfig
+    from bakeoff.stats.compare import compare_pair
+    from bakeoff.stats.paired import PairedRuns
+
+    _, out, _ = finished
+    comp = json.loads((out / "comparison.json").read_text())
+    (pair,) = comp["pairs"]
+    preds = {c: {s: np.load(out / "runs" / c / f"seed{s}-fold0" / "predictions.npz") for s in (0, 1)}
+             for c in ("cnn", "se")}
+    ids = preds["cnn"][0]["test_ids"]
+    runs = PairedRuns(y={0: preds["cnn"][0]["test_y"]}, a={(s, 0): preds["se"][s]["test_probs"] for s in (0, 1)},
+                      b={(s, 0): preds["cnn"][s]["test_probs"] for s in (0, 1)}, ids={0: ids})
+    again = compare_pair(runs, "se", "cnn", EvaluationConfig(primary="auroc"), across=False)
+    assert (pair["ci_low"], pair["ci_high"], pair["p_value"]) == pytest.approx(
+        (again["ci_low"], again["ci_high"], again["p_value"]), rel=1e-9)
+    assert pair["design"]["test_sets"] == "single" and pair["df"] > 0
+    summary = pd.read_csv(out / "summary.csv").set_index(["contender", "metric"])
+    assert summary.loc[("se", "test_auroc"), "ci_low"] == pytest.approx(pair["contenders"]["se"]["ci_low"])
+    plan_json = tmp_path / "plan.json"
+    proc = bakeoff("plan", out, "--seeds", "2,5", "--test-factors", "1,4", "--sims", "300", "--min-effect", "0.01",
+                   "--out", plan_json)
+    assert proc.returncode == 0, proc.stderr
+    assert "se − cnn on auroc" in proc.stdout and "test samples" in proc.stdout
+    grid = json.loads(plan_json.read_text())["pairs"][0]["grid"]
+    assert {(r["seeds"], r["test_units"]) for r in grid} == {(2, 60), (2, 240), (5, 60), (5, 240)}
+    by = {(r["seeds"], r["test_units"]): r for r in grid}
+    assert by[5, 240]["half_width"] < by[2, 60]["half_width"]  # more of both narrows the interval
+    _assert_clean_error(bakeoff("plan", tmp_path), "comparison.json", "not found")
+    _assert_clean_error(bakeoff("plan", out, "--power", "2"), "--power")

@@ -183,9 +183,11 @@ def compare(
     result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
               "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
     result["multiple_testing"] = adjust_pairs(result["pairs"], metric, alpha)
-    from bakeoff.report.build import verdict_table_rows
+    from bakeoff.report.build import design_lines, verdict_table_rows
 
     console.print(verdict_table_rows(result, ev))
+    for line in design_lines(result):
+        console.print(line, highlight=False)
     mc = pair["per_run"][0]["mcnemar_accuracy"]
     dl = pair["per_run"][0]["delong_auroc"]
     console.print(f"McNemar (exact) on correctness at threshold {threshold}: {mc['a_only_correct']} vs "
@@ -247,7 +249,8 @@ def plan(
         best = p["smallest_design"]
         console.print(f"smallest design in the grid with {power:.0%} power: {best['seeds']} seeds x "
                       f"{best['test_units']:,} test {p['unit']}s" if best else
-                      f"no design in the grid reaches {power:.0%} power", highlight=False)
+                      f"no design in the grid with 2 or more seeds reaches {power:.0%} power", highlight=False)
+        console.print(p["note"], highlight=False)
     if json_out is not None:
         write_json(json_out, {"pairs": plans})
         console.print(f"written: {json_out}")
@@ -277,6 +280,7 @@ def models(
 def _print_report(result: Any) -> None:
     from bakeoff.report.build import (
         across_run_lines,
+        design_lines,
         fairness_lines,
         ranking_line,
         terminal_table,
@@ -286,6 +290,8 @@ def _print_report(result: Any) -> None:
     console.print(terminal_table(result))
     if result.comparison.get("pairs"):
         console.print(verdict_table(result))
+    for line in design_lines(result.comparison):
+        console.print(line, highlight=False)
     for line in across_run_lines(result):
         console.print(line, highlight=False)
     if ranking_line(result):

@@ -13,7 +13,7 @@ from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 from bakeoff.config import EvaluationConfig
 from bakeoff.stats.compare import adjust_pairs, compare_dense_pair, compare_pair
 from bakeoff.stats.dense import DenseRuns
-from bakeoff.stats.design import estimate, jackknife_values, group_by_test_set
+from bakeoff.stats.design import estimate, group_by_test_set, jackknife_values
 from bakeoff.stats.paired import PairedRuns, delong
 from bakeoff.stats.weighted import weighted_binary_metrics
 
@@ -196,9 +196,8 @@ def test_defect6_delong_never_gives_zero_or_nan():
 
 def test_defect7_tests_of_independent_replicates_are_not_run_on_one_test_set(tmp_path):
     from bakeoff.report.tables import summarize
-    from bakeoff.stats.ranks import friedman_ranks, rank_table
-
     from bakeoff.stats.calibration import Scenario, binary_runs
+    from bakeoff.stats.ranks import friedman_ranks, rank_table
 
     # samples have their own difficulty, shared by every seed: the runs' test errors are correlated
     runs = binary_runs(Scenario("s", "binary", "auroc", seeds=6), np.random.default_rng(8))

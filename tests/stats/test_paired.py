@@ -8,8 +8,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 from statsmodels.stats.multitest import multipletests
 
-from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.config import EvaluationConfig
+from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.compare import compare_pair
 from bakeoff.stats.design import required_size
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact

@@ -247,6 +247,30 @@ def to_decide_text(pair: dict[str, Any]) -> str:
     return " or ".join(options) + f" ({need['power']:.0%} power if the difference holds)"
 
 
+def design_lines(comparison: dict[str, Any]) -> list[str]:
+    """Per pair, the statistical model that gave the verdict: the design, degrees of freedom, where the
+    variance comes from, and anything the design cannot say."""
+    lines = []
+    for p in comparison.get("pairs", []):
+        d = p.get("design") or {}
+        comp = d.get("components") or {}
+        groups = comp.get("groups") or []
+        runs = sum(g["runs"] for g in groups)
+        sizes = {g["test_units"] for g in groups}
+        shape = (f"{runs} run(s) on {len(groups)} {d.get('test_sets')} test set(s) of "
+                 f"{'/'.join(str(n) for n in sorted(sizes))} {p.get('unit', 'sample')}s")
+        line = f"{p['a']} − {p['b']}: {shape}; t on {p['df']:.1f} df"
+        shares = d.get("variance_shares")
+        if shares:
+            line += "; variance from " + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in shares.items())
+        for note in d.get("notes", []):
+            line += f"; {note}"
+        if p.get("degenerate"):
+            line += f"; {p['degenerate']}"
+        lines.append(line)
+    return lines
+
+
 def across_run_lines(report: StudyReport) -> list[str]:
     """Per pair, the tests across runs, with what they cannot say when there are too few runs."""
     lines = []

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,8 +12,15 @@ import pandas as pd
 from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
+from bakeoff.stats.design import (
+    Estimate,
+    claim_tests,
+    estimate,
+    group_by_test_set,
+    jackknife_values,
+    required_size,
+)
 from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
-from bakeoff.stats.design import Estimate, claim_tests, estimate, jackknife_values, required_size, group_by_test_set
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
 from bakeoff.stats.weighted import BINARY_METRICS, weighted_binary_metrics

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bakeoff.stats.paired import RunGrid
-from bakeoff.tasks.segmentation import aggregate, ratio_mean
+from bakeoff.tasks.segmentation import aggregate
 
 
 @dataclass

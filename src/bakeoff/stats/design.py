@@ -26,8 +26,9 @@ models need per-sample additive scores, which AUROC, QWK and pooled Dice are not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -210,7 +211,7 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
     lo90, hi90 = est.interval(1 - 2 * alpha)
     out = {"ci_low": float(lo), "ci_high": float(hi), "ci_equivalence": [float(lo90), float(hi90)],
            "df": float(df), "se": float(se)}
-    if se > 0:
+    if se > 1e-12 * max(1.0, abs(d)):  # below that, float noise of an exactly zero variance
         out["p_value"] = float(min(1.0, 2 * stats.t.sf(abs(d) / se, df)))
         out["p_margin"] = float(min(1.0, 2 * stats.t.sf((abs(d) - min_effect) / se, df)))
         out["p_equivalence"] = (float(max(stats.t.sf((d + min_effect) / se, df),
@@ -267,7 +268,8 @@ def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha:
     margin with probability ``power`` (normal approximation on the t quantile) if the difference stays
     at ``effect``; None for a direction that cannot within ``MAX_SEEDS`` / ``MAX_TEST_FACTOR``."""
     room = abs(effect) - min_effect if abs(effect) > min_effect else min_effect - abs(effect)
-    runs = comp["groups"][0]["runs"] if not comp.get("pooled_over_folds") else 1
+    g0 = comp["groups"][0]
+    seeds_now = 1 if comp.get("pooled_over_folds") else max(1, g0["runs"] // max(1, len(g0["folds"])))
     units = sum(g["test_units"] for g in comp["groups"])
     out: dict[str, Any] = {"power": power, "seeds": None, "test_units": None}
     if not np.isfinite(room) or room <= 0:
@@ -280,7 +282,7 @@ def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha:
         return need * np.sqrt(var) < room
 
     seeds = np.arange(1, MAX_SEEDS + 1)
-    ok = enough(seeds / runs, np.ones(len(seeds)))
+    ok = enough(seeds / seeds_now, np.ones(len(seeds)))
     if ok.any():
         out["seeds"] = int(seeds[ok.argmax()])
     factors = np.geomspace(1.0, MAX_TEST_FACTOR, 60)

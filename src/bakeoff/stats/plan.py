@@ -37,14 +37,17 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
             sim = simulate_power(comp, d, margin, alpha, s / seeds_now, tf, sims=sims, seed=s * 1000 + int(tf * 10))
             rows.append({"seeds": s, "test_units": int(round(units_now * tf)), "power": sim["p_better"],
                          "p_equivalent": sim["p_equivalent"], "half_width": sim["half_width"]})
-    enough = [r for r in rows if r["power"] >= target]
+    # one seed judges the trained models, not the training recipe (its seed variation is not estimated)
+    enough = [r for r in rows if r["power"] >= target and r["seeds"] > 1]
     best = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
     return {"a": pair["a"], "b": pair["b"], "metric": pair["metric"], "effect": d, "min_effect": margin,
             "seeds_now": seeds_now, "test_units_now": units_now, "unit": pair.get("unit", "sample"),
             "variance_shares": pair["design"].get("variance_shares"), "grid": rows, "target_power": target,
             "smallest_design": best,
             "note": ("power = P(verdict 'better' beyond the margin) if the true difference were "
-                     f"{d:+.4g}; simulated from the pilot's variance components ({sims} studies per cell)")}
+                     f"{d:+.4g}; simulated from the pilot's variance components ({sims} studies per cell). "
+                     "With 1 seed the verdict is about the trained models, not the training recipe: seed "
+                     "variation is not estimated, so that row is never proposed as the smallest design")}
 
 
 def plan_study(comparison: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:

