@@ -254,8 +254,9 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     assert proc.returncode == 0, proc.stderr
     assert "se − cnn on auroc" in proc.stdout and "test samples" in proc.stdout
     grid = json.loads(plan_json.read_text())["pairs"][0]["grid"]
-    assert {(r["seeds"], r["test_units"]) for r in grid} == {(2, 60), (2, 240), (5, 60), (5, 240)}
+    n = len(ids)
+    assert {(r["seeds"], r["test_units"]) for r in grid} == {(2, n), (2, 4 * n), (5, n), (5, 4 * n)}
     by = {(r["seeds"], r["test_units"]): r for r in grid}
-    assert by[5, 240]["half_width"] < by[2, 60]["half_width"]  # more of both narrows the interval
+    assert by[5, 4 * n]["half_width"] < by[2, n]["half_width"]  # more of both narrows the interval
     _assert_clean_error(bakeoff("plan", tmp_path), "comparison.json", "not found")
     _assert_clean_error(bakeoff("plan", out, "--power", "2"), "--power")
