@@ -249,3 +249,17 @@ def test_estimate_is_robust_to_undefined_values():
     loos = {k: np.full(5, v) for k, v in pts.items()}
     est = estimate(pts, loos, [0])
     assert est.mean == pytest.approx(0.15) and est.groups[0].runs == 2
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "mcc", "auroc", "brier", "balanced_accuracy"])
+def test_closed_form_leave_one_out_equals_the_weighted_jackknife(metric):
+    from bakeoff.stats.weighted import leave_one_out_metric
+
+    rng = np.random.default_rng(10)
+    y = (rng.random(120) < 0.35).astype(int)
+    p = np.round(rng.random(120), 2)  # ties
+    slow = jackknife_values(lambda W: weighted_binary_metrics(p, y, W, 0.5, (metric,))[metric], len(y))
+    assert leave_one_out_metric(p, y, 0.5, metric) == pytest.approx(slow, abs=1e-12)
+    keep = np.arange(len(y)) != 7
+    if metric == "auroc":  # and against scikit-learn on the data without sample 7
+        assert leave_one_out_metric(p, y, 0.5, metric)[7] == pytest.approx(roc_auc_score(y[keep], p[keep]))

@@ -23,7 +23,7 @@ from bakeoff.stats.design import (
 from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
-from bakeoff.stats.weighted import BINARY_METRICS, weighted_binary_metrics
+from bakeoff.stats.weighted import BINARY_METRICS, FAST_LOO, leave_one_out_metric, weighted_binary_metrics
 from bakeoff.tasks import metric_info
 
 
@@ -54,16 +54,19 @@ def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns
 ValueFn = Callable[[tuple[int, int], str, np.ndarray], np.ndarray]
 
 
-def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int]) -> dict[str, Estimate]:
+def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
+                     loo: Callable[[tuple[int, int], str], np.ndarray] | None = None) -> dict[str, Estimate]:
     """The design-aware estimates of A - B, of A and of B: ``value(key, "a"|"b", W)`` is the metric of
-    one contender's run under sample weights W (B, n); the jackknife uses leave-one-unit-out weights."""
+    one contender's run under sample weights W (B, n); the jackknife uses leave-one-unit-out weights, or
+    ``loo(key, which)`` where a metric has a closed form for them."""
     points: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     loos: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     for key in runs.keys:
         n = units(key[1])
         for which in ("a", "b"):
             points[which][key] = float(value(key, which, np.ones((1, n)))[0])
-            loos[which][key] = jackknife_values(lambda W, w=which, k=key: value(k, w, W), n)
+            loos[which][key] = (loo(key, which) if loo is not None else
+                                jackknife_values(lambda W, w=which, k=key: value(k, w, W), n))
         points["diff"][key] = points["a"][key] - points["b"][key]
         loos["diff"][key] = loos["a"][key] - loos["b"][key]
     ids = getattr(runs, "ids", None)
@@ -136,7 +139,10 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
     def value(key, which, W):
         return weighted_binary_metrics(getattr(runs, which)[key], runs.y[key[1]], W, thr, (m,))[m]
 
-    est = design_estimates(runs, value, lambda f: len(runs.y[f]))
+    def fast(key, which):
+        return leave_one_out_metric(getattr(runs, which)[key], runs.y[key[1]], thr, m)
+
+    est = design_estimates(runs, value, lambda f: len(runs.y[f]), fast if m in FAST_LOO else None)
     per_run = []
     for (s, f) in runs.keys:
         y = runs.y[f]

@@ -39,11 +39,11 @@ def identity_draws(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos[None], neg[None]
 
 
-def draws_to_weights(dpos: np.ndarray, dneg: np.ndarray, n: int) -> np.ndarray:
-    """(B, n) multiplicities of each sample in each replicate, from drawn indices."""
-    B = dpos.shape[0]
-    flat = np.concatenate([dpos, dneg], axis=1).astype(np.int64) + (np.arange(B, dtype=np.int64) * n)[:, None]
-    return np.bincount(flat.ravel(), minlength=B * n).reshape(B, n).astype(np.float64)
+def _block_counts(block: np.ndarray, draws: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(B, n_blocks) how many drawn samples fall in each block, per replicate row of ``draws``."""
+    B = draws.shape[0]
+    flat = block[draws] + (np.arange(B, dtype=np.int64) * n_blocks)[:, None]
+    return np.bincount(flat.ravel(), minlength=B * n_blocks).reshape(B, n_blocks).astype(np.float64)
 
 
 def _block_sums(W: np.ndarray, block: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -61,10 +61,19 @@ def _block_sums(W: np.ndarray, block: np.ndarray, n_blocks: int) -> np.ndarray:
 def binary_metrics(probs: np.ndarray, dpos: np.ndarray, dneg: np.ndarray, threshold: float = 0.5,
                    names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
     """Each metric for each replicate (row of ``dpos``/``dneg``); identity draws give the plain metric."""
-    n = len(probs)
-    y = np.zeros(n, bool)
-    y[np.unique(dpos)] = True  # samples never drawn have weight 0 whatever their label
-    return weighted_binary_metrics(probs, y, draws_to_weights(dpos, dneg, n), threshold, names)
+    p = np.asarray(probs, dtype=np.float64)
+    hard = p >= threshold
+    P = np.full(dpos.shape[0], float(dpos.shape[1]))
+    N = np.full(dneg.shape[0], float(dneg.shape[1]))
+    stats = {"P": P, "N": N, "tp": hard[dpos].sum(1).astype(np.float64),
+             "fp": hard[dneg].sum(1).astype(np.float64)}
+    if "brier" in names:
+        stats["brier_sum"] = ((1 - p) ** 2)[dpos].sum(1) + (p ** 2)[dneg].sum(1)
+    if "auroc" in names or "average_precision" in names:
+        uniq, block = np.unique(p, return_inverse=True)  # blocks of tied scores, ascending
+        stats["bp"] = _block_counts(block, dpos, len(uniq))
+        stats["bn"] = _block_counts(block, dneg, len(uniq))
+    return _from_counts(stats, names)
 
 
 def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, threshold: float = 0.5,
@@ -76,8 +85,20 @@ def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, thr
     W = np.asarray(W, dtype=np.float64)
     hard = (p >= threshold).astype(np.float64)
     Wp, Wn = W[:, pos], W[:, ~pos]
-    P, N = Wp.sum(1), Wn.sum(1)
-    tp, fp = Wp @ hard[pos], Wn @ hard[~pos]
+    stats = {"P": Wp.sum(1), "N": Wn.sum(1), "tp": Wp @ hard[pos], "fp": Wn @ hard[~pos]}
+    if "brier" in names:
+        stats["brier_sum"] = Wp @ (1 - p[pos]) ** 2 + Wn @ p[~pos] ** 2
+    if "auroc" in names or "average_precision" in names:
+        uniq, block = np.unique(p, return_inverse=True)
+        stats["bp"] = _block_sums(Wp, block[pos], len(uniq))
+        stats["bn"] = _block_sums(Wn, block[~pos], len(uniq))
+    return _from_counts(stats, names)
+
+
+def _from_counts(c: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every metric from per-replicate sufficient statistics: class totals, true and false positives at
+    the threshold, the Brier sum, and positives / negatives per tied-score block (ascending)."""
+    P, N, tp, fp = c["P"], c["N"], c["tp"], c["fp"]
     fn, tn = P - tp, N - fp
     total = P + N
     recall, specificity, precision = _div(tp, P), _div(tn, N), _div(tp, tp + fp)
@@ -89,12 +110,10 @@ def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, thr
         "f1": _div(2 * tp, 2 * tp + fp + fn),
         "mcc": _div(tp * tn - fp * fn, np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))),
     }
-    if "brier" in names:
-        out["brier"] = _div(Wp @ (1 - p[pos]) ** 2 + Wn @ p[~pos] ** 2, total)
-    if "auroc" in names or "average_precision" in names:
-        uniq, block = np.unique(p, return_inverse=True)  # blocks of tied scores, ascending
-        bp = _block_sums(Wp, block[pos], len(uniq))
-        bn = _block_sums(Wn, block[~pos], len(uniq))
+    if "brier_sum" in c:
+        out["brier"] = _div(c["brier_sum"], total)
+    if "bp" in c:
+        bp, bn = c["bp"], c["bn"]
         if "auroc" in names:
             neg_below = np.cumsum(bn, axis=1) - bn
             out["auroc"] = _div((bp * (neg_below + 0.5 * bn)).sum(1), P * N)
@@ -103,3 +122,31 @@ def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, thr
             fp_at = np.cumsum(bn[:, ::-1], axis=1)[:, ::-1]
             out["average_precision"] = _div((bp * _div(tp_at, tp_at + fp_at)).sum(1), P)
     return {k: v for k, v in out.items() if k in names}
+
+
+FAST_LOO = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "brier")
+
+
+def leave_one_out_metric(probs: np.ndarray, y: np.ndarray, threshold: float, name: str) -> np.ndarray:
+    """The metric with each sample left out in turn, (n,), in O(n log n) for the metrics of ``FAST_LOO``:
+    leaving a sample out subtracts its own contribution from the sufficient statistics (for AUROC, its
+    DeLong structural component: the negatives it outranks, or the positives that outrank it)."""
+    p = np.asarray(probs, dtype=np.float64)
+    pos = np.asarray(y).astype(bool)
+    hard = (p >= threshold).astype(np.float64)
+    yf = pos.astype(np.float64)
+    ones = np.ones(len(p))
+    c = {"P": yf.sum() - yf, "N": (1 - yf).sum() - (1 - yf), "tp": (hard * yf).sum() - hard * yf,
+         "fp": (hard * (1 - yf)).sum() - hard * (1 - yf)}
+    if name == "brier":
+        own = np.where(pos, (1 - p) ** 2, p ** 2)
+        c["brier_sum"] = own.sum() - own
+    if name == "auroc":
+        neg, posv = np.sort(p[~pos]), np.sort(p[pos])
+        below = np.searchsorted(neg, p, "left") + 0.5 * (np.searchsorted(neg, p, "right") - np.searchsorted(neg, p, "left"))
+        above = (len(posv) - np.searchsorted(posv, p, "right")
+                 + 0.5 * (np.searchsorted(posv, p, "right") - np.searchsorted(posv, p, "left")))
+        total = below[pos].sum()
+        num = total - np.where(pos, below, above)
+        return _div(num, c["P"] * c["N"])
+    return _from_counts({k: v * ones for k, v in c.items()}, (name,))[name]
