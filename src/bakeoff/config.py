@@ -212,8 +212,8 @@ class EvaluationConfig(_Strict):
     min_effect: float = Field(0.0, ge=0)
     alpha: float = Field(0.05, gt=0, lt=0.5)
     pairs: Literal["baseline", "all"] = "baseline"  # each contender against the baseline, or every pair
-    n_boot: int = Field(2000, ge=200)
-    n_permutations: int = Field(999, ge=99)
+    n_boot: int = Field(2000, ge=200)  # per-run bootstrap intervals (intervals.csv)
+    n_permutations: int = Field(999, ge=99)  # DeLong's fallback when its variance is zero or undefined
     threshold: float = Field(0.5, gt=0, lt=1)
     # Also report threshold-dependent test metrics at a threshold chosen on each run's validation split
     # (Youden's J or best F1); the test split never influences it.

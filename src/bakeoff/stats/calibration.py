@@ -4,13 +4,16 @@ functions a real study calls (``compare_pair`` / ``compare_multiclass_pair`` / `
 then ``adjust_pairs``).
 
 The generators (ours: no library simulates paired model predictions):
-- binary: a logit ``sep * (2y - 1) + 0.8 z_i + 0.7 e`` per run; ``z_i`` is the test sample's own
-  difficulty (shared by every run and both contenders), ``e`` per-run noise (churn) and ``sep`` the
-  run's quality, ``1.2 + effect + tau * N(0, 1)`` (tau: seed-to-seed quality variation, in logit units);
-- ordinal / multi-class: a latent grade ``y + z_i + sigma e`` read off as the nearest grade, with a
-  per-run noise level ``sigma = 0.9 exp(tau N(0, 1)) - effect``;
-- dense: per image and class, Dice = ``0.75 + g_i + u + h + effect`` (image effect g, run effect u with
-  sd tau, per-run per-image churn h) on a random region size, as the (num, den) tables the task saves.
+- binary: a logit ``sep * (2y - 1) + 0.8 z_i + 0.4 k_i + 0.6 e`` per run; ``z_i`` is the test sample's
+  own difficulty (shared by every run and both contenders), ``k_i`` the contender's own affinity for
+  that sample (shared by its seeds), ``e`` per-run noise (churn) and ``sep`` the run's quality,
+  ``1.2 + effect + tau * N(0, 1)`` (tau: seed-to-seed quality variation, in logit units);
+- ordinal / multi-class: a latent grade ``y + z_i + sigma (0.5 k_i + 0.85 e)`` read off as the nearest
+  grade, with a per-run noise level ``sigma = 0.9 exp(tau N(0, 1)) - effect``;
+- dense: per image and class, Dice = ``0.75 + g_i + k_i + u + h + effect`` (image effect g common to
+  both contenders, the contender's own image effect k (sd 0.02) shared by its seeds, run effect u with
+  sd tau, per-run per-image churn h, sd 0.03) on a random region size, as the (num, den) tables the
+  task saves.
 """
 
 from __future__ import annotations
@@ -62,13 +65,13 @@ def binary_runs(sc: Scenario, rng: np.random.Generator):
             n = len(ids)
             yy = np.zeros(n, int)
             yy[rng.permutation(n)[: max(2, round(0.3 * n))]] = 1
-            cache[key] = (yy, rng.normal(size=n))
-        yy, z = cache[key]
+            cache[key] = (yy, rng.normal(size=n), {"a": rng.normal(size=n), "b": rng.normal(size=n)})
+        yy, z, k = cache[key]
         y[f] = yy
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
                 sep = 1.2 + (sc.effect if which == "a" else 0.0) + sc.tau * rng.normal()
-                out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.7 * rng.normal(size=len(yy)))
+                out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.4 * k[which] + 0.6 * rng.normal(size=len(yy)))
     runs = PairedRuns(y=y, a=a, b=b)
     runs.ids = {f: ids for f, ids in enumerate(sets)}
     return runs
@@ -85,13 +88,14 @@ def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
         key = int(ids[0])
         if key not in cache:
             n = len(ids)
-            cache[key] = (rng.permutation(np.arange(n) % K), 0.5 * rng.normal(size=n))
-        yy, z = cache[key]
+            cache[key] = (rng.permutation(np.arange(n) % K), 0.5 * rng.normal(size=n),
+                          {"a": rng.normal(size=n), "b": rng.normal(size=n)})
+        yy, z, k = cache[key]
         y[f] = yy
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
                 sigma = 0.9 * np.exp(sc.tau * rng.normal()) - (sc.effect if which == "a" else 0.0)
-                latent = yy + z + sigma * rng.normal(size=len(yy))
+                latent = yy + z + sigma * (0.5 * k[which] + 0.85 * rng.normal(size=len(yy)))
                 logits = -((latent[:, None] - grades[None]) ** 2)
                 p = np.exp(logits - logits.max(1, keepdims=True))
                 out[s, f] = p / p.sum(1, keepdims=True)
@@ -110,12 +114,13 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
         key = int(ids[0])
         if key not in cache:
             n = len(ids)
-            cache[key] = (rng.uniform(500, 2000, (n, classes)), rng.normal(0, 0.08, (n, classes)))
-        den, g = cache[key]
+            cache[key] = (rng.uniform(500, 2000, (n, classes)), rng.normal(0, 0.08, (n, classes)),
+                          {"a": rng.normal(0, 0.02, (n, classes)), "b": rng.normal(0, 0.02, (n, classes))})
+        den, g, k = cache[key]
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
                 u = sc.tau * rng.normal()
-                dice = 0.75 + g + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
+                dice = 0.75 + g + k[which] + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
                 out[s, f] = (np.clip(dice, 0.01, 0.99) * den, den.copy())
     runs = DenseRuns(a, b, {f: len(ids) for f, ids in enumerate(sets)})
     runs.ids = {f: ids for f, ids in enumerate(sets)}
@@ -183,6 +188,8 @@ SCENARIOS = [
              expect="power"),
     Scenario("power: Dice, 100 images, 3 seeds, tau 0, +0.01", "dense", "mean_dice", seeds=3, n=100, effect=0.01,
              expect="power"),
+    Scenario("power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)", "dense",
+             "mean_dice", seeds=3, n=100, tau=0.01, effect=0.01, expect="power"),
     Scenario("power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)", "dense",
              "mean_dice", seeds=5, n=10, tau=0.01, effect=0.02, expect="power"),
     Scenario("power: binary AUROC, 3 seeds, tau 0, sep +0.3", "binary", "auroc", seeds=3, effect=0.3,

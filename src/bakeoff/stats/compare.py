@@ -86,7 +86,7 @@ def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, 
         "a": a, "b": b, "metric": m, "higher_is_better": hib, "difference": d.mean,
         **{k: tests[k] for k in ("ci_low", "ci_high")}, "ci_level": 1 - ev.alpha, "ci_method": d.method,
         "p_value": tests["p_value"], "p_margin": tests["p_margin"], "p_equivalence": tests["p_equivalence"],
-        "df": tests["df"], "se": tests["se"],
+        "ci_equivalence": tests.get("ci_equivalence"), "df": tests["df"], "se": tests["se"],
         "test": (f"two-sided t test of the mean paired difference ({tests['df']:.1f} df); p_margin tests it "
                  f"against ±min_effect, which a verdict of 'better' must clear"),
         "equivalence_test": (f"TOST at alpha {ev.alpha:g}: equivalent when the {1 - 2 * ev.alpha:.0%} interval "
@@ -148,7 +148,7 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
         y = runs.y[f]
         ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
-                        "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f])})
+                        "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f], ev.n_permutations)})
     return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
                        across=across)
 

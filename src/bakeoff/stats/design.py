@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats
 
 CHUNK = 256  # leave-one-out rows per block: bounds memory at CHUNK x n
+DF_QUANTILE = 0.25  # see seed_df_weight; chosen by the calibration suite
 METHOD = ("crossed random effects (training runs x test units): variance s²/R + c from the spread of the "
           "runs and the jackknife covariance of their shared test units, Welch–Satterthwaite degrees of "
           "freedom, t interval and t test")
@@ -129,6 +130,15 @@ class Estimate:
                             "shared": g.shared, "churn": g.churn} for g in self.groups]}
 
 
+def seed_df_weight(df: float) -> float:
+    """How much the training-run term counts when the degrees of freedom are worked out: its upper
+    ``DF_QUANTILE`` confidence bound over its estimate, (R - 1) / chi2_q(R - 1). Plain Satterthwaite
+    with the estimated term lets the df jump towards n - 1 exactly when few seeds happened to agree,
+    which made the t test liberal (0.08 at 3 seeds in the calibration suite); weighting the term at its
+    plausible upper value keeps the df near R - 1 unless the test units clearly dominate."""
+    return float(df / stats.chi2.ppf(DF_QUANTILE, df)) if df >= 1 else 1.0
+
+
 def _satterthwaite(parts: list[tuple[float, float]]) -> float:
     parts = [(a, d) for a, d in parts if a > 0 and d > 0]
     if not parts:
@@ -150,7 +160,7 @@ def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> Gro
         c = float((C.sum() - np.trace(C)) / (R * (R - 1)))
         s2 = float(np.var(points, ddof=1))
         shared = max(c, 0.0)
-        parts = [(s2 / R, R - 1), (shared, n - 1)]
+        parts = [(s2 / R * seed_df_weight(R - 1), R - 1), (shared, n - 1)]  # for the df only
         return GroupEstimate(folds, R, n, mean, s2 / R + shared, parts, max(0.0, s2 - max(v_bar - c, 0.0)),
                              shared, max(v_bar - c, 0.0))
     return GroupEstimate(folds, 1, n, mean, v_bar, [(v_bar, n - 1)], None, v_bar, 0.0)
@@ -249,16 +259,19 @@ def variance_at(comp: dict[str, Any], seeds_factor: Any, test_factor: Any) -> tu
         return var, np.maximum(1.0, G * sf - 1) + 0 * tf
     num = np.zeros(np.broadcast(sf, tf).shape)
     den = np.zeros_like(num)
+    df_num = np.zeros_like(num)
     for g in groups:
         R = g["runs"] * sf
         n = g["test_units"] * tf
         train = ((g["tau2"] or 0.0) / R + g["churn"] / (tf * R)) / G ** 2
         shared = g["shared"] / tf / G ** 2
         num = num + train + shared
+        w = np.vectorize(seed_df_weight)(np.maximum(R - 1, 1.0)) if g["runs"] > 1 else 1.0
+        df_num = df_num + train * w + shared
         if g["runs"] > 1:
-            den = den + train ** 2 / np.maximum(R - 1, 1e-9)
+            den = den + (train * w) ** 2 / np.maximum(R - 1, 1e-9)
         den = den + shared ** 2 / np.maximum(n - 1, 1e-9)
-    df = np.where(den > 0, num ** 2 / np.where(den > 0, den, 1), np.inf)
+    df = np.where(den > 0, df_num ** 2 / np.where(den > 0, den, 1), np.inf)
     return num, df
 
 
@@ -320,17 +333,19 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
              + rng.normal(0, np.sqrt(shared), (sims, 1)))
         group_means.append(d.mean(1))
         if R >= 2:
-            var_parts += [(d.var(1, ddof=1) / R, R - 1), (shared * rng.chisquare(n - 1, sims) / (n - 1), n - 1)]
+            var_parts += [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1)),
+                          (shared * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
         else:
-            var_parts += [((shared + churn) * rng.chisquare(n - 1, sims) / (n - 1), n - 1)]
+            var_parts += [((shared + churn) * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
     M = np.stack(group_means, axis=1)
     means = M.mean(1) + effect
     if G >= 2 and all(max(1, int(round(g["runs"] * seeds_factor))) == 1 for g in groups):
         var_hat, df = M.var(1, ddof=1) / G, np.full(sims, G - 1.0)
     else:
-        var_hat = sum(a for a, _ in var_parts) / G ** 2
-        den = sum((a / G ** 2) ** 2 / d for a, d in var_parts)
-        df = np.where(den > 0, var_hat ** 2 / np.where(den > 0, den, 1), np.inf)
+        var_hat = sum(a for a, _, _ in var_parts) / G ** 2
+        num = sum(a * w for a, _, w in var_parts) / G ** 2
+        den = sum((a * w / G ** 2) ** 2 / d for a, d, w in var_parts)
+        df = np.where(den > 0, num ** 2 / np.where(den > 0, den, 1), np.inf)
     se = np.sqrt(var_hat)
     q = stats.t.ppf(1 - alpha / 2, df)
     lo, hi = means - q * se, means + q * se

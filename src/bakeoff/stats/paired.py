@@ -23,7 +23,7 @@ def _midrank(x: np.ndarray) -> np.ndarray:
     return stats.rankdata(x, method="average")
 
 
-def delong(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> dict[str, float]:
+def delong(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n_perm: int = 1999) -> dict[str, float]:
     """DeLong's test for two correlated ROC AUCs (DeLong et al. 1988; fast midrank form of Sun & Xu 2014).
 
     Written here because neither scipy, statsmodels nor scikit-learn provides it.
@@ -48,7 +48,7 @@ def delong(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray) -> dict[str,
         return {**out, "se": float(np.sqrt(var)), "z": float(z), "p_value": float(2 * stats.norm.sf(abs(z)))}
     # DeLong's variance is zero or undefined (one positive or negative, or no spread): a paired
     # permutation test of the AUROC difference answers instead, never p = 0 or NaN
-    return {**out, "se": None, "z": None, "p_value": auroc_permutation(y, probs_a, probs_b),
+    return {**out, "se": None, "z": None, "p_value": auroc_permutation(y, probs_a, probs_b, n_perm),
             "note": "DeLong variance zero or undefined; p from a paired permutation test"}
 
 
