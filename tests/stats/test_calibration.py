@@ -16,9 +16,23 @@ ALPHA = 0.05
 BOUND = ALPHA + 0.02
 NULL_SIMS = 1000
 
-# Power of the verdict rule on 858dedb (percentile bootstrap over seeds and samples + permutation test),
-# measured with these generators: benchmarks/bench_calibration.py --baseline (300 studies per row).
-BASELINE_POWER: dict[str, float] = {}
+# Power of 858dedb's rule (percentile bootstrap over seeds and samples + permutation test) on the very same
+# 500 simulated studies (seed 2026), measured by running these scenarios against a checkout of 858dedb.
+BASELINE_POWER = {
+    "power: ordinal QWK, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.098,
+    "power: macro-F1, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.036,
+    "power: Dice, 10 images, 5 seeds, tau 0, +0.02": 0.496,
+}
+# Where 858dedb was more powerful, its edge came from treating the seeds' spread as if it could not be
+# larger than it looked: with three seeds no test that stays calibrated for every seed-to-seed spread
+# can match it (docs/statistics.md). There, and where 858dedb over-rejects under the null (tau > 0),
+# the test asserts the power the new rule has, with room for Monte Carlo error.
+FLOORS = {
+    "power: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.70,  # 858dedb: 0.856
+    "power: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.55,  # 858dedb: 0.782
+    "power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)": 0.07,  # 0.374
+    "power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)": 0.33,  # 0.454
+}
 
 
 def _ids(scenarios):
@@ -45,9 +59,16 @@ def test_at_the_margin_neither_equivalent_nor_better_beyond_it(scenario):
     assert rates["equivalent"] <= BOUND and rates["a_better"] <= BOUND, rates
 
 
+def test_every_power_scenario_has_a_reference():
+    assert {s.name for s in POWER} == set(BASELINE_POWER) | set(FLOORS)
+
+
 @pytest.mark.parametrize("scenario", POWER, ids=_ids(POWER))
 def test_power_is_not_below_todays(scenario):
     rates = run_scenario(scenario, 500, seed=2026)
     print(f"{scenario.name}: power {rates['a_better']:.3f} (858dedb: {BASELINE_POWER.get(scenario.name)})")
     assert rates["better"] - rates["a_better"] <= ALPHA / 2  # a call in the wrong direction stays rare
-    assert rates["a_better"] >= BASELINE_POWER.get(scenario.name, 0.0)
+    if scenario.name in BASELINE_POWER:
+        assert rates["a_better"] >= BASELINE_POWER[scenario.name]
+    else:
+        assert rates["a_better"] >= FLOORS[scenario.name]
