@@ -37,3 +37,16 @@ def test_lower_is_better_and_too_few_contenders():
     table = rank_table(df, "test_brier", ["m0", "m1", "m2"], higher_is_better=False)
     assert friedman_ranks(table)["average_ranks"]["m0"] < friedman_ranks(table)["average_ranks"]["m2"]
     assert friedman_ranks(rank_table(_results(k=2), "test_auroc", ["m0", "m1"], True)) is None
+
+
+def test_blocks_are_folds_when_their_test_sets_are_independent():
+    rows = [{"contender": f"m{j}", "seed": s, "fold": f, "status": "done", "test_auroc": 0.8 + 0.01 * j + 0.001 * s + 0.02 * f}
+            for s in range(3) for f in range(4) for j in range(3)]
+    df = pd.DataFrame(rows)
+    table = rank_table(df, "test_auroc", ["m0", "m1", "m2"], True, independent_folds=True)
+    assert table.shape == (4, 3)  # seeds averaged within each fold
+    assert table.loc[2, "m1"] == pytest.approx(np.mean([0.81 + 0.001 * s + 0.04 for s in range(3)]))
+    res = friedman_ranks(table, independent=True)
+    assert res["n_blocks"] == 4 and res["p_value"] is not None
+    shared = friedman_ranks(rank_table(df, "test_auroc", ["m0", "m1", "m2"], True), independent=False)
+    assert shared["p_value"] is None and "not independent" in shared["note"]
