@@ -36,7 +36,7 @@ def report(label: str, cnn_fp: np.ndarray, se_fp: np.ndarray) -> None:
           f"p = {m['p_value']:.4f}")
     runs = PairedRuns(y={0: y}, a={(0, 0): se.astype(float)}, b={(0, 0): cnn.astype(float)})
     pair = compare_pair(runs, "SE-ResNet3D", "Simple CNN", EvaluationConfig(primary="accuracy", min_effect=0.02),
-                        across=False)
+                        extras=False)
     adjust_pairs([pair], "accuracy")
     print(f"  accuracy difference {pair['difference']:+.3f}, 95% CI [{pair['ci_low']:+.3f}, {pair['ci_high']:+.3f}] "
           f"(paired t on the patches), p = {pair['p_value']:.4f}; verdict with min_effect 0.02: {pair['verdict']}")

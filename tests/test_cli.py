@@ -242,7 +242,7 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     ids = preds["cnn"][0]["test_ids"]
     runs = PairedRuns(y={0: preds["cnn"][0]["test_y"]}, a={(s, 0): preds["se"][s]["test_probs"] for s in (0, 1)},
                       b={(s, 0): preds["cnn"][s]["test_probs"] for s in (0, 1)}, ids={0: ids})
-    again = compare_pair(runs, "se", "cnn", EvaluationConfig(primary="auroc"), across=False)
+    again = compare_pair(runs, "se", "cnn", EvaluationConfig(primary="auroc"), extras=False)
     assert (pair["ci_low"], pair["ci_high"], pair["p_value"]) == pytest.approx(
         (again["ci_low"], again["ci_high"], again["p_value"]), rel=1e-9)
     assert pair["design"]["test_sets"] == "single" and pair["df"] > 0

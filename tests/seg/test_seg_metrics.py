@@ -140,7 +140,7 @@ def test_dense_leave_one_image_out_and_the_verdict(images):
         keep = [j for j in range(4) if j != i]
         sub = {"pred": [preds[j] for j in keep], "y": [trues[j] for j in keep]}
         assert loo[i] == pytest.approx(task.evaluate_part(sub)[0]["mean_dice"], abs=1e-12)
-    res = compare_dense_pair(runs, "a", "b", EvaluationConfig(primary="mean_dice"), across=False)
+    res = compare_dense_pair(runs, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)
     assert res["difference"] < 0 and res["unit"] == "image" and res["df"] == pytest.approx(3)
     same = DenseRuns({(0, 0): ta}, {(0, 0): ta}, {0: 4})
-    assert compare_dense_pair(same, "a", "b", EvaluationConfig(primary="mean_dice"), across=False)["p_value"] == 1.0
+    assert compare_dense_pair(same, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)["p_value"] == 1.0

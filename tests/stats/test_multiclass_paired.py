@@ -49,10 +49,10 @@ def test_leave_one_out_values_recomputed_by_hand_and_the_verdict():
         keep = np.arange(len(y)) != i
         assert loo[i] == pytest.approx(skm.cohen_kappa_score(y[keep], a[keep].argmax(1), weights="quadratic"),
                                        abs=1e-9)
-    res = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="qwk"), across=False)
+    res = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="qwk"), extras=False)
     assert res["verdict"] == "a better" and res["p_value"] < 1e-6
     same = MulticlassRuns({0: y}, {(0, 0): a}, {(0, 0): a}, K)
-    res = compare_multiclass_pair(same, "a", "b", EvaluationConfig(primary="accuracy"), across=False)
+    res = compare_multiclass_pair(same, "a", "b", EvaluationConfig(primary="accuracy"), extras=False)
     assert res["p_value"] == 1.0 and res["difference"] == 0
-    brier = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="brier"), across=False)
+    brier = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="brier"), extras=False)
     assert brier["difference"] < 0 and brier["verdict"] == "a better"  # lower Brier is better

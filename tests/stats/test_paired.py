@@ -64,7 +64,7 @@ def test_delong_standard_error_agrees_with_the_jackknife_on_a_large_case():
     pb = 1 / (1 + np.exp(-(1.0 * y + 0.7 * rng.normal(size=3000) + 0.5 * (pa - 0.5))))
     got = delong(y, pa, pb)
     runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-    res = compare_pair(runs, "a", "b", EvaluationConfig(primary="auroc"), across=False)
+    res = compare_pair(runs, "a", "b", EvaluationConfig(primary="auroc"), extras=False)
     assert got["difference"] == pytest.approx(res["difference"], abs=1e-12)
     assert got["se"] == pytest.approx(res["se"], rel=0.02)
 
@@ -145,7 +145,7 @@ def _rejections(effect: float, sims: int, seed: int) -> dict[str, float]:
         hits["mcnemar"] += mcnemar_exact((pa >= 0.5) == y, (pb >= 0.5) == y)["p_value"] < 0.05
         hits["delong"] += delong(y, pa, pb)["p_value"] < 0.05
         runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-        hits["design_t"] += compare_pair(runs, "a", "b", ev, across=False)["p_value"] < 0.05
+        hits["design_t"] += compare_pair(runs, "a", "b", ev, extras=False)["p_value"] < 0.05
     return {k: float(v / sims) for k, v in hits.items()}
 
 

@@ -136,7 +136,7 @@ def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
 
     fn = {"binary": compare.compare_pair, "multiclass": compare.compare_multiclass_pair,
           "dense": compare.compare_dense_pair}[sc.kind]
-    res = fn(runs, "A", "B", ev, across=False)
+    res = fn(runs, "A", "B", ev, extras=False)
     compare.adjust_pairs([res], ev.primary, ev.alpha)
     return res
 

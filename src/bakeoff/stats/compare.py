@@ -74,10 +74,11 @@ def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
 
 
 def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, Estimate], n_test: int,
-                per_run: list[dict], seed: int, unit: str = "sample", across: bool = True) -> dict[str, Any]:
+                per_run: list[dict], seed: int, unit: str = "sample", extras: bool = True) -> dict[str, Any]:
     """One pair's entry in comparison.json, whatever the task: the mean paired difference, its interval
     and tests under the design's model (seeds x test units, shared or disjoint test sets), the
-    (unadjusted) verdict, each contender's own interval and the tests across independent runs."""
+    (unadjusted) verdict, each contender's own interval and, with ``extras``, the tests per run and
+    across independent test sets (reported, not part of the verdict; simulations leave them out)."""
     m = ev.primary
     hib = metric_info(m).higher_is_better
     d = est["diff"]
@@ -101,7 +102,7 @@ def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, 
     result["verdict"] = verdict(a, b, d.mean, ev.min_effect, hib, tests["p_margin"], tests["p_equivalence"],
                                 ev.alpha)
     result["per_run"] = per_run
-    if across:
+    if extras:
         result["across_runs"] = across_runs(runs, est, ev, hib, seed)
     return result
 
@@ -132,7 +133,7 @@ def variance_shares(est: Estimate) -> dict[str, Any] | None:
 
 
 def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                 across: bool = True) -> dict[str, Any]:
+                 extras: bool = True) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
     m, thr = ev.primary, ev.threshold
 
@@ -144,13 +145,13 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
 
     est = design_estimates(runs, value, lambda f: len(runs.y[f]), fast if m in FAST_LOO else None)
     per_run = []
-    for (s, f) in runs.keys:
+    for (s, f) in (runs.keys if extras else []):  # per-run tests are reported, not part of the verdict
         y = runs.y[f]
         ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f], ev.n_permutations)})
     return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
-                       across=across)
+                       extras=extras)
 
 
 def n_test_units(runs: Any, units: Callable[[int], int]) -> int:
@@ -212,7 +213,7 @@ def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: s
 
 
 def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                            across: bool = True) -> dict[str, Any]:
+                            extras: bool = True) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for multi-class / ordinal tasks (confusion-matrix metrics, Brier)."""
     m = ev.primary
     cells = {(k, w): runs.cells(k, w) for k in runs.keys for w in ("a", "b")}
@@ -220,13 +221,13 @@ def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: in
                            lambda f: len(runs.y[f]))
     per_run = [{"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == runs.y[f],
                                                                           runs.b[s, f].argmax(1) == runs.y[f])}
-               for (s, f) in runs.keys]
+               for (s, f) in (runs.keys if extras else [])]
     return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
-                       across=across)
+                       extras=extras)
 
 
 def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                       across: bool = True) -> dict[str, Any]:
+                       extras: bool = True) -> dict[str, Any]:
     """The verdict on ``ev.primary`` for a dense task: images are the unit of the design."""
     from scipy import stats as sps
 
@@ -235,7 +236,7 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
     est = design_estimates(runs, lambda key, which, W: aggregate(*getattr(runs, which)[key], W),
                            lambda f: runs.n_images[f])
     per_run = []
-    for (s, f) in runs.keys:
+    for (s, f) in (runs.keys if extras else []):
         ia, ib = runs.image_scores((s, f))
         ok = ~(np.isnan(ia) | np.isnan(ib))
         entry: dict[str, Any] = {"seed": s, "fold": f, "images": int(ok.sum())}
@@ -246,7 +247,7 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
             entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
         per_run.append(entry)
     return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: runs.n_images[f]), per_run, seed,
-                       unit="image", across=across)
+                       unit="image", extras=extras)
 
 
 def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05) -> dict[str, str]:
