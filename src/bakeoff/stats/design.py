@@ -303,8 +303,8 @@ def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha:
     if ok.any():
         out["test_units"] = int(np.ceil(factors[ok.argmax()] * units))
     if out["seeds"] is None and out["test_units"] is None:
-        out["note"] = (f"neither up to {MAX_SEEDS} seeds nor {MAX_TEST_FACTOR:g}x the test units would decide "
-                       f"it if the difference stayed at {effect:+.4g}; see bakeoff plan for both together")
+        out["note"] = (f"neither <= {MAX_SEEDS} seeds nor <= {MAX_TEST_FACTOR:g}x test units alone; both "
+                       f"together might (bakeoff plan)")
     return out
 
 
