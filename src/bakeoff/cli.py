@@ -204,14 +204,16 @@ def plan(
     min_effect: Annotated[float | None, typer.Option(help="Margin to plan for (default: the study's).")] = None,
     effect: Annotated[float | None, typer.Option(help="True difference to plan for (default: the observed).")] = None,
     power: Annotated[float, typer.Option(help="Target power for the smallest design.")] = 0.8,
-    seeds: Annotated[str, typer.Option(help="Seed counts of the grid, comma-separated.")] = "1,2,3,5,10,20",
-    test_factors: Annotated[str, typer.Option(help="Test-set sizes as multiples of today's.")] = "0.5,1,2,4",
+    seeds: Annotated[str | None, typer.Option(help="Seed counts of the grid, comma-separated "
+                                                   "[default: 1,2,3,5,10,20].")] = None,
+    test_factors: Annotated[str | None, typer.Option(help="Test-set sizes as multiples of today's "
+                                                          "[default: 0.5,1,2,4].")] = None,
     sims: Annotated[int, typer.Option(help="Simulated studies per grid cell.")] = 2000,
     json_out: Annotated[Path | None, typer.Option("--out", help="Write the plan as JSON here.")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study."""
-    from bakeoff.stats.plan import grid_table, plan_study, shares_text
+    from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, grid_table, plan_study, shares_text
     from bakeoff.utils import read_json, write_json
 
     path = out / "comparison.json"
@@ -221,8 +223,8 @@ def plan(
     if not 0 < power < 1:
         raise BakeoffError(f"--power {power}: expected a probability between 0 and 1, e.g. 0.8")
     try:
-        seed_grid = tuple(int(x) for x in seeds.split(","))
-        factor_grid = tuple(float(x) for x in test_factors.split(","))
+        seed_grid = tuple(int(x) for x in seeds.split(",")) if seeds else DEFAULT_SEEDS
+        factor_grid = tuple(float(x) for x in test_factors.split(",")) if test_factors else DEFAULT_TEST_FACTORS
     except ValueError:
         raise BakeoffError(f"--seeds {seeds!r} / --test-factors {test_factors!r}: expected comma-separated "
                            f"numbers, e.g. --seeds 1,3,5 --test-factors 1,2") from None

@@ -16,7 +16,6 @@ from bakeoff.stats.design import (
     Estimate,
     claim_tests,
     estimate,
-    group_by_test_set,
     jackknife_values,
     required_size,
 )
@@ -150,14 +149,8 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
         ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
         per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
                         "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f], ev.n_permutations)})
-    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
+    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
                        extras=extras)
-
-
-def n_test_units(runs: Any, units: Callable[[int], int]) -> int:
-    """Distinct test units: folds sharing one test set count it once."""
-    groups, _ = group_by_test_set(runs.folds, getattr(runs, "ids", None))
-    return int(sum(units(g[0]) for g in groups))
 
 
 def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: bool, seed: int) -> dict:
@@ -222,7 +215,7 @@ def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: in
     per_run = [{"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == runs.y[f],
                                                                           runs.b[s, f].argmax(1) == runs.y[f])}
                for (s, f) in (runs.keys if extras else [])]
-    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: len(runs.y[f])), per_run, seed,
+    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
                        extras=extras)
 
 
@@ -246,7 +239,7 @@ def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0
         else:
             entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
         per_run.append(entry)
-    return pair_result(a, b, ev, runs, est, n_test_units(runs, lambda f: runs.n_images[f]), per_run, seed,
+    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
                        unit="image", extras=extras)
 
 

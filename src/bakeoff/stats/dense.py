@@ -27,14 +27,6 @@ class DenseRuns(RunGrid):
     def y(self) -> dict[int, int]:  # what RunGrid reads the folds from
         return self.n_images
 
-    def scores(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.array([aggregate(*self.a[k])[0] for k in self.keys]),
-                np.array([aggregate(*self.b[k])[0] for k in self.keys]))
-
-    def observed(self) -> float:
-        sa, sb = self.scores()
-        return float(np.nanmean(sa - sb))
-
     def image_scores(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Each image's own score (the metric on that image alone; NaN where undefined)."""
         eye = np.eye(self.n_images[key[1]])

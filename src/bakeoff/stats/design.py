@@ -112,6 +112,11 @@ class Estimate:
     fold_spread: float | None = None  # variance of the per-fold means when the folds' spread is the interval
 
     @property
+    def test_units(self) -> int:
+        """Distinct test units: folds sharing one test set count it once."""
+        return int(sum(g.units for g in self.groups))
+
+    @property
     def se(self) -> float:
         return float(np.sqrt(max(self.var, 0.0)))
 
@@ -227,13 +232,13 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
         out["p_equivalence"] = (float(max(stats.t.sf((d + min_effect) / se, df),
                                           stats.t.sf((min_effect - d) / se, df))) if min_effect > 0 else 1.0)
         return out
-    floor = zero_variance_p(sum(g.units for g in est.groups))
+    floor = zero_variance_p(est.test_units)
     out["p_floor"] = floor
     out["p_value"] = 1.0 if d == 0 else floor
     out["p_margin"] = floor if abs(d) > min_effect else 1.0
     out["p_equivalence"] = floor if (min_effect > 0 and abs(d) < min_effect) else 1.0
     out["note"] = ("zero estimated variance: every run and test unit agree; p-values are the exact bound "
-                   f"of a sign-flip test over the {sum(g.units for g in est.groups)} test units")
+                   f"of a sign-flip test over the {est.test_units} test units")
     return out
 
 
@@ -241,6 +246,23 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
 
 MAX_SEEDS = 50
 MAX_TEST_FACTOR = 20.0
+
+
+def _pooled_tau2(comp: dict[str, Any]) -> tuple[float, float]:
+    """With one run per disjoint fold: (training variance, mean sampling variance of a fold). The folds'
+    spread mixes both; the sampling part is taken as shared by all runs of a fold, so more seeds help only
+    through the training part."""
+    groups = comp["groups"]
+    sampling = sum(g["shared"] + g["churn"] for g in groups) / len(groups)
+    return max(0.0, (comp.get("fold_spread") or 0.0) - sampling), sampling
+
+
+def seeds_per_test_set(comp: dict[str, Any]) -> int:
+    """Seeds in today's study: runs on a test set are its folds x seeds (one run per fold when pooled)."""
+    if comp.get("pooled_over_folds"):
+        return 1
+    g0 = comp["groups"][0]
+    return max(1, g0["runs"] // max(1, len(g0["folds"])))
 
 
 def variance_at(comp: dict[str, Any], seeds_factor: Any, test_factor: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -251,11 +273,8 @@ def variance_at(comp: dict[str, Any], seeds_factor: Any, test_factor: Any) -> tu
     groups = comp["groups"]
     G = len(groups)
     if comp.get("pooled_over_folds"):
-        # one run per fold: the folds' spread mixes training and test variation; the test part is taken
-        # as shared by all runs (more seeds then help only through the training part)
-        tot = sum(g["shared"] + g["churn"] for g in groups) / G
-        tau2 = max(0.0, (comp.get("fold_spread") or 0.0) - tot)
-        var = (tau2 / sf + tot / tf) / G
+        tau2, sampling = _pooled_tau2(comp)
+        var = (tau2 / sf + sampling / tf) / G
         return var, np.maximum(1.0, G * sf - 1) + 0 * tf
     num = np.zeros(np.broadcast(sf, tf).shape)
     den = np.zeros_like(num)
@@ -281,8 +300,7 @@ def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha:
     margin with probability ``power`` (normal approximation on the t quantile) if the difference stays
     at ``effect``; None for a direction that cannot within ``MAX_SEEDS`` / ``MAX_TEST_FACTOR``."""
     room = abs(effect) - min_effect if abs(effect) > min_effect else min_effect - abs(effect)
-    g0 = comp["groups"][0]
-    seeds_now = 1 if comp.get("pooled_over_folds") else max(1, g0["runs"] // max(1, len(g0["folds"])))
+    seeds_now = seeds_per_test_set(comp)
     units = sum(g["test_units"] for g in comp["groups"])
     out: dict[str, Any] = {"power": power, "seeds": None, "test_units": None}
     if not np.isfinite(room) or room <= 0:
@@ -319,8 +337,7 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
     G = len(groups)
     pooled = bool(comp.get("pooled_over_folds"))
     if pooled:
-        tot = sum(g["shared"] + g["churn"] for g in groups) / G
-        tau2_all = max(0.0, (comp.get("fold_spread") or 0.0) - tot)
+        tau2_all, _ = _pooled_tau2(comp)
     group_means, var_parts = [], []
     for g in groups:
         R = max(1, int(round(g["runs"] * seeds_factor)))

@@ -86,10 +86,3 @@ class MulticlassRuns(RunGrid):
         K = self.num_classes
         return cm_metrics((W @ e).reshape(-1, K, K), (metric,))[metric]
 
-    def scores(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        sa, sb = [], []
-        for k in self.keys:
-            ones = np.ones((1, len(self.y[k[1]])))
-            sa.append(self.metric_from(ones, *self.cells(k, "a"), metric)[0])
-            sb.append(self.metric_from(ones, *self.cells(k, "b"), metric)[0])
-        return np.array(sa), np.array(sb)

@@ -8,8 +8,6 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from bakeoff.stats.weighted import binary_metrics, identity_draws
-
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
     """Exact (binomial) McNemar test on per-sample correctness; statsmodels computes the p-value."""
@@ -104,16 +102,3 @@ class PairedRuns(RunGrid):
     b: dict[tuple[int, int], np.ndarray]
     ids: dict[int, np.ndarray] | None = None  # fold -> test sample ids (folds with equal ids share a test set)
 
-    def scores(self, metric: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """Each run's metric for A and for B, in ``keys`` order (seed-major, as baycomp expects)."""
-        sa, sb = [], []
-        for (s, f) in self.keys:
-            d = identity_draws(self.y[f])
-            sa.append(binary_metrics(self.a[s, f], *d, threshold, (metric,))[metric][0])
-            sb.append(binary_metrics(self.b[s, f], *d, threshold, (metric,))[metric][0])
-        return np.array(sa), np.array(sb)
-
-    def observed(self, metric: str, threshold: float) -> float:
-        """Mean over runs of metric(A) - metric(B): the effect the verdict is about."""
-        sa, sb = self.scores(metric, threshold)
-        return float(np.mean(sa - sb))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.errors import BakeoffError
-from bakeoff.stats.design import simulate_power
+from bakeoff.stats.design import seeds_per_test_set, simulate_power
 
 DEFAULT_SEEDS = (1, 2, 3, 5, 10, 20)
 DEFAULT_TEST_FACTORS = (0.5, 1.0, 2.0, 4.0)
@@ -28,8 +28,7 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
                            f"expected a comparison written by this version: run `bakeoff report DIR` first")
     margin = pair["min_effect"] if min_effect is None else min_effect
     d = pair["difference"] if effect is None else effect
-    g0 = comp["groups"][0]
-    seeds_now = max(1, g0["runs"] // len(g0["folds"]))  # runs on a test set = its folds x seeds
+    seeds_now = seeds_per_test_set(comp)
     units_now = sum(g["test_units"] for g in comp["groups"])
     rows = []
     for s in seeds:
