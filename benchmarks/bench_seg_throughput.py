@@ -1,17 +1,18 @@
 """Segmentation training throughput: a bakeoff run vs a hand-written PyTorch loop, side by side.
 
-Same 2D MONAI U-Net, patch size, batch, optimizer (Adam 1e-3), number of steps, CPU (or GPU when
-present). Both loops draw random patches from the same in-memory images each step and, after each
+Same 2D MONAI U-Net, patch size, batch, optimizer (Adam 1e-3), precision, number of steps, on CUDA when
+present (else CPU). Both loops draw random patches from the same images each step and, after each
 epoch, predict the validation images with MONAI's sliding window and score mean Dice. bakeoff also
-writes its logs and best checkpoint, as in a study run. Prints patches/s and the ratio (target >= 0.95).
+writes its logs and selected checkpoint, as in a study run. Prints the whole-run and marginal-epoch
+ratios (target >= 0.95).
 
-    python benchmarks/bench_seg_throughput.py [--patch 96] [--batch 8] [--iters 50] [--epochs 3]
+    python benchmarks/bench_seg_throughput.py [--patch 96] [--batch 8] [--iters 50] [--precision 32-true]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sidebyside import compare, describe, pick_device, sync
 
 from bakeoff.config import LossConfig, ProtocolConfig
 from bakeoff.data.seg_builtin import make_organelles2d
@@ -44,18 +46,30 @@ def _task():
     return get_task("semantic_segmentation", 6, DenseSettings([str(k) for k in range(6)], boundary=False))
 
 
-def hand_written(data, train, val, patch, batch, iters, epochs, seed) -> float:
+def _autocast(device, precision):
+    if precision.endswith("-mixed"):
+        return torch.autocast(device.type, dtype=torch.bfloat16 if precision.startswith("bf16") else torch.float16)
+    return contextlib.nullcontext()
+
+
+def _model(patch):
+    return create_model("monai:UNet", in_channels=1, num_outputs=6, spatial_dims=2, input_shape=(patch, patch),
+                        params=PARAMS)
+
+
+def hand_written(data, train, val, patch, batch, iters, epochs, seed, device, precision) -> float:
     from monai.inferers import sliding_window_inference
 
-    seed_everything(seed)
-    model = create_model("monai:UNet", in_channels=1, num_outputs=6, spatial_dims=2, input_shape=(patch, patch),
-                         params=PARAMS)
+    seed_everything(max(seed, 0))
+    model = _model(patch)
+    t0 = time.perf_counter()
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
     images = [torch.from_numpy(data.image(i)) for i in train]
     masks = [torch.from_numpy(data.mask(i)) for i in train]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(max(seed, 0))
     task = _task()
-    t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()
         for _ in range(iters):
@@ -66,61 +80,62 @@ def hand_written(data, train, val, patch, batch, iters, epochs, seed) -> float:
                 y0, x0 = int(rng.integers(h - patch + 1)), int(rng.integers(w - patch + 1))
                 xs.append(images[j][:, y0:y0 + patch, x0:x0 + patch])
                 ys.append(masks[j][y0:y0 + patch, x0:x0 + patch])
-            x, y = torch.stack(xs), torch.stack(ys)
+            x, y = torch.stack(xs).to(device, non_blocking=True), torch.stack(ys).to(device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
+            with _autocast(device, precision):
+                loss = F.cross_entropy(model(x), y.long())
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
         model.eval()
         preds = []
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(device, precision):
             for i in val:
-                logits = sliding_window_inference(torch.from_numpy(data.image(i))[None], (patch, patch), batch, model,
-                                                  overlap=0.25, mode="gaussian")
-                preds.append(logits.argmax(1)[0].numpy())
+                logits = sliding_window_inference(torch.from_numpy(data.image(i))[None].to(device), (patch, patch),
+                                                  batch, model, overlap=0.25, mode="gaussian")
+                preds.append(logits.argmax(1)[0].cpu().numpy())
         _ = task.evaluate_part({"pred": preds, "y": [data.mask(i) for i in val]}, boundary=False)[0]["mean_dice"]
+    sync(device)
     return time.perf_counter() - t0
 
 
-def with_bakeoff(data, train, val, patch, batch, iters, epochs, seed) -> float:
+def with_bakeoff(data, train, val, patch, batch, iters, epochs, seed, device, precision) -> float:
     protocol = ProtocolConfig(epochs=epochs, batch_size=batch, optimizer={"name": "adam", "lr": 1e-3},
                               patch_size=[patch, patch], iterations_per_epoch=iters, loss=LossConfig(name="ce"),
-                              select={"monitor": "val/mean_dice", "mode": "max"}, deterministic=False)
-    seed_everything(seed)
-    model = create_model("monai:UNet", in_channels=1, num_outputs=6, spatial_dims=2, input_shape=(patch, patch),
-                         params=PARAMS)
+                              select={"monitor": "val/mean_dice", "mode": "max"}, precision=precision,
+                              accelerator="gpu" if device.type == "cuda" else "cpu")
+    seed_everything(max(seed, 0))
+    model = _model(patch)
     with tempfile.TemporaryDirectory() as tmp:
-        result = fit_dense(_task(), model, protocol, data, np.asarray(train), np.asarray(val), run_dir=Path(tmp),
-                           seed=seed)
-    return result.train_time_s
+        t0 = time.perf_counter()
+        fit_dense(_task(), model, protocol, data, np.asarray(train), np.asarray(val), run_dir=Path(tmp),
+                  seed=max(seed, 0))
+        sync(device)
+        return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patch", type=int, default=96)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--iters", type=int, default=50)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--epochs", type=int, nargs=2, default=[1, 3])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", type=int, default=192)
+    ap.add_argument("--precision", default="32-true", choices=["32-true", "16-mixed", "bf16-mixed"])
+    ap.add_argument("--device", default="auto")
     args = ap.parse_args()
+    device = pick_device(args.device)
     data = _data(12, args.size)
     train, val = list(range(10)), [10, 11]
-    a = (data, train, val, args.patch, args.batch)
-    with_bakeoff(*a, 2, 1, 0)  # warm-up
-    hand_written(*a, 2, 1, 0)
-    tb, th = [], []
-    for r in range(args.repeats):  # interleaved, so drift in machine load hits both alike
-        tb.append(with_bakeoff(*a, args.iters, args.epochs, r))
-        th.append(hand_written(*a, args.iters, args.epochs, r))
-    patches = args.iters * args.epochs * args.batch
-    b, h = statistics.median(tb), statistics.median(th)
+    a = (data, train, val, args.patch, args.batch, args.iters)
+    k = dict(device=device, precision=args.precision)
     print(f"2D MONAI UNet {PARAMS['channels']}, patch {args.patch}x{args.patch}, batch {args.batch}, "
-          f"{args.iters} steps x {args.epochs} epochs, val {len(val)} images of {args.size}x{args.size}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
-    print(f"  hand-written loop : {patches / h:8.1f} patches/s ({h:.2f} s)")
-    print(f"  bakeoff           : {patches / b:8.1f} patches/s ({b:.2f} s)")
-    print(f"  ratio bakeoff / hand-written = {h / b:.3f} (target >= 0.95)")
+          f"{args.iters} steps per epoch, val {len(val)} images of {args.size}x{args.size}, {args.precision}, "
+          f"{describe(device)}")
+    compare({"hand-written loop": lambda e, r: hand_written(*a, e, seed=r, **k),
+             "bakeoff": lambda e, r: with_bakeoff(*a, e, seed=r, **k)},
+            "hand-written loop", tuple(args.epochs), args.repeats, args.iters * args.batch, "patches")
 
 
 if __name__ == "__main__":

@@ -167,11 +167,14 @@ class ProtocolConfig(_Strict):
     gradient_clip: float | None = Field(None, gt=0)
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
     select: SelectConfig = Field(default_factory=SelectConfig)
-    deterministic: bool = True
+    # auto: deterministic kernels wherever they exist, ops without one run anyway and are recorded; warn: the
+    # same with PyTorch's warnings shown; true: strict (an op without one raises); false: off (fastest kernels)
+    deterministic: bool | Literal["auto", "warn"] = "auto"
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
     num_workers: int = Field(0, ge=0)
     tf32: bool = False  # allow TensorFloat-32 matmuls/convolutions on Ampere+ GPUs
+    compile: bool = False  # torch.compile the network; the compile time is reported apart from training time
     # segmentation: random patches of patch_size (None: whole images) with iterations_per_epoch batches
     # per epoch (None: one pass's worth of patches), sampled uniformly or class-balanced (a class drawn
     # uniformly among those in the training masks, then a patch centred on one of its pixels); whole

@@ -164,7 +164,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
             status=DONE, best_epoch=result.best_epoch, best_score=result.best_score,
             epochs_trained=result.epochs_trained, train_time_s=result.train_time_s,
             peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
-            device=str(module.device),
+            device=str(module.device), training=result.training,
         )
         if not cfg.execution.keep_checkpoints and result.best_path:
             import os

@@ -1,7 +1,6 @@
-"""Training: one LightningModule for every contender, a trainer factory and fast in-memory loaders."""
+"""Training: the step logic (module.py), the Fabric-based loop (loop.py), in-memory batches (data.py)."""
 
-from bakeoff.train.data import make_loader
+from bakeoff.train.data import ArrayBatches
 from bakeoff.train.module import BakeoffModule
-from bakeoff.train.trainer import build_trainer
 
-__all__ = ["BakeoffModule", "build_trainer", "make_loader"]
+__all__ = ["ArrayBatches", "BakeoffModule"]

@@ -133,8 +133,8 @@ class DenseModule(BakeoffModule):
     validation; validation metrics come from the task (the same code that scores the saved predictions)."""
 
     def __init__(self, model: nn.Module, task: Task, loss_fn: nn.Module, protocol: ProtocolConfig,
-                 roi_size: tuple[int, ...], report: Report | None = None) -> None:
-        super().__init__(model, task, loss_fn, protocol, 0.5, report)
+                 roi_size: tuple[int, ...]) -> None:
+        super().__init__(model, task, loss_fn, protocol, 0.5)
         self.roi_size = roi_size
         self.needs_boundary = any(m.split("/", 1)[1].startswith(("mean_hd95", "mean_nsd", "hd95", "nsd"))
                                   for m in self._monitors())
@@ -146,13 +146,13 @@ class DenseModule(BakeoffModule):
             out.append(p.early_stopping.monitor)
         return out
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if self.trainer is not None and self.trainer.training and self.protocol.augment:
+    def augment_batch(self, batch: Any) -> Any:
+        if self.protocol.augment:
             x, y = batch
             return joint_augment(self.protocol.augment, x, y)
         return batch
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Any) -> torch.Tensor:
         x, y = batch
         loss = self.loss_fn(self.model(x), y)
         acc = self._train_acc
@@ -160,13 +160,11 @@ class DenseModule(BakeoffModule):
         acc["n"] += len(y)
         return loss
 
-    def on_train_epoch_end(self) -> None:
+    def train_epoch_metrics(self) -> dict[str, float]:
         acc = self._train_acc
         metrics = {"train/loss": float(torch.stack(acc["loss"]).sum() / max(acc["n"], 1))} if acc["n"] else {}
         self._reset("train")
-        metrics.update(self._lr_and_grad_norm())
-        self.log_dict(metrics, on_step=False, on_epoch=True)
-        self._report()
+        return metrics
 
     def sliding_window(self, x: torch.Tensor) -> torch.Tensor:
         from monai.inferers import sliding_window_inference
@@ -175,7 +173,7 @@ class DenseModule(BakeoffModule):
         return sliding_window_inference(x, self.roi_size, max(1, p.batch_size), self.model,
                                         overlap=p.sliding_window_overlap, mode=p.sliding_window_mode)
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: Any) -> None:
         x, y = batch
         logits = self.sliding_window(x)
         acc = self._val_acc
@@ -186,11 +184,10 @@ class DenseModule(BakeoffModule):
         fg = self.task.foreground(probs)
         acc["y"].append((y[0].cpu().numpy(), None if fg is None else fg[0].float().cpu().numpy()))
 
-    def on_validation_epoch_end(self) -> None:
+    def val_epoch_metrics(self) -> dict[str, float]:
         acc = self._val_acc
-        if self.trainer.sanity_checking or acc["n"] == 0:
-            self._reset("val")
-            return
+        if acc["n"] == 0:
+            return {}
         d = {"pred": acc["probs"], "y": [t for t, _ in acc["y"]], "prob": [f for _, f in acc["y"]]}
         if d["prob"][0] is not None:
             d["centres"] = [_centres_of(t) for t in d["y"]]
@@ -199,7 +196,7 @@ class DenseModule(BakeoffModule):
         out.update({f"val/{k}": v for k, v in metrics.items() if not k.startswith("n_undefined")
                     and np.isfinite(v)})
         self._reset("val")
-        self.log_dict(out, on_step=False, on_epoch=True)
+        return out
 
     @torch.inference_mode()
     def predict_images(self, data: SegData, idx: np.ndarray) -> dict[str, Any]:
@@ -232,7 +229,7 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
               val_idx: np.ndarray, *, run_dir, seed: int, report: Report | None = None):
     """Train a dense model on patches of ``train_idx``, select on whole ``val_idx`` images."""
     from bakeoff.losses import build_loss
-    from bakeoff.train.fit import run_fit
+    from bakeoff.train.loop import device_of, run_fit
 
     if "rotate" in protocol.augment:
         raise BakeoffError("protocol.augment: 'rotate' is not available for segmentation (masks would need "
@@ -240,10 +237,12 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
     counts = data.class_pixels[train_idx].sum(0)
     loss_fn = build_loss(protocol.loss, task.default_loss, None, task.num_classes, counts=counts, dense=True)
     size = patch_size_for(data, protocol, train_idx)
-    module = DenseModule(model, task, loss_fn, protocol, size, report)
+    module = DenseModule(model, task, loss_fn, protocol, size)
     sampler = PatchBatchSampler(data, train_idx, size, protocol.batch_size, iterations_for(data, train_idx, size, protocol),
                                 protocol.patch_sampling == "class_balanced", seed)
-    train_loader = DataLoader(PatchDataset(data, size), sampler=sampler, batch_size=None,
+    pin = device_of(protocol).type == "cuda"  # pinned batches, copied without blocking
+    train_loader = DataLoader(PatchDataset(data, size), sampler=sampler, batch_size=None, pin_memory=pin,
                               num_workers=protocol.num_workers, persistent_workers=protocol.num_workers > 0)
-    val_loader = DataLoader(WholeImages(data, val_idx), batch_size=None)
-    return run_fit(module, protocol, train_loader, val_loader, run_dir)
+    val_loader = DataLoader(WholeImages(data, val_idx), batch_size=None, pin_memory=pin)
+    return run_fit(module, protocol, train_loader, val_loader, run_dir, report,
+                   {"data_on_device": False, "pinned_memory": pin})

@@ -1,0 +1,80 @@
+"""The determinism policy: bit-identical where the hardware allows, never a crashed run unless asked.
+
+``protocol.deterministic``:
+  * ``auto`` (default): PyTorch's deterministic algorithms in ``warn_only`` mode, cuDNN deterministic and
+    not benchmarking. Every op that has a deterministic kernel uses it (all of them on CPU, so CPU reruns are
+    bit-identical); an op that has none (e.g. ``max_pool3d`` backward, ``nll_loss2d`` on CUDA) runs anyway
+    and is recorded quietly.
+  * ``warn``: the same, and PyTorch's warning for each such op is shown.
+  * ``true``: strict; an op without a deterministic kernel raises (PyTorch's error).
+  * ``false``: off; cuDNN may benchmark and pick the fastest (non-deterministic) kernels.
+
+What the run got is recorded (``run.json → training.determinism``): ``strict`` (deterministic kernels
+throughout), ``warn`` (with the ops that had none) or ``off``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+Policy = bool | str
+# PyTorch's wording for an op without a deterministic kernel (warn_only mode), e.g.
+# "max_pool3d_with_indices_backward_cuda does not have a deterministic implementation, but you set ..."
+_NONDET = re.compile(r"^(\S+) does not have a deterministic implementation")
+
+
+def normalise(policy: Policy) -> str:
+    if policy is True:
+        return "true"
+    if policy is False:
+        return "false"
+    return str(policy)
+
+
+def apply(policy: Policy) -> None:
+    """Set PyTorch's global switches for ``policy`` (before the run's first CUDA op)."""
+    p = normalise(policy)
+    on = p != "false"
+    if on:
+        # cuBLAS needs a fixed workspace for deterministic matmuls; read when CUDA initialises
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on, warn_only=p in ("auto", "warn"))
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on
+
+
+@contextlib.contextmanager
+def recorded(policy: Policy) -> Iterator[dict[str, Any]]:
+    """Apply ``policy`` and collect the ops that ran without a deterministic kernel; yields the record,
+    filled in on exit: ``{"policy", "mode", "nondeterministic_ops"}``."""
+    p = normalise(policy)
+    apply(p)
+    record: dict[str, Any] = {"policy": p, "mode": "off" if p == "false" else "strict", "nondeterministic_ops": []}
+    if p not in ("auto", "warn"):
+        yield record
+        return
+    ops: set[str] = set()
+    others: list[warnings.WarningMessage] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # one record per distinct message and place, not one per step
+        try:
+            yield record
+        finally:
+            for w in caught:
+                m = _NONDET.match(str(w.message))
+                if m:
+                    ops.add(m.group(1))
+                if not m or p == "warn":
+                    others.append(w)
+    for w in others:  # everything else (and, for 'warn', PyTorch's own warning) is shown as usual
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    record["nondeterministic_ops"] = sorted(ops)
+    if ops:
+        record["mode"] = "warn"
