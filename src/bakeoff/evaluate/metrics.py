@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from bakeoff.tasks import Task
 
 PARTS = ("val", "test")
+PREDICTIONS_NAME = "predictions.npz"
 
 
 DENSE_KEYS = ("y", "pred", "prob", "centres", "image")  # per image; "prob": picking; "image": first val images
@@ -50,20 +52,100 @@ def predictions_arrays(preds: dict[str, dict[str, Any]]) -> dict[str, np.ndarray
     return out
 
 
+SCORES_FILE = "scores.npz"  # a run's per-image tables (dense tasks), kept so a report does not recompute them
+
+
+def _duplicate_of(preds: dict[str, dict[str, Any]], part: str) -> str | None:
+    """"val" when the test part holds exactly the validation predictions (the same images doubling as
+    the test set), so they are scored once."""
+    if part != "test" or "val" not in preds:
+        return None
+    a, b = preds["val"], preds["test"]
+    if not np.array_equal(a["ids"], b["ids"]):
+        return None
+    for k in ("y", "probs", "pred", "prob"):
+        x, y = a.get(k), b.get(k)
+        if x is None and y is None:
+            continue
+        if x is None or y is None or len(x) != len(y):
+            return None
+        pairs = zip(x, y) if isinstance(x, list) else [(x, y)]
+        if not all((u is None and v is None) or (u is not None and v is not None and np.array_equal(u, v))
+                   for u, v in pairs):
+            return None
+    return "val"
+
+
+def _score_key(task: Task, source: Path) -> str:
+    """What the cached tables depend on: the task's scoring settings and the predictions file itself."""
+    import dataclasses
+
+    st = source.stat()
+    return json.dumps({"task": task.name, "settings": dataclasses.asdict(task.settings),
+                       "predictions": [st.st_size, st.st_mtime_ns]}, sort_keys=True, default=list)
+
+
+def load_scores(path: Path, key: str) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
+    """The per-image tables saved with ``save_scores`` under the same key; empty when absent or stale."""
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as f:
+        index = json.loads(str(f["index"]))
+        if index.get("key") != key:
+            return {}
+        return {part: ({m: (f[num], f[den]) for m, (num, den) in entry["tables"].items()}, f[entry["cm"]])
+                for part, entry in index["parts"].items()}
+
+
+def save_scores(path: Path, key: str, scored: dict[str, tuple[dict[str, Any], np.ndarray]]) -> None:
+    from bakeoff.utils import save_npz
+
+    arrays: dict[str, np.ndarray] = {}
+    parts: dict[str, Any] = {}
+    for part, (tables, cm) in scored.items():
+        entry: dict[str, Any] = {"cm": f"a{len(arrays)}", "tables": {}}
+        arrays[entry["cm"]] = np.asarray(cm)
+        for m, (num, den) in tables.items():
+            names = (f"a{len(arrays)}", f"a{len(arrays) + 1}")
+            arrays[names[0]], arrays[names[1]] = np.asarray(num), np.asarray(den)
+            entry["tables"][m] = names
+        parts[part] = entry
+    save_npz(path, index=np.asarray(json.dumps({"key": key, "parts": parts})), **arrays)
+
+
 def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold: float,
-                         keep_tables: dict[str, Any] | None = None) -> dict[str, Any]:
+                         keep_tables: dict[str, Any] | None = None, cache: Path | None = None) -> dict[str, Any]:
     """Per part: every metric, the confusion matrix (rows: truth, columns: prediction; pixels for dense
-    tasks) and the threshold. For dense tasks ``keep_tables[part]`` receives the per-image tables."""
+    tasks) and the threshold. For dense tasks ``keep_tables[part]`` receives the per-image tables, which
+    are read from ``cache`` (a run's scores.npz, keyed by the scoring settings and the predictions file) when
+    they were computed before, and saved there otherwise. A test part identical to the validation part is
+    scored once."""
     out: dict[str, Any] = {"threshold": threshold}
+    key = _score_key(task, cache.parent / PREDICTIONS_NAME) if task.dense and cache is not None else None
+    scored = load_scores(cache, key) if key is not None else {}
+    fresh = False
     for part, d in preds.items():
-        if task.dense and keep_tables is not None:
-            out[part], cm = task.evaluate_part(d, threshold, keep_tables=keep_tables.setdefault(part, {}))
+        same = _duplicate_of(preds, part)
+        if same is not None:
+            out[part], cm = dict(out[same]), np.asarray(out[f"{same}_confusion"])
+            if task.dense:
+                scored[part] = scored[same]
+        elif task.dense:
+            if part not in scored:
+                scored[part] = task.score_part(d)
+                fresh = True
+            tables, cm = scored[part]
+            out[part] = task.metrics_from(tables, d)
         else:
             out[part], cm = task.evaluate_part(d, threshold)
-        out[f"{part}_confusion"] = cm.tolist()
+        if task.dense and keep_tables is not None:
+            keep_tables.setdefault(part, {}).update(scored[part][0])
+        out[f"{part}_confusion"] = np.asarray(cm).tolist()
         rows = np.asarray(cm, dtype=float).sum(1, keepdims=True)
         out[f"{part}_confusion_normalized"] = (np.asarray(cm) / np.where(rows > 0, rows, 1)).tolist()  # per true class
         out[f"{part}_n"] = int(len(d["y"]))
+    if fresh and key is not None:
+        save_scores(cache, key, scored)
     return out
 
 

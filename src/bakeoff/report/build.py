@@ -310,7 +310,11 @@ def fairness_lines(report: StudyReport) -> list[str]:
     if not fair:
         return []
     lines = [f"fairness: {len(fair['identical'])} settings identical for every contender "
-             f"(splits, seeds, protocol, device)"]
+             f"(splits, seeds, protocol, device, how training ran)"]
+    det = {k: v for k, v in fair["identical"].items() if k.startswith("training.determinism.mode")}
+    if det:
+        lines.append(f"  determinism: {det['training.determinism.mode']} for every run (strict: deterministic kernels "
+                     f"throughout; warn: ops without one ran anyway; off)")
     leak = fair.get("leakage") or {}
     if leak.get("exact_duplicates"):
         lines.append(f"  LEAKAGE: {len(leak['exact_duplicates'])} pixel-identical samples across split parts "
@@ -323,7 +327,8 @@ def fairness_lines(report: StudyReport) -> list[str]:
                      f"{', '.join(t['space'])}, judged on {t['judged_on']}")
     for key, values in fair["deviations"].items():
         tag = ("tuned (equal budget)" if values.get("tuned") else
-               "declared override" if values.get("declared") else "UNDECLARED deviation")
-        shown = ", ".join(f"{c}={v}" for c, v in values.items() if c not in ("declared", "tuned"))
+               "declared override" if values.get("declared") else
+               "follows from the architecture" if values.get("by_architecture") else "UNDECLARED deviation")
+        shown = ", ".join(f"{c}={v}" for c, v in values.items() if c not in ("declared", "tuned", "by_architecture"))
         lines.append(f"  {tag}: {key}: {shown}")
     return lines

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from bakeoff.config import EvaluationConfig
-from bakeoff.evaluate.metrics import choose_threshold, evaluate_predictions, load_predictions
+from bakeoff.evaluate.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import Task, get_task, metric_info
 
@@ -42,10 +42,11 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
     for info in store.all_run_infos():
         row = {k: info.get(k) for k in ID_COLUMNS}
         if info.get("status") == DONE:
-            preds = load_predictions(store.run_path(info["contender"], info["run_id"]) / PREDICTIONS_FILE)
+            run_dir = store.run_path(info["contender"], info["run_id"])
+            preds = load_predictions(run_dir / PREDICTIONS_FILE)
             task = task_for(task_name, preds, settings)
             tables: dict[str, Any] = {}
-            ev = evaluate_predictions(task, preds, threshold, tables)
+            ev = evaluate_predictions(task, preds, threshold, tables, cache=run_dir / SCORES_FILE)
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds, "tables": tables}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bakeoff.evaluate.metrics import evaluate_predictions, predictions_arrays
+from bakeoff.evaluate.metrics import SCORES_FILE, evaluate_predictions, predictions_arrays
 from bakeoff.evaluate.speed import measure_inference
 from bakeoff.models import count_parameters
 from bakeoff.runs.plan import RunSpec, StudyContext
@@ -122,7 +122,8 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
         if cfg.evaluation.gradcam and data.spatial_dims == 2:
             save_gradcam(module.model, data, va, cfg.evaluation.gradcam, ctx.task.num_outputs == 1, run_dir)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
-    write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold))
+    write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold,
+                                                            cache=run_dir / SCORES_FILE))
     if not cfg.evaluation.speed:
         return {}
     return measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)

@@ -6,6 +6,14 @@ import json
 from typing import Any
 
 CONTENDER_KEYS = ("model", "params")  # what a contender is declared to differ in
+# How each run trained (run.json → training), compared like the protocol. A per-run figure is left out.
+TRAINING_SKIP = ("compile_time_s", "device", "precision")
+# Differences that follow from the architecture under identical settings (a network that uses an op without
+# a deterministic CUDA kernel; channels-last for 2D convolutions only; data that fit beside a larger model):
+# listed as deviations, marked "by_architecture", and not counted against fairness.
+BY_ARCHITECTURE = ("training.determinism.mode", "training.determinism.nondeterministic_ops",
+                   "training.channels_last", "training.data_on_device", "training.pinned_memory",
+                   "training.optimizer_kernel")
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -34,6 +42,8 @@ def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str
         for part, fp in (info.get("split") or {}).items():
             facts[f"split.fold{info['fold']}.{part}"] = fp
         facts["device"] = info.get("device")
+        training = {k: v for k, v in (info.get("training") or {}).items() if k not in TRAINING_SKIP}
+        facts.update(_flatten({"training": training}) if training else {})
         bucket = per.setdefault(c, {})
         for k, v in facts.items():
             bucket.setdefault(k, set()).add(json.dumps(v, sort_keys=True))
@@ -56,7 +66,9 @@ def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str
     for k, values in deviations.items():
         values["declared"] = any(k in keys_ for keys_ in declared.values())
         values["tuned"] = k in tuned_keys
+        values["by_architecture"] = k in BY_ARCHITECTURE
     return {"contenders": contenders, "identical": identical, "deviations": deviations,
             "declared_overrides": declared, "tuning": tuning or {"mode": "none"},
-            "fair": all(v.get("declared") or v.get("tuned") for v in deviations.values()),
+            "fair": all(v.get("declared") or v.get("tuned") or v.get("by_architecture")
+                        for v in deviations.values()),
             "note": "contenders differ by design in model and params; everything else is compared here"}

@@ -1,0 +1,97 @@
+"""A study's wall time against the training it contains: is evaluation a small fraction of training?
+
+Runs a whole study in this process, as ``bakeoff run`` does after start-up (data, plan, every run's
+training, prediction, metrics and timing, then verdicts, tables and plots) and prints the wall time over
+the sum of the runs' training times (target <= 1.10), with where the rest went. Two studies:
+
+  * ``demo``: examples/spots3d.yaml (the README's first command), optionally shortened with --set;
+  * ``seg3d``: a 3D segmentation study like a user's MRI one: 3D U-Net vs Attention U-Net on 32^3
+    volumes with 3 classes (66 training and 80 validation volumes, the validation volumes doubling as the
+    test set), HD95 and NSD included, generated into an npz_dir.
+
+    python benchmarks/bench_study_overhead.py demo [--set protocol.epochs=10]
+    python benchmarks/bench_study_overhead.py seg3d [--set protocol.epochs=2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sidebyside import describe, pick_device
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_seg3d(root: Path, n_train: int = 66, n_val: int = 80, size: int = 32, seed: int = 0) -> Path:
+    """Volumes with two kinds of blobs (classes 1 and 2) in textured noise, as ROOT/{train,val}/*.npz."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(size)] * 3, indexing="ij"), -1).astype(np.float32)
+    for part, n in (("train", n_train), ("val", n_val)):
+        (root / part).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            mask = np.zeros((size,) * 3, np.uint8)
+            for k in (1, 2):
+                for _ in range(rng.integers(1, 4)):
+                    c = rng.uniform(5, size - 5, 3)
+                    r = rng.uniform(3, 6) if k == 1 else rng.uniform(2, 3.5)
+                    mask[((grid - c) ** 2).sum(-1) <= r * r] = k
+            image = (mask == 1) * 1.0 + (mask == 2) * 0.6 + rng.normal(0, 0.5, mask.shape)
+            np.savez(root / part / f"vol{i:03d}.npz", image=image.astype(np.float32), mask=mask)
+    return root
+
+
+def seg3d_study(folder: Path) -> dict:
+    unet = {"channels": [8, 16, 32], "strides": [2, 2]}
+    return {
+        "name": "seg3d", "task": "semantic_segmentation",
+        "data": {"source": f"npz_dir:{folder}", "spatial_dims": 3, "num_classes": 3, "normalize": "zscore",
+                 "spacing": [1.0, 1.0, 1.0], "split": {"kind": "predefined"}},
+        "protocol": {"seeds": [0], "epochs": 1, "batch_size": 4, "patch_size": [32, 32, 32],
+                     "optimizer": {"name": "adam", "lr": 1e-3}, "loss": {"name": "dice_ce"},
+                     "select": {"monitor": "val/mean_dice", "mode": "max"}},
+        "contenders": {"unet": {"model": "monai:UNet", "params": {**unet, "num_res_units": 1}},
+                       "attention_unet": {"model": "monai:AttentionUnet", "params": unet}},
+        "evaluation": {"primary": "mean_dice", "baseline": "unet"},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", choices=["demo", "seg3d"])
+    ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    args = ap.parse_args()
+    from bakeoff.api import Study
+    from bakeoff.config import load_study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.study == "demo":
+            cfg = load_study(ROOT / "examples" / "spots3d.yaml", args.overrides)
+        else:
+            import yaml
+
+            path = Path(tmp) / "seg3d.yaml"
+            path.write_text(yaml.safe_dump(seg3d_study(write_seg3d(Path(tmp) / "data"))))
+            cfg = load_study(path, args.overrides)
+        t0 = time.perf_counter()
+        study = Study(cfg)
+        t_data = time.perf_counter()
+        study.run(Path(tmp) / "out")
+        total = time.perf_counter() - t0
+        infos = [json.loads(p.read_text()) for p in (Path(tmp) / "out").glob("runs/*/*/run.json")]
+    train = sum(i.get("train_time_s", 0.0) for i in infos)
+    runs = sum(i.get("wall_time_s", 0.0) for i in infos)
+    print(f"study {args.study} {' '.join(args.overrides)}: {len(infos)} runs, {describe(pick_device())}")
+    print(f"  training (sum over runs)          {train:8.1f} s")
+    print(f"  rest of the runs (predict, metrics, timing) {runs - train:8.1f} s")
+    print(f"  data, plan, verdicts, report      {total - runs:8.1f} s   (data and plan {t_data - t0:.1f} s)")
+    print(f"  study wall time                   {total:8.1f} s")
+    print(f"study wall time / training time = {total / train:.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
