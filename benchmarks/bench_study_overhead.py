@@ -46,7 +46,7 @@ def write_seg3d(root: Path, n_train: int = 66, n_val: int = 80, size: int = 32, 
 
 
 def seg3d_study(folder: Path) -> dict:
-    unet = {"channels": [8, 16, 32], "strides": [2, 2]}
+    unet = {"channels": [16, 32, 64], "strides": [2, 2]}
     return {
         "name": "seg3d", "task": "semantic_segmentation",
         "data": {"source": f"npz_dir:{folder}", "spatial_dims": 3, "num_classes": 3, "normalize": "zscore",

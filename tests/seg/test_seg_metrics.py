@@ -144,3 +144,24 @@ def test_dense_leave_one_image_out_and_the_verdict(images):
     assert res["unit"] == "image" and res["df"] == pytest.approx(3)
     same = DenseRuns({(0, 0): ta}, {(0, 0): ta}, {0: 4})
     assert compare_dense_pair(same, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)["p_value"] == 1.0
+
+
+def test_hd95_and_nsd_per_3d_image_match_monai():
+    """One surface-distance pass per class gives both metrics exactly as MONAI's two functions."""
+    rng = np.random.default_rng(1)
+    grid = np.stack(np.meshgrid(*[np.arange(16)] * 3, indexing="ij"), -1)
+    spacing = (1.5, 1.0, 0.7)
+    task = SemanticSegmentation(3, DenseSettings(["bg", "x", "y"], include_background=True, spacing=spacing,
+                                                 nsd_tolerance=1.2))
+    for _ in range(3):
+        true = np.zeros((16, 16, 16), np.int64)
+        true[((grid - rng.uniform(4, 12, 3)) ** 2).sum(-1) < 16] = 1
+        true[((grid - rng.uniform(4, 12, 3)) ** 2).sum(-1) < 6] = 2
+        pred = np.where(rng.random(true.shape) < 0.9, true, rng.integers(0, 3, true.shape))
+        s = task.image_scores(pred, true)
+        P = torch.from_numpy(np.eye(3)[pred]).permute(3, 0, 1, 2)[None].float()
+        T = torch.from_numpy(np.eye(3)[true]).permute(3, 0, 1, 2)[None].float()
+        hd = compute_hausdorff_distance(P, T, include_background=True, percentile=95, spacing=list(spacing))[0]
+        nsd = compute_surface_dice(P, T, [1.2] * 3, include_background=True, spacing=list(spacing))[0]
+        np.testing.assert_allclose(s["hd95"], hd.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(s["nsd"], nsd.numpy(), rtol=1e-6)

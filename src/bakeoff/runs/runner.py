@@ -58,11 +58,12 @@ def feature_maps(model: torch.nn.Module, layer: str, x: np.ndarray, channels: in
     return {"features": out[0, :channels].float().cpu().numpy().astype(np.float16), "input": x.astype(np.float16)}
 
 
-def dense_predictions(module: Any, data: Any, idx: np.ndarray) -> dict[str, Any]:
-    """Whole-image label maps (and particle probabilities) with the truth they are scored against."""
+def dense_predictions(module: Any, data: Any, idx: np.ndarray, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Whole-image label maps (and particle probabilities) with the truth they are scored against;
+    ``known``: these images' predictions already made by this module (not made again)."""
     from bakeoff.tasks.segmentation import mask_centres
 
-    out = module.predict_images(data, idx)
+    out = dict(known) if known is not None and len(known["pred"]) == len(idx) else module.predict_images(data, idx)
     out["ids"] = data.ids[idx]
     out["class_names"] = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
     out["spacing"] = tuple(data.spacing)
@@ -100,7 +101,10 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
     split = ctx.splits[run.fold]
     va, te = split.val, split.test
     if ctx.dense:
-        preds = {part: dense_predictions(module, data, idx) for part, idx in (("val", va), ("test", te))}
+        # the validation images as the selected epoch predicted them (no second pass); the test part made
+        # once, or taken from validation when the validation images double as the test set
+        preds = {"val": dense_predictions(module, data, va, getattr(module, "selected_val", None))}
+        preds["test"] = dense_predictions(module, data, te, preds["val"] if np.array_equal(va, te) else None)
         # the first validation images (by id: the same for every contender) for the qualitative figure
         order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
         chosen = set(order.tolist())

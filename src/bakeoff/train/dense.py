@@ -136,6 +136,9 @@ class DenseModule(BakeoffModule):
                  roi_size: tuple[int, ...]) -> None:
         super().__init__(model, task, loss_fn, protocol, 0.5)
         self.roi_size = roi_size
+        self._epoch_val: dict[str, list] | None = None
+        # the selected epoch's validation predictions, as predict_images gives them (no second pass)
+        self.selected_val: dict[str, list] | None = None
         self.needs_boundary = any(m.split("/", 1)[1].startswith(("mean_hd95", "mean_nsd", "hd95", "nsd"))
                                   for m in self._monitors())
 
@@ -154,7 +157,7 @@ class DenseModule(BakeoffModule):
 
     def training_step(self, batch: Any) -> torch.Tensor:
         x, y = batch
-        loss = self.loss_fn(self.model(x), y)
+        loss = self.loss_fn(self.net(x), y)
         acc = self._train_acc
         acc["loss"].append(loss.detach() * len(y))
         acc["n"] += len(y)
@@ -166,11 +169,14 @@ class DenseModule(BakeoffModule):
         self._reset("train")
         return metrics
 
+    def on_selected(self) -> None:
+        self.selected_val = self._epoch_val
+
     def sliding_window(self, x: torch.Tensor) -> torch.Tensor:
         from monai.inferers import sliding_window_inference
 
         p = self.protocol
-        return sliding_window_inference(x, self.roi_size, max(1, p.batch_size), self.model,
+        return sliding_window_inference(x, self.roi_size, max(1, p.batch_size), self.net,
                                         overlap=p.sliding_window_overlap, mode=p.sliding_window_mode)
 
     def validation_step(self, batch: Any) -> None:
@@ -189,6 +195,7 @@ class DenseModule(BakeoffModule):
         if acc["n"] == 0:
             return {}
         d = {"pred": acc["probs"], "y": [t for t, _ in acc["y"]], "prob": [f for _, f in acc["y"]]}
+        self._epoch_val = {"pred": d["pred"], "prob": [None if f is None else f.astype(np.float16) for f in d["prob"]]}
         if d["prob"][0] is not None:
             d["centres"] = [_centres_of(t) for t in d["y"]]
         metrics, _ = self.task.evaluate_part(d, boundary=self.needs_boundary)
@@ -203,9 +210,10 @@ class DenseModule(BakeoffModule):
         """Label maps (uint8) and, for picking, particle probabilities (float16) of whole images."""
         self.eval()
         preds, probs = [], []
+        dtype = self.input_dtype()
         for j in range(len(idx)):
             x, _ = WholeImages(data, idx)[j]
-            p = self.task.probabilities(self.sliding_window(x.to(self.device)))
+            p = self.task.probabilities(self.sliding_window(x.to(self.device, dtype)))
             preds.append(self.task.label_map(p)[0].to(torch.uint8).cpu().numpy())
             fg = self.task.foreground(p)
             probs.append(None if fg is None else fg[0].to(torch.float16).cpu().numpy())

@@ -121,7 +121,8 @@ class Selection:
         value = float(metrics[self.monitor])
         if self.better(value):
             self.best, self.epoch = value, epoch
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+            module.on_selected()
 
 
 class EarlyStop:
@@ -240,7 +241,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 metrics.update(module.val_epoch_metrics())
                 if t_val is not None:  # the first validation compiles the evaluation graph
                     compile_s += time.perf_counter() - t_val
-                select.update(epoch, metrics, raw)
+                select.update(epoch, metrics, module)
                 fabric.log_dict({**metrics, "epoch": epoch}, step=global_step)
                 if report is not None:
                     report(epoch + 1, protocol.epochs, metrics)

@@ -6,6 +6,7 @@ and turned into metrics once per epoch (a scalar moved to the host every step ma
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,31 @@ class BakeoffModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def inference_context(self) -> contextlib.AbstractContextManager:
+        """Predictions at the protocol's precision, as in validation (Fabric's autocast: fp16 AMP falls back
+        to bf16 on CPU)."""
+        p = self.protocol.precision
+        if not p.endswith("-mixed"):
+            return contextlib.nullcontext()
+        dev = self.device.type
+        return torch.autocast(dev, dtype=torch.float16 if p == "16-mixed" and dev == "cuda" else torch.bfloat16)
+
+    def net(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output as in training: at the protocol's precision, returned in float32 (what
+        Fabric's module wrapper does while training; applied here when the network is unwrapped)."""
+        if hasattr(self.model, "_forward_module"):  # Fabric's wrapper: precision applied there
+            return self.model(x)
+        with self.inference_context():
+            out = self.model(x)
+        return out.to(torch.get_default_dtype()) if out.is_floating_point() else out
+
+    def input_dtype(self) -> torch.dtype | None:
+        p = next(self.model.parameters(), None)
+        return p.dtype if p is not None and p.is_floating_point() else None
+
+    def on_selected(self) -> None:
+        """Called by the loop when this epoch becomes the selected one."""
 
     # -- accumulation -------------------------------------------------------------------------------
     def _reset(self, part: str) -> None:
@@ -77,7 +103,7 @@ class BakeoffModule(nn.Module):
 
     def training_step(self, batch: Any) -> torch.Tensor:
         x, y = batch
-        logits = self.model(x)
+        logits = self.net(x)
         loss = self.loss_fn(logits, self.task.targets(y))
         self._accumulate("train", loss, logits, y)
         return loss
@@ -87,7 +113,7 @@ class BakeoffModule(nn.Module):
 
     def validation_step(self, batch: Any) -> None:
         x, y = batch
-        logits = self.model(x)
+        logits = self.net(x)
         self._accumulate("val", self.loss_fn(logits, self.task.targets(y)), logits, y)
 
     def val_epoch_metrics(self) -> dict[str, float]:
@@ -97,11 +123,9 @@ class BakeoffModule(nn.Module):
     def predict_arrays(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         """Probabilities for an array of inputs, in eval mode, on the module's device."""
         self.eval()
-        p = next(self.model.parameters(), None)
-        device = self.device
-        dtype = p.dtype if p is not None and p.is_floating_point() else None
+        device, dtype = self.device, self.input_dtype()
         out = []
         for i in range(0, len(X), batch_size):
             xb = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size])).to(device, dtype)
-            out.append(self.task.probabilities(self.model(xb)).float().cpu())
+            out.append(self.task.probabilities(self.net(xb)).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0,), dtype=np.float32)
