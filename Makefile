@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train_throughput.py
+	$(BIN)/python benchmarks/bench_timm_throughput.py
+	$(BIN)/python benchmarks/bench_seg_throughput.py
+	$(BIN)/python benchmarks/bench_study_overhead.py demo
+	$(BIN)/python benchmarks/bench_study_overhead.py seg3d --set protocol.epochs=10
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_calibration.py --sims 1000
 

@@ -3,7 +3,7 @@
 bakeoff decodes a csv:/folder: dataset once when the study starts (Pillow, parallel threads) and then
 serves batches from memory. This prints, side by side in one process:
   * decoding: PNG files -> resized float arrays, images/s (the one-off cost per study),
-  * the training loader: in-memory batches as the LightningModule receives them, images/s,
+  * the training loader: in-memory batches as the training loop receives them, images/s,
   * the training step alone (forward + backward + Adam) on the same batches, images/s,
 and the ratio loader / step (target >= 2: loading must not starve training).
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 from bakeoff.data.images import read_images
 from bakeoff.models import create_model
-from bakeoff.train.data import make_loader
+from bakeoff.train.data import ArrayBatches
 
 
 def main() -> None:
@@ -33,7 +33,6 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--workers", type=int, default=0, help="DataLoader workers for the in-memory loader")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +47,7 @@ def main() -> None:
         X = np.stack(read_images(paths, 3, (args.size, args.size)))
         decode = args.n / (time.perf_counter() - t0)
     y = rng.integers(0, 5, args.n)
-    loader = make_loader(X, y, args.batch, shuffle=True, num_workers=args.workers)
+    loader = ArrayBatches(X, y, args.batch, shuffle=True, seed=0)
     t0 = time.perf_counter()
     seen = 0
     for _ in range(3):
@@ -70,7 +69,7 @@ def main() -> None:
         opt.step()
     step = args.steps * args.batch / (time.perf_counter() - t0)
     print(f"timm:resnet18, {args.size}x{args.size} RGB from {args.n} PNG files, batch {args.batch}, "
-          f"{torch.get_num_threads()} threads, loader workers {args.workers}")
+          f"{torch.get_num_threads()} threads")
     print(f"  decoding PNG -> arrays (once per study) : {decode:9.1f} images/s")
     print(f"  training loader (in-memory batches)     : {load:9.1f} images/s")
     print(f"  training step alone                      : {step:9.1f} images/s")

@@ -94,3 +94,17 @@ def test_cpu_reruns_are_bit_identical_and_recorded(tmp_path, tiny_raw):
     fairness = json.loads((out[0] / "comparison.json").read_text())["fairness"]
     assert fairness["identical"]["training.determinism.mode"] == "strict"
     assert fairness["fair"]
+
+
+def test_compile_reports_its_time_apart_and_trains(arrays):
+    """``protocol.compile``: torch.compile (inductor) on the same loop; the first steps' compile time is
+    recorded apart from the training time."""
+    from bakeoff.models import create_model
+
+    seed_everything(0)
+    model = create_model("simple_cnn3d", in_channels=1, num_outputs=1, spatial_dims=3, input_shape=(9, 11, 11))
+    result = fit(get_task("binary_classification"), model, ProtocolConfig(epochs=2, compile=True), *arrays,
+                 run_dir=None)
+    assert result.training["compile"] is True and result.training["compile_time_s"] > 0
+    assert result.epochs_trained == 2 and result.best_score is not None
+    assert not any(k.startswith("_orig_mod") for k in result.module.model.state_dict())

@@ -1,9 +1,11 @@
-"""Inference latency and throughput: warm-up, then the median of repeated timed batches."""
+"""Inference latency and throughput: warm-up, then the median of repeated timed batches, the device
+synchronised around each (timm's benchmark method)."""
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -16,21 +18,26 @@ def _sync(device: torch.device) -> None:
 
 @torch.inference_mode()
 def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int = 32, repeats: int = 10,
-                      warmup: int = 3) -> dict[str, float]:
-    """Per-sample latency at batch 1 and throughput at ``batch_size``, both as medians over ``repeats``."""
+                      warmup: int = 3, forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                      ) -> dict[str, float]:
+    """Per-sample latency at batch 1 and throughput at ``batch_size``, both as medians over ``repeats``;
+    ``forward`` (default: the model) is what is timed, e.g. the network at the run's precision."""
     model.eval()
-    device = next(model.parameters()).device
+    p = next(model.parameters())
+    device = p.device
+    example = example.to(p.dtype) if p.is_floating_point() else example
+    forward = forward or model
     results = {}
     for label, bs in (("latency", 1), ("throughput", batch_size)):
         reps = max(1, -(-bs // len(example)))
         x = example.repeat(reps, *([1] * (example.ndim - 1)))[:bs].to(device)
         for _ in range(warmup):
-            model(x)
+            forward(x)
         _sync(device)
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            model(x)
+            forward(x)
             _sync(device)
             times.append(time.perf_counter() - t0)
         med = statistics.median(times)

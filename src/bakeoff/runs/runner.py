@@ -130,7 +130,8 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
                                                             cache=run_dir / SCORES_FILE))
     if not cfg.evaluation.speed:
         return {}
-    return measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats)
+    return measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats,
+                             forward=module.net)
 
 
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
