@@ -35,16 +35,25 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def reset() -> None:
+    """PyTorch's default global switches (a bakeoff run sets its determinism policy; a hand loop gets none)."""
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cudnn.benchmark = False
+
+
 def compare(loops: dict[str, Loop], reference: str, epochs: tuple[int, int], repeats: int, units_per_epoch: int,
             unit: str) -> dict[str, dict[str, float]]:
     """Run every loop ``repeats`` times at both epoch counts; print and return medians and ratios."""
     short, long = epochs
     for fn in loops.values():  # warm-up: imports, allocator, cuDNN autotuning
+        reset()
         fn(1, -1)
     times: dict[str, dict[int, list[float]]] = {k: {short: [], long: []} for k in loops}
     for r in range(repeats):
         for e in (short, long):
             for name, fn in loops.items():
+                reset()
                 times[name][e].append(fn(e, r))
     out: dict[str, dict[str, float]] = {}
     for name, t in times.items():

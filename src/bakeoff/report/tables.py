@@ -14,8 +14,8 @@ from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import Task, get_task, metric_info
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
-COST_COLUMNS = ["n_parameters", "train_time_s", "peak_memory_mb", "latency_ms", "throughput_per_s",
-                "epochs_trained", "best_epoch"]
+COST_COLUMNS = ["n_parameters", "train_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms",
+                "throughput_per_s", "epochs_trained", "best_epoch"]
 
 
 def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: EvaluationConfig | None = None) -> Task:
@@ -55,8 +55,8 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
                 at = task.metrics(preds["test"]["y"], preds["test"]["probs"], thr)
                 row["val_threshold"] = thr
                 row.update({f"test_{k}@val_thr": v for k, v in at.items() if not metric_info(k).threshold_free})
-            speed = info.get("speed") or {}
-            row.update({k: info.get(k, speed.get(k)) for k in COST_COLUMNS})
+            speed, training = info.get("speed") or {}, info.get("training") or {}
+            row.update({k: info.get(k, speed.get(k, training.get(k))) for k in COST_COLUMNS})
             row["threshold"] = threshold
         else:
             row["error"] = info.get("error")

@@ -114,14 +114,14 @@ class Selection:
             return True
         return value > self.best if self.mode == "max" else value < self.best
 
-    def update(self, epoch: int, metrics: dict[str, float], module: nn.Module) -> None:
+    def update(self, epoch: int, metrics: dict[str, float], net: nn.Module, module: Any) -> None:
         if self.monitor not in metrics:
             raise RuntimeError(f"the selection metric {self.monitor} was not computed in epoch {epoch + 1} "
                                f"(computed: {sorted(metrics)}); a validation split holding one class has no AUROC")
         value = float(metrics[self.monitor])
         if self.better(value):
             self.best, self.epoch = value, epoch
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in module.model.state_dict().items()}
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             module.on_selected()
 
 
@@ -191,7 +191,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                       tf32=bool(protocol.tf32), compile=bool(protocol.compile))
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
-        global_step, epoch, compile_s, lr = 0, 0, 0.0, protocol.optimizer.lr
+        global_step, epoch, compile_s, lr, seen = 0, 0, 0.0, protocol.optimizer.lr, 0
         grad_norms: list[torch.Tensor] = []
         t0 = time.perf_counter()
         try:
@@ -205,6 +205,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                     with torch.no_grad():
                         batch = module.augment_batch(batch)
                     loss = module.training_step(batch)
+                    seen += len(batch[0])
                     fabric.backward(loss, model=fmodel)
                     sample = protocol.log_grad_norm and global_step % 10 == 0
                     if clip is not None:
@@ -241,7 +242,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 metrics.update(module.val_epoch_metrics())
                 if t_val is not None:  # the first validation compiles the evaluation graph
                     compile_s += time.perf_counter() - t_val
-                select.update(epoch, metrics, module)
+                select.update(epoch, metrics, raw, module)
                 fabric.log_dict({**metrics, "epoch": epoch}, step=global_step)
                 if report is not None:
                     report(epoch + 1, protocol.epochs, metrics)
@@ -256,6 +257,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     peak, peak_kind = (torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated") if cuda else \
         (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss")
     record["determinism"] = det
+    record["train_samples_per_s"] = seen / train_time if train_time > 0 else float("nan")
     if protocol.compile:
         record["compile_time_s"] = compile_s
     best_path = None
