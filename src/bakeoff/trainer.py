@@ -1,6 +1,6 @@
 """The array API people already use: ``create_trainer(name, **kw)``, ``.train``, ``.predict``, ``.save``.
 
-It runs the same LightningModule, losses, augmentation and checkpoint selection as a study run.
+It runs the same training loop, losses, augmentation and checkpoint selection as a study run.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 CONTENDER_KEYS = ("model", "params")  # what a contender is declared to differ in
 # How each run trained (run.json → training), compared like the protocol. A per-run figure is left out.
-TRAINING_SKIP = ("compile_time_s", "device", "precision")
+TRAINING_SKIP = ("compile_time_s", "train_samples_per_s", "device", "precision")
 # Differences that follow from the architecture under identical settings (a network that uses an op without
 # a deterministic CUDA kernel; channels-last for 2D convolutions only; data that fit beside a larger model):
 # listed as deviations, marked "by_architecture", and not counted against fairness.
