@@ -44,3 +44,34 @@ def test_tuning_space_is_validated(tiny_raw):
     tiny_raw["tuning"]["space"] = {"optimizer.lr": {"low": 0, "high": 1e-2, "log": True}}
     with pytest.raises(BakeoffError, match="log range needs low > 0"):
         Study.from_dict(tiny_raw)
+
+
+def test_equal_budget_tuning_on_a_segmentation_study(tmp_path):
+    """Tuning trains through the task's own loop (patches of images for dense tasks), not arrays."""
+    raw = {"name": "seg", "task": "semantic_segmentation",
+           "data": {"source": "builtin:organelles2d", "params": {"n": 10, "size": 48, "seed": 0},
+                    "normalize": "zscore", "split": {"kind": "holdout", "val_fraction": 0.3, "test_fraction": 0.2}},
+           "protocol": {"seeds": [0], "epochs": 1, "batch_size": 4, "patch_size": [32, 32],
+                        "iterations_per_epoch": 2, "select": {"monitor": "val/mean_dice", "mode": "max"}},
+           "contenders": {"unet": {"model": "monai:UNet",
+                                   "params": {"channels": [4, 8], "strides": [2], "num_res_units": 0}}},
+           "evaluation": {"primary": "mean_dice", "speed": False, "boundary_metrics": False, "n_boot": 200},
+           "tuning": {"mode": "equal_budget", "trials": 2, "seed": 0,
+                      "space": {"optimizer.lr": {"low": 1e-4, "high": 1e-2, "log": True}}}}
+    Study.from_dict(raw).run(tmp_path / "o")
+    tuned = json.loads((tmp_path / "o" / "tuning" / "unet.json").read_text())
+    assert [t["state"] for t in tuned["trials"]] == ["COMPLETE", "COMPLETE"]
+    assert all(0 <= t["value"] <= 1 for t in tuned["trials"])
+
+
+def test_a_failing_trial_keeps_its_reason(tmp_path, tiny_raw):
+    tiny_raw["protocol"].update({"epochs": 1, "seeds": [0]})
+    tiny_raw["contenders"] = {"cnn": tiny_raw["contenders"]["cnn"]}
+    tiny_raw["evaluation"].update(speed=False, baseline="cnn")
+    # a space outside what the protocol accepts: every trial fails, and the error says why
+    tiny_raw["tuning"] = {"mode": "equal_budget", "trials": 2, "seed": 0,
+                          "space": {"optimizer.lr": {"low": -2.0, "high": -1.0}}}
+    with pytest.raises(BakeoffError, match="every trial of contender 'cnn' failed; the first: ValidationError: .* "
+                       "optimizer.lr Input should be greater than 0"):
+        Study.from_dict(tiny_raw).run(tmp_path / "o")
+    assert (tmp_path / "o" / "tuning" / "cnn.db").is_file()

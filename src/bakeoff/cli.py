@@ -52,6 +52,9 @@ def run(
                 shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
                 bar.update(current, description=f"  tuning {r}", completed=trial - 1, total=trials, info=shown,
                            visible=True)
+            elif event == "tune_failed":
+                number, error = payload
+                bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {error}")
             elif event == "start":
                 bar.update(current, description=f"  {r.key}", completed=0,
                            total=s.context.protocol(r.contender).epochs, info="", visible=True)

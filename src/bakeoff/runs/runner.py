@@ -134,6 +134,18 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
                              forward=module.net)
 
 
+def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: int, seed: int, run_dir: Any,
+                report: Report | None = None) -> Any:
+    """Train ``model`` on the fold's training part, selecting on its validation part (the task's loop:
+    arrays in memory, or patches of images for dense tasks); the selected weights restored."""
+    split, data = ctx.splits[fold], ctx.data
+    tr, va = split.train, split.val
+    if ctx.dense:
+        return fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=seed, report=report)
+    return fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va], run_dir=run_dir,
+               threshold=ctx.config.evaluation.threshold, report=report)
+
+
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
     """Train, select, predict, evaluate and time one run; a failure is recorded, never cached as done."""
     run_dir = store.start(run)
@@ -154,16 +166,10 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     try:
         seed_everything(run.seed, protocol.deterministic)
         set_tf32(protocol.tf32)
-        tr, va = split.train, split.val
         input_shape = ctx.input_shape(run.contender, run.fold)
         model = ctx.build_model(run.contender, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
-        if ctx.dense:
-            result = fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=run.seed,
-                               report=report)
-        else:
-            result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va],
-                         run_dir=run_dir, threshold=cfg.evaluation.threshold, report=report)
+        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, report)
         module = result.module
         info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(

@@ -15,7 +15,7 @@ from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.plan import StudyContext
 from bakeoff.runs.store import StudyStore
-from bakeoff.train.fit import fit, seed_everything
+from bakeoff.train.fit import seed_everything
 from bakeoff.utils import read_json, write_json
 
 TUNING_DIR = "tuning"
@@ -32,14 +32,13 @@ def _suggest(trial: Any, path: str, dim: SearchDimension) -> Any:
 
 
 def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_dir) -> float:
-    cfg = ctx.config
-    protocol = cfg.protocol_for(contender, params)
-    split, seed, data = ctx.splits[0], protocol.seeds[0], ctx.data
+    from bakeoff.runs.runner import train_model
+
+    protocol = ctx.config.protocol_for(contender, params)
+    seed = protocol.seeds[0]
     seed_everything(seed, protocol.deterministic)
     model = ctx.build_model(contender, protocol)
-    tr, va = split.train, split.val
-    result = fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va], run_dir=run_dir,
-                 threshold=cfg.evaluation.threshold)
+    result = train_model(ctx, model, protocol, 0, seed, run_dir)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     if result.best_score is None:
         raise RuntimeError(f"no value of {protocol.select.monitor} was recorded")
@@ -73,18 +72,25 @@ def tune(ctx: StudyContext, store: StudyStore,
                 progress("tune", name, (i + 1, cfg.trials, params))
             try:
                 value = _objective(ctx, name, params, root / name / f"trial{trial.number}")
-            except Exception:  # noqa: BLE001 - a failed trial uses its share of the budget, like any other
+            except Exception as exc:  # noqa: BLE001 - a failed trial uses its share of the budget, like any other
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]  # one line
+                trial.set_user_attr("error", error)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                if progress:
+                    progress("tune_failed", name, (trial.number, error))
                 continue
             study.tell(trial, value)
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]
         if not complete:
-            raise BakeoffError(f"tuning: every trial of contender {name!r} failed; see {root / name}")
+            errors = [t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")]
+            raise BakeoffError(f"tuning: every trial of contender {name!r} failed"
+                               + (f"; the first: {errors[0]}" if errors else f"; see {root / name}"))
         best[name] = dict(study.best_params)
         write_json(root / f"{name}.json", {
             "contender": name, "mode": cfg.mode, "budget": cfg.trials, "best_params": best[name],
             "best_value": study.best_value, "monitor": ctx.config.protocol_for(name).select.monitor,
-            "trials": [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value}
+            "trials": [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
+                        **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {})}
                        for t in study.trials]})
     return best
 
