@@ -113,13 +113,20 @@ def _call_checked(fn: Callable[..., nn.Module], data_kwargs: dict[str, Any], par
     valid = [k for k, p in sig.parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     unknown = [k for k in params if k not in valid]
     if unknown and not accepts_any:
-        raise BakeoffError(f"{label}: unknown parameter(s) {unknown}; valid: {valid}")
+        import difflib
+
+        close = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
+        hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
+        raise BakeoffError(f"{label}: unknown parameter(s) {unknown}" + (f" ({hint})" if hint else "")
+                           + f"; valid: {valid}")
     kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
     kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
     try:
         return fn(**kwargs)
-    except TypeError as exc:
-        raise BakeoffError(f"{label}: {exc}") from None
+    except BakeoffError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the component's own complaint, in one line
+        raise BakeoffError(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims: int,

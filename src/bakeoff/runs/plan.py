@@ -119,9 +119,10 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             check_device(p, where)
+            self._check_task_settings(p, where)
+            self._check_builds(name)
             if self.config.contenders[name].feature_layer:
                 self._check_feature_layer(name)
-            self._check_task_settings(p, where)
 
     def input_shape(self, contender: str, fold: int = 0) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
@@ -148,6 +149,42 @@ class StudyContext:
 
             net = CumulativeLinkHead(net, self.task.num_classes)
         return net
+
+    def _check_builds(self, name: str) -> None:
+        """Build the contender once on the CPU and run one dummy input of the data's shape through it, so
+        that a parameter typo or a shape the network cannot take is one error before any training."""
+        import torch
+
+        c = self.config.contenders[name]
+        shape = (1, self.data.in_channels, *self.input_shape(name))
+        try:
+            net = self.build_model(name)
+        except BakeoffError as exc:
+            raise BakeoffError(f"contenders.{name}: {exc}") from None
+        state = torch.random.get_rng_state()
+        try:
+            net.eval()
+            with torch.no_grad():
+                out = net(torch.zeros(shape))
+        except Exception as exc:  # noqa: BLE001 - whatever the network raises, named and in one line
+            raise BakeoffError(f"contenders.{name}: {c.model} cannot take inputs of shape {list(shape)} "
+                               f"(batch, channels, *{'patch' if self.dense else 'sample'}): {type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:300]}") from None
+        finally:
+            torch.random.set_rng_state(state)
+        expected = self.task.num_classes if self.protocol(name).loss.name == "cumulative_link" \
+            else self.task.num_outputs
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else None
+        if self.dense:
+            ok = got == (1, expected, *shape[2:])
+            want = f"(1, {expected}, {', '.join(map(str, shape[2:]))})"
+        else:  # (1, K); a single logit may come as (1,) or (1, 1)
+            ok = got is not None and len(got) >= 1 and got[0] == 1 and int(np.prod(got[1:])) == expected
+            want = f"(1, {expected})"
+        if not ok:
+            raise BakeoffError(f"contenders.{name}: {c.model} gives outputs of shape "
+                               f"{None if got is None else list(got)} for one input of shape {list(shape)}; "
+                               f"expected {want}")
 
     def _check_feature_layer(self, name: str) -> None:
         """Build the network once (CPU) to check that the named layer exists."""
