@@ -108,6 +108,23 @@ def test_rerun_resumes_and_report_rebuilds_without_training(finished):
     assert proc.returncode == 0 and proc.stdout.count("done") >= 4 and "4 done" in proc.stdout
 
 
+def _imported(*args: str) -> set[str]:
+    """Top-level modules a CLI command imports (python -X importtime)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "bakeoff.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_help_and_status_do_not_import_torch(finished):
+    _, out, _ = finished
+    for args in (("--help",), ("status", out)):
+        mods = _imported(*args)
+        assert not mods & {"torch", "lightning", "matplotlib", "monai", "timm"}, (args, sorted(mods))
+    assert (out / "plan.json").is_file()
+
+
 def test_failed_run_is_retried_not_cached(finished, tmp_path):
     study, out, _ = finished
     import shutil

@@ -1,9 +1,27 @@
-"""bakeoff: fair, reproducible bake-offs of deep-learning architectures on scientific images."""
+"""bakeoff: fair, reproducible bake-offs of deep-learning architectures on scientific images.
+
+The public names are imported when first used (PEP 562), so that ``import bakeoff`` and the command
+line's ``--help`` or ``status`` do not pay for torch, Lightning and matplotlib.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-from bakeoff.api import Study, report  # noqa: E402
-from bakeoff.errors import BakeoffError  # noqa: E402
-from bakeoff.trainer import ArrayTrainer, create_trainer, load_trainer  # noqa: E402
+_LAZY = {"Study": "bakeoff.api", "rebuild_report": "bakeoff.api", "BakeoffError": "bakeoff.errors",
+         "ArrayTrainer": "bakeoff.trainer", "create_trainer": "bakeoff.trainer", "load_trainer": "bakeoff.trainer"}
+__all__ = [*sorted(_LAZY), "__version__"]
 
-__all__ = ["ArrayTrainer", "BakeoffError", "Study", "create_trainer", "load_trainer", "report", "__version__"]
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bakeoff' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

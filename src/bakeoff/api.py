@@ -54,6 +54,7 @@ class Study:
             if self.config.tuning.mode != "none":
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
+            store.write_plan(runs)
             for run in runs:
                 if store.is_done(run):
                     if progress:
@@ -100,7 +101,7 @@ class Study:
             store.unlock()
 
 
-def report(out: str | Path, make_plots: bool = True) -> StudyReport:
+def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
     """Rebuild tables and plots of a finished (or partial) study directory without training."""
     store = StudyStore(out)
     study = store.saved_study()

@@ -111,7 +111,7 @@ def report(
     debug: DebugOpt = False,
 ) -> None:
     """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
-    from bakeoff.api import report as build
+    from bakeoff.api import rebuild_report as build
 
     result = build(out, make_plots=not no_plots)
     _print_report(result)
@@ -125,15 +125,18 @@ def status(
     debug: DebugOpt = False,
 ) -> None:
     """Show each planned run's state: done, failed, running or pending."""
-    from bakeoff.runs.plan import StudyContext
     from bakeoff.runs.store import StudyStore
-    from bakeoff.runs.tuning import load_tuned
 
     store = StudyStore(out)
     study = store.saved_study()
-    ctx = StudyContext(study)
-    ctx.tuned = load_tuned(store, list(study.contenders))
-    runs = ctx.plan()
+    runs = store.read_plan()
+    if runs is None:  # a study directory written before plan.json: plan again (loads the data)
+        from bakeoff.runs.plan import StudyContext
+        from bakeoff.runs.tuning import load_tuned
+
+        ctx = StudyContext(study)
+        ctx.tuned = load_tuned(store, list(study.contenders))
+        runs = ctx.plan()
     t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
     for col in ("contender", "run", "status", "epochs", "time (s)", study.protocol.select.monitor + " (best)"):
         t.add_column(col)

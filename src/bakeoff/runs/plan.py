@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +15,7 @@ from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_spl
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
+from bakeoff.runs.spec import RunSpec
 from bakeoff.tasks import Task, get_task
 from bakeoff.tasks.segmentation import DenseSettings
 from bakeoff.utils import stable_hash
@@ -32,22 +32,6 @@ def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
     on_cpu = protocol.accelerator == "cpu" or (protocol.accelerator == "auto" and not cuda)
     if protocol.precision == "16-mixed" and on_cpu:
         raise BakeoffError(f"{where}.precision: '16-mixed' needs a GPU; expected '32-true' or 'bf16-mixed' on CPU")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    contender: str
-    seed: int
-    fold: int
-    hash: str
-
-    @property
-    def run_id(self) -> str:
-        return f"seed{self.seed}-fold{self.fold}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.contender}/{self.run_id}"
 
 
 class StudyContext:

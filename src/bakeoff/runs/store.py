@@ -16,7 +16,7 @@ import yaml
 
 from bakeoff.config import StudyConfig
 from bakeoff.errors import BakeoffError
-from bakeoff.runs.plan import RunSpec
+from bakeoff.runs.spec import RunSpec
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 STUDY_FILE = "study.yaml"
@@ -24,6 +24,7 @@ DATA_CHECKS_FILE = "data_checks.json"
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.npz"
 METRICS_FILE = "metrics.json"
+PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neither the data nor torch
 DONE, FAILED, RUNNING = "done", "failed", "running"
 
 
@@ -84,6 +85,14 @@ class StudyStore:
 
     def run_dir(self, run: RunSpec) -> Path:
         return self.run_path(run.contender, run.run_id)
+
+    def write_plan(self, runs: list[RunSpec]) -> None:
+        write_json(self.root / PLAN_FILE, [{"contender": r.contender, "seed": r.seed, "fold": r.fold, "hash": r.hash}
+                                           for r in runs])
+
+    def read_plan(self) -> list[RunSpec] | None:
+        path = self.root / PLAN_FILE
+        return [RunSpec(**r) for r in read_json(path)] if path.is_file() else None
 
     def run_info(self, run: RunSpec) -> dict[str, Any] | None:
         path = self.run_dir(run) / RUN_FILE
