@@ -11,8 +11,8 @@ from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
 from bakeoff.runs.evaluate import EVALUATED_FILE
+from bakeoff.runs.executor import executor_for
 from bakeoff.runs.plan import RunSpec, StudyContext
-from bakeoff.runs.runner import execute_run
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
 from bakeoff.utils import read_json, write_json
@@ -55,17 +55,7 @@ class Study:
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
             store.write_plan(runs)
-            for run in runs:
-                if store.is_done(run):
-                    if progress:
-                        progress("skip", run, store.run_info(run))
-                    continue
-                if progress:
-                    progress("start", run, None)
-                report = (lambda e, m, d, _r=run: progress("epoch", _r, (e, m, d))) if progress else None
-                info = execute_run(self.context, store, run, report)
-                if progress:
-                    progress("end", run, info)
+            executor_for(self.config.execution.backend).execute(self.context, store, runs, progress)
             return build_report(store, self.config)
         finally:
             store.unlock()

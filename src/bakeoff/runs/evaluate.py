@@ -109,7 +109,8 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     seed = protocol.seeds[0]
     run = RunSpec(name, seed, fold, stable_hash({"checkpoint": sha, "data": data.fingerprint(),
                                                  "split": split.fingerprints(data.ids),
-                                                 "contender": contender.identity()}))
+                                                 "contender": contender.identity()}),
+                  protocol.model_dump(mode="json"))
     info: dict[str, Any] = {
         "contender": name, "seed": seed, "fold": fold, "run_id": run.run_id, "hash": run.hash,
         "source": "checkpoint", "checkpoint": str(path.resolve()), "checkpoint_sha256": sha,

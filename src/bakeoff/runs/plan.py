@@ -108,12 +108,12 @@ class StudyContext:
             if self.config.contenders[name].feature_layer:
                 self._check_feature_layer(name)
 
-    def input_shape(self, contender: str, fold: int = 0) -> tuple[int, ...]:
+    def input_shape(self, contender: str, fold: int = 0, protocol: ProtocolConfig | None = None) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
         if self.dense:
             from bakeoff.train.dense import patch_size_for
 
-            return patch_size_for(self.data, self.protocol(contender), self.splits[fold].train)
+            return patch_size_for(self.data, protocol or self.protocol(contender), self.splits[fold].train)
         return self.data.input_shape
 
     def build_model(self, contender: str, protocol: ProtocolConfig | None = None, fold: int = 0) -> Any:
@@ -126,7 +126,7 @@ class StudyContext:
         ordinal_head = protocol.loss.name == "cumulative_link"
         net = create_model(c.model, in_channels=self.data.in_channels,
                            num_outputs=1 if ordinal_head else self.task.num_outputs,
-                           spatial_dims=self.data.spatial_dims, input_shape=self.input_shape(contender, fold),
+                           spatial_dims=self.data.spatial_dims, input_shape=self.input_shape(contender, fold, protocol),
                            params=c.params)
         if ordinal_head:
             from bakeoff.losses import CumulativeLinkHead
@@ -256,7 +256,7 @@ class StudyContext:
                         "protocol": protocol.model_dump(mode="json"),
                         "evaluation": self.config.evaluation.run_settings(), "seed": seed,
                     })
-                    runs.append(RunSpec(name, seed, split.fold, h))
+                    runs.append(RunSpec(name, seed, split.fold, h, protocol.model_dump(mode="json")))
         return runs
 
     def class_counts(self, idx: np.ndarray) -> list[int]:

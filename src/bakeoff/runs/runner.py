@@ -96,7 +96,8 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
                      input_shape: tuple[int, ...]) -> dict[str, Any]:
     """Predict the run's validation and test samples with a trained module, save predictions.npz and
     metrics.json (and feature maps), and time inference; returns the speed figures."""
-    cfg, data, protocol = ctx.config, ctx.data, ctx.protocol(run.contender)
+    cfg, data = ctx.config, ctx.data
+    protocol = run.resolved_protocol() if run.protocol is not None else ctx.protocol(run.contender)
     contender = cfg.contenders[run.contender]
     split = ctx.splits[run.fold]
     va, te = split.val, split.test
@@ -151,7 +152,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     run_dir = store.start(run)
     cfg = ctx.config
     contender = cfg.contenders[run.contender]
-    protocol = ctx.protocol(run.contender)
+    protocol = run.resolved_protocol() if run.protocol is not None else ctx.protocol(run.contender)
     split = ctx.splits[run.fold]
     data = ctx.data
     info: dict[str, Any] = {
@@ -166,8 +167,8 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     try:
         seed_everything(run.seed, protocol.deterministic)
         set_tf32(protocol.tf32)
-        input_shape = ctx.input_shape(run.contender, run.fold)
-        model = ctx.build_model(run.contender, fold=run.fold)
+        input_shape = ctx.input_shape(run.contender, run.fold, protocol)
+        model = ctx.build_model(run.contender, protocol, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
         result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, report)
         module = result.module

@@ -1,8 +1,11 @@
-"""One planned run: (contender, seed, fold) and the hash of everything it depends on."""
+"""One planned run: (contender, seed, fold), the resolved protocol it trains with, and the hash of
+everything it depends on. It pickles, so an executor can ship it to another process and run it there
+with ``execute_run`` and a context rebuilt from the study directory."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -11,6 +14,8 @@ class RunSpec:
     seed: int
     fold: int
     hash: str
+    # the protocol after the study's shared settings, the contender's overrides and its tuned values
+    protocol: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -19,3 +24,14 @@ class RunSpec:
     @property
     def key(self) -> str:
         return f"{self.contender}/{self.run_id}"
+
+    def resolved_protocol(self) -> Any:
+        from bakeoff.config import ProtocolConfig
+
+        if self.protocol is None:
+            raise ValueError(f"run {self.key} carries no protocol")
+        return ProtocolConfig.model_validate(self.protocol)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"contender": self.contender, "seed": self.seed, "fold": self.fold, "hash": self.hash,
+                "protocol": self.protocol}

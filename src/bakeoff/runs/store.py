@@ -87,8 +87,7 @@ class StudyStore:
         return self.run_path(run.contender, run.run_id)
 
     def write_plan(self, runs: list[RunSpec]) -> None:
-        write_json(self.root / PLAN_FILE, [{"contender": r.contender, "seed": r.seed, "fold": r.fold, "hash": r.hash}
-                                           for r in runs])
+        write_json(self.root / PLAN_FILE, [r.to_json() for r in runs])
 
     def read_plan(self) -> list[RunSpec] | None:
         path = self.root / PLAN_FILE

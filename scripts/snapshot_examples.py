@@ -1,0 +1,99 @@
+"""Run every example study at tiny size and keep what a refactor must not change; compare two snapshots.
+
+    python scripts/snapshot_examples.py snap DIR          # run the examples, keep results and verdicts in DIR
+    python scripts/snapshot_examples.py compare A B       # every number equal to 1e-12 (timings left out)
+
+CPU runs are bit-identical (protocol.deterministic: auto), so any difference is a change in behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["protocol.epochs=2", "protocol.seeds=[0, 1]", "evaluation.speed=false", "evaluation.n_boot=200"]
+EXAMPLES = {
+    "spots3d": ["data.params.n=400"],
+    "organelles2d": ["protocol.iterations_per_epoch=2"],
+    "cryoem_picking": ["protocol.iterations_per_epoch=2"],
+    "digits_timm": ["data.image_size=16", "evaluation.gradcam=0"],
+}
+# what varies between identical runs: timings, dates, paths
+SKIP_COLUMNS = ("train_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms", "throughput_per_s",
+                "wall_time_s", "batch_latency_ms")
+
+
+def snap(out: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bakeoff.api import Study
+    from tests.images.test_csv_source import make_digits
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in EXAMPLES.items():
+            sets = TINY + extra
+            if name == "digits_timm":
+                sets.append(f"data.source=csv:{make_digits(Path(tmp) / 'digits')}")
+            run_dir = Path(tmp) / name
+            Study.from_yaml(ROOT / "examples" / f"{name}.yaml", sets).run(run_dir)
+            (out / name).mkdir(exist_ok=True)
+            for f in ("results.csv", "comparison.json", "summary.csv"):
+                shutil.copy(run_dir / f, out / name / f)
+            print(f"{name}: kept in {out / name}")
+
+
+def _diff(a, b, path: str, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if any(s in k for s in SKIP_COLUMNS):
+                continue
+            _diff(a.get(k), b.get(k), f"{path}.{k}", out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _diff(x, y, f"{path}[{i}]", out)
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        if not (math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))):
+            out.append(f"{path}: {a!r} != {b!r}")
+    elif a != b:
+        out.append(f"{path}: {a!r} != {b!r}")
+
+
+def compare(a: Path, b: Path) -> int:
+    problems: list[str] = []
+    for name in EXAMPLES:
+        for f in ("results.csv", "summary.csv"):
+            da, db = (pd.read_csv(p / name / f) for p in (a, b))
+            keep = [c for c in da.columns if not any(s in c for s in SKIP_COLUMNS)]
+            _diff(json.loads(da[keep].to_json()), json.loads(db.reindex(columns=keep).to_json()),
+                  f"{name}/{f}", problems)
+        _diff(*(json.loads((p / name / "comparison.json").read_text()) for p in (a, b)), f"{name}/comparison", problems)
+    for p in problems[:40]:
+        print(p)
+    print(f"{len(problems)} difference(s) between {a} and {b} (to 1e-12; timings left out)")
+    return 1 if problems else 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("snap").add_argument("out", type=Path)
+    c = sub.add_parser("compare")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    args = ap.parse_args()
+    if args.cmd == "snap":
+        snap(args.out)
+    else:
+        sys.exit(compare(args.a, args.b))
+
+
+if __name__ == "__main__":
+    main()
