@@ -33,8 +33,9 @@ SKIP_COLUMNS = ("train_time_s", "train_samples_per_s", "peak_memory_mb", "latenc
 
 def snap(out: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from bakeoff.api import Study
     from tests.images.test_csv_source import make_digits
+
+    from bakeoff.api import Study
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
