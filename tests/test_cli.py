@@ -143,6 +143,15 @@ def test_failed_run_is_retried_not_cached(finished, tmp_path):
     assert untouched.stat().st_mtime_ns == before
 
 
+def test_list_losses_shows_tasks_and_params():
+    proc = bakeoff("list", "losses", "*tversky*")
+    assert proc.returncode == 0, proc.stderr
+    assert "balanced_softmax_tversky" in proc.stdout and "tau=1.0" in proc.stdout and "dense" in proc.stdout
+    assert "dice_ce" not in proc.stdout
+    bad = bakeoff("list", "lossez")
+    assert bad.returncode == 2 and "expected models or losses" in bad.stderr
+
+
 def test_models_lists_the_registry():
     proc = bakeoff("models")
     assert proc.returncode == 0 and "bakeoff:simple_cnn3d" in proc.stdout and "bakeoff:se_resnet" in proc.stdout

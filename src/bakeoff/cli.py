@@ -271,17 +271,41 @@ def models(
     debug: DebugOpt = False,
 ) -> None:
     """List the model registry (built-ins by default; --provider monai or timm for theirs)."""
-    from bakeoff.models import list_models
-    from bakeoff.models.registry import _REGISTRY
+    list_(kind="models", pattern=pattern, provider=provider, debug=debug)
 
-    names = list_models(pattern, provider)
-    t = Table(title=f"{provider} models matching {pattern!r}: {len(names)}")
-    t.add_column("name")
-    t.add_column("description")
-    for n in names:
-        fn = _REGISTRY.get(n.split(":", 1)[1]) if provider == "bakeoff" else None
-        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
-        t.add_row(n, doc)
+
+@app.command("list")
+def list_(
+    kind: Annotated[str, typer.Argument(help="models or losses.")],
+    pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
+    provider: Annotated[str, typer.Option(help="Models: bakeoff, monai or timm.")] = "bakeoff",
+    debug: DebugOpt = False,
+) -> None:
+    """List a registry: models (built-ins by default; --provider monai or timm for theirs) or losses
+    (with the tasks each fits and its parameters)."""
+    import fnmatch
+
+    if kind == "models":
+        from bakeoff.models import list_models
+        from bakeoff.models.registry import model_doc
+
+        names = list_models(pattern, provider)
+        t = Table(title=f"{provider} models matching {pattern!r}: {len(names)}")
+        t.add_column("name")
+        t.add_column("description")
+        for n in names:
+            t.add_row(n, model_doc(n) if provider == "bakeoff" else "")
+    elif kind == "losses":
+        from bakeoff.losses import LOSSES
+
+        specs = [spec for n, spec in LOSSES.items() if fnmatch.fnmatch(n, pattern)]
+        t = Table(title=f"losses matching {pattern!r}: {len(specs)} (or your own package.module:callable)")
+        for col in ("name", "tasks", "params (defaults)"):
+            t.add_column(col)
+        for spec in specs:
+            t.add_row(spec.name, ", ".join(spec.kinds), ", ".join(f"{k}={v}" for k, v in spec.params.items()))
+    else:
+        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models or losses")
     console.print(t)
 
 

@@ -104,14 +104,15 @@ class ScheduleConfig(_Strict):
     min_lr: float = Field(0.0, ge=0)  # cosine
 
 
-LossName = Literal["bce", "ce", "cumulative_link", "focal", "dice", "dice_ce", "focal_dice", "tversky",
-                   "balanced_softmax_tversky"]
 ClassWeighting = Literal["none", "balanced", "inverse_frequency", "inverse_sqrt_frequency", "effective_number"]
 
 
 class LossConfig(_Strict):
-    """The loss and its class weighting (computed from the training split only).
+    """The loss, its own settings (``params``) and the class weighting (from the training split only).
 
+    ``name``: a registered loss (``bakeoff list losses``: bce, ce, cumulative_link, focal, dice, dice_ce,
+    focal_dice, tversky, balanced_softmax_tversky) or your own ``package.module:callable``; ``params``: the
+    loss's settings, e.g. ``{alpha: 0.3, beta: 0.7}`` for tversky (checked against the loss's signature).
     Weighting: ``balanced`` n / (K n_c) (scikit-learn); ``inverse_frequency`` 1 / f_c; ``inverse_sqrt_frequency``
     1 / sqrt(f_c); ``effective_number`` (1 - beta) / (1 - beta^n_c) (Cui et al. 2019); all rescaled to mean 1.
     Segmentation counts pixels. ``tversky`` weighs false positives by ``alpha`` and false negatives by
@@ -120,15 +121,21 @@ class LossConfig(_Strict):
     with learned ordered thresholds (proportional-odds model), trained by the likelihood of the true grade.
     """
 
-    name: LossName | None = None  # None: the task's default
+    name: str | None = None  # None: the task's default
+    params: dict[str, Any] = Field(default_factory=dict)
     class_weights: ClassWeighting | list[float] = "none"
     effective_beta: float = Field(0.999, gt=0, lt=1)
-    gamma: float = Field(2.0, ge=0)  # focal
-    alpha: float = Field(0.5, ge=0)  # tversky: weight of false positives
-    beta: float = Field(0.5, ge=0)  # tversky: weight of false negatives
-    tau: float = Field(1.0, ge=0)  # balanced softmax
-    include_background: bool = True  # dice / tversky terms over the background class too
-    lambda_ce: float = Field(1.0, ge=0)  # dice_ce / focal_dice: weight of the CE / focal term
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        moved = [k for k in ("gamma", "alpha", "beta", "tau", "include_background", "lambda_ce")
+                 if isinstance(data, dict) and k in data]
+        if moved:
+            shown = ", ".join(f"{k}: {data[k]}" for k in moved)
+            raise ValueError(f"{', '.join(moved)}: a loss's own settings go under params; expected "
+                             f"loss: {{name: {data.get('name')}, params: {{{shown}}}}}")
+        return data
 
 
 class SelectConfig(_Strict):

@@ -1,7 +1,13 @@
-"""Losses and class weighting. Segmentation losses come from MONAI; only Balanced Softmax Tversky,
-which MONAI lacks, is written here."""
+"""Losses and class weighting, in a registry (``register_loss``) like the models'. Segmentation losses
+come from MONAI; only Balanced Softmax Tversky, which MONAI lacks, is written here. Each loss's settings
+are its factory's keyword-only parameters, given as ``loss: {name: ..., params: {...}}``."""
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,8 +17,6 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from bakeoff.config import LossConfig
 from bakeoff.errors import BakeoffError
-
-DENSE_LOSSES = ("focal", "dice", "dice_ce", "focal_dice", "tversky", "balanced_softmax_tversky")
 
 
 def class_weights(spec: str | list[float], y_train: np.ndarray | None, num_classes: int,
@@ -118,42 +122,156 @@ class CumulativeLinkHead(nn.Module):
         return torch.log((cum[:, :-1] - cum[:, 1:]).clamp_min(1e-7))
 
 
+# -- the loss registry ---------------------------------------------------------------------------------
+# Which task a loss fits: "binary" (one logit), "multiclass" (K logits: multi-class and ordinal), "dense"
+# (per-pixel logits). A user's own loss is a factory named ``package.module:callable`` in the study file;
+# it receives the keywords below that it accepts (``num_classes``, ``weights``, ``counts``, ``dense``)
+# and its ``params``, and returns an ``nn.Module`` called as ``loss(logits, target)``.
+KINDS = ("binary", "multiclass", "dense")
+
+
+@dataclass
+class LossContext:
+    """What a loss factory may use: the task's size and the training split's class statistics."""
+
+    num_classes: int
+    weights: torch.Tensor | None  # the protocol's class weights (None: unweighted)
+    counts: np.ndarray  # training samples (or pixels) per class
+    dense: bool
+
+
+@dataclass
+class LossSpec:
+    name: str
+    factory: Callable[..., nn.Module]
+    kinds: tuple[str, ...]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        sig = inspect.signature(self.factory)
+        return {k: p.default for k, p in list(sig.parameters.items())[1:] if p.kind is p.KEYWORD_ONLY}
+
+
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register_loss(name: str, kinds: tuple[str, ...]) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register ``fn(ctx: LossContext, *, params...) -> nn.Module`` under ``name``."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        LOSSES[name] = LossSpec(name, fn, kinds)
+        return fn
+
+    return wrap
+
+
+@register_loss("bce", ("binary",))
+def _bce(ctx: LossContext) -> nn.Module:
+    return WeightedBCE(None if ctx.weights is None else ctx.weights.numpy())
+
+
+@register_loss("ce", ("multiclass", "dense"))
+def _ce(ctx: LossContext) -> nn.Module:
+    return nn.CrossEntropyLoss(weight=ctx.weights)
+
+
+@register_loss("cumulative_link", ("multiclass",))
+def _cumulative_link(ctx: LossContext) -> nn.Module:
+    return nn.CrossEntropyLoss(weight=ctx.weights)  # the ordinal head returns log class probabilities
+
+
+@register_loss("focal", ("dense",))
+def _focal(ctx: LossContext, *, gamma: float = 2.0) -> nn.Module:
+    from monai.losses import FocalLoss
+
+    return ChannelTarget(FocalLoss(include_background=True, to_onehot_y=True, use_softmax=True, gamma=gamma,
+                                   weight=ctx.weights))
+
+
+@register_loss("dice", ("dense",))
+def _dice(ctx: LossContext, *, include_background: bool = True) -> nn.Module:
+    from monai.losses import DiceLoss
+
+    return ChannelTarget(DiceLoss(include_background=include_background, to_onehot_y=True, softmax=True))
+
+
+@register_loss("dice_ce", ("dense",))
+def _dice_ce(ctx: LossContext, *, include_background: bool = True, lambda_ce: float = 1.0) -> nn.Module:
+    from monai.losses import DiceCELoss
+
+    return ChannelTarget(DiceCELoss(include_background=include_background, to_onehot_y=True, softmax=True,
+                                    weight=ctx.weights, lambda_ce=lambda_ce))
+
+
+@register_loss("focal_dice", ("dense",))
+def _focal_dice(ctx: LossContext, *, include_background: bool = True, gamma: float = 2.0,
+                lambda_focal: float = 1.0) -> nn.Module:
+    from monai.losses import DiceFocalLoss
+
+    return ChannelTarget(DiceFocalLoss(include_background=include_background, to_onehot_y=True, softmax=True,
+                                       gamma=gamma, weight=ctx.weights, lambda_focal=lambda_focal))
+
+
+@register_loss("tversky", ("dense",))
+def _tversky(ctx: LossContext, *, include_background: bool = True, alpha: float = 0.5,
+             beta: float = 0.5) -> nn.Module:
+    from monai.losses import TverskyLoss
+
+    return ChannelTarget(TverskyLoss(include_background=include_background, to_onehot_y=True, softmax=True,
+                                     alpha=alpha, beta=beta))
+
+
+@register_loss("balanced_softmax_tversky", ("dense",))
+def _balanced_softmax_tversky(ctx: LossContext, *, tau: float = 1.0, alpha: float = 0.5, beta: float = 0.5,
+                              include_background: bool = True) -> nn.Module:
+    prior = np.asarray(ctx.counts, dtype=np.float64) / np.sum(ctx.counts)
+    return BalancedSoftmaxTversky(prior, tau, alpha, beta, include_background)
+
+
+DENSE_LOSSES = tuple(n for n, spec in LOSSES.items() if spec.kinds == ("dense",))
+
+
+def loss_kind(default: str, dense: bool) -> str:
+    """The kind of task a study trains: its default loss tells binary from multi-class."""
+    return "dense" if dense else ("binary" if default == "bce" else "multiclass")
+
+
+def losses_for(kind: str) -> list[str]:
+    return [n for n, spec in LOSSES.items() if kind in spec.kinds]
+
+
 def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_classes: int,
                counts: np.ndarray | None = None, dense: bool = False) -> nn.Module:
-    """The loss a run trains with; ``counts`` are the training split's per-class pixel counts (dense)."""
+    """The loss a run trains with, from the registry or a user's ``package.module:callable``; ``counts``
+    are the training split's per-class pixel counts (dense)."""
+    from bakeoff.components import call_checked, import_callable
+
     name = cfg.name or default
+    kind = loss_kind(default, dense)
     weights = class_weights(cfg.class_weights, y_train, num_classes, counts, cfg.effective_beta)
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-    if name == "bce":
-        if num_classes != 2 or dense:
-            raise BakeoffError(f"protocol.loss.name: bce needs a binary task; got {num_classes} classes "
-                               f"({'segmentation' if dense else 'classification'}); use ce")
-        return WeightedBCE(weights)
-    if name == "cumulative_link":  # the head returns log class probabilities: CE is its likelihood
-        return nn.CrossEntropyLoss(weight=w)
-    if name == "ce":
-        if num_classes == 2 and default == "bce":
-            raise BakeoffError("protocol.loss.name: ce needs K outputs; binary_classification has one logit: use bce")
-        return nn.CrossEntropyLoss(weight=w)
-    if name in DENSE_LOSSES and not dense:
-        raise BakeoffError(f"protocol.loss.name: {name} is a segmentation loss; expected bce or ce for classification")
-    if name in DENSE_LOSSES:
-        from monai import losses as ml
+    if counts is None:
+        counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes) if y_train is not None \
+            else np.ones(num_classes)
+    ctx = LossContext(num_classes, w, np.asarray(counts), dense)
+    label = f"protocol.loss ({name})"
+    if ":" in name:
+        fn = import_callable(name, "protocol.loss.name")
+        loss = call_checked(fn, {"num_classes": num_classes, "weights": w, "counts": ctx.counts, "dense": dense},
+                            cfg.params, label)
+        if not isinstance(loss, nn.Module):
+            raise BakeoffError(f"protocol.loss.name: {name} returned {type(loss).__name__}; expected a torch.nn.Module")
+        return loss
+    spec = LOSSES.get(name)
+    if spec is None:
+        import difflib
 
-        common = dict(include_background=cfg.include_background, to_onehot_y=True, softmax=True)
-        if name == "focal":
-            return ChannelTarget(ml.FocalLoss(include_background=True, to_onehot_y=True, use_softmax=True,
-                                              gamma=cfg.gamma, weight=w))
-        if name == "dice":
-            return ChannelTarget(ml.DiceLoss(**common))
-        if name == "dice_ce":
-            return ChannelTarget(ml.DiceCELoss(**common, weight=w, lambda_ce=cfg.lambda_ce))
-        if name == "focal_dice":
-            return ChannelTarget(ml.DiceFocalLoss(**common, gamma=cfg.gamma, weight=w, lambda_focal=cfg.lambda_ce))
-        if name == "tversky":
-            return ChannelTarget(ml.TverskyLoss(**common, alpha=cfg.alpha, beta=cfg.beta))
-        if counts is None:
-            counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes)
-        prior = np.asarray(counts, dtype=np.float64) / np.sum(counts)
-        return BalancedSoftmaxTversky(prior, cfg.tau, cfg.alpha, cfg.beta, cfg.include_background)
-    raise BakeoffError(f"protocol.loss.name: unknown loss {name!r}")
+        close = difflib.get_close_matches(name, list(LOSSES), n=1)
+        raise BakeoffError(f"protocol.loss.name: unknown loss {name!r}" + (f" (did you mean {close[0]!r}?)" if close
+                           else "") + f"; expected one of {losses_for(kind)} or package.module:callable")
+    if kind not in spec.kinds:
+        what = {"binary": "binary classification (one logit)", "multiclass": "multi-class / ordinal classification",
+                "dense": "segmentation and particle picking"}
+        raise BakeoffError(f"protocol.loss.name: {name} is for {' or '.join(what[k] for k in spec.kinds)}; "
+                           f"this study is {what[kind]}: expected one of {losses_for(kind)}")
+    return call_checked(lambda **kw: spec.factory(ctx, **kw), {}, cfg.params, label, signature_of=spec.factory)

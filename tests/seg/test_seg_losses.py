@@ -52,7 +52,7 @@ def test_tversky_alpha_beta_hand_computed():
     # one image, two classes, hard (saturated) predictions: TP/FP/FN per class are known exactly
     logits = torch.tensor([[[[20.0, 20.0, -20.0, -20.0]], [[-20.0, -20.0, 20.0, 20.0]]]])  # predicts 0,0,1,1
     target = torch.tensor([[[0, 1, 1, 1]]])
-    loss = _loss(name="tversky", alpha=0.7, beta=0.3)
+    loss = _loss(name="tversky", params={"alpha": 0.7, "beta": 0.3})
     # class 0: tp 1, fp 1, fn 0 -> TI = 1 / (1 + .7) ; class 1: tp 2, fp 0, fn 1 -> TI = 2 / (2 + .3)
     expected = 1 - (1 / 1.7 + 2 / 2.3) / 2
     assert float(loss(logits, target)) == pytest.approx(expected, abs=1e-4)
@@ -61,7 +61,7 @@ def test_tversky_alpha_beta_hand_computed():
 def test_balanced_softmax_tversky_is_tversky_on_shifted_logits(batch):
     logits, target = batch
     tau = 0.7
-    loss = _loss(name="balanced_softmax_tversky", tau=tau, alpha=0.6, beta=0.4)
+    loss = _loss(name="balanced_softmax_tversky", params={"tau": tau, "alpha": 0.6, "beta": 0.4})
     prior = COUNTS / COUNTS.sum()
     shifted = logits + tau * torch.log(torch.tensor(prior, dtype=torch.float32)).view(1, K, 1, 1)
     probs = torch.softmax(shifted, 1)
@@ -75,7 +75,7 @@ def test_balanced_softmax_tversky_is_tversky_on_shifted_logits(batch):
     assert float(loss(logits, target)) == pytest.approx(float(expected), abs=1e-6)
     # tau = 0 is plain Tversky
     plain = ml.TverskyLoss(to_onehot_y=True, softmax=True, alpha=0.6, beta=0.4)(logits, target[:, None])
-    assert torch.allclose(_loss(name="balanced_softmax_tversky", tau=0.0, alpha=0.6, beta=0.4)(logits, target), plain)
+    assert torch.allclose(_loss(name="balanced_softmax_tversky", params={"tau": 0.0, "alpha": 0.6, "beta": 0.4})(logits, target), plain)
 
 
 def test_class_weightings():
@@ -97,5 +97,6 @@ def test_class_weightings():
 
 
 def test_segmentation_loss_refused_for_classification():
-    with pytest.raises(BakeoffError, match="segmentation loss"):
+    with pytest.raises(BakeoffError, match="dice is for segmentation and particle picking; this study is "
+                                           "multi-class / ordinal classification: expected one of"):
         build_loss(LossConfig(name="dice"), "ce", np.array([0, 1, 2]), 3)

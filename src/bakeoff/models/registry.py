@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from bakeoff.components import call_checked
 from bakeoff.errors import BakeoffError
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -36,6 +36,12 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | No
         return f
 
     return deco(fn) if fn is not None else deco
+
+
+def model_doc(name: str) -> str:
+    """The first line of a built-in model factory's docstring ('' for other providers)."""
+    fn = _REGISTRY.get(name.split(":", 1)[-1]) if name.startswith("bakeoff:") or ":" not in name else None
+    return (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
 
 
 def list_models(pattern: str = "*", provider: str = "bakeoff") -> list[str]:
@@ -105,28 +111,7 @@ def _monai_names() -> list[str]:
     return [k for k, v in vars(nets).items() if isinstance(v, type) and issubclass(v, nn.Module)]
 
 
-def _call_checked(fn: Callable[..., nn.Module], data_kwargs: dict[str, Any], params: dict[str, Any],
-                  label: str) -> nn.Module:
-    """Call ``fn`` with the data-derived keywords it accepts plus ``params``; reject unknown params."""
-    sig = inspect.signature(fn)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    valid = [k for k, p in sig.parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    unknown = [k for k in params if k not in valid]
-    if unknown and not accepts_any:
-        import difflib
-
-        close = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
-        hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
-        raise BakeoffError(f"{label}: unknown parameter(s) {unknown}" + (f" ({hint})" if hint else "")
-                           + f"; valid: {valid}")
-    kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
-    kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
-    try:
-        return fn(**kwargs)
-    except BakeoffError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the component's own complaint, in one line
-        raise BakeoffError(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+_call_checked = call_checked  # shared with the other components (bakeoff.components)
 
 
 def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims: int,

@@ -186,26 +186,28 @@ class StudyContext:
                                f"from model.named_modules(), e.g. {close}")
 
     def _check_task_settings(self, p: ProtocolConfig, where: str) -> None:
-        """Settings that only make sense for one kind of task, refused before any training."""
-        from bakeoff.losses import DENSE_LOSSES
+        """Settings that only make sense for one kind of task, refused before any training; the loss is
+        built once (registry lookup, the task it fits, its params) on dummy class counts."""
+        import numpy as np
+
+        from bakeoff.losses import build_loss
 
         loss = p.loss.name or self.task.default_loss
         if loss == "cumulative_link" and self.config.task not in ("ordinal_classification", "multiclass_classification"):
             raise BakeoffError(f"{where}.loss.name: cumulative_link is for ordered classes; expected "
                                f"ordinal_classification (or multiclass_classification with ordered labels)")
+        K = self.task.num_classes
+        try:
+            build_loss(p.loss, self.task.default_loss, np.arange(K) % K, K, counts=np.ones(K), dense=self.dense)
+        except BakeoffError as exc:
+            raise BakeoffError(str(exc).replace("protocol.loss", f"{where}.loss", 1)) from None
         if self.dense:
             if "rotate" in p.augment:
                 raise BakeoffError(f"{where}.augment: 'rotate' is not available for segmentation (masks would "
                                    f"need nearest-neighbour resampling); expected flip and/or rot90")
-            if loss == "bce":
-                raise BakeoffError(f"{where}.loss.name: bce needs a binary classification task; expected ce or "
-                                   f"one of {list(DENSE_LOSSES)}")
             if p.patch_size is not None and len(p.patch_size) != self.data.spatial_dims:
                 raise BakeoffError(f"{where}.patch_size: {p.patch_size} has {len(p.patch_size)} values; expected "
                                    f"{self.data.spatial_dims} for {self.data.spatial_dims}D images")
-        elif loss in DENSE_LOSSES:
-            raise BakeoffError(f"{where}.loss.name: {loss} is a segmentation loss; expected bce or ce for "
-                               f"{self.config.task}")
         elif p.patch_size is not None or p.iterations_per_epoch is not None:
             raise BakeoffError(f"{where}.patch_size / iterations_per_epoch: only for segmentation and particle "
                                f"picking; {self.config.task} trains on whole samples")

@@ -1,0 +1,56 @@
+"""What every kind of component (model, loss) shares: a user's own ``package.module:callable`` imported
+with a clear error, and a factory called with the keywords it accepts, its parameters checked against its
+signature (unknown ones with their close matches)."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+
+
+def import_callable(ref: str, where: str) -> Callable[..., Any]:
+    """``package.module:callable`` → the callable, or a one-line error naming what is missing."""
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise BakeoffError(f"{where}: {ref!r} is not of the form package.module:callable")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BakeoffError(f"{where}: cannot import {module_name!r} ({exc}); expected a module on the Python "
+                           f"path (install it, or run from its folder)") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        close = difflib.get_close_matches(attr, names, n=1)
+        raise BakeoffError(f"{where}: {module_name} has no callable {attr!r}"
+                           + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return fn
+
+
+def call_checked(fn: Callable[..., Any], data_kwargs: dict[str, Any], params: dict[str, Any], label: str,
+                 signature_of: Callable[..., Any] | None = None) -> Any:
+    """Call ``fn`` with the data-derived keywords it accepts plus ``params``; reject unknown params (with
+    close matches). ``signature_of``: whose signature decides (when ``fn`` is a wrapper)."""
+    sig = inspect.signature(signature_of or fn)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    valid = [k for k, p in sig.parameters.items()
+             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and (signature_of is None or p.kind is p.KEYWORD_ONLY)]
+    unknown = [k for k in params if k not in valid]
+    if unknown and not accepts_any:
+        close = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
+        hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
+        raise BakeoffError(f"{label}: unknown parameter(s) {unknown}" + (f" ({hint})" if hint else "")
+                           + f"; valid: {valid}")
+    kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
+    kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
+    try:
+        return fn(**kwargs)
+    except BakeoffError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the component's own complaint, in one line
+        raise BakeoffError(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
