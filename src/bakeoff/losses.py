@@ -228,7 +228,6 @@ def _balanced_softmax_tversky(ctx: LossContext, *, tau: float = 1.0, alpha: floa
     return BalancedSoftmaxTversky(prior, tau, alpha, beta, include_background)
 
 
-DENSE_LOSSES = tuple(n for n, spec in LOSSES.items() if spec.kinds == ("dense",))
 
 
 def loss_kind(default: str, dense: bool) -> str:
