@@ -21,7 +21,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.models import create_model, resolve
 from bakeoff.tasks import get_task
 from bakeoff.train.fit import fit, seed_everything
-from bakeoff.train.module import BakeoffModule
+from bakeoff.train.module import BakeoffModule, inference_batch
 
 FORMAT = "bakeoff.trainer/1"
 # Keywords that set the protocol; every other keyword is a model parameter.
@@ -102,7 +102,7 @@ class ArrayTrainer:
             raise BakeoffError("predict: the model is not built or trained; call build_model() or train() first")
         Xn, _ = self._arrays(X)
         module = BakeoffModule(self.model, self.task, torch.nn.Identity(), self.protocol)
-        return module.predict_arrays(Xn, batch_size or max(self.protocol.batch_size, 256))
+        return module.predict_arrays(Xn, batch_size or inference_batch(self.protocol))
 
     def save(self, path: str | Path) -> None:
         """Weights and everything needed to rebuild; loadable with ``torch.load(weights_only=True)``."""

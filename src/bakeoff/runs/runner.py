@@ -18,6 +18,7 @@ from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
 from bakeoff.train.dense import fit_dense
 from bakeoff.train.fit import fit, seed_everything, set_tf32
+from bakeoff.train.module import inference_batch
 from bakeoff.utils import save_npz, write_json
 
 Report = Callable[[int, int, dict[str, float]], None]
@@ -122,7 +123,7 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
         preds = {}
         for part, idx in (("val", va), ("test", te)):
             preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
-                           "probs": module.predict_arrays(data.X[idx], max(protocol.batch_size, 256))}
+                           "probs": module.predict_arrays(data.X[idx], inference_batch(protocol))}
         example = torch.from_numpy(data.X[te[: protocol.batch_size]])
         if cfg.evaluation.gradcam and data.spatial_dims == 2:
             save_gradcam(module.model, data, va, cfg.evaluation.gradcam, ctx.task.num_outputs == 1, run_dir)

@@ -17,7 +17,7 @@ from bakeoff.losses import build_loss
 from bakeoff.tasks import Task
 from bakeoff.train.data import ArrayBatches
 from bakeoff.train.loop import FitResult, device_of, run_fit
-from bakeoff.train.module import BakeoffModule
+from bakeoff.train.module import BakeoffModule, inference_batch
 
 __all__ = ["FitResult", "fit", "run_fit", "seed_everything", "set_tf32"]
 
@@ -48,6 +48,6 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     module = BakeoffModule(model, task, loss_fn, protocol, threshold)
     device = device_of(protocol)
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
-    val = ArrayBatches(X_val, y_val, max(protocol.batch_size, 256), shuffle=False, device=device)
+    val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
     data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
     return run_fit(module, protocol, train, val, run_dir, report, data)

@@ -17,6 +17,12 @@ from bakeoff.config import ProtocolConfig
 from bakeoff.data.transforms import BatchAugment
 from bakeoff.tasks import Task
 
+MIN_INFERENCE_BATCH = 256  # validation and prediction batches: at least this many samples (no gradients kept)
+
+
+def inference_batch(protocol: ProtocolConfig) -> int:
+    return max(protocol.batch_size, MIN_INFERENCE_BATCH)
+
 
 class BakeoffModule(nn.Module):
     """A network with its task, loss and protocol: what one training step and one validation step do."""
