@@ -72,6 +72,8 @@ def compare(a: Path, b: Path) -> int:
     for name in EXAMPLES:
         for f in ("results.csv", "summary.csv"):
             da, db = (pd.read_csv(p / name / f) for p in (a, b))
+            if "metric" in da:  # summary.csv: one row per metric
+                da, db = (d[~d["metric"].isin(SKIP_COLUMNS)].reset_index(drop=True) for d in (da, db))
             keep = [c for c in da.columns if not any(s in c for s in SKIP_COLUMNS)]
             _diff(json.loads(da[keep].to_json()), json.loads(db.reindex(columns=keep).to_json()),
                   f"{name}/{f}", problems)
