@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from bakeoff.config import ProtocolConfig, format_validation_error
+from bakeoff.config import DEFAULT_PRIMARY, ProtocolConfig, format_validation_error
 from bakeoff.data.sources import from_arrays
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
@@ -131,10 +131,8 @@ def create_trainer(model: str, *, seed: int = 0, task: str = "binary_classificat
             proto[key] = value
         else:
             model_params[key] = value
-    if spatial_dims is not None and "spatial_dims" not in model_params and model.split(":")[-1] == "se_resnet":
-        model_params["spatial_dims"] = spatial_dims
-    if "select" not in proto:
-        proto["select"] = {"monitor": "val/auroc" if task == "binary_classification" else "val/accuracy"}
+    if "select" not in proto:  # the task's default primary metric, as in a study file
+        proto["select"] = {"monitor": f"val/{DEFAULT_PRIMARY.get(task, 'auroc')}"}
     try:
         protocol = ProtocolConfig.model_validate(proto)
     except ValidationError as exc:
