@@ -11,27 +11,14 @@ from scipy import stats
 from bakeoff.config import EvaluationConfig
 from bakeoff.evaluate.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
-from bakeoff.tasks import Task, get_task, metric_info
+from bakeoff.tasks import (
+    metric_info,
+    task_for,  # noqa: F401 - re-exported for the report's modules
+)
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
 COST_COLUMNS = ["n_parameters", "train_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms",
                 "throughput_per_s", "epochs_trained", "best_epoch"]
-
-
-def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: EvaluationConfig | None = None) -> Task:
-    """The task that scores these predictions (for dense tasks: with the class names and spacing the
-    run saved and the study's current evaluation settings)."""
-    first = next(iter(preds.values()))
-    if "pred" in first:
-        from bakeoff.tasks.segmentation import DenseSettings
-
-        ev = ev or EvaluationConfig()
-        names = first["class_names"]
-        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
-                                 first["spacing"], ev.peak_threshold, ev.min_distance, ev.match_radius)
-        return get_task(task_name, len(names), settings)
-    probs = first["probs"]
-    return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
 
 
 def collect_results(store: StudyStore, task_name: str, threshold: float, order: list[str],

@@ -177,8 +177,8 @@ def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: 
 def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: str, ev: EvaluationConfig):
     """Both contenders' per-image tables of the primary metric (those ``collect_results`` kept), matched
     by (seed, fold) and image id."""
-    from bakeoff.report.tables import task_for
     from bakeoff.stats.dense import DenseRuns
+    from bakeoff.tasks import task_for
 
     m = ev.primary
 

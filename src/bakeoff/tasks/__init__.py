@@ -1,5 +1,27 @@
 """Tasks: what differs between classification, segmentation, ... lives here and nowhere else."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task, metric_info
 
-__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info"]
+__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info", "task_for"]
+
+
+def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: Any = None) -> Task:
+    """The task that scores these predictions (for dense tasks: with the class names and spacing the
+    run saved and the study's current evaluation settings)."""
+    first = next(iter(preds.values()))
+    if "pred" in first:
+        from bakeoff.config import EvaluationConfig
+        from bakeoff.tasks.segmentation import DenseSettings
+
+        ev = ev or EvaluationConfig()
+        names = first["class_names"]
+        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
+                                 first["spacing"], ev.peak_threshold, ev.min_distance, ev.match_radius)
+        return get_task(task_name, len(names), settings)
+    probs = first["probs"]
+    return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
+
