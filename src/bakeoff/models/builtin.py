@@ -47,7 +47,7 @@ class SimpleCNN3d(nn.Module):
         return self.head(self.features(x))
 
 
-@register_model
+@register_model(dims=(3,), small={"hidden": 8})
 def simple_cnn3d(in_channels: int = 1, num_outputs: int = 1, input_shape: Sequence[int] = (9, 11, 11),
                  hidden: int = 512, dropout: float = 0.5) -> nn.Module:
     """The published zms2 3D spot classifier (17,957 parameters on 9x11x11 patches)."""
@@ -133,7 +133,7 @@ class SEResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model
+@register_model(small={"base_channels": 4, "num_blocks": 1})
 def se_resnet(in_channels: int = 1, num_outputs: int = 1, spatial_dims: int = 3,
               input_shape: Sequence[int] | None = None, base_channels: int = 32, num_blocks: int = 3,
               use_se: bool = True, se_reduction: int = 16, dropout: float = 0.3) -> nn.Module:

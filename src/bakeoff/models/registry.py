@@ -25,14 +25,30 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 PROVIDERS = ("bakeoff", "monai", "timm")
 
 
-def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None):
-    """Decorator: register a built-in network factory under ``bakeoff:<name>``."""
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a registered network declares: the dimensionalities it builds in, whether it outputs per pixel
+    (segmentation) or per sample, and the smallest parameters for the common checks (tests)."""
+
+    dims: tuple[int, ...] = (2, 3)
+    dense: bool = False
+    small: dict[str, Any] | None = None
+
+
+MODEL_INFO: dict[str, ModelInfo] = {}
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | None = None,
+                   dims: tuple[int, ...] = (2, 3), dense: bool = False, small: dict[str, Any] | None = None):
+    """Decorator: register a built-in network factory under ``bakeoff:<name>``, declaring the
+    dimensionalities it builds in (``dims``) and whether its outputs are per pixel (``dense``)."""
 
     def deco(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or f.__name__
         if key in _REGISTRY and _REGISTRY[key] is not f:
             warnings.warn(f"model {key!r} registered twice; the later definition wins", stacklevel=2)
         _REGISTRY[key] = f
+        MODEL_INFO[key] = ModelInfo(tuple(dims), dense, small)
         return f
 
     return deco(fn) if fn is not None else deco

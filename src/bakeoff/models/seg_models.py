@@ -60,7 +60,7 @@ class ResNetSeg(nn.Module):
         return out[(...,) + tuple(slice(0, s) for s in size)]
 
 
-@register_model
+@register_model(dense=True, small={"base": 4, "blocks": 1})
 def resnet_seg(in_channels: int = 1, num_outputs: int = 2, spatial_dims: int = 2, base: int = 16,
                blocks: int = 6) -> nn.Module:
     """ResNet encoder-decoder for segmentation (2D/3D): ``blocks`` residual blocks between two
@@ -128,7 +128,7 @@ class ViTVNet(nn.Module):
         return out[(...,) + tuple(slice(0, s) for s in size)]
 
 
-@register_model
+@register_model(dense=True, small={"base": 4, "hidden": 16, "layers": 1, "heads": 2})
 def vit_v_net(in_channels: int = 1, num_outputs: int = 2, spatial_dims: int = 2,
               input_shape: Sequence[int] = (64, 64), base: int = 16, patch: int = 2, hidden: int = 96,
               layers: int = 4, heads: int = 4, mlp_ratio: float = 2.0, dropout: float = 0.0) -> nn.Module:
