@@ -98,8 +98,6 @@ def parse_checkpoints(items: list[str], contenders: list[str]) -> dict[str, Path
 def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: Path, fold: int) -> dict[str, Any]:
     """One 'run' whose model comes from a file: predictions, metrics, timing, as ``execute_run`` leaves."""
     from bakeoff.runs.runner import predict_and_save, versions
-    from bakeoff.train.dense import DenseModule
-    from bakeoff.train.module import BakeoffModule
 
     cfg, data = ctx.config, ctx.data
     protocol = ctx.protocol(name)
@@ -128,10 +126,7 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     run_dir = store.start(run)
     t0 = time.perf_counter()
     try:
-        if ctx.dense:
-            module = DenseModule(model, ctx.task, torch.nn.Identity(), protocol, input_shape)
-        else:
-            module = BakeoffModule(model, ctx.task, torch.nn.Identity(), protocol, cfg.evaluation.threshold)
+        module = ctx.task.module_for(model, protocol, input_shape, cfg.evaluation.threshold)
         info["n_parameters"] = count_parameters(model)
         info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(status=DONE, device=str(module.device))

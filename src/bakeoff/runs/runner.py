@@ -16,9 +16,7 @@ from bakeoff.evaluate.speed import measure_inference
 from bakeoff.models import count_parameters
 from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
-from bakeoff.train.dense import fit_dense
-from bakeoff.train.fit import fit, seed_everything, set_tf32
-from bakeoff.train.module import inference_batch
+from bakeoff.train.fit import seed_everything, set_tf32
 from bakeoff.utils import save_npz, write_json
 
 Report = Callable[[int, int, dict[str, float]], None]
@@ -102,31 +100,9 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
     contender = cfg.contenders[run.contender]
     split = ctx.splits[run.fold]
     va, te = split.val, split.test
-    if ctx.dense:
-        # the validation images as the selected epoch predicted them (no second pass); the test part made
-        # once, or taken from validation when the validation images double as the test set
-        preds = {"val": dense_predictions(module, data, va, getattr(module, "selected_val", None))}
-        preds["test"] = dense_predictions(module, data, te, preds["val"] if np.array_equal(va, te) else None)
-        # the first validation images (by id: the same for every contender) for the qualitative figure
-        order = np.argsort(data.ids[va], kind="stable")[: cfg.evaluation.qualitative_samples]
-        chosen = set(order.tolist())
-        preds["val"]["image"] = [data.image(int(va[j])).astype(np.float16) if j in chosen else None
-                                 for j in range(len(va))]
-        if contender.feature_layer:
-            first = int(va[order[0]])
-            x = data.patch(first, (0,) * data.spatial_dims, input_shape)[0]
-            save_npz(run_dir / FEATURES_FILE, **feature_maps(module.model, contender.feature_layer, x),
-                     image_id=np.asarray(data.ids[first]))
-        example = torch.from_numpy(np.stack([data.patch(int(te[0]), (0,) * data.spatial_dims, input_shape)[0]]
-                                            * protocol.batch_size))
-    else:
-        preds = {}
-        for part, idx in (("val", va), ("test", te)):
-            preds[part] = {"ids": data.ids[idx], "y": data.y[idx],
-                           "probs": module.predict_arrays(data.X[idx], inference_batch(protocol))}
-        example = torch.from_numpy(data.X[te[: protocol.batch_size]])
-        if cfg.evaluation.gradcam and data.spatial_dims == 2:
-            save_gradcam(module.model, data, va, cfg.evaluation.gradcam, ctx.task.num_outputs == 1, run_dir)
+    preds = ctx.task.predict_parts(module, data, va, te, protocol)
+    ctx.task.save_extras(module, data, va, preds, contender, cfg.evaluation, input_shape, run_dir)
+    example = ctx.task.speed_example(data, te, input_shape, protocol.batch_size)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
     write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold,
                                                             cache=run_dir / SCORES_FILE))
@@ -140,12 +116,9 @@ def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: 
                 report: Report | None = None) -> Any:
     """Train ``model`` on the fold's training part, selecting on its validation part (the task's loop:
     arrays in memory, or patches of images for dense tasks); the selected weights restored."""
-    split, data = ctx.splits[fold], ctx.data
-    tr, va = split.train, split.val
-    if ctx.dense:
-        return fit_dense(ctx.task, model, protocol, data, tr, va, run_dir=run_dir, seed=seed, report=report)
-    return fit(ctx.task, model, protocol, data.X[tr], data.y[tr], data.X[va], data.y[va], run_dir=run_dir,
-               threshold=ctx.config.evaluation.threshold, report=report)
+    split = ctx.splits[fold]
+    return ctx.task.fit(model, protocol, ctx.data, split.train, split.val, run_dir=run_dir, seed=seed,
+                        threshold=ctx.config.evaluation.threshold, report=report)
 
 
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:

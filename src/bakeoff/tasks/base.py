@@ -87,6 +87,31 @@ class Task(ABC):
 
     dense = False  # per-pixel predictions (segmentation, particle picking)
 
+    # -- what a run does, which differs by task (runs/runner.py calls these; nothing there branches on
+    # the task) -------------------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
+            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
+        """Train ``model`` with its own loop and loaders, selecting on ``val_idx``; a ``FitResult``."""
+
+    @abstractmethod
+    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
+        """An (untrained) module around ``model`` that predicts as a trained one does."""
+
+    @abstractmethod
+    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
+                      protocol: Any) -> dict[str, dict[str, Any]]:
+        """The saved form of the validation and test predictions, ``{part: {...}}``."""
+
+    @abstractmethod
+    def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
+        """A batch of real inputs for timing inference."""
+
+    def save_extras(self, module: Any, data: Any, val_idx: np.ndarray, preds: dict[str, Any], contender: Any,
+                    evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
+        """Figures' raw material a run keeps beside its predictions (none by default)."""
+        return None
+
     def check_metric(self, name: str, where: str) -> None:
         if name not in self.metric_names and name != "loss":
             raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
@@ -131,3 +156,35 @@ class SampleTask(Task):
 
     def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
         return self.metrics(d["y"], d["probs"], threshold), self.confusion_matrix(d["y"], d["probs"], threshold)
+
+    # -- a run on samples held in memory -------------------------------------------------------------
+    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
+            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
+        from bakeoff.train.fit import fit
+
+        return fit(self, model, protocol, data.X[train_idx], data.y[train_idx], data.X[val_idx], data.y[val_idx],
+                   run_dir=run_dir, threshold=threshold, report=report)
+
+    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
+        from bakeoff.train.module import BakeoffModule
+
+        return BakeoffModule(model, self, torch.nn.Identity(), protocol, threshold)
+
+    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
+                      protocol: Any) -> dict[str, dict[str, Any]]:
+        from bakeoff.train.module import inference_batch
+
+        return {part: {"ids": data.ids[idx], "y": data.y[idx],
+                       "probs": module.predict_arrays(data.X[idx], inference_batch(protocol))}
+                for part, idx in (("val", val_idx), ("test", test_idx))}
+
+    def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
+        return torch.from_numpy(data.X[test_idx[:batch]])
+
+    def save_extras(self, module: Any, data: Any, val_idx: np.ndarray, preds: dict[str, Any], contender: Any,
+                    evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
+        """Grad-CAM of the first validation images (2D)."""
+        if evaluation.gradcam and data.spatial_dims == 2:
+            from bakeoff.runs.runner import save_gradcam
+
+            save_gradcam(module.model, data, val_idx, evaluation.gradcam, self.num_outputs == 1, run_dir)

@@ -197,6 +197,50 @@ class SemanticSegmentation(Task):
         """The map saved beside the labels (particle probability); None for plain segmentation."""
         return None
 
+    # -- a run on images: patches in training, whole images predicted --------------------------------------
+    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
+            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
+        from bakeoff.train.dense import fit_dense
+
+        return fit_dense(self, model, protocol, data, train_idx, val_idx, run_dir=run_dir, seed=seed, report=report)
+
+    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
+        from bakeoff.train.dense import DenseModule
+
+        return DenseModule(model, self, torch.nn.Identity(), protocol, input_shape)
+
+    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
+                      protocol: Any) -> dict[str, dict[str, Any]]:
+        """The validation images as the selected epoch predicted them (no second pass); the test part made
+        once, or taken from validation when the validation images double as the test set."""
+        from bakeoff.runs.runner import dense_predictions
+
+        preds = {"val": dense_predictions(module, data, val_idx, getattr(module, "selected_val", None))}
+        preds["test"] = dense_predictions(module, data, test_idx,
+                                          preds["val"] if np.array_equal(val_idx, test_idx) else None)
+        return preds
+
+    def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
+        return torch.from_numpy(np.stack([data.patch(int(test_idx[0]), (0,) * data.spatial_dims, input_shape)[0]]
+                                         * batch))
+
+    def save_extras(self, module: Any, data: Any, val_idx: np.ndarray, preds: dict[str, Any], contender: Any,
+                    evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
+        """The first validation images (by id: the same for every contender) for the qualitative figure,
+        and the feature maps of ``contender.feature_layer`` on the first one."""
+        order = np.argsort(data.ids[val_idx], kind="stable")[: evaluation.qualitative_samples]
+        chosen = set(order.tolist())
+        preds["val"]["image"] = [data.image(int(val_idx[j])).astype(np.float16) if j in chosen else None
+                                 for j in range(len(val_idx))]
+        if contender.feature_layer:
+            from bakeoff.runs.runner import FEATURES_FILE, feature_maps
+            from bakeoff.utils import save_npz
+
+            first = int(val_idx[order[0]])
+            x = data.patch(first, (0,) * data.spatial_dims, input_shape)[0]
+            save_npz(run_dir / FEATURES_FILE, **feature_maps(module.model, contender.feature_layer, x),
+                     image_id=np.asarray(data.ids[first]))
+
     # -- metrics ------------------------------------------------------------------------------------------
     def image_scores(self, pred: np.ndarray, true: np.ndarray, boundary: bool | None = None) -> dict[str, np.ndarray]:
         K, s = self.num_classes, self.settings
