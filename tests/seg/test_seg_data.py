@@ -170,7 +170,8 @@ def test_corrupt_zip_member_names_file(tmp_path):
 
 @pytest.mark.parametrize("protocol, expect", [
     ({"augment": ["rotate"]}, "protocol.augment: 'rotate' is not available for segmentation"),
-    ({"loss": {"name": "bce"}}, "protocol.loss.name: bce needs a binary classification task"),
+    ({"loss": {"name": "bce"}}, "protocol.loss.name: bce is for binary classification (one logit); this study is "
+                                "segmentation and particle picking"),
     ({"patch_size": [16, 16, 16]}, "protocol.patch_size: [16, 16, 16] has 3 values"),
 ])
 def test_settings_that_do_not_fit_segmentation_are_refused_before_training(tmp_path, protocol, expect):

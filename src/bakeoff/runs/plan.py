@@ -8,16 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.config import DENSE_TASKS, ProtocolConfig, StudyConfig
-from bakeoff.data.segdata import SegData, load_dense_source
-from bakeoff.data.sources import ArrayData, load_source
+from bakeoff.config import ProtocolConfig, StudyConfig
+from bakeoff.data.segdata import SegData
+from bakeoff.data.sources import ArrayData
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
-from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
 from bakeoff.runs.spec import RunSpec
-from bakeoff.tasks import Task, get_task
-from bakeoff.tasks.segmentation import DenseSettings
+from bakeoff.tasks import Task, task_class
 from bakeoff.utils import stable_hash
 
 
@@ -48,34 +46,19 @@ class StudyContext:
 
     @property
     def dense(self) -> bool:
-        return self.config.task in DENSE_TASKS
+        return self.task_class.dense
+
+    @cached_property
+    def task_class(self) -> type[Task]:
+        return task_class(self.config.task)
 
     @cached_property
     def data(self) -> ArrayData | SegData:
-        cfg = self.config.data
-        if self.dense:
-            if self._data is not None:
-                return self._data
-            k = 2 if self.config.task == "particle_picking" else cfg.num_classes
-            return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims, num_classes=k,
-                                     spacing=cfg.spacing, normalize=cfg.normalize)
-        num_classes = 2 if self.config.task == "binary_classification" else None
-        data = self._data or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
-                                         num_classes=num_classes, image_size=cfg.image_size, channels=cfg.channels)
-        data.X = normalize(data.X, cfg.normalize)
-        return data
+        return self.task_class.load_data(self.config.data, self._data)
 
     @cached_property
     def task(self) -> Task:
-        if self.dense:
-            ev, data = self.config.evaluation, self.data
-            names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
-            settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
-                                     tuple(data.spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
-            return get_task(self.config.task, data.num_classes, settings)
-        k = 2 if self.config.task == "binary_classification" else len(
-            self.data.meta.get("class_names") or range(int(self.data.y.max()) + 1))
-        return get_task(self.config.task, k)
+        return self.task_class.for_data(self.data, self.config.evaluation)
 
     @cached_property
     def splits(self) -> list[Split]:
@@ -110,11 +93,7 @@ class StudyContext:
 
     def input_shape(self, contender: str, fold: int = 0, protocol: ProtocolConfig | None = None) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
-        if self.dense:
-            from bakeoff.train.dense import patch_size_for
-
-            return patch_size_for(self.data, protocol or self.protocol(contender), self.splits[fold].train)
-        return self.data.input_shape
+        return self.task.input_shape(self.data, protocol or self.protocol(contender), self.splits[fold].train)
 
     def build_model(self, contender: str, protocol: ProtocolConfig | None = None, fold: int = 0) -> Any:
         """The contender's network for this study's data and task; with the cumulative-link loss, a
@@ -263,6 +242,4 @@ class StudyContext:
 
     def class_counts(self, idx: np.ndarray) -> list[int]:
         """Samples per class, or pixels per class for dense tasks."""
-        if self.dense:
-            return self.data.class_pixels[idx].sum(0).astype(int).tolist()
-        return np.bincount(self.data.y[idx], minlength=self.task.num_classes).tolist()
+        return self.task.class_counts(self.data, idx)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task, metric_info
+from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task, metric_info, task_class
 
-__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info", "task_for"]
+__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info", "task_class", "task_for"]
 
 
 def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: Any = None) -> Task:

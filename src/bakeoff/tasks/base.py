@@ -86,6 +86,26 @@ class Task(ABC):
         return {}
 
     dense = False  # per-pixel predictions (segmentation, particle picking)
+    fixed_classes: int | None = None  # binary tasks and particle picking: always 2
+
+    # -- the study's data, before a task instance exists ---------------------------------------------
+    @classmethod
+    @abstractmethod
+    def load_data(cls, cfg: Any, provided: Any = None) -> Any:
+        """The study's data (``data:`` section ``cfg``), loaded, checked and normalised."""
+
+    @classmethod
+    @abstractmethod
+    def for_data(cls, data: Any, evaluation: Any) -> Task:
+        """The task instance these data and evaluation settings give (classes, scoring settings)."""
+
+    @abstractmethod
+    def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
+        """Samples per class (pixels for dense tasks) of the items ``idx``."""
+
+    @abstractmethod
+    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
+        """What the network sees: a sample's shape, or the training patch size."""
 
     # -- what a run does, which differs by task (runs/runner.py calls these; nothing there branches on
     # the task) -------------------------------------------------------------------------------------
@@ -116,6 +136,22 @@ class Task(ABC):
         if name not in self.metric_names and name != "loss":
             raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
                                f"{list(self.metric_names) + ['loss']}")
+
+
+def task_class(name: str) -> type[Task]:
+    """The class of task ``name`` (what a study is before its data are loaded)."""
+    from bakeoff.tasks.classification import (
+        BinaryClassification,
+        MulticlassClassification,
+        OrdinalClassification,
+    )
+    from bakeoff.tasks.segmentation import ParticlePicking, SemanticSegmentation
+
+    classes = {c.name: c for c in (BinaryClassification, MulticlassClassification, OrdinalClassification,
+                                   SemanticSegmentation, ParticlePicking)}
+    if name not in classes:
+        raise BakeoffError(f"unknown task {name!r}; expected one of {sorted(classes)}")
+    return classes[name]
 
 
 def get_task(name: str, num_classes: int | None = None, settings: Any = None) -> Task:
@@ -156,6 +192,29 @@ class SampleTask(Task):
 
     def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
         return self.metrics(d["y"], d["probs"], threshold), self.confusion_matrix(d["y"], d["probs"], threshold)
+
+    # -- samples held in memory --------------------------------------------------------------------------
+    @classmethod
+    def load_data(cls, cfg: Any, provided: Any = None) -> Any:
+        from bakeoff.data.sources import load_source
+        from bakeoff.data.transforms import normalize
+
+        data = provided or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
+                                       num_classes=cls.fixed_classes, image_size=cfg.image_size,
+                                       channels=cfg.channels)
+        data.X = normalize(data.X, cfg.normalize)
+        return data
+
+    @classmethod
+    def for_data(cls, data: Any, evaluation: Any) -> Task:
+        k = cls.fixed_classes or len(data.meta.get("class_names") or range(int(data.y.max()) + 1))
+        return get_task(cls.name, k)
+
+    def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
+        return np.bincount(data.y[idx], minlength=self.num_classes).tolist()
+
+    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
+        return data.input_shape
 
     # -- a run on samples held in memory -------------------------------------------------------------
     def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,

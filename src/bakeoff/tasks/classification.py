@@ -27,6 +27,7 @@ class BinaryClassification(SampleTask):
     """One logit per sample; probabilities are P(class 1); threshold-dependent metrics use ``threshold``."""
 
     name = "binary_classification"
+    fixed_classes = 2
     default_loss = "bce"
     metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
                     "average_precision", "brier")

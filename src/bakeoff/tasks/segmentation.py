@@ -197,6 +197,35 @@ class SemanticSegmentation(Task):
         """The map saved beside the labels (particle probability); None for plain segmentation."""
         return None
 
+    # -- images, read patch by patch ------------------------------------------------------------------------
+    @classmethod
+    def load_data(cls, cfg: Any, provided: Any = None) -> Any:
+        from bakeoff.data.segdata import load_dense_source
+
+        if provided is not None:
+            return provided
+        return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
+                                 num_classes=cls.fixed_classes or cfg.num_classes, spacing=cfg.spacing,
+                                 normalize=cfg.normalize)
+
+    @classmethod
+    def for_data(cls, data: Any, evaluation: Any) -> Task:
+        ev = evaluation
+        names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
+        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
+                                 tuple(data.spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
+        from bakeoff.tasks.base import get_task
+
+        return get_task(cls.name, data.num_classes, settings)
+
+    def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
+        return data.class_pixels[idx].sum(0).astype(int).tolist()
+
+    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
+        from bakeoff.train.dense import patch_size_for
+
+        return patch_size_for(data, protocol, train_idx)
+
     # -- a run on images: patches in training, whole images predicted --------------------------------------
     def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
             run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
@@ -296,6 +325,7 @@ class ParticlePicking(SemanticSegmentation):
     """Segmentation of particle discs (background / particle), judged per pixel and per particle."""
 
     name = "particle_picking"
+    fixed_classes = 2
 
     def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None) -> None:
         super().__init__(2, settings or DenseSettings(["background", "particle"]))
