@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bakeoff.config import DENSE_TASKS, StudyConfig
+from bakeoff.config import StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
-from bakeoff.tasks import METRICS, metric_info
+from bakeoff.tasks import METRICS, metric_info, task_class
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
@@ -75,9 +75,9 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
         made.append(plots.training_curves(store, df, order, primary_monitor, out))
         made.append(plots.metric_bars(df, order, ev.threshold, out))
-        made.append(plots.confusion_matrices(evaluations, order, ev.threshold if study.task == "binary_classification"
-                                             else None, out))
-        if study.task in DENSE_TASKS:
+        kind = task_class(study.task)
+        made.append(plots.confusion_matrices(evaluations, order, ev.threshold if kind.thresholded else None, out))
+        if kind.dense:
             first = next(iter(evaluations.values()))["preds"]["test"]
             extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out),
                      plots.feature_maps(store, df, order, out)]
@@ -184,7 +184,7 @@ def terminal_table(report: StudyReport) -> Any:
         if col not in df:
             continue
         label = f"[bold]{m}[/bold] (primary)" if m == primary else m
-        if not metric_info(m).threshold_free and study.task == "binary_classification":
+        if not metric_info(m).threshold_free and task_class(study.task).thresholded:
             label += " @thr"
         diffs = paired_differences(df, base, col)
         row = [cell(c, col, ".3f") for c in order]

@@ -37,7 +37,7 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds, "tables": tables}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
-            if val_threshold != "none" and task_name == "binary_classification" and "val" in preds:
+            if val_threshold != "none" and task.thresholded and "val" in preds:
                 thr = choose_threshold(preds["val"]["y"], preds["val"]["probs"], val_threshold)
                 at = task.metrics(preds["test"]["y"], preds["test"]["probs"], thr)
                 row["val_threshold"] = thr

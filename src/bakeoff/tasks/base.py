@@ -87,6 +87,7 @@ class Task(ABC):
 
     dense = False  # per-pixel predictions (segmentation, particle picking)
     fixed_classes: int | None = None  # binary tasks and particle picking: always 2
+    thresholded = False  # hard decisions from a probability threshold (binary classification)
 
     # -- the study's data, before a task instance exists ---------------------------------------------
     @classmethod

@@ -28,6 +28,7 @@ class BinaryClassification(SampleTask):
 
     name = "binary_classification"
     fixed_classes = 2
+    thresholded = True
     default_loss = "bce"
     metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
                     "average_precision", "brier")
