@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bakeoff.config import DENSE_TASKS, EvaluationConfig, StudyConfig
+from bakeoff.config import EvaluationConfig, StudyConfig
 from bakeoff.stats.across import almost_stochastic_order, bca_interval, correlated_ttest, holm, wilcoxon
 from bakeoff.stats.audit import fairness_audit
 from bakeoff.stats.design import (
@@ -19,11 +19,10 @@ from bakeoff.stats.design import (
     jackknife_values,
     required_size,
 )
-from bakeoff.stats.multiclass import PAIRED_METRICS, MulticlassRuns
 from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
-from bakeoff.stats.weighted import BINARY_METRICS, FAST_LOO, leave_one_out_metric, weighted_binary_metrics
-from bakeoff.tasks import metric_info
+from bakeoff.stats.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
+from bakeoff.tasks import metric_info, task_class
 
 
 def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict]:
@@ -274,15 +273,10 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         "primary": study.evaluation.primary, "baseline": study.baseline, "alpha": study.evaluation.alpha,
         "min_effect": study.evaluation.min_effect, "threshold": study.evaluation.threshold, "pairs": [],
     }
-    dense = study.task in DENSE_TASKS
-    multi = study.task in ("multiclass_classification", "ordinal_classification")
-    if dense and study.evaluation.primary == "pixel_auroc":
-        out["note"] = "pixel_auroc is not a sum over images; choose another primary metric for verdicts"
-    elif multi and study.evaluation.primary not in PAIRED_METRICS:
-        out["note"] = (f"paired verdicts for {study.task} are computed for {list(PAIRED_METRICS)}; "
-                       f"{study.evaluation.primary} is reported per run only")
-    elif study.task == "binary_classification" and study.evaluation.primary not in BINARY_METRICS:
-        out["note"] = "paired per-sample comparisons are implemented for binary classification metrics only"
+    kind = task_class(study.task)
+    note = kind.verdict_note(study.evaluation.primary)
+    if note:
+        out["note"] = note
     else:
         base = study.baseline
         if study.evaluation.pairs == "all":
@@ -290,22 +284,9 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         else:
             pairs = [(c, base) for c in order if c != base]
         for i, (a, b) in enumerate(pairs):
-            if multi:
-                runs = pair_runs(evaluations, df, a, b)
-                if runs is not None:
-                    k = next(iter(runs.a.values())).shape[1]
-                    mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k,
-                                           ids=runs.ids)
-                    out["pairs"].append(compare_multiclass_pair(mruns, a, b, study.evaluation, seed=i))
-                continue
-            if dense:
-                runs = dense_runs(evaluations, df, a, b, study.task, study.evaluation)
-                if runs is not None:
-                    out["pairs"].append(compare_dense_pair(runs, a, b, study.evaluation, seed=i))
-                continue
-            runs = pair_runs(evaluations, df, a, b)
-            if runs is not None:
-                out["pairs"].append(compare_pair(runs, a, b, study.evaluation, seed=i))
+            pair = kind.compare_runs(evaluations, df, a, b, study.evaluation, seed=i)
+            if pair is not None:
+                out["pairs"].append(pair)
         out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary, study.evaluation.alpha)
         out["contenders"] = {}
         for p in out["pairs"]:

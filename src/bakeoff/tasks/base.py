@@ -108,6 +108,17 @@ class Task(ABC):
     def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
         """What the network sees: a sample's shape, or the training patch size."""
 
+    # -- the verdicts: how two contenders' saved runs are paired and compared ---------------------------
+    @classmethod
+    def verdict_note(cls, primary: str) -> str | None:
+        """Why ``primary`` gets no paired verdict for this task (None: it does)."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
+        """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs)."""
+
     # -- what a run does, which differs by task (runs/runner.py calls these; nothing there branches on
     # the task) -------------------------------------------------------------------------------------
     @abstractmethod

@@ -29,6 +29,22 @@ class BinaryClassification(SampleTask):
     name = "binary_classification"
     fixed_classes = 2
     thresholded = True
+
+    @classmethod
+    def verdict_note(cls, primary: str) -> str | None:
+        from bakeoff.stats.weighted import BINARY_METRICS
+
+        if primary not in BINARY_METRICS:
+            return "paired per-sample comparisons are implemented for binary classification metrics only"
+        return None
+
+    @classmethod
+    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
+        """Per-sample probabilities paired by (seed, fold) and sample id."""
+        from bakeoff.stats.compare import compare_pair, pair_runs
+
+        runs = pair_runs(evaluations, df, a, b)
+        return None if runs is None else compare_pair(runs, a, b, evaluation, seed=seed)
     default_loss = "bce"
     metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
                     "average_precision", "brier")
@@ -72,6 +88,28 @@ class MulticlassClassification(SampleTask):
     """K logits per sample, softmax probabilities (N, K); macro-averaged metrics, arg-max decisions."""
 
     name = "multiclass_classification"
+
+    @classmethod
+    def verdict_note(cls, primary: str) -> str | None:
+        from bakeoff.stats.multiclass import PAIRED_METRICS
+
+        if primary not in PAIRED_METRICS:
+            return (f"paired verdicts for {cls.name} are computed for {list(PAIRED_METRICS)}; "
+                    f"{primary} is reported per run only")
+        return None
+
+    @classmethod
+    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
+        """Per-sample class probabilities paired by (seed, fold) and sample id; confusion-matrix metrics."""
+        from bakeoff.stats.compare import compare_multiclass_pair, pair_runs
+        from bakeoff.stats.multiclass import MulticlassRuns
+
+        runs = pair_runs(evaluations, df, a, b)
+        if runs is None:
+            return None
+        k = next(iter(runs.a.values())).shape[1]
+        mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k, ids=runs.ids)
+        return compare_multiclass_pair(mruns, a, b, evaluation, seed=seed)
     default_loss = "ce"
     base_metrics = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk", "auroc",
                     "average_precision", "brier")

@@ -197,6 +197,20 @@ class SemanticSegmentation(Task):
         """The map saved beside the labels (particle probability); None for plain segmentation."""
         return None
 
+    # -- verdicts: per-image tables paired by (seed, fold) and image id ------------------------------------
+    @classmethod
+    def verdict_note(cls, primary: str) -> str | None:
+        if primary == "pixel_auroc":
+            return "pixel_auroc is not a sum over images; choose another primary metric for verdicts"
+        return None
+
+    @classmethod
+    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
+        from bakeoff.stats.compare import compare_dense_pair, dense_runs
+
+        runs = dense_runs(evaluations, df, a, b, cls.name, evaluation)
+        return None if runs is None else compare_dense_pair(runs, a, b, evaluation, seed=seed)
+
     # -- images, read patch by patch ------------------------------------------------------------------------
     @classmethod
     def load_data(cls, cfg: Any, provided: Any = None) -> Any:
