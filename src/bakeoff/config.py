@@ -18,7 +18,6 @@ from bakeoff.utils import stable_hash
 
 TaskName = Literal["binary_classification", "multiclass_classification", "ordinal_classification",
                    "semantic_segmentation", "particle_picking"]
-DENSE_TASKS = ("semantic_segmentation", "particle_picking")
 # The metric a task is judged and selected on unless the study names one.
 DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
                    "ordinal_classification": "qwk",
