@@ -171,10 +171,6 @@ class StudyContext:
 
         from bakeoff.losses import build_loss
 
-        loss = p.loss.name or self.task.default_loss
-        if loss == "cumulative_link" and self.config.task not in ("ordinal_classification", "multiclass_classification"):
-            raise BakeoffError(f"{where}.loss.name: cumulative_link is for ordered classes; expected "
-                               f"ordinal_classification (or multiclass_classification with ordered labels)")
         K = self.task.num_classes
         try:
             build_loss(p.loss, self.task.default_loss, np.arange(K) % K, K, counts=np.ones(K), dense=self.dense)
