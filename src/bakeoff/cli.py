@@ -276,13 +276,13 @@ def models(
 
 @app.command("list")
 def list_(
-    kind: Annotated[str, typer.Argument(help="models or losses.")],
+    kind: Annotated[str, typer.Argument(help="models, losses or sources.")],
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
     provider: Annotated[str, typer.Option(help="Models: bakeoff, monai or timm.")] = "bakeoff",
     debug: DebugOpt = False,
 ) -> None:
-    """List a registry: models (built-ins by default; --provider monai or timm for theirs) or losses
-    (with the tasks each fits and its parameters)."""
+    """List a registry: models (built-ins by default; --provider monai or timm for theirs), losses
+    (with the tasks each fits and its parameters) or data sources."""
     import fnmatch
 
     if kind == "models":
@@ -304,8 +304,19 @@ def list_(
             t.add_column(col)
         for spec in specs:
             t.add_row(spec.name, ", ".join(spec.kinds), ", ".join(f"{k}={v}" for k, v in spec.params.items()))
+    elif kind == "sources":
+        from bakeoff.data.segdata import _register_dense_sources
+        from bakeoff.data.sources import SOURCES
+
+        _register_dense_sources()
+        specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
+        t = Table(title=f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])")
+        for col in ("name", "tasks", "description"):
+            t.add_column(col)
+        for spec in specs:
+            t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification", spec.doc)
     else:
-        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models or losses")
+        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses or sources")
     console.print(t)
 
 

@@ -339,32 +339,54 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
 
 def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
                       num_classes: int | None, spacing: list[float] | None, normalize: str) -> SegData:
-    """``builtin:organelles2d|cryoem2d|nuclei2d``, ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked."""
-    from bakeoff.data.seg_builtin import SEG_BUILTINS
-    from bakeoff.data.sources import call_builtin
+    """A registered dense source (``bakeoff list sources``): ``builtin:organelles2d|cryoem2d|nuclei2d``,
+    ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked and normalised."""
+    from bakeoff.data.sources import find_source
 
-    params = dict(params or {})
-    kind, _, rest = source.partition(":")
+    _register_dense_sources()
+    spec, rest = find_source(source, dense=True)
     sp = None if spacing is None else tuple(float(s) for s in spacing)
-    if kind == "builtin":
-        fn = SEG_BUILTINS.get(rest)
-        if fn is None:
-            raise BakeoffError(f"data.source: unknown built-in segmentation data {rest!r}; expected one of "
-                               f"{sorted('builtin:' + k for k in SEG_BUILTINS)}")
-        out = call_builtin(fn, rest, params)
-        k = num_classes or len(out["class_names"])
-        data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
-                                 num_classes=k, spacing=sp, class_names=out["class_names"],
-                                 centres=out.get("centres"),
-                                 parts=None if out.get("parts") is None else np.asarray(out["parts"]))
-        data.meta["source"] = source
-    elif kind in ("npz_dir", "tiff_dir"):
-        if params:
-            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
-        data = load_folder_source(kind, rest, spatial_dims, num_classes, sp)
-    else:
-        raise BakeoffError(f"data.source: {source!r} holds no masks; expected 'builtin:organelles2d', "
-                           f"'builtin:cryoem2d', 'builtin:nuclei2d', 'npz_dir:FOLDER' or 'tiff_dir:FOLDER'")
+    data = spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
+                       spacing=sp)
     data.normalize = normalize
     data.check()
     return data
+
+
+def _register_dense_sources() -> None:
+    """Register the dense sources once (the built-in generators live in seg_builtin, imported lazily)."""
+    from bakeoff.data.sources import SOURCES, call_builtin, first_sentence, register_source
+
+    if ("npz_dir", True) in SOURCES:
+        return
+    from bakeoff.data.seg_builtin import SEG_BUILTINS
+
+    def builtin(name: str, fn: Any) -> Any:
+        def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
+                 num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
+            out = call_builtin(fn, rest, params)
+            k = num_classes or len(out["class_names"])
+            data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
+                                     num_classes=k, spacing=spacing, class_names=out["class_names"],
+                                     centres=out.get("centres"),
+                                     parts=None if out.get("parts") is None else np.asarray(out["parts"]))
+            data.meta["source"] = source
+            return data
+
+        return load
+
+    for name, fn in SEG_BUILTINS.items():
+        register_source(f"builtin:{name}", dense=True, doc=first_sentence(fn.__doc__))(builtin(name, fn))
+
+    def folder(kind: str) -> Any:
+        def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
+                 num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
+            if params:
+                raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+            return load_folder_source(kind, rest, spatial_dims, num_classes, spacing)
+
+        return load
+
+    register_source("npz_dir", dense=True, doc="FOLDER/{train,val,test}/*.npz with arrays image and mask")(
+        folder("npz_dir"))
+    register_source("tiff_dir", dense=True, doc="FOLDER/{train,val,test}/{images,masks}/NAME.tif")(folder("tiff_dir"))

@@ -128,46 +128,120 @@ def call_builtin(fn: Callable[..., dict[str, Any]], name: str, params: dict[str,
         raise BakeoffError(f"data.params: {exc}") from None
 
 
+@dataclass(frozen=True)
+class SourceSpec:
+    """A registered data source: ``data.source: NAME[:ARGUMENT]``, for sample tasks or dense ones."""
+
+    name: str  # "npz", "csv", ... or "builtin:spots3d"
+    dense: bool
+    loader: Callable[..., Any]
+    doc: str
+
+
+SOURCES: dict[tuple[str, bool], SourceSpec] = {}
+
+
+def register_source(name: str, *, dense: bool, doc: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``loader(argument, params, **data_settings)`` reads ``data.source: NAME:ARGUMENT``."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        SOURCES[(name, dense)] = SourceSpec(name, dense, fn, doc)
+        return fn
+
+    return wrap
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    para = " ".join((doc or "").strip().split("\n\n")[0].split())
+    return para.split(". ")[0].rstrip(".")
+
+
+def find_source(source: str, dense: bool) -> tuple[SourceSpec, str]:
+    """The registered source ``source`` names, and its argument; a clear error listing the others."""
+    kind, _, rest = source.partition(":")
+    spec = SOURCES.get((source, dense)) if kind == "builtin" else SOURCES.get((kind, dense))
+    if spec is None:
+        names = sorted(n if n.startswith("builtin:") else f"{n}:..." for n, d in SOURCES if d == dense)
+        if kind == "builtin":
+            raise BakeoffError(f"data.source: unknown built-in {'segmentation ' if dense else ''}data {rest!r}; "
+                               f"expected one of {[n for n in names if n.startswith('builtin:')]}")
+        if not dense:
+            from bakeoff.data.segdata import _register_dense_sources
+
+            _register_dense_sources()
+        other = any(n == kind or n == source for n, d in SOURCES if d != dense)
+        what = ("holds no masks" if dense else "holds images with masks (for semantic_segmentation or "
+                "particle_picking)") if other else "is not a data source"
+        raise BakeoffError(f"data.source: {source!r} {what}; expected one of {names}")
+    return spec, rest
+
+
+def _no_params(source: str, params: dict[str, Any]) -> None:
+    if params:
+        raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+
+
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
                 num_classes: int | None = 2, image_size: int | list[int] | None = None,
                 channels: int | None = None) -> ArrayData:
-    """Load ``builtin:NAME`` (called with ``params``) or ``npz:PATH`` (arrays X, y, optional groups, ids)."""
-    params = dict(params or {})
-    kind, _, rest = source.partition(":")
-    if kind == "builtin":
-        fn = BUILTIN_SOURCES.get(rest)
-        if fn is None:
-            raise BakeoffError(f"data.source: unknown built-in data {rest!r}; expected one of "
-                               f"{sorted('builtin:' + k for k in BUILTIN_SOURCES)}")
+    """Load a registered sample source (``bakeoff list sources``), e.g. ``builtin:spots3d`` (called with
+    ``params``), ``npz:PATH``, ``csv:MANIFEST``, ``folder:ROOT``."""
+    spec, rest = find_source(source, dense=False)
+    return spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
+                       image_size=image_size, channels=channels)
+
+
+def _builtin_loader(name: str, fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
+    def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
+             num_classes: int | None, **_: Any) -> ArrayData:
         arrays = call_builtin(fn, rest, params)
         data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), spatial_dims=spatial_dims,
                            num_classes=num_classes, name=source)
         data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups")}
         return data
-    if kind == "npz":
-        if params:
-            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
-        path = Path(rest)
-        if not path.is_file():
-            raise BakeoffError(f"data.source: file {path} not found; expected an .npz with arrays X and y")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-            raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc})") from None
-        missing = [k for k in ("X", "y") if k not in arrays]
-        if missing:
-            raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids, folds "
-                               f"(found {sorted(arrays)})")
-        return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
-                           folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
-                           name=str(path))
-    if kind in ("csv", "folder"):
-        if params:
-            raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+
+    return load
+
+
+for _name, _fn in BUILTIN_SOURCES.items():
+    register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(_builtin_loader(_name, _fn))
+
+
+@register_source("npz", dense=False, doc="an .npz with arrays X (N, [C,] *spatial), y, optional groups, ids, folds")
+def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None, num_classes: int | None,
+         **_: Any) -> ArrayData:
+    _no_params(source, params)
+    path = Path(rest)
+    if not path.is_file():
+        raise BakeoffError(f"data.source: file {path} not found; expected an .npz with arrays X and y")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc})") from None
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids, folds "
+                           f"(found {sorted(arrays)})")
+    return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
+                       folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
+                       name=str(path))
+
+
+def _images(kind: str) -> Callable[..., ArrayData]:
+    def load(rest: str, params: dict[str, Any], *, source: str, image_size: Any, channels: int | None,
+             **_: Any) -> ArrayData:
+        _no_params(source, params)
         from bakeoff.data.images import load_csv, load_folder
 
         size = None if image_size is None else (
             (image_size, image_size) if isinstance(image_size, int) else tuple(image_size))
         return (load_csv if kind == "csv" else load_folder)(rest, channels=channels, size=size)
-    raise BakeoffError(f"data.source: {source!r}; expected 'builtin:NAME', 'npz:PATH', 'csv:MANIFEST' or 'folder:ROOT'")
+
+    return load
+
+
+register_source("csv", dense=False, doc="a manifest CSV of image paths and labels (optional fold, group, id)")(
+    _images("csv"))
+register_source("folder", dense=False, doc="ROOT/<class name>/*.png|tif|jpg")(_images("folder"))

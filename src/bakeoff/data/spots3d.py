@@ -24,7 +24,9 @@ def make_spots3d(
     seed: int = 0,
     embryos: int = 8,
 ) -> dict[str, np.ndarray]:
-    """Return ``X`` (n, z, y, x) float32 counts, ``y`` (n,) in {0, 1}, ``groups`` (embryo id) and ``kind``.
+    """Synthetic 3D fluorescent spot patches (9 x 11 x 11), spot or no spot, grouped by embryo.
+
+    Returns ``X`` (n, z, y, x) float32 counts, ``y`` (n,) in {0, 1}, ``groups`` (embryo id) and ``kind``.
 
     ``snr`` is the spot's peak amplitude over the standard deviation of the background noise.
     """
