@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bakeoff.report.tables import task_for  # noqa: E402
-from bakeoff.runs.store import DONE, StudyStore  # noqa: E402
+from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
 
 BAR_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "average_precision",
                "mean_dice", "mean_iou", "mean_precision", "mean_recall", "mean_nsd", "pixel_accuracy",
@@ -27,7 +27,7 @@ def _colors(order: list[str]) -> dict[str, Any]:
 
 def read_history(run_dir: Path) -> pd.DataFrame:
     """Per-epoch metrics from the run's CSV log (Lightning writes train and val rows separately)."""
-    path = run_dir / "logs" / "csv" / "metrics.csv"
+    path = run_dir / CSV_LOG
     if not path.is_file():
         return pd.DataFrame()
     df = pd.read_csv(path)
@@ -220,7 +220,7 @@ def feature_maps(store: StudyStore, df: pd.DataFrame, order: list[str], out: Pat
     found = []
     for c in order:
         for run_id in sorted(done[done["contender"] == c]["run_id"]):
-            f = store.run_path(c, run_id) / "features.npz"
+            f = store.run_path(c, run_id) / FEATURES_FILE
             if f.is_file():
                 with np.load(f) as z:
                     found.append((c, z["features"].astype(np.float32), z["input"].astype(np.float32),
@@ -251,7 +251,7 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
     done = df[df["status"] == DONE]
     for c in order:
         for run_id in sorted(done[done["contender"] == c]["run_id"]):
-            f = store.run_path(c, run_id) / "gradcam.npz"
+            f = store.run_path(c, run_id) / GRADCAM_FILE
             if not f.is_file():
                 continue
             with np.load(f) as z:

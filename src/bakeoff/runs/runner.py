@@ -15,7 +15,16 @@ from bakeoff.evaluate.metrics import SCORES_FILE, evaluate_predictions, predicti
 from bakeoff.evaluate.speed import measure_inference
 from bakeoff.models import count_parameters
 from bakeoff.runs.plan import RunSpec, StudyContext
-from bakeoff.runs.store import DONE, FAILED, METRICS_FILE, PREDICTIONS_FILE, RUNNING, StudyStore
+from bakeoff.runs.store import (  # noqa: F401 - FEATURES_FILE is used by the tasks through here
+    DONE,
+    FAILED,
+    FEATURES_FILE,
+    GRADCAM_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    RUNNING,
+    StudyStore,
+)
 from bakeoff.train.fit import seed_everything, set_tf32
 from bakeoff.utils import save_npz, write_json
 
@@ -33,7 +42,6 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
-FEATURES_FILE = "features.npz"
 
 
 def feature_maps(model: torch.nn.Module, layer: str, x: np.ndarray, channels: int = 8) -> dict[str, np.ndarray]:
@@ -72,7 +80,6 @@ def dense_predictions(module: Any, data: Any, idx: np.ndarray, known: dict[str, 
     return out
 
 
-GRADCAM_FILE = "gradcam.npz"
 
 
 def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, single_logit: bool, run_dir: Any) -> None:

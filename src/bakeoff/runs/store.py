@@ -24,6 +24,11 @@ DATA_CHECKS_FILE = "data_checks.json"
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.npz"
 METRICS_FILE = "metrics.json"
+FEATURES_FILE = "features.npz"  # dense tasks: feature maps of contenders.NAME.feature_layer
+GRADCAM_FILE = "gradcam.npz"  # 2D classification: Grad-CAM of the first validation images
+CHECKPOINTS_DIR = "checkpoints"  # best.ckpt: the selected weights
+LOGS_DIR = "logs"  # logs/csv/metrics.csv and logs/tensorboard/
+CSV_LOG = f"{LOGS_DIR}/csv/metrics.csv"
 PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neither the data nor torch
 DONE, FAILED, RUNNING = "done", "failed", "running"
 

@@ -14,7 +14,7 @@ from typing import Any
 from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.plan import StudyContext
-from bakeoff.runs.store import StudyStore
+from bakeoff.runs.store import CHECKPOINTS_DIR, StudyStore
 from bakeoff.train.fit import seed_everything
 from bakeoff.utils import read_json, write_json
 
@@ -39,7 +39,7 @@ def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_di
     seed_everything(seed, protocol.deterministic)
     model = ctx.build_model(contender, protocol)
     result = train_model(ctx, model, protocol, 0, seed, run_dir)
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
     if result.best_score is None:
         raise RuntimeError(f"no value of {protocol.select.monitor} was recorded")
     return float(result.best_score)

@@ -72,8 +72,10 @@ def _loggers(run_dir: Path | None) -> list[Any]:
         return []
     from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
 
-    return [CSVLogger(run_dir / "logs", name="csv", version=""),
-            TensorBoardLogger(run_dir / "logs", name="tensorboard", version="", default_hp_metric=False)]
+    from bakeoff.runs.store import LOGS_DIR
+
+    return [CSVLogger(run_dir / LOGS_DIR, name="csv", version=""),  # the report reads runs.store.CSV_LOG
+            TensorBoardLogger(run_dir / LOGS_DIR, name="tensorboard", version="", default_hp_metric=False)]
 
 
 def _optimizer(model: nn.Module, protocol: ProtocolConfig, device: torch.device) -> tuple[torch.optim.Optimizer, str]:
@@ -264,7 +266,9 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     if select.state is not None:
         raw.load_state_dict(select.state)
         if run_dir is not None:
-            path = Path(run_dir) / "checkpoints" / f"{CHECKPOINT_NAME}.ckpt"
+            from bakeoff.runs.store import CHECKPOINTS_DIR
+
+            path = Path(run_dir) / CHECKPOINTS_DIR / f"{CHECKPOINT_NAME}.ckpt"
             path.parent.mkdir(parents=True, exist_ok=True)
             # weights only (the optimizer state tripled the size); keys as the module's state_dict
             torch.save({"state_dict": {f"model.{k}": v for k, v in select.state.items()},
