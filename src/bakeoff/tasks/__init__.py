@@ -18,10 +18,8 @@ def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: Any = None) -
         from bakeoff.tasks.segmentation import DenseSettings
 
         ev = ev or EvaluationConfig()
-        names = first["class_names"]
-        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
-                                 first["spacing"], ev.peak_threshold, ev.min_distance, ev.match_radius)
-        return get_task(task_name, len(names), settings)
+        settings = DenseSettings.from_evaluation(first["class_names"], first["spacing"], ev)
+        return get_task(task_name, len(first["class_names"]), settings)
     probs = first["probs"]
     return get_task(task_name, probs.shape[1] if probs.ndim == 2 else 2)
 

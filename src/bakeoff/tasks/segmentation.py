@@ -43,6 +43,13 @@ class DenseSettings:
     min_distance: int = 3
     match_radius: float = 4.0
 
+    @classmethod
+    def from_evaluation(cls, class_names: list[str], spacing: Any, evaluation: Any) -> DenseSettings:
+        """The study's ``evaluation`` settings for images of this ``spacing`` (the one place they are read)."""
+        ev = evaluation
+        return cls(list(class_names), ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
+                   None if spacing is None else tuple(spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
+
 
 def confusion_counts(pred: np.ndarray, true: np.ndarray, K: int) -> np.ndarray:
     """(K, K) pixel counts, rows truth and columns prediction."""
@@ -224,10 +231,8 @@ class SemanticSegmentation(Task):
 
     @classmethod
     def for_data(cls, data: Any, evaluation: Any) -> Task:
-        ev = evaluation
         names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
-        settings = DenseSettings(names, ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
-                                 tuple(data.spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
+        settings = DenseSettings.from_evaluation(names, data.spacing, evaluation)
         from bakeoff.tasks.base import get_task
 
         return get_task(cls.name, data.num_classes, settings)
