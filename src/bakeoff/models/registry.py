@@ -127,9 +127,6 @@ def _monai_names() -> list[str]:
     return [k for k, v in vars(nets).items() if isinstance(v, type) and issubclass(v, nn.Module)]
 
 
-_call_checked = call_checked  # shared with the other components (bakeoff.components)
-
-
 def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims: int,
                  input_shape: tuple[int, ...], params: dict[str, Any] | None = None) -> nn.Module:
     """Build any registered or provider model with outputs ``(N, num_outputs)`` (or per-pixel maps)."""
@@ -138,12 +135,12 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
     if spec.provider == "bakeoff":
         data_kwargs = dict(in_channels=in_channels, num_outputs=num_outputs, spatial_dims=spatial_dims,
                            input_shape=tuple(input_shape))
-        return _call_checked(_REGISTRY[spec.name], data_kwargs, params, f"model {spec}")
+        return call_checked(_REGISTRY[spec.name], data_kwargs, params, f"model {spec}")
     if spec.provider == "monai":
         nets = _import("monai.networks.nets", "monai")
         data_kwargs = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_outputs,
                            num_classes=num_outputs, img_size=tuple(input_shape))
-        return _call_checked(getattr(nets, spec.name), data_kwargs, params, f"model {spec}")
+        return call_checked(getattr(nets, spec.name), data_kwargs, params, f"model {spec}")
     if spec.provider == "timm":
         if spatial_dims != 2:
             raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D")
@@ -154,7 +151,7 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
         raise BakeoffError(f"model {model!r}: {spec.provider} has no callable {spec.name!r}")
     data_kwargs = dict(in_channels=in_channels, num_outputs=num_outputs, spatial_dims=spatial_dims,
                        input_shape=tuple(input_shape))
-    net = _call_checked(fn, data_kwargs, params, f"model {model}")
+    net = call_checked(fn, data_kwargs, params, f"model {model}")
     if not isinstance(net, nn.Module):
         raise BakeoffError(f"model {model!r}: returned {type(net).__name__}; expected a torch.nn.Module")
     return net

@@ -38,13 +38,17 @@ def normalise(policy: Policy) -> str:
     return str(policy)
 
 
+def cublas_workspace(policy: Policy) -> None:
+    """cuBLAS needs a fixed workspace for deterministic matmuls; read when CUDA initialises, so set early."""
+    if normalise(policy) != "false":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def apply(policy: Policy) -> None:
     """Set PyTorch's global switches for ``policy`` (before the run's first CUDA op)."""
     p = normalise(policy)
     on = p != "false"
-    if on:
-        # cuBLAS needs a fixed workspace for deterministic matmuls; read when CUDA initialises
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    cublas_workspace(p)
     torch.use_deterministic_algorithms(on, warn_only=p in ("auto", "warn"))
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = not on

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch.nn as nn
 from bakeoff.config import ProtocolConfig
 from bakeoff.losses import build_loss
 from bakeoff.tasks import Task
+from bakeoff.train import determinism
 from bakeoff.train.data import ArrayBatches
 from bakeoff.train.loop import FitResult, device_of, run_fit
 from bakeoff.train.module import BakeoffModule, inference_batch
@@ -30,8 +30,7 @@ for _pattern in (".*does not have many workers.*", ".*The number of training bat
 
 def seed_everything(seed: int, deterministic: bool | str = "auto") -> None:
     L.seed_everything(seed, workers=True, verbose=False)
-    if deterministic is not False and deterministic != "false":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    determinism.cublas_workspace(deterministic)
 
 
 def set_tf32(enabled: bool) -> None:

@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from bakeoff.config import ProtocolConfig
+from bakeoff.evaluate.speed import _sync
 from bakeoff.train import determinism
 
 CHECKPOINT_NAME = "best"
@@ -149,11 +150,6 @@ class EarlyStop:
             return False
         self.wait += 1
         return self.wait >= self.patience
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
