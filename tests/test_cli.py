@@ -225,6 +225,9 @@ def test_debug_shows_the_traceback(tmp_path, tiny_raw):
     study = write_study(tmp_path / "study.yaml", tiny_raw)
     proc = bakeoff("run", study, "--out", tmp_path / "out", "--debug")
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+    # the option is what counts, not the word on the command line: here "--debug" is the --out value
+    proc = bakeoff("run", study, "--out", "--debug", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nonexistent_net" in proc.stderr
 
 
 def test_other_studys_directory_is_never_overwritten(finished, tmp_path):

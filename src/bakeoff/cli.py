@@ -19,7 +19,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console()
 err_console = Console(stderr=True)
 
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
+_DEBUG = {"on": os.environ.get("BAKEOFF_DEBUG") == "1"}
+
+
+def _debug_flag(value: bool) -> bool:
+    """Typer calls this while parsing ``--debug``; ``main`` reads the flag when a command fails."""
+    if value:
+        _DEBUG["on"] = True
+        warnings.filterwarnings("default", category=UserWarning, module="lightning")  # shown again
+    return value
+
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.", callback=_debug_flag,
+                                        is_eager=True)]
 
 
 @app.command()
@@ -345,13 +357,11 @@ def _print_report(result: Any) -> None:
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, unless --debug."""
-    debug = "--debug" in sys.argv or os.environ.get("BAKEOFF_DEBUG") == "1"
-    if not debug:
-        warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
+    warnings.filterwarnings("ignore", category=UserWarning, module="lightning")
     try:
         app()
     except BakeoffError as exc:
-        if debug:
+        if _DEBUG["on"]:
             raise
         err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         sys.exit(2)

@@ -19,9 +19,9 @@ import torch
 
 from bakeoff.errors import BakeoffError
 from bakeoff.models import count_parameters
-from bakeoff.runs.plan import RunSpec, StudyContext
+from bakeoff.runs.plan import StudyContext
+from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.runs.store import DONE, FAILED, StudyStore
-from bakeoff.utils import stable_hash
 
 EVALUATED_FILE = "evaluated_checkpoints.json"
 
@@ -105,9 +105,8 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     split = ctx.splits[fold]
     sha = file_sha256(path)
     seed = protocol.seeds[0]
-    run = RunSpec(name, seed, fold, stable_hash({"checkpoint": sha, "data": data.fingerprint(),
-                                                 "split": split.fingerprints(data.ids),
-                                                 "contender": contender.identity()}),
+    run = RunSpec(name, seed, fold, run_hash(data=data.fingerprint(), split=split.fingerprints(data.ids),
+                                             contender=contender.identity(), checkpoint=sha),
                   protocol.model_dump(mode="json"))
     info: dict[str, Any] = {
         "contender": name, "seed": seed, "fold": fold, "run_id": run.run_id, "hash": run.hash,

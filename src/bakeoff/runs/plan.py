@@ -14,9 +14,8 @@ from bakeoff.data.sources import ArrayData
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
-from bakeoff.runs.spec import RunSpec
+from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.tasks import Task, task_class
-from bakeoff.utils import stable_hash
 
 
 def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
@@ -226,13 +225,11 @@ class StudyContext:
             protocol = self.protocol(name)
             for split in self.splits:
                 for seed in protocol.seeds:
-                    h = stable_hash({
-                        "task": self.config.task, "data": data_fp,
-                        "data_cfg": self.config.data.model_dump(mode="json"),
-                        "split": split.fingerprints(self.data.ids), "contender": contender.identity(),
-                        "protocol": protocol.model_dump(mode="json"),
-                        "evaluation": self.config.evaluation.run_settings(), "seed": seed,
-                    })
+                    h = run_hash(data=data_fp, split=split.fingerprints(self.data.ids),
+                                 contender=contender.identity(), seed=seed, task=self.config.task,
+                                 data_cfg=self.config.data.model_dump(mode="json"),
+                                 protocol=protocol.model_dump(mode="json"),
+                                 evaluation=self.config.evaluation.run_settings())
                     runs.append(RunSpec(name, seed, split.fold, h, protocol.model_dump(mode="json")))
         return runs
 

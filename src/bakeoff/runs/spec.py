@@ -7,6 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bakeoff.utils import stable_hash
+
+
+def run_hash(*, data: str, split: dict[str, str], contender: dict[str, Any], seed: int | None = None,
+             **model_source: Any) -> str:
+    """The one recipe for a run's identity: the data and split fingerprints, the contender, the seed, and
+    where the model comes from: ``task, data_cfg, protocol, evaluation`` for a trained run, ``checkpoint``
+    (its SHA-256) for one ``bakeoff evaluate`` scores. Any change to these makes it a different run."""
+    key: dict[str, Any] = {"data": data, "split": split, "contender": contender, **model_source}
+    if seed is not None:
+        key["seed"] = seed
+    return stable_hash(key)
+
 
 @dataclass(frozen=True)
 class RunSpec:
