@@ -22,7 +22,6 @@ TaskName = Literal["binary_classification", "multiclass_classification", "ordina
 DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
                    "ordinal_classification": "qwk",
                    "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}
-SOURCE_KINDS = ("builtin", "npz", "npz_dir", "tiff_dir", "csv", "folder")
 
 
 class _Strict(BaseModel):
@@ -76,10 +75,11 @@ class DataConfig(_Strict):
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
-        kind = v.split(":", 1)[0]
-        if kind not in SOURCE_KINDS or ":" not in v:
+        kind, _, rest = v.partition(":")
+        if not kind or not rest:  # which kinds exist is the source registry's to say, when data load
             raise ValueError(f"expected 'builtin:NAME', 'npz:PATH', 'npz_dir:FOLDER', 'tiff_dir:FOLDER', "
-                             f"'csv:MANIFEST' or 'folder:ROOT', got {v!r}")
+                             f"'csv:MANIFEST', 'folder:ROOT' (bakeoff list sources) or your own loader "
+                             f"'package.module:callable', got {v!r}")
         return v
 
     @field_validator("spacing")

@@ -52,3 +52,62 @@ def test_normalisation_is_per_sample():
     assert np.allclose(mm.min(axis=(1, 2, 3, 4)), 0) and np.allclose(mm.max(axis=(1, 2, 3, 4)), 1)
     z = normalize(x.astype(np.float32), "zscore")
     assert np.allclose(z.mean(axis=(1, 2, 3, 4)), 0, atol=1e-6) and np.allclose(z.std(axis=(1, 2, 3, 4)), 1, atol=1e-5)
+
+
+USER_SOURCE = '''
+import numpy as np
+
+def patches(n, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, size, size, size)).astype("float32") + y[:, None, None, None]
+    return {"X": X, "y": y, "ids": [f"p{i:03d}" for i in range(n)], "class_names": ["empty", "spot"]}
+
+def cells(n=6, size=24):
+    rng = np.random.default_rng(1)
+    masks = [(rng.random((size, size)) > 0.7).astype("uint8") for _ in range(n)]
+    return {"images": [m + rng.normal(0, 0.1, m.shape) for m in masks], "masks": masks}
+
+def not_a_dict(n=4):
+    return np.zeros((n, 8, 8))
+'''
+
+
+def test_a_users_own_loader_from_the_study_file(tmp_path, monkeypatch, tiny_raw):
+    """data.source: package.module:callable, with data.params checked against its signature."""
+    from bakeoff.api import Study
+
+    (tmp_path / "labdata.py").write_text(USER_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny_raw["data"].update(source="labdata:patches", params={"n": 40, "size": 8})
+    s = Study.from_dict(tiny_raw)
+    assert len(s.plan()) == 4
+    d = s.context.data
+    assert d.X.shape == (40, 1, 8, 8, 8) and d.ids[3] == "p003" and d.y.tolist() == [0, 1] * 20
+    assert d.meta["class_names"] == ["empty", "spot"]
+
+    tiny_raw["data"]["params"] = {"n": 40, "sise": 8}
+    with pytest.raises(BakeoffError, match=r"data.params \(labdata:patches\): unknown parameter\(s\) \['sise'\] "
+                                           r"\('sise': did you mean 'size'\?\)"):
+        Study.from_dict(tiny_raw).plan()
+    tiny_raw["data"].update(source="labdata:not_a_dict", params={})
+    with pytest.raises(BakeoffError, match=r"returned ndarray; expected a dict with arrays \['X', 'y'\]"):
+        Study.from_dict(tiny_raw).plan()
+    tiny_raw["data"]["source"] = "labdata:patchez"
+    with pytest.raises(BakeoffError, match="labdata has no callable 'patchez' \\(did you mean 'patches'\\?\\)"):
+        Study.from_dict(tiny_raw).plan()
+
+    seg = {"name": "seg", "task": "semantic_segmentation", "data": {"source": "labdata:cells"},
+           "protocol": {"epochs": 1, "batch_size": 2, "patch_size": [16, 16], "iterations_per_epoch": 2},
+           "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
+           "evaluation": {"speed": False}}
+    s = Study.from_dict(seg)
+    s.plan()
+    assert len(s.context.data.ids) == 6 and s.context.task.num_classes == 2
+
+
+def test_a_mistyped_source_kind_is_named_with_the_registered_ones():
+    with pytest.raises(BakeoffError, match=r"'npzz' is neither a data source \(did you mean 'npz'\?\) nor an "
+                                           r"importable module; expected one of \['builtin', 'csv', 'folder', "
+                                           r"'npz', 'npz_dir', 'tiff_dir'\]"):
+        load_source("npzz:x.npz")

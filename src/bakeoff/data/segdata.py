@@ -353,30 +353,35 @@ def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dim
     return data
 
 
+def dense_loader(fn: Any) -> Any:
+    """A dense source from a generator (built in, or the user's ``package.module:callable``) returning
+    ``{"images", "masks"[, "class_names", "ids", "centres", "parts"]}``."""
+    from bakeoff.data.sources import call_builtin
+
+    def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
+             num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
+        out = call_builtin(fn, source, params, needs=("images", "masks"))
+        names = out.get("class_names")
+        k = num_classes or (len(names) if names is not None else int(max(np.max(m) for m in out["masks"])) + 1)
+        data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
+                                 num_classes=k, spacing=spacing, class_names=names, centres=out.get("centres"),
+                                 parts=None if out.get("parts") is None else np.asarray(out["parts"]))
+        data.meta["source"] = source
+        return data
+
+    return load
+
+
 def _register_dense_sources() -> None:
     """Register the dense sources once (the built-in generators live in seg_builtin, imported lazily)."""
-    from bakeoff.data.sources import SOURCES, call_builtin, first_sentence, register_source
+    from bakeoff.data.sources import SOURCES, first_sentence, register_source
 
     if ("npz_dir", True) in SOURCES:
         return
     from bakeoff.data.seg_builtin import SEG_BUILTINS
 
-    def builtin(name: str, fn: Any) -> Any:
-        def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
-                 num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
-            out = call_builtin(fn, rest, params)
-            k = num_classes or len(out["class_names"])
-            data = from_image_arrays(out["images"], out["masks"], ids=out.get("ids"), spatial_dims=spatial_dims or 2,
-                                     num_classes=k, spacing=spacing, class_names=out["class_names"],
-                                     centres=out.get("centres"),
-                                     parts=None if out.get("parts") is None else np.asarray(out["parts"]))
-            data.meta["source"] = source
-            return data
-
-        return load
-
     for name, fn in SEG_BUILTINS.items():
-        register_source(f"builtin:{name}", dense=True, doc=first_sentence(fn.__doc__))(builtin(name, fn))
+        register_source(f"builtin:{name}", dense=True, doc=first_sentence(fn.__doc__))(dense_loader(fn))
 
     def folder(kind: str) -> Any:
         def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
+import difflib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +116,17 @@ def from_arrays(
     return ArrayData(X=X, y=y, ids=ids, groups=groups, folds=folds)
 
 
-def call_builtin(fn: Callable[..., dict[str, Any]], name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Call a built-in data generator with the study's ``data.params``, naming unknown or bad ones."""
-    allowed = set(inspect.signature(fn).parameters)
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise BakeoffError(f"data.params: unknown parameter(s) {unknown} for builtin:{name}; "
-                           f"expected some of {sorted(allowed)}")
-    try:
-        return fn(**params)
-    except (TypeError, ValueError) as exc:
-        raise BakeoffError(f"data.params: {exc}") from None
+def call_builtin(fn: Callable[..., dict[str, Any]], source: str, params: dict[str, Any],
+                 needs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Call a data generator (built in, or the user's ``package.module:callable``) with the study's
+    ``data.params``, naming unknown or bad ones; the dict it returns must hold the arrays ``needs``."""
+    from bakeoff.components import call_checked
+
+    out = call_checked(fn, {}, params, f"data.params ({source})")
+    if not isinstance(out, dict) or any(k not in out for k in needs):
+        got = sorted(out) if isinstance(out, dict) else type(out).__name__
+        raise BakeoffError(f"data.source {source}: returned {got}; expected a dict with arrays {list(needs)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,18 @@ def find_source(source: str, dense: bool) -> tuple[SourceSpec, str]:
     """The registered source ``source`` names, and its argument; a clear error listing the others."""
     kind, _, rest = source.partition(":")
     spec = SOURCES.get((source, dense)) if kind == "builtin" else SOURCES.get((kind, dense))
+    if spec is None and kind != "builtin" and not any(n == kind for n, _ in SOURCES):
+        # not a registered kind: the user's own loader, package.module:callable
+        from bakeoff.data.segdata import _register_dense_sources
+
+        _register_dense_sources()
+        if not any(n == kind for n, _ in SOURCES):
+            fn = _user_loader(source)
+            if dense:
+                from bakeoff.data.segdata import dense_loader
+
+                return SourceSpec(source, dense, dense_loader(fn), "user"), source
+            return SourceSpec(source, dense, _builtin_loader(fn), "user"), source
     if spec is None:
         names = sorted(n if n.startswith("builtin:") else f"{n}:..." for n, d in SOURCES if d == dense)
         if kind == "builtin":
@@ -175,6 +188,25 @@ def find_source(source: str, dense: bool) -> tuple[SourceSpec, str]:
                 "particle_picking)") if other else "is not a data source"
         raise BakeoffError(f"data.source: {source!r} {what}; expected one of {names}")
     return spec, rest
+
+
+def _user_loader(source: str) -> Callable[..., Any]:
+    """The callable ``package.module:callable`` names; a module that does not import may be a mistyped
+    source kind, so the message lists the registered ones too."""
+    from bakeoff.components import import_callable
+
+    module = source.partition(":")[0]
+    try:
+        return import_callable(source, "data.source")
+    except BakeoffError as exc:
+        if importlib.util.find_spec(module.split(".")[0]) is not None:
+            raise
+        kinds = sorted({n.partition(":")[0] for n, _ in SOURCES})
+        close = difflib.get_close_matches(module, kinds, n=1)
+        raise BakeoffError(f"data.source: {source!r}: {module!r} is neither a data source"
+                           + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + f" nor an importable module; expected one of {kinds} (bakeoff list sources) or "
+                           f"your own loader as package.module:callable") from exc
 
 
 def _no_params(source: str, params: dict[str, Any]) -> None:
@@ -192,20 +224,23 @@ def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_di
                        image_size=image_size, channels=channels)
 
 
-def _builtin_loader(name: str, fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
+def _builtin_loader(fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
+    """A source from a generator returning ``{"X", "y"[, "groups", "ids", "folds", "class_names"]}``."""
+
     def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
              num_classes: int | None, **_: Any) -> ArrayData:
-        arrays = call_builtin(fn, rest, params)
-        data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), spatial_dims=spatial_dims,
-                           num_classes=num_classes, name=source)
-        data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups")}
+        arrays = call_builtin(fn, source, params, needs=("X", "y"))
+        data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), ids=arrays.get("ids"),
+                           folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
+                           name=source)
+        data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups", "ids", "folds")}
         return data
 
     return load
 
 
 for _name, _fn in BUILTIN_SOURCES.items():
-    register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(_builtin_loader(_name, _fn))
+    register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(_builtin_loader(_fn))
 
 
 @register_source("npz", dense=False, doc="an .npz with arrays X (N, [C,] *spatial), y, optional groups, ids, folds")
