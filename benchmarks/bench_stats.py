@@ -13,17 +13,19 @@ from sklearn.metrics import roc_auc_score
 
 from bakeoff.stats.bootstrap import bootstrap_replicates
 from bakeoff.stats.weighted import BINARY_METRICS
+from bakeoff.tasks import get_task
 
 
 def main(n: int = 10_000, n_boot: int = 2_000) -> None:
     rng = np.random.default_rng(0)
     y = (rng.random(n) < 0.3).astype(int)
     p = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
-    bootstrap_replicates(y, p, n_boot=64)  # warm-up
+    task, part = get_task("binary_classification"), {"y": y, "probs": p}
+    bootstrap_replicates(task, part, BINARY_METRICS, n_boot=64)  # warm-up
     print(f"{n:,} samples x {n_boot:,} stratified resamples")
     for names in (("accuracy",), ("auroc",), ("average_precision",), BINARY_METRICS):
         t0 = time.perf_counter()
-        bootstrap_replicates(y, p, n_boot=n_boot, names=names)
+        bootstrap_replicates(task, part, names, n_boot=n_boot)
         label = "all nine metrics" if len(names) > 1 else names[0]
         print(f"  bakeoff, {label:18s} {time.perf_counter() - t0:6.2f} s")
     k = 100

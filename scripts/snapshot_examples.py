@@ -46,8 +46,9 @@ def snap(out: Path) -> None:
             run_dir = Path(tmp) / name
             Study.from_yaml(ROOT / "examples" / f"{name}.yaml", sets).run(run_dir)
             (out / name).mkdir(exist_ok=True)
-            for f in ("results.csv", "comparison.json", "summary.csv"):
-                shutil.copy(run_dir / f, out / name / f)
+            for f in ("results.csv", "comparison.json", "summary.csv", "intervals.csv"):
+                if (run_dir / f).exists():
+                    shutil.copy(run_dir / f, out / name / f)
             print(f"{name}: kept in {out / name}")
 
 
@@ -61,26 +62,41 @@ def _diff(a, b, path: str, out: list[str]) -> None:
         for i, (x, y) in enumerate(zip(a, b)):
             _diff(x, y, f"{path}[{i}]", out)
     elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        if not (math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12) or (math.isnan(a) and math.isnan(b))):
+        if not (math.isclose(a, b, rel_tol=TOL[0], abs_tol=TOL[0]) or (math.isnan(a) and math.isnan(b))):
             out.append(f"{path}: {a!r} != {b!r}")
     elif a != b:
         out.append(f"{path}: {a!r} != {b!r}")
 
 
+TOL = [1e-12]
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    """A CSV, or None when absent or empty (a table a version did not write)."""
+    if not path.exists() or path.stat().st_size <= 1:
+        return None
+    return pd.read_csv(path)
+
+
 def compare(a: Path, b: Path) -> int:
     problems: list[str] = []
     for name in EXAMPLES:
-        for f in ("results.csv", "summary.csv"):
-            da, db = (pd.read_csv(p / name / f) for p in (a, b))
-            if "metric" in da:  # summary.csv: one row per metric
-                da, db = (d[~d["metric"].isin(SKIP_COLUMNS)].reset_index(drop=True) for d in (da, db))
+        for f in ("results.csv", "summary.csv", "intervals.csv"):
+            da, db = (_read(p / name / f) for p in (a, b))
+            if da is None or db is None:
+                if da is not None or db is not None:
+                    print(f"{name}/{f}: only in {b if da is None else a} (not compared)")
+                continue
+            if "metric" in da:  # summary.csv, intervals.csv: rows keyed by contender (seed, fold) and metric
+                key = [c for c in ("contender", "seed", "fold", "metric") if c in da]
+                da, db = (d[~d["metric"].isin(SKIP_COLUMNS)].sort_values(key).reset_index(drop=True) for d in (da, db))
             keep = [c for c in da.columns if not any(s in c for s in SKIP_COLUMNS)]
             _diff(json.loads(da[keep].to_json()), json.loads(db.reindex(columns=keep).to_json()),
                   f"{name}/{f}", problems)
         _diff(*(json.loads((p / name / "comparison.json").read_text()) for p in (a, b)), f"{name}/comparison", problems)
     for p in problems[:40]:
         print(p)
-    print(f"{len(problems)} difference(s) between {a} and {b} (to 1e-12; timings left out)")
+    print(f"{len(problems)} difference(s) between {a} and {b} (to {TOL[0]:g}; timings left out)")
     return 1 if problems else 0
 
 
@@ -91,7 +107,9 @@ def main() -> None:
     c = sub.add_parser("compare")
     c.add_argument("a", type=Path)
     c.add_argument("b", type=Path)
+    c.add_argument("--tol", type=float, default=1e-12, help="relative and absolute tolerance")
     args = ap.parse_args()
+    TOL[0] = getattr(args, "tol", 1e-12)
     if args.cmd == "snap":
         snap(args.out)
     else:

@@ -264,8 +264,7 @@ def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
 def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, tmp_path):
     """`bakeoff plan` on the finished study; the pair's interval recomputed from predictions.npz."""
     from bakeoff.config import EvaluationConfig
-    from bakeoff.stats.compare import compare_pair
-    from bakeoff.stats.paired import PairedRuns
+    from tests.stats.helpers import Sample, compare
 
     _, out, _ = finished
     comp = json.loads((out / "comparison.json").read_text())
@@ -273,9 +272,9 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     preds = {c: {s: np.load(out / "runs" / c / f"seed{s}-fold0" / "predictions.npz") for s in (0, 1)}
              for c in ("cnn", "se")}
     ids = preds["cnn"][0]["test_ids"]
-    runs = PairedRuns(y={0: preds["cnn"][0]["test_y"]}, a={(s, 0): preds["se"][s]["test_probs"] for s in (0, 1)},
+    runs = Sample(y={0: preds["cnn"][0]["test_y"]}, a={(s, 0): preds["se"][s]["test_probs"] for s in (0, 1)},
                       b={(s, 0): preds["cnn"][s]["test_probs"] for s in (0, 1)}, ids={0: ids})
-    again = compare_pair(runs, "se", "cnn", EvaluationConfig(primary="auroc"), extras=False)
+    again = compare(runs, "se", "cnn", EvaluationConfig(primary="auroc"), extras=False)
     assert (pair["ci_low"], pair["ci_high"], pair["p_value"]) == pytest.approx(
         (again["ci_low"], again["ci_high"], again["p_value"]), rel=1e-9)
     assert pair["design"]["test_sets"] == "single" and pair["df"] > 0

@@ -187,17 +187,18 @@ def compare(
     from bakeoff.errors import BakeoffError
     from bakeoff.stats.compare import adjust_pairs, compare_pair
     from bakeoff.stats.external import paired_from_files
-    from bakeoff.stats.weighted import BINARY_METRICS
+    from bakeoff.tasks import get_task
     from bakeoff.utils import write_json
 
-    if metric not in BINARY_METRICS:
-        raise BakeoffError(f"--metric {metric!r}: expected one of {list(BINARY_METRICS)}")
+    task = get_task("binary_classification")
+    if metric not in task.metric_names or not task.metric(metric).resamplable:
+        raise BakeoffError(f"--metric {metric!r}: expected one of {list(task.metric_names)}")
     try:
         ev = EvaluationConfig(primary=metric, min_effect=min_effect, alpha=alpha, threshold=threshold)
     except ValidationError as exc:
         raise BakeoffError(format_validation_error(exc, "compare")) from None
-    runs = paired_from_files(a, b, labels)
-    pair = compare_pair(runs, a.stem, b.stem, ev)
+    runs = paired_from_files(a, b, labels, task, metric, threshold)
+    pair = compare_pair(runs, a.stem, b.stem, ev, per_run_tests=lambda key: task.per_run_tests(runs, key, ev))
     result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
               "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
     result["multiple_testing"] = adjust_pairs(result["pairs"], metric, alpha)

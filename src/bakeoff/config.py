@@ -217,6 +217,9 @@ class ContenderConfig(_Strict):
 
 class EvaluationConfig(_Strict):
     primary: str = "auroc"
+    # your own metrics, package.module:function each, decorated with @bakeoff.register_metric: imported
+    # (and so registered) when the study is read, then usable by name like a built-in metric
+    metrics: list[str] = Field(default_factory=list)
     baseline: str | None = None  # None: the first contender
     min_effect: float = Field(0.0, ge=0)
     alpha: float = Field(0.05, gt=0, lt=0.5)
@@ -248,6 +251,14 @@ class EvaluationConfig(_Strict):
     # computed when a run is trained or evaluated (pytorch-grad-cam: pip install 'bakeoff[gradcam]')
     gradcam: int = Field(4, ge=0)
 
+
+    @field_validator("metrics")
+    @classmethod
+    def _import_metrics(cls, v: list[str]) -> list[str]:
+        from bakeoff.tasks.metric import load_user_metrics
+
+        load_user_metrics(v)
+        return v
 
     def run_settings(self) -> dict[str, Any]:
         """The evaluation settings that a run itself uses (the rest only shape the report)."""

@@ -9,7 +9,6 @@ import torch
 from monai.metrics import DiceMetric, MeanIoU, compute_hausdorff_distance, compute_surface_dice
 from torchmetrics.functional.segmentation import dice_score
 
-from bakeoff.stats.dense import DenseRuns
 from bakeoff.tasks.segmentation import (
     DenseSettings,
     ParticlePicking,
@@ -126,24 +125,24 @@ def test_find_particles_and_picking_metrics():
 
 def test_dense_leave_one_image_out_and_the_verdict(images):
     from bakeoff.config import EvaluationConfig
-    from bakeoff.stats.compare import compare_dense_pair
     from bakeoff.stats.design import jackknife_values
+    from tests.stats.helpers import Dense, compare
 
     preds, trues = images
     task = SemanticSegmentation(K, DenseSettings(list("abcd"), boundary=False))
     ta = task.tables({"pred": preds, "y": trues})["mean_dice"]
     tb = task.tables({"pred": trues, "y": trues})["mean_dice"]  # a perfect contender
-    runs = DenseRuns({(0, 0): ta}, {(0, 0): tb}, {0: 4})
+    runs = Dense({(0, 0): ta}, {(0, 0): tb}, {0: 4})
     loo = jackknife_values(lambda W: aggregate(*ta, W), 4)
     for i in range(4):  # each leave-one-image-out value recomputed from the label maps without image i
         keep = [j for j in range(4) if j != i]
         sub = {"pred": [preds[j] for j in keep], "y": [trues[j] for j in keep]}
         assert loo[i] == pytest.approx(task.evaluate_part(sub)[0]["mean_dice"], abs=1e-12)
-    res = compare_dense_pair(runs, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)
+    res = compare(runs, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)
     assert res["difference"] == pytest.approx(aggregate(*ta)[0] - 1.0)
     assert res["unit"] == "image" and res["df"] == pytest.approx(3)
-    same = DenseRuns({(0, 0): ta}, {(0, 0): ta}, {0: 4})
-    assert compare_dense_pair(same, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)["p_value"] == 1.0
+    same = Dense({(0, 0): ta}, {(0, 0): ta}, {0: 4})
+    assert compare(same, "a", "b", EvaluationConfig(primary="mean_dice"), extras=False)["p_value"] == 1.0
 
 
 def test_hd95_and_nsd_per_3d_image_match_monai():

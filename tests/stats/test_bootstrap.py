@@ -7,8 +7,11 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from bakeoff.stats.bootstrap import bootstrap_cis, bootstrap_replicates
-from bakeoff.stats.weighted import binary_metrics, stratified_draws
+from bakeoff.stats.bootstrap import bootstrap_cis, bootstrap_replicates, bootstrap_weights, strata_of
+from bakeoff.stats.weighted import BINARY_METRICS, weighted_binary_metrics
+from bakeoff.tasks import get_task
+
+BINARY = get_task("binary_classification")
 
 SK = {
     "accuracy": lambda y, p, h: skm.accuracy_score(y, h),
@@ -35,26 +38,28 @@ def _data(n=300, seed=0, ties=False):
 @pytest.mark.parametrize("ties", [False, True])
 def test_weighted_metrics_equal_sklearn_on_resampled_arrays(ties):
     y, p = _data(ties=ties)
-    dpos, dneg = stratified_draws(y, 5, np.random.default_rng(1))
-    got = binary_metrics(p, dpos, dneg, threshold=0.4)
+    W = bootstrap_weights(strata_of(y, len(y)), len(y), 5, np.random.default_rng(1))
+    got = weighted_binary_metrics(p, y, W, threshold=0.4)
     for b in range(5):
-        idx = np.concatenate([dpos[b], dneg[b]])
+        idx = np.repeat(np.arange(len(y)), W[b].astype(int))
         for name, ref in SK.items():
-            expect = ref(y[idx], p[idx], (p[idx] >= 0.4).astype(int))
+            expect = ref(y[idx], p[idx], (p[idx] > 0.4).astype(int))
             assert got[name][b] == pytest.approx(expect, abs=1e-12), (name, b)
 
 
 def test_stratified_draws_keep_class_sizes():
     y, _ = _data()
-    dpos, dneg = stratified_draws(y, 50, np.random.default_rng(0))
-    assert dpos.shape == (50, (y == 1).sum()) and np.all(y[dpos] == 1)
-    assert dneg.shape == (50, (y == 0).sum()) and np.all(y[dneg] == 0)
+    W = bootstrap_weights(strata_of(y, len(y)), len(y), 50, np.random.default_rng(0))
+    assert W.shape == (50, len(y))
+    assert (W[:, y == 1].sum(1) == (y == 1).sum()).all() and (W[:, y == 0].sum(1) == (y == 0).sum()).all()
+    W = bootstrap_weights(strata_of(None, 7), 7, 50, np.random.default_rng(0))  # images: one group
+    assert (W.sum(1) == 7).all() and W.std() > 0
 
 
 def test_percentile_interval_matches_scipy_bootstrap_loosely():
     y, p = _data(n=400)
-    ci = bootstrap_cis(y, p, n_boot=2000)["accuracy"]
-    correct = ((p >= 0.5) == y).astype(float)
+    ci = bootstrap_cis(BINARY, {"y": y, "probs": p}, n_boot=2000)["accuracy"]
+    correct = ((p > 0.5) == y).astype(float)
     ref = stats.bootstrap((correct,), np.mean, n_resamples=4000, method="percentile", random_state=0)
     assert ci["value"] == pytest.approx(correct.mean())
     assert ci["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=0.012)
@@ -63,9 +68,10 @@ def test_percentile_interval_matches_scipy_bootstrap_loosely():
 
 def test_ten_thousand_samples_two_thousand_resamples_is_fast():
     y, p = _data(n=10_000)
-    bootstrap_replicates(y, p, n_boot=64)  # warm-up
+    part = {"y": y, "probs": p}
+    bootstrap_replicates(BINARY, part, BINARY_METRICS, n_boot=64)  # warm-up
     t0 = time.perf_counter()
-    reps = bootstrap_replicates(y, p, n_boot=2000)
+    reps = bootstrap_replicates(BINARY, part, BINARY_METRICS, n_boot=2000)
     elapsed = time.perf_counter() - t0
     assert len(reps["auroc"]) == 2000
     assert elapsed < 5.0  # a correctness guard only; the measured figure is in benchmarks/bench_stats.py

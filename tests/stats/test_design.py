@@ -11,11 +11,11 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 
 from bakeoff.config import EvaluationConfig
-from bakeoff.stats.compare import adjust_pairs, compare_dense_pair, compare_pair
-from bakeoff.stats.dense import DenseRuns
+from bakeoff.stats.compare import adjust_pairs
 from bakeoff.stats.design import estimate, group_by_test_set, jackknife_values
-from bakeoff.stats.paired import PairedRuns, delong
+from bakeoff.stats.paired import delong
 from bakeoff.stats.weighted import weighted_binary_metrics
+from tests.stats.helpers import Dense, Sample, compare
 
 
 def _ev(metric="accuracy", **kw):
@@ -31,7 +31,7 @@ def _binary(rng, n=200, seeds=1, folds=1, shared=True, skill_a=1.0, skill_b=1.0)
         for s in range(seeds):
             a[s, f] = 1 / (1 + np.exp(-(skill_a * (2 * yy - 1) + rng.normal(size=len(yy)))))
             b[s, f] = 1 / (1 + np.exp(-(skill_b * (2 * yy - 1) + rng.normal(size=len(yy)))))
-    return PairedRuns(y=y, a=a, b=b, ids=ids)
+    return Sample(y=y, a=a, b=b, ids=ids)
 
 
 def test_weighted_metrics_match_sklearn_sample_weights():
@@ -41,7 +41,7 @@ def test_weighted_metrics_match_sklearn_sample_weights():
     w = rng.integers(0, 4, 150).astype(float)
     got = weighted_binary_metrics(p, y, w[None], 0.5)
     assert got["auroc"][0] == pytest.approx(roc_auc_score(y, p, sample_weight=w), abs=1e-12)
-    assert got["accuracy"][0] == pytest.approx(accuracy_score(y, p >= 0.5, sample_weight=w), abs=1e-12)
+    assert got["accuracy"][0] == pytest.approx(accuracy_score(y, p > 0.5, sample_weight=w), abs=1e-12)
     assert got["brier"][0] == pytest.approx(brier_score_loss(y, p, sample_weight=w), abs=1e-12)
 
 
@@ -54,7 +54,7 @@ def test_jackknife_of_a_mean_is_the_sample_variance_over_n():
 
 def test_one_run_accuracy_is_the_paired_t_test_on_samples():
     runs = _binary(np.random.default_rng(2), skill_a=1.3)
-    res = compare_pair(runs, "A", "B", _ev("accuracy"), extras=False)
+    res = compare(runs, "A", "B", _ev("accuracy"), extras=False)
     ca = (runs.a[0, 0] >= 0.5) == runs.y[0]
     cb = (runs.b[0, 0] >= 0.5) == runs.y[0]
     ref = stats.ttest_rel(ca.astype(float), cb.astype(float))
@@ -68,7 +68,7 @@ def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
     random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R)."""
     rng = np.random.default_rng(3)
     runs = _binary(rng, n=120, seeds=4)
-    res = compare_pair(runs, "A", "B", _ev("accuracy"), extras=False)
+    res = compare(runs, "A", "B", _ev("accuracy"), extras=False)
     D = np.stack([((runs.a[s, 0] >= 0.5) == runs.y[0]).astype(float) - ((runs.b[s, 0] >= 0.5) == runs.y[0])
                   for s in range(4)])  # (R, n)
     R, n = D.shape
@@ -82,7 +82,7 @@ def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
 
 def test_disjoint_folds_with_one_run_each_is_the_t_test_over_folds():
     runs = _binary(np.random.default_rng(4), n=60, folds=5, shared=False, skill_a=1.2)
-    res = compare_pair(runs, "A", "B", _ev("auroc"), extras=False)
+    res = compare(runs, "A", "B", _ev("auroc"), extras=False)
     d = [roc_auc_score(runs.y[f], runs.a[0, f]) - roc_auc_score(runs.y[f], runs.b[0, f]) for f in range(5)]
     assert res["p_value"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue, rel=1e-9)
     assert res["design"]["test_sets"] == "disjoint" and res["df"] == 4
@@ -109,14 +109,14 @@ def _dice_runs(per_seed_diffs, n=200, noise=0.002, seed=0, folds=1, shared=True)
             b[s, f] = (base * den, den)
             a[s, f] = ((base + d + noise * rng.normal(size=(n, 1))) * den, den)
     ids = {f: (np.arange(n) if shared else np.arange(n) + f * n).astype(str) for f in range(folds)}
-    return DenseRuns(a, b, {f: n for f in range(folds)}, ids=ids)
+    return Dense(a, b, {f: n for f in range(folds)}, ids=ids)
 
 
 def test_defect1_three_seeds_disagreeing_are_not_significant():
     """Seeds with differences +0.01, +0.03, +0.05 on 200 images: 858dedb said 'A better', p = 0.001; the
     seeds' own t-interval includes 0, and so must the verdict's."""
     runs = _dice_runs([0.01, 0.03, 0.05])
-    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), extras=False)
+    res = compare(runs, "A", "B", _ev("mean_dice"), extras=False)
     lo, hi = stats.t.interval(0.95, 2, loc=0.03, scale=np.std([0.01, 0.03, 0.05], ddof=1) / np.sqrt(3))
     assert res["ci_low"] < 0 < res["ci_high"]
     assert res["ci_low"] == pytest.approx(lo, abs=0.003) and res["ci_high"] == pytest.approx(hi, abs=0.003)
@@ -125,10 +125,10 @@ def test_defect1_three_seeds_disagreeing_are_not_significant():
 
 def test_defect2_copying_a_run_into_five_shared_folds_changes_nothing():
     one = _binary(np.random.default_rng(5), n=150, skill_a=1.15)
-    five = PairedRuns(y={f: one.y[0] for f in range(5)}, a={(0, f): one.a[0, 0] for f in range(5)},
+    five = Sample(y={f: one.y[0] for f in range(5)}, a={(0, f): one.a[0, 0] for f in range(5)},
                       b={(0, f): one.b[0, 0] for f in range(5)}, ids={f: np.arange(150) for f in range(5)})
-    r1 = compare_pair(one, "A", "B", _ev("auroc"), extras=False)
-    r5 = compare_pair(five, "A", "B", _ev("auroc"), extras=False)
+    r1 = compare(one, "A", "B", _ev("auroc"), extras=False)
+    r5 = compare(five, "A", "B", _ev("auroc"), extras=False)
     assert r5["design"]["test_sets"] == "shared"
     assert r5["p_value"] == pytest.approx(r1["p_value"], rel=1e-9)
     assert (r5["ci_low"], r5["ci_high"]) == pytest.approx((r1["ci_low"], r1["ci_high"]), rel=1e-9)
@@ -138,7 +138,7 @@ def test_defect2_copying_a_run_into_five_shared_folds_changes_nothing():
 def test_defect3_bayesian_probabilities_follow_the_metric_direction():
     """Brier (lower is better) over 5 disjoint folds where A is clearly better: P(A better) must be high."""
     runs = _binary(np.random.default_rng(6), n=80, folds=5, shared=False, skill_a=2.5, skill_b=0.5)
-    res = compare_pair(runs, "A", "B", _ev("brier"))
+    res = compare(runs, "A", "B", _ev("brier"))
     assert res["difference"] < 0 and res["verdict"] == "A better"
     ct = res["across_runs"]["correlated_ttest"]
     assert ct["p_a_better"] > 0.95 and ct["p_b_better"] < 0.05
@@ -147,7 +147,7 @@ def test_defect3_bayesian_probabilities_follow_the_metric_direction():
 def test_defect4_tiny_test_sets_and_large_families_can_reach_better():
     # five images where A is better on every one: the exact permutation floor 0.0625 made this inconclusive
     runs = _dice_runs([0.10], n=5, noise=0.01)
-    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), extras=False)
+    res = compare(runs, "A", "B", _ev("mean_dice"), extras=False)
     adjust_pairs([res], "mean_dice")
     assert res["verdict"] == "A better" and res["p_value_holm"] < 0.05
     # 55 pairs: the permutation floor (1 / 1000) x 55 was 0.055; a clear pair must still be called
@@ -156,7 +156,7 @@ def test_defect4_tiny_test_sets_and_large_families_can_reach_better():
     assert all(p["verdict"].endswith("better") for p in pairs)
     # a design that truly cannot reach significance says so: zero variance on 3 images, 5 pairs
     flat = _dice_runs([0.10], n=3, noise=0.0)
-    res0 = compare_dense_pair(flat, "A", "B", _ev("mean_dice"), extras=False)
+    res0 = compare(flat, "A", "B", _ev("mean_dice"), extras=False)
     assert res0["p_floor"] == pytest.approx(0.25)
     fam = [dict(res0, a=f"A{i}") for i in range(5)]
     adjust_pairs(fam, "mean_dice")
@@ -171,9 +171,9 @@ def test_defect5_what_would_decide_knows_which_source_dominates():
     den = rng.uniform(500, 1500, (n, 1))
     base = 0.7 + 0.05 * rng.normal(size=(n, 1))
     gain = 0.01 + 0.05 * rng.normal(size=(n, 1))  # a per-image effect, identical for every seed
-    runs = DenseRuns({(s, 0): ((base + gain) * den, den) for s in range(3)}, {(s, 0): (base * den, den) for s in range(3)},
+    runs = Dense({(s, 0): ((base + gain) * den, den) for s in range(3)}, {(s, 0): (base * den, den) for s in range(3)},
                      {0: n}, ids={0: np.arange(n).astype(str)})
-    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice"), extras=False)
+    res = compare(runs, "A", "B", _ev("mean_dice"), extras=False)
     adjust_pairs([res], "mean_dice")
     assert res["verdict"] == "inconclusive"
     need = res["to_resolve"]
@@ -201,7 +201,7 @@ def test_defect7_tests_of_independent_replicates_are_not_run_on_one_test_set(tmp
 
     # samples have their own difficulty, shared by every seed: the runs' test errors are correlated
     runs = binary_runs(Scenario("s", "binary", "auroc", seeds=6), np.random.default_rng(8))
-    res = compare_pair(runs, "A", "B", _ev("auroc"))
+    res = compare(runs, "A", "B", _ev("auroc"))
     assert res["across_runs"]["wilcoxon"]["p_value"] is None and "not independent" in res["across_runs"]["note"]
     assert res["across_runs"]["bca"]["ci_low"] is None
     rows = [{"contender": c, "seed": s, "fold": 0, "status": "done", "run_id": f"{c}{s}",
@@ -216,7 +216,7 @@ def test_defect7_tests_of_independent_replicates_are_not_run_on_one_test_set(tmp
     assert summary.loc[("x", "test_auroc"), "ci_low"] == 0.7
     # the contender's own interval covers the shared test set: wider than a t-interval over the 6 seeds
     own = res["contenders"]["A"]
-    scores = [roc_auc_score(runs.y[0], runs.a[s, 0]) for s in range(6)]
+    scores = [roc_auc_score(runs.parts_a[s, 0]["y"], runs.parts_a[s, 0]["probs"]) for s in range(6)]
     t_lo, t_hi = stats.t.interval(0.95, 5, loc=np.mean(scores), scale=stats.sem(scores))
     assert own["ci_high"] - own["ci_low"] > 2 * (t_hi - t_lo)
 
@@ -228,7 +228,7 @@ def test_defect8_equivalence_is_a_tost_at_alpha_and_holm_is_fast():
     runs = _dice_runs([0.0], n=12, noise=0.0, seed=9)
     (num, den) = runs.a[0, 0]
     runs.a[0, 0] = (num + (0.004 + 0.025 * rng.standard_t(30, size=num.shape)) * den, den)
-    res = compare_dense_pair(runs, "A", "B", _ev("mean_dice", min_effect=0.02), extras=False)
+    res = compare(runs, "A", "B", _ev("mean_dice", min_effect=0.02), extras=False)
     lo90, hi90 = res["ci_equivalence"] if "ci_equivalence" in res else (None, None)
     adjust_pairs([res], "mean_dice")
     assert "TOST" in res["equivalence_test"] and "90%" in res["equivalence_test"]
@@ -272,14 +272,14 @@ def test_a_contenders_own_interval_covers_its_true_score():
 
     rng = np.random.default_rng(0)
     big = binary_runs(Scenario("big", "binary", "auroc", seeds=1, n=400_000), rng)
-    truth = roc_auc_score(big.y[0], big.a[0, 0])  # the population AUROC of a run (no seed variation)
+    truth = roc_auc_score(big.parts_a[0, 0]["y"], big.parts_a[0, 0]["probs"])  # the population AUROC of a run (no seed variation)
     for seeds in (3, 8):
         hit = hit_t = 0
         for _ in range(300):
             runs = binary_runs(Scenario("s", "binary", "auroc", seeds=seeds), rng)
-            own = compare_pair(runs, "A", "B", _ev("auroc"), extras=False)["contenders"]["A"]
+            own = compare(runs, "A", "B", _ev("auroc"), extras=False)["contenders"]["A"]
             hit += own["ci_low"] <= truth <= own["ci_high"]
-            scores = [roc_auc_score(runs.y[0], runs.a[s, 0]) for s in range(seeds)]
+            scores = [roc_auc_score(runs.parts_a[s, 0]["y"], runs.parts_a[s, 0]["probs"]) for s in range(seeds)]
             lo, hi = stats.t.interval(0.95, seeds - 1, loc=np.mean(scores), scale=stats.sem(scores))
             hit_t += lo <= truth <= hi
         print(f"{seeds} seeds: design interval covers {hit / 300:.2f}, t over seeds {hit_t / 300:.2f}")

@@ -7,10 +7,10 @@ import pytest
 from sklearn import metrics as skm
 
 from bakeoff.config import EvaluationConfig
-from bakeoff.stats.compare import compare_multiclass_pair
 from bakeoff.stats.design import jackknife_values
-from bakeoff.stats.multiclass import CM_METRICS, MulticlassRuns, cm_metrics
+from bakeoff.stats.multiclass import CM_METRICS, cm_metrics
 from bakeoff.tasks import get_task
+from tests.stats.helpers import Sample, as_paired, compare
 
 
 def _probs(rng, y, K, skill):
@@ -42,17 +42,17 @@ def test_leave_one_out_values_recomputed_by_hand_and_the_verdict():
     K = 4
     y = rng.integers(0, K, 120)
     a, b = _probs(rng, y, K, 2.5), _probs(rng, y, K, 0.5)
-    runs = MulticlassRuns({0: y}, {(0, 0): a}, {(0, 0): b}, K)
-    cells = runs.cells((0, 0), "a")
-    loo = jackknife_values(lambda W: runs.metric_from(W, *cells, "qwk"), len(y))
+    runs = Sample({0: y}, {(0, 0): a}, {(0, 0): b}, num_classes=K)
+    _, paired = as_paired(runs, "qwk")
+    loo = jackknife_values(lambda W: paired.values((0, 0), "a", W), len(y))
     for i in (0, 57, 119):  # scikit-learn on the data without sample i
         keep = np.arange(len(y)) != i
         assert loo[i] == pytest.approx(skm.cohen_kappa_score(y[keep], a[keep].argmax(1), weights="quadratic"),
                                        abs=1e-9)
-    res = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="qwk"), extras=False)
+    res = compare(runs, "a", "b", EvaluationConfig(primary="qwk"), extras=False)
     assert res["verdict"] == "a better" and res["p_value"] < 1e-6
-    same = MulticlassRuns({0: y}, {(0, 0): a}, {(0, 0): a}, K)
-    res = compare_multiclass_pair(same, "a", "b", EvaluationConfig(primary="accuracy"), extras=False)
+    same = Sample({0: y}, {(0, 0): a}, {(0, 0): a}, num_classes=K)
+    res = compare(same, "a", "b", EvaluationConfig(primary="accuracy"), extras=False)
     assert res["p_value"] == 1.0 and res["difference"] == 0
-    brier = compare_multiclass_pair(runs, "a", "b", EvaluationConfig(primary="brier"), extras=False)
+    brier = compare(runs, "a", "b", EvaluationConfig(primary="brier"), extras=False)
     assert brier["difference"] < 0 and brier["verdict"] == "a better"  # lower Brier is better

@@ -10,10 +10,10 @@ from statsmodels.stats.multitest import multipletests
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
-from bakeoff.stats.compare import compare_pair
 from bakeoff.stats.design import required_size
-from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
+from bakeoff.stats.paired import delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
+from tests.stats.helpers import Sample, compare
 
 
 def test_mcnemar_exact_is_the_binomial_test_on_discordant_pairs():
@@ -63,8 +63,8 @@ def test_delong_standard_error_agrees_with_the_jackknife_on_a_large_case():
     pa = 1 / (1 + np.exp(-(1.2 * y + rng.normal(size=3000))))
     pb = 1 / (1 + np.exp(-(1.0 * y + 0.7 * rng.normal(size=3000) + 0.5 * (pa - 0.5))))
     got = delong(y, pa, pb)
-    runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-    res = compare_pair(runs, "a", "b", EvaluationConfig(primary="auroc"), extras=False)
+    runs = Sample(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
+    res = compare(runs, "a", "b", EvaluationConfig(primary="auroc"), extras=False)
     assert got["difference"] == pytest.approx(res["difference"], abs=1e-12)
     assert got["se"] == pytest.approx(res["se"], rel=0.02)
 
@@ -144,8 +144,8 @@ def _rejections(effect: float, sims: int, seed: int) -> dict[str, float]:
         y, pa, pb = _simulate(rng, 200, effect)
         hits["mcnemar"] += mcnemar_exact((pa >= 0.5) == y, (pb >= 0.5) == y)["p_value"] < 0.05
         hits["delong"] += delong(y, pa, pb)["p_value"] < 0.05
-        runs = PairedRuns(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
-        hits["design_t"] += compare_pair(runs, "a", "b", ev, extras=False)["p_value"] < 0.05
+        runs = Sample(y={0: y}, a={(0, 0): pa}, b={(0, 0): pb})
+        hits["design_t"] += compare(runs, "a", "b", ev, extras=False)["p_value"] < 0.05
     return {k: float(v / sims) for k, v in hits.items()}
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from bakeoff.tasks import METRICS, get_task
+from bakeoff.tasks import get_task, metric_info
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.3])
@@ -41,10 +41,16 @@ def test_multiclass_metrics_match_sklearn():
     assert got["auroc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"), abs=1e-6)
 
 
-def test_metric_directions_cover_every_metric():
-    for name in get_task("binary_classification").metric_names:
-        assert name in METRICS
-    assert METRICS["brier"].higher_is_better is False and METRICS["auroc"].threshold_free
+def test_metric_directions_come_from_the_registry():
+    for task in ("binary_classification", "ordinal_classification", "semantic_segmentation", "particle_picking"):
+        for name in get_task(task, 3 if task.startswith(("ordinal", "semantic")) else 2).metric_names:
+            assert metric_info(name, task).name == name
+    assert metric_info("brier").higher_is_better is False and metric_info("auroc").threshold_free
+    assert not metric_info("accuracy").threshold_free
+    assert metric_info("hd95_nucleus", "semantic_segmentation").higher_is_better is False
+    assert metric_info("f1_class2", "multiclass_classification").higher_is_better is True
+    with pytest.raises(KeyError):
+        metric_info("hd95_nucleus")  # a per-class name means something only within its task
 
 
 def test_mcc_is_zero_when_predictions_hold_one_class():

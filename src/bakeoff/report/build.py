@@ -16,7 +16,7 @@ from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
-from bakeoff.tasks import METRICS, metric_info, task_class
+from bakeoff.tasks import metric_info, overall_metrics, task_class
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
@@ -60,7 +60,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     if comparison and primary_col in df:
         designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
         independent = designs == {"disjoint"}
-        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary).higher_is_better, independent)
+        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary, study.task).higher_is_better, independent)
         comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha, independent)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
@@ -74,7 +74,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         out = store.root / "plots"
         primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
         made.append(plots.training_curves(store, df, order, primary_monitor, out))
-        made.append(plots.metric_bars(df, order, ev.threshold, out))
+        made.append(plots.metric_bars(df, order, ev.threshold, out, study.task))
         kind = task_class(study.task)
         made.append(plots.confusion_matrices(evaluations, order, ev.threshold if kind.thresholded else None, out))
         if kind.dense:
@@ -97,9 +97,10 @@ def write_results_table(root: Path, study: StudyConfig, df: pd.DataFrame, summar
 
     order = [c for c in study.contenders if len(summary) and c in set(summary["contender"])]
     primary = study.evaluation.primary
-    names = [primary] + [m for m in METRICS if m not in (primary, "loss")]
-    per_class = sorted({m[5:] for m in summary.get("metric", []) if m.startswith("test_") and m[5:] not in METRICS
-                        and not m[5:].startswith(("n_undefined", "brier")) and "@" not in m})
+    overall = overall_metrics(study.task)
+    names = [primary] + [m for m in overall if m != primary]
+    per_class = sorted({m[5:] for m in summary.get("metric", []) if m.startswith("test_") and m[5:] not in overall
+                        and not m[5:].startswith("n_undefined") and "@" not in m})
     metrics = [m for m in names if len(summary) and f"test_{m}" in set(summary["metric"])] + per_class
     costs = ["n_parameters", "train_time_s", "latency_ms", "throughput_per_s"]
     rows, text_rows, nested = [], [], {}
@@ -133,20 +134,27 @@ def write_results_table(root: Path, study: StudyConfig, df: pd.DataFrame, summar
 
 
 def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd.DataFrame:
-    """Each run's uncertainty on its own test samples: a stratified bootstrap interval per metric."""
+    """Each run's uncertainty on its own test units: a bootstrap interval per metric (stratified by class
+    for classification), every metric through its registered per-unit form. Dense metrics whose
+    per-image tables the evaluation did not keep (boundary metrics switched off) are left out."""
     from bakeoff.stats.bootstrap import bootstrap_cis
+    from bakeoff.tasks import task_for
 
     ev = study.evaluation
     rows = []
-    if study.task != "binary_classification":
-        return pd.DataFrame(rows)
     for _, r in df[df["status"] == DONE].iterrows() if len(df) else []:
-        t = evaluations[(r["contender"], r["run_id"])]["preds"]["test"]
-        cis = bootstrap_cis(t["y"], t["probs"], ev.threshold, ev.n_boot, 1 - ev.alpha, seed=int(r["seed"]))
+        e = evaluations[(r["contender"], r["run_id"])]
+        part = dict(e["preds"]["test"])
+        if e.get("tables", {}).get("test"):
+            part["tables"] = e["tables"]["test"]
+        task = task_for(study.task, {"test": part}, ev)
+        names = tuple(m for m in task.metric_names if task.metric(m).resamplable
+                      and ("tables" not in part or m in part["tables"]))
+        cis = bootstrap_cis(task, part, ev.threshold, ev.n_boot, 1 - ev.alpha, seed=int(r["seed"]), names=names)
+        how = "stratified bootstrap over test samples" if task.unit == "sample" else f"bootstrap over test {task.unit}s"
         for metric, c in cis.items():
             rows.append({"contender": r["contender"], "seed": r["seed"], "fold": r["fold"], "metric": metric,
-                         **c, "method": f"stratified bootstrap over test samples, {ev.n_boot} resamples, "
-                                        f"percentile, {1 - ev.alpha:.0%}"})
+                         **c, "method": f"{how}, {ev.n_boot} resamples, percentile, {1 - ev.alpha:.0%}"})
     return pd.DataFrame(rows)
 
 
@@ -158,7 +166,7 @@ def terminal_table(report: StudyReport) -> Any:
     study = report.study
     order = [c for c in study.contenders if c in set(report.summary.get("contender", []))]
     base = study.baseline
-    thr = ("" if study.task != "binary_classification" else
+    thr = ("" if not task_class(study.task).thresholded else
            f" (threshold {study.evaluation.threshold} for threshold-dependent metrics)")
     t = Table(title=f"{study.name}: test metrics, mean ± std over runs{thr}")
     t.add_column("metric")
@@ -178,19 +186,19 @@ def terminal_table(report: StudyReport) -> Any:
         return f"{r['mean']:{fmt}}{std}"
 
     primary = study.evaluation.primary
-    names = [primary] + [m for m in METRICS if m not in (primary, "loss")]
+    names = [primary] + [m for m in overall_metrics(study.task) if m != primary]
     for m in names:
         col = f"test_{m}"
         if col not in df:
             continue
         label = f"[bold]{m}[/bold] (primary)" if m == primary else m
-        if not metric_info(m).threshold_free and task_class(study.task).thresholded:
+        if not metric_info(m, study.task).threshold_free and task_class(study.task).thresholded:
             label += " @thr"
         diffs = paired_differences(df, base, col)
         row = [cell(c, col, ".3f") for c in order]
         for c in others:
             d = diffs.get(c, {})
-            sign = "" if metric_info(m).higher_is_better else " (lower is better)"
+            sign = "" if metric_info(m, study.task).higher_is_better else " (lower is better)"
             sd = "" if pd.isna(d.get("std")) else f" ± {d['std']:.3f}"
             row.append(f"{d.get('mean', float('nan')):+.3f}{sd}{sign}")
         t.add_row(label, *row)

@@ -15,10 +15,6 @@ import pandas as pd  # noqa: E402
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
 
-BAR_METRICS = ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc", "average_precision",
-               "mean_dice", "mean_iou", "mean_precision", "mean_recall", "mean_nsd", "pixel_accuracy",
-               "particle_f1", "particle_precision", "particle_recall", "pixel_auroc", "dice", "iou", "nsd"]
-
 
 def _colors(order: list[str]) -> dict[str, Any]:
     cmap = plt.get_cmap("tab10")
@@ -61,9 +57,12 @@ def training_curves(store: StudyStore, df: pd.DataFrame, order: list[str], prima
     return _save(fig, out / "training_curves.png")
 
 
-def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path) -> Path:
+def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path, task: str) -> Path:
+    """The task's scores (its registered metrics where higher is better), one group of bars each."""
+    from bakeoff.tasks import metric_info, overall_metrics
+
     done = df[df["status"] == DONE]
-    metrics = [m for m in BAR_METRICS if f"test_{m}" in done]
+    metrics = [m for m in overall_metrics(task) if metric_info(m, task).higher_is_better and f"test_{m}" in done]
     colors = _colors(order)
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(metrics) * max(1, len(order)) / 2), 4.2))
     width = 0.8 / max(len(order), 1)

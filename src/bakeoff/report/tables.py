@@ -12,7 +12,6 @@ from bakeoff.config import EvaluationConfig
 from bakeoff.evaluate.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import (
-    metric_info,
     task_for,  # noqa: F401 - re-exported for the report's modules
 )
 
@@ -41,7 +40,7 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
                 thr = choose_threshold(preds["val"]["y"], preds["val"]["probs"], val_threshold)
                 at = task.metrics(preds["test"]["y"], preds["test"]["probs"], thr)
                 row["val_threshold"] = thr
-                row.update({f"test_{k}@val_thr": v for k, v in at.items() if not metric_info(k).threshold_free})
+                row.update({f"test_{k}@val_thr": v for k, v in at.items() if not task.metric(k).threshold_free})
             speed, training = info.get("speed") or {}, info.get("training") or {}
             row.update({k: info.get(k, speed.get(k, training.get(k))) for k in COST_COLUMNS})
             row["threshold"] = threshold

@@ -73,6 +73,13 @@ class StudyContext:
         """Everything that can fail before training: data, splits, leakage, model names, metric names."""
         _ = self.data_checks
         ev = self.config.evaluation
+        for i, ref in enumerate(ev.metrics):
+            from bakeoff.tasks.metric import load_user_metrics
+
+            m = load_user_metrics([ref])[0]
+            if self.config.task not in m.tasks:
+                raise BakeoffError(f"evaluation.metrics[{i}]: {ref} is a metric for {list(m.tasks)}, not for "
+                                   f"{self.config.task}; expected one registered with tasks=[{self.config.task!r}]")
         self.task.check_metric(ev.primary, "evaluation.primary")
         for name in self.config.contenders:
             p = self.config.protocol_for(name)

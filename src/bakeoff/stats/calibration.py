@@ -1,7 +1,7 @@
 """Simulated studies for calibrating the verdict rule: per-sample predictions of two contenders over
 seeds and folds, drawn under the null (no difference) or under a real effect, judged by the very
-functions a real study calls (``compare_pair`` / ``compare_multiclass_pair`` / ``compare_dense_pair``,
-then ``adjust_pairs``).
+functions a real study calls (``paired_runs`` and ``compare_pair`` through the metric registry, then
+``adjust_pairs``).
 
 The generators (ours: no library simulates paired model predictions):
 - binary: a logit ``sep * (2y - 1) + 0.8 z_i + 0.4 k_i + 0.6 e`` per run; ``z_i`` is the test sample's
@@ -53,8 +53,20 @@ def _test_sets(sc: Scenario) -> list[np.ndarray]:
     return [np.arange(f * per, (f + 1) * per) for f in range(sc.folds)]
 
 
+def _paired(sc: Scenario, task: Any, sets: list[np.ndarray], a: dict, b: dict, y: dict | None = None) -> Any:
+    """The runs as a study pairs them: each run's test part (labels and probabilities, or for dense
+    tasks the per-image tables) through ``paired_runs`` on the scenario's metric."""
+    from bakeoff.stats.paired import paired_runs
+
+    def part(key: tuple[int, int], v: Any) -> dict[str, Any]:
+        ids = sets[key[1]]
+        return {"ids": ids, "tables": {sc.metric: v}} if y is None else {"ids": ids, "y": y[key[1]], "probs": v}
+
+    return paired_runs(task, sc.metric, {k: part(k, v) for k, v in a.items()}, {k: part(k, v) for k, v in b.items()})
+
+
 def binary_runs(sc: Scenario, rng: np.random.Generator):
-    from bakeoff.stats.paired import PairedRuns
+    from bakeoff.tasks import get_task
 
     sets = _test_sets(sc)
     y, a, b = {}, {}, {}
@@ -72,13 +84,11 @@ def binary_runs(sc: Scenario, rng: np.random.Generator):
             for which, out in (("a", a), ("b", b)):
                 sep = 1.2 + (sc.effect if which == "a" else 0.0) + sc.tau * rng.normal()
                 out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.4 * k[which] + 0.6 * rng.normal(size=len(yy)))
-    runs = PairedRuns(y=y, a=a, b=b)
-    runs.ids = {f: ids for f, ids in enumerate(sets)}
-    return runs
+    return _paired(sc, get_task("binary_classification"), sets, a, b, y)
 
 
 def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
-    from bakeoff.stats.multiclass import MulticlassRuns
+    from bakeoff.tasks import get_task
 
     sets = _test_sets(sc)
     y, a, b = {}, {}, {}
@@ -99,13 +109,11 @@ def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
                 logits = -((latent[:, None] - grades[None]) ** 2)
                 p = np.exp(logits - logits.max(1, keepdims=True))
                 out[s, f] = p / p.sum(1, keepdims=True)
-    runs = MulticlassRuns(y=y, a=a, b=b, num_classes=K)
-    runs.ids = {f: ids for f, ids in enumerate(sets)}
-    return runs
+    return _paired(sc, get_task("ordinal_classification", K), sets, a, b, y)
 
 
 def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
-    from bakeoff.stats.dense import DenseRuns
+    from bakeoff.tasks import get_task
 
     sets = _test_sets(sc)
     a, b = {}, {}
@@ -122,9 +130,7 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
                 u = sc.tau * rng.normal()
                 dice = 0.75 + g + k[which] + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
                 out[s, f] = (np.clip(dice, 0.01, 0.99) * den, den.copy())
-    runs = DenseRuns(a, b, {f: len(ids) for f, ids in enumerate(sets)})
-    runs.ids = {f: ids for f, ids in enumerate(sets)}
-    return runs
+    return _paired(sc, get_task("semantic_segmentation", classes + 1), sets, a, b)
 
 
 GENERATORS = {"binary": binary_runs, "multiclass": multiclass_runs, "dense": dense_runs}
@@ -134,9 +140,7 @@ def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
     """One simulated study through the real comparison: the pair's result after Holm."""
     from bakeoff.stats import compare
 
-    fn = {"binary": compare.compare_pair, "multiclass": compare.compare_multiclass_pair,
-          "dense": compare.compare_dense_pair}[sc.kind]
-    res = fn(runs, "A", "B", ev, extras=False)
+    res = compare.compare_pair(runs, "A", "B", ev, extras=False)
     compare.adjust_pairs([res], ev.primary, ev.alpha)
     return res
 

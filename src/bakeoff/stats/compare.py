@@ -19,34 +19,47 @@ from bakeoff.stats.design import (
     jackknife_values,
     required_size,
 )
-from bakeoff.stats.paired import PairedRuns, delong, mcnemar_exact
+from bakeoff.stats.paired import PairedRuns, paired_runs
 from bakeoff.stats.verdict import verdict
-from bakeoff.stats.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
-from bakeoff.tasks import metric_info, task_class
+from bakeoff.tasks import task_class
+
+_NOT_PER_UNIT = ("class_names", "spacing")  # saved with a dense part, not one entry per image
 
 
-def _test_predictions(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict]:
+def test_parts(evaluations: dict, df: pd.DataFrame, contender: str) -> dict[tuple[int, int], dict[str, Any]]:
+    """A contender's test part per (seed, fold), its units sorted by id, with the per-image tables its
+    evaluation kept (dense tasks) under ``tables``."""
     rows = df[(df["contender"] == contender) & (df["status"] == "done")]
     out = {}
     for _, r in rows.iterrows():
-        t = evaluations[(contender, r["run_id"])]["preds"]["test"]
-        order = np.argsort(t["ids"])
-        out[(int(r["seed"]), int(r["fold"]))] = {k: v[order] for k, v in t.items()}
+        e = evaluations[(contender, r["run_id"])]
+        t = e["preds"]["test"]
+        order = np.argsort(t["ids"], kind="stable")
+        n = len(order)
+        part: dict[str, Any] = {}
+        for k, v in t.items():
+            if k in _NOT_PER_UNIT or v is None or len(v) != n:
+                part[k] = v
+            else:
+                part[k] = v[order] if isinstance(v, np.ndarray) else [v[i] for i in order]
+        tables = e.get("tables", {}).get("test")
+        if tables:
+            part["tables"] = {m: (num[order], den[order]) for m, (num, den) in tables.items()}
+        out[(int(r["seed"]), int(r["fold"]))] = part
     return out
 
 
-def pair_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str) -> PairedRuns | None:
-    """Match two contenders' test predictions by (seed, fold) and sample id; None if nothing matches."""
-    pa, pb = _test_predictions(evaluations, df, a), _test_predictions(evaluations, df, b)
+def pair_runs(task: Any, evaluations: dict, df: pd.DataFrame, a: str, b: str, ev: EvaluationConfig) -> PairedRuns | None:
+    """Two contenders' test parts matched by (seed, fold) and unit id, as tables of ``ev.primary``; None
+    if they share no run."""
+    pa, pb = test_parts(evaluations, df, a), test_parts(evaluations, df, b)
     keys = sorted(set(pa) & set(pb))
     if not keys:
         return None
-    y, ids = {}, {}
     for k in keys:
         if not np.array_equal(pa[k]["ids"], pb[k]["ids"]):
             raise ValueError(f"{a} and {b} were tested on different samples in seed {k[0]}, fold {k[1]}")
-        y[k[1]], ids[k[1]] = pa[k]["y"], pa[k]["ids"]
-    return PairedRuns(y=y, a={k: pa[k]["probs"] for k in keys}, b={k: pb[k]["probs"] for k in keys}, ids=ids)
+    return paired_runs(task, ev.primary, {k: pa[k] for k in keys}, {k: pb[k] for k in keys}, ev.threshold)
 
 
 ValueFn = Callable[[tuple[int, int], str, np.ndarray], np.ndarray]
@@ -78,7 +91,7 @@ def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, 
     (unadjusted) verdict, each contender's own interval and, with ``extras``, the tests per run and
     across independent test sets (reported, not part of the verdict; simulations leave them out)."""
     m = ev.primary
-    hib = metric_info(m).higher_is_better
+    hib = runs.metric.higher_is_better
     d = est["diff"]
     tests = claim_tests(d, ev.min_effect, ev.alpha)
     result: dict[str, Any] = {
@@ -130,26 +143,18 @@ def variance_shares(est: Estimate) -> dict[str, Any] | None:
     return {k: float(v / total) for k, v in parts.items()}
 
 
-def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                 extras: bool = True) -> dict[str, Any]:
-    """The verdict on ``ev.primary`` for A against B, with its interval, tests and per-run details."""
-    m, thr = ev.primary, ev.threshold
-
-    def value(key, which, W):
-        return weighted_binary_metrics(getattr(runs, which)[key], runs.y[key[1]], W, thr, (m,))[m]
-
-    def fast(key, which):
-        return leave_one_out_metric(getattr(runs, which)[key], runs.y[key[1]], thr, m)
-
-    est = design_estimates(runs, value, lambda f: len(runs.y[f]), fast if m in FAST_LOO else None)
-    per_run = []
-    for (s, f) in (runs.keys if extras else []):  # per-run tests are reported, not part of the verdict
-        y = runs.y[f]
-        ca, cb = (runs.a[s, f] >= thr) == y.astype(bool), (runs.b[s, f] >= thr) == y.astype(bool)
-        per_run.append({"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(ca, cb),
-                        "delong_auroc": delong(y, runs.a[s, f], runs.b[s, f], ev.n_permutations)})
-    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
-                       extras=extras)
+def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0, extras: bool = True,
+                 per_run_tests: Callable[[tuple[int, int]], dict[str, Any]] | None = None,
+                 unit: str = "sample") -> dict[str, Any]:
+    """The verdict on the paired metric for A against B, whatever the task: the design-aware estimates
+    from the metric under unit weights, and with ``extras`` the task's per-run tests (reported, not part
+    of the verdict)."""
+    m = runs.metric
+    loo = (lambda key, which: m.leave_one_out((runs.a if which == "a" else runs.b)[key])) if m.leave_one_out else None
+    est = design_estimates(runs, runs.values, lambda f: runs.units[f], loo)
+    per_run = [{"seed": s, "fold": f, **per_run_tests((s, f))}
+               for (s, f) in (runs.keys if extras and per_run_tests else [])]
+    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed, unit=unit, extras=extras)
 
 
 def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: bool, seed: int) -> dict:
@@ -171,75 +176,6 @@ def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: 
     if ev.aso:
         out["aso"] = almost_stochastic_order(sign * ga, sign * gb, ev.alpha, seed)
     return out
-
-
-def dense_runs(evaluations: dict, df: pd.DataFrame, a: str, b: str, task_name: str, ev: EvaluationConfig):
-    """Both contenders' per-image tables of the primary metric (those ``collect_results`` kept), matched
-    by (seed, fold) and image id."""
-    from bakeoff.stats.dense import DenseRuns
-    from bakeoff.tasks import task_for
-
-    m = ev.primary
-
-    def tables_of(contender: str) -> dict[tuple[int, int], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
-        out = {}
-        for _, r in df[(df["contender"] == contender) & (df["status"] == "done")].iterrows():
-            e = evaluations[(contender, r["run_id"])]
-            test = e["preds"]["test"]
-            t = e.get("tables", {}).get("test", {}).get(m)
-            if t is None:  # a boundary metric with boundary_metrics off: computed for the verdict only
-                t = task_for(task_name, {"test": test}, ev).tables(test, boundary=True)[m]
-            order = np.argsort(test["ids"])
-            out[(int(r["seed"]), int(r["fold"]))] = (test["ids"][order], (t[0][order], t[1][order]))
-        return out
-
-    pa, pb = tables_of(a), tables_of(b)
-    keys = sorted(set(pa) & set(pb))
-    if not keys:
-        return None
-    for k in keys:
-        if not np.array_equal(pa[k][0], pb[k][0]):
-            raise ValueError(f"{a} and {b} were tested on different images in seed {k[0]}, fold {k[1]}")
-    return DenseRuns({k: pa[k][1] for k in keys}, {k: pb[k][1] for k in keys}, {k[1]: len(pa[k][0]) for k in keys},
-                     ids={k[1]: pa[k][0] for k in keys})
-
-
-def compare_multiclass_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                            extras: bool = True) -> dict[str, Any]:
-    """The verdict on ``ev.primary`` for multi-class / ordinal tasks (confusion-matrix metrics, Brier)."""
-    m = ev.primary
-    cells = {(k, w): runs.cells(k, w) for k in runs.keys for w in ("a", "b")}
-    est = design_estimates(runs, lambda key, which, W: runs.metric_from(W, *cells[key, which], m),
-                           lambda f: len(runs.y[f]))
-    per_run = [{"seed": s, "fold": f, "mcnemar_accuracy": mcnemar_exact(runs.a[s, f].argmax(1) == runs.y[f],
-                                                                          runs.b[s, f].argmax(1) == runs.y[f])}
-               for (s, f) in (runs.keys if extras else [])]
-    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
-                       extras=extras)
-
-
-def compare_dense_pair(runs, a: str, b: str, ev: EvaluationConfig, seed: int = 0,
-                       extras: bool = True) -> dict[str, Any]:
-    """The verdict on ``ev.primary`` for a dense task: images are the unit of the design."""
-    from scipy import stats as sps
-
-    from bakeoff.tasks.segmentation import aggregate
-
-    est = design_estimates(runs, lambda key, which, W: aggregate(*getattr(runs, which)[key], W),
-                           lambda f: runs.n_images[f])
-    per_run = []
-    for (s, f) in (runs.keys if extras else []):
-        ia, ib = runs.image_scores((s, f))
-        ok = ~(np.isnan(ia) | np.isnan(ib))
-        entry: dict[str, Any] = {"seed": s, "fold": f, "images": int(ok.sum())}
-        if ok.sum() >= 6 and np.any(ia[ok] != ib[ok]):
-            w = sps.wilcoxon(ia[ok], ib[ok])
-            entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
-        else:
-            entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
-        per_run.append(entry)
-    return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed,
-                       unit="image", extras=extras)
 
 
 def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05) -> dict[str, str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bakeoff.errors import BakeoffError
-from bakeoff.stats.paired import PairedRuns
+from bakeoff.stats.paired import PairedRuns, paired_runs
 
 SCORE_KEYS = ("probs", "scores", "test_probs")
 LABEL_KEYS = ("y", "labels", "test_y")
@@ -49,7 +50,8 @@ def read_scores(path: Path) -> dict[str, np.ndarray | None]:
             "ids": None if ids is None else ids.astype(str)}
 
 
-def paired_from_files(path_a: Path, path_b: Path, labels: Path | None) -> PairedRuns:
+def paired_from_files(path_a: Path, path_b: Path, labels: Path | None, task: Any, metric: str = "auroc",
+                      threshold: float = 0.5) -> PairedRuns:
     a, b = read_scores(path_a), read_scores(path_b)
     if a["ids"] is not None and b["ids"] is not None:
         if set(a["ids"]) != set(b["ids"]):
@@ -70,7 +72,9 @@ def paired_from_files(path_a: Path, path_b: Path, labels: Path | None) -> Paired
     y = np.asarray(y)
     if set(np.unique(y).tolist()) - {0, 1} or len(np.unique(y)) < 2:
         raise BakeoffError(f"labels must be 0/1 with both classes present, got values {np.unique(y)[:5].tolist()}")
-    return PairedRuns(y={0: y.astype(int)}, a={(0, 0): a["probs"]}, b={(0, 0): b["probs"]})
+    ids = np.arange(len(y))
+    return paired_runs(task, metric, {(0, 0): {"ids": ids, "y": y.astype(int), "probs": a["probs"]}},
+                       {(0, 0): {"ids": ids, "y": y.astype(int), "probs": b["probs"]}}, threshold)
 
 
 def read_scores_labels(path: Path, n: int) -> np.ndarray:

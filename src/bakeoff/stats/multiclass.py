@@ -1,4 +1,4 @@
-"""Paired comparisons for multi-class and ordinal classification, vectorised over replicates.
+"""Multi-class and ordinal classification metrics from confusion matrices, vectorised over replicates.
 
 Accuracy, balanced accuracy, macro precision / recall / F1, MCC and quadratic-weighted kappa are
 functions of the confusion matrix, and a bootstrap replicate's confusion matrix is its sample weights
@@ -10,14 +10,9 @@ torchmetrics values on the unresampled data and against scikit-learn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from bakeoff.stats.paired import RunGrid
-
 CM_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk")
-PAIRED_METRICS = (*CM_METRICS, "brier")
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,29 +55,20 @@ def cm_metrics(cm: np.ndarray, names: tuple[str, ...] = CM_METRICS) -> dict[str,
     return {k: v for k, v in out.items() if k in names}
 
 
-@dataclass
-class MulticlassRuns(RunGrid):
-    """Test labels per fold and both contenders' probabilities per (seed, fold), same samples, same order."""
+def class_cells(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """(n, K, K) one-hot (truth, arg-max prediction) cell of each sample: a replicate's confusion matrix
+    is its sample weights times these."""
+    y = np.asarray(y).astype(np.int64)
+    p = np.asarray(probs)
+    K = p.shape[1]
+    e = np.zeros((len(y), K, K))
+    e[np.arange(len(y)), y, p.argmax(1)] = 1
+    return e
 
-    y: dict[int, np.ndarray]
-    a: dict[tuple[int, int], np.ndarray]
-    b: dict[tuple[int, int], np.ndarray]
-    num_classes: int
-    ids: dict[int, np.ndarray] | None = None  # fold -> test sample ids
 
-    def cells(self, key: tuple[int, int], which: str) -> tuple[np.ndarray, np.ndarray]:
-        """(n, K*K) one-hot confusion cells and (n,) per-sample Brier terms of one contender's run."""
-        y = self.y[key[1]]
-        p = (self.a if which == "a" else self.b)[key]
-        K = self.num_classes
-        e = np.zeros((len(y), K * K))
-        e[np.arange(len(y)), y * K + p.argmax(1)] = 1
-        brier = ((p - np.eye(K)[y]) ** 2).sum(1)
-        return e, brier
-
-    def metric_from(self, W: np.ndarray, e: np.ndarray, brier: np.ndarray, metric: str) -> np.ndarray:
-        if metric == "brier":
-            return _div(W @ brier, W.sum(1))
-        K = self.num_classes
-        return cm_metrics((W @ e).reshape(-1, K, K), (metric,))[metric]
-
+def per_class(cm: np.ndarray, name: str, k: int) -> np.ndarray:
+    """Precision, recall or F1 of class ``k`` from (B, K, K) confusion matrices (0 when undefined)."""
+    cm = np.asarray(cm, dtype=float)
+    tp, truth, pred = cm[:, k, k], cm[:, k, :].sum(1), cm[:, :, k].sum(1)
+    den = {"precision": pred, "recall": truth, "f1": truth + pred}[name]
+    return _div((2 if name == "f1" else 1) * tp, den)

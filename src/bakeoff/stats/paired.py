@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -73,11 +74,19 @@ def auroc_permutation(y: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n
     return float(extreme / len(null)) if exact else float((extreme + 1) / (n_perm + 1))
 
 
-class RunGrid:
-    """The (seed, fold) runs two contenders share, from ``a`` (keyed by (seed, fold)) and ``y`` (by fold)."""
+@dataclass
+class PairedRuns:
+    """Both contenders' per-unit tables of one metric (``bakeoff.tasks.metric``) for the (seed, fold)
+    runs they share: the same test units (samples, or images) in the same order. ``parts_a``/``parts_b``
+    keep the saved predictions for the per-run tests a task reports beside the verdict."""
 
-    a: dict[tuple[int, int], object]
-    y: dict[int, object]
+    metric: Any  # bakeoff.tasks.metric.Metric
+    a: dict[tuple[int, int], Any]
+    b: dict[tuple[int, int], Any]
+    units: dict[int, int]  # fold -> test units
+    ids: dict[int, np.ndarray] | None = None  # fold -> test unit ids (folds with equal ids share a test set)
+    parts_a: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    parts_b: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def keys(self) -> list[tuple[int, int]]:
@@ -90,15 +99,20 @@ class RunGrid:
 
     @property
     def folds(self) -> list[int]:
-        return sorted(self.y)
+        return sorted(self.units)
+
+    def values(self, key: tuple[int, int], which: str, W: np.ndarray) -> np.ndarray:
+        """The metric of one contender's run under unit weights ``W`` (B, n)."""
+        return self.metric.weighted((self.a if which == "a" else self.b)[key], W)
 
 
-@dataclass
-class PairedRuns(RunGrid):
-    """Test predictions of two contenders, matched by (seed, fold) and by sample id."""
-
-    y: dict[int, np.ndarray]  # fold -> labels of that fold's test samples
-    a: dict[tuple[int, int], np.ndarray]  # (seed, fold) -> probabilities of contender A
-    b: dict[tuple[int, int], np.ndarray]
-    ids: dict[int, np.ndarray] | None = None  # fold -> test sample ids (folds with equal ids share a test set)
-
+def paired_runs(task: Any, metric: str, parts_a: dict[tuple[int, int], dict[str, Any]],
+                parts_b: dict[tuple[int, int], dict[str, Any]], threshold: float = 0.5) -> PairedRuns:
+    """Pair two contenders' test parts (already in the same unit order) on ``metric`` of ``task``."""
+    m = task.metric(metric)
+    keys = sorted(set(parts_a) & set(parts_b))
+    ids = {k[1]: np.asarray(parts_a[k]["ids"]) for k in keys if "ids" in parts_a[k]}
+    units = {k[1]: len(parts_a[k]["ids"] if "ids" in parts_a[k] else parts_a[k]["y"]) for k in keys}
+    return PairedRuns(m, {k: m.table(parts_a[k], task, threshold) for k in keys},
+                      {k: m.table(parts_b[k], task, threshold) for k in keys}, units, ids or None,
+                      {k: parts_a[k] for k in keys}, {k: parts_b[k] for k in keys})

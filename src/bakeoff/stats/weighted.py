@@ -1,12 +1,11 @@
-"""Binary classification metrics for many bootstrap replicates at once.
+"""Binary classification metrics for many replicates at once.
 
-A replicate is given by the drawn sample indices: ``dpos`` (B, n_pos) among the positives and ``dneg``
-(B, n_neg) among the negatives (stratified resampling keeps both counts fixed). Every metric is a
-function of per-replicate counts (bincounts over tied-score blocks for AUROC and AP), so B replicates
-cost a few (B, n) integer operations instead of B calls to a metric library. No library offers this
-vectorised form; tests check every metric against scikit-learn on the explicitly resampled arrays.
-Underneath, a replicate is a row of sample weights, so the same code gives leave-one-out (jackknife)
-values with weights ``1 - I``.
+A replicate is a row of sample weights: bootstrap multiplicities, or ``1 - I`` for leave-one-out
+(jackknife) values. Every metric is a function of weighted counts (true and false positives at the
+threshold, the Brier sum, positives and negatives per tied-score block for AUROC and AP), so B
+replicates cost a few (B, n) operations instead of B calls to a metric library. No library offers this
+vectorised form; tests check every metric against torchmetrics and scikit-learn, and under bootstrap
+weights against the explicitly resampled arrays.
 """
 
 from __future__ import annotations
@@ -27,25 +26,6 @@ def class_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(y), np.flatnonzero(~y)
 
 
-def stratified_draws(y: np.ndarray, B: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(B, n_pos) and (B, n_neg) sample indices drawn with replacement within each class."""
-    pos, neg = class_indices(y)
-    return (pos[rng.integers(0, len(pos), size=(B, len(pos)), dtype=np.int32)],
-            neg[rng.integers(0, len(neg), size=(B, len(neg)), dtype=np.int32)])
-
-
-def identity_draws(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    pos, neg = class_indices(y)
-    return pos[None], neg[None]
-
-
-def _block_counts(block: np.ndarray, draws: np.ndarray, n_blocks: int) -> np.ndarray:
-    """(B, n_blocks) how many drawn samples fall in each block, per replicate row of ``draws``."""
-    B = draws.shape[0]
-    flat = block[draws] + (np.arange(B, dtype=np.int64) * n_blocks)[:, None]
-    return np.bincount(flat.ravel(), minlength=B * n_blocks).reshape(B, n_blocks).astype(np.float64)
-
-
 def _block_sums(W: np.ndarray, block: np.ndarray, n_blocks: int) -> np.ndarray:
     """(B, n_blocks) sums of the columns of ``W`` that fall in each block."""
     out = np.zeros((W.shape[0], n_blocks))
@@ -58,24 +38,6 @@ def _block_sums(W: np.ndarray, block: np.ndarray, n_blocks: int) -> np.ndarray:
     return out
 
 
-def binary_metrics(probs: np.ndarray, dpos: np.ndarray, dneg: np.ndarray, threshold: float = 0.5,
-                   names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
-    """Each metric for each replicate (row of ``dpos``/``dneg``); identity draws give the plain metric."""
-    p = np.asarray(probs, dtype=np.float64)
-    hard = p >= threshold
-    P = np.full(dpos.shape[0], float(dpos.shape[1]))
-    N = np.full(dneg.shape[0], float(dneg.shape[1]))
-    stats = {"P": P, "N": N, "tp": hard[dpos].sum(1).astype(np.float64),
-             "fp": hard[dneg].sum(1).astype(np.float64)}
-    if "brier" in names:
-        stats["brier_sum"] = ((1 - p) ** 2)[dpos].sum(1) + (p ** 2)[dneg].sum(1)
-    if "auroc" in names or "average_precision" in names:
-        uniq, block = np.unique(p, return_inverse=True)  # blocks of tied scores, ascending
-        stats["bp"] = _block_counts(block, dpos, len(uniq))
-        stats["bn"] = _block_counts(block, dneg, len(uniq))
-    return _from_counts(stats, names)
-
-
 def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, threshold: float = 0.5,
                             names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
     """Each metric for each row of sample weights ``W`` (B, n): bootstrap multiplicities, or leave-one-out
@@ -83,7 +45,7 @@ def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, thr
     p = np.asarray(probs, dtype=np.float64)
     pos = np.asarray(y).astype(bool)
     W = np.asarray(W, dtype=np.float64)
-    hard = (p >= threshold).astype(np.float64)
+    hard = (p > threshold).astype(np.float64)
     Wp, Wn = W[:, pos], W[:, ~pos]
     stats = {"P": Wp.sum(1), "N": Wn.sum(1), "tp": Wp @ hard[pos], "fp": Wn @ hard[~pos]}
     if "brier" in names:
@@ -133,7 +95,7 @@ def leave_one_out_metric(probs: np.ndarray, y: np.ndarray, threshold: float, nam
     DeLong structural component: the negatives it outranks, or the positives that outrank it)."""
     p = np.asarray(probs, dtype=np.float64)
     pos = np.asarray(y).astype(bool)
-    hard = (p >= threshold).astype(np.float64)
+    hard = (p > threshold).astype(np.float64)
     yf = pos.astype(np.float64)
     ones = np.ones(len(p))
     c = {"P": yf.sum() - yf, "N": (1 - yf).sum() - (1 - yf), "tp": (hard * yf).sum() - hard * yf,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bakeoff.tasks.base import METRICS, MetricInfo, Task, get_task, metric_info, task_class
+from bakeoff.tasks.base import Task, get_task, task_class
+from bakeoff.tasks.metric import Metric, metric_info, overall_metrics, register_metric
 
-__all__ = ["METRICS", "MetricInfo", "Task", "get_task", "metric_info", "task_class", "task_for"]
+__all__ = ["Metric", "Task", "get_task", "metric_info", "overall_metrics", "register_metric", "task_class",
+           "task_for"]
 
 
 def task_for(task_name: str, preds: dict[str, dict[str, Any]], ev: Any = None) -> Task:

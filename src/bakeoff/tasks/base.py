@@ -1,9 +1,8 @@
-"""The task interface and the one table of metric directions."""
+"""The task interface: what differs between tasks lives behind it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,55 +11,42 @@ import torch
 from bakeoff.errors import BakeoffError
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    higher_is_better: bool
-    threshold_free: bool = False
-    description: str = ""
-
-
-# One source of truth for every metric's direction and nature.
-METRICS: dict[str, MetricInfo] = {m.name: m for m in [
-    MetricInfo("accuracy", True, description="fraction correct at the threshold"),
-    MetricInfo("balanced_accuracy", True, description="mean per-class recall at the threshold"),
-    MetricInfo("precision", True),
-    MetricInfo("recall", True),
-    MetricInfo("f1", True),
-    MetricInfo("mcc", True, description="Matthews correlation coefficient"),
-    MetricInfo("qwk", True, description="quadratic-weighted Cohen's kappa (ordered classes)"),
-    MetricInfo("auroc", True, threshold_free=True),
-    MetricInfo("average_precision", True, threshold_free=True),
-    MetricInfo("brier", False, threshold_free=True, description="mean squared error of the probabilities"),
-    MetricInfo("loss", False, threshold_free=True),
-    MetricInfo("mean_dice", True, description="Dice averaged over images, then over the scored classes"),
-    MetricInfo("mean_iou", True), MetricInfo("mean_precision", True), MetricInfo("mean_recall", True),
-    MetricInfo("pixel_accuracy", True),
-    MetricInfo("mean_hd95", False, description="95th-percentile Hausdorff distance, physical units"),
-    MetricInfo("mean_nsd", True, description="normalised surface distance at the study's tolerance"),
-    MetricInfo("particle_f1", True, description="F1 of predicted vs true particle centres (Hungarian)"),
-    MetricInfo("particle_precision", True), MetricInfo("particle_recall", True),
-    MetricInfo("pixel_auroc", True, threshold_free=True),
-    MetricInfo("dice", True, description="particle picking: Dice of the particle class"),
-    MetricInfo("iou", True), MetricInfo("hd95", False), MetricInfo("nsd", True),
-    MetricInfo("localisation_error", False, description="mean distance of matched centres, pixels"),
-]}
-_LOWER_PREFIXES = ("hd95", "mean_hd95", "localisation_error", "n_undefined", "loss", "brier")
-
-
-def metric_info(name: str) -> MetricInfo:
-    """The table entry, or for per-class names (``dice_nucleus``) the entry of their metric family."""
-    if name in METRICS:
-        return METRICS[name]
-    return MetricInfo(name, not name.startswith(_LOWER_PREFIXES))
-
-
 class Task(ABC):
     """What a task decides: output size, default loss, probabilities from logits, metrics from predictions."""
 
     name: str = ""
     default_loss: str = ""
-    metric_names: tuple[str, ...] = ()
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric reported for this task: the registered ones (built in, and the user's metrics the
+        study imported), then the per-class ones."""
+        from bakeoff.tasks.metric import find_metric, metrics_for
+
+        find_metric(self.name, "")  # the built-ins are registered on first use
+        return (*(m.name for m in metrics_for(self.name) if m.name != "loss"), *self.per_class_names())
+
+    def per_class_names(self) -> tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def family_of(cls, name: str) -> str | None:
+        """The registered metric a per-class name belongs to (None: not a per-class name of this task)."""
+        return None
+
+    def per_class_metric(self, name: str) -> Any:
+        """The ``Metric`` of a per-class name (None: not one of this task's)."""
+        return None
+
+    def metric(self, name: str) -> Any:
+        """The ``Metric`` named ``name`` for this task (``bakeoff.tasks.metric``)."""
+        from bakeoff.tasks.metric import find_metric
+
+        m = find_metric(self.name, name) or self.per_class_metric(name)
+        if m is None:
+            raise BakeoffError(f"unknown metric {name!r} for {self.name}; expected one of "
+                               f"{list(self.metric_names) + ['loss']}")
+        return m
 
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
@@ -108,16 +94,39 @@ class Task(ABC):
     def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
         """What the network sees: a sample's shape, or the training patch size."""
 
-    # -- the verdicts: how two contenders' saved runs are paired and compared ---------------------------
+    # -- the verdicts: two contenders' saved runs paired on the primary metric --------------------------
+    unit = "sample"  # what the test set is made of, and what resampling draws
+
     @classmethod
     def verdict_note(cls, primary: str) -> str | None:
         """Why ``primary`` gets no paired verdict for this task (None: it does)."""
+        from bakeoff.tasks.metric import find_metric
+
+        m = find_metric(cls.name, primary)
+        if m is not None and not m.resamplable:
+            return f"{primary} has no per-{cls.unit} form to resample; choose another primary metric for verdicts"
         return None
 
     @classmethod
-    @abstractmethod
     def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
-        """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs)."""
+        """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs):
+        the same pairing, estimates and tests for every task, through the primary metric's per-unit table."""
+        from bakeoff.stats.compare import compare_pair, pair_runs, test_parts
+        from bakeoff.tasks import task_for
+
+        some = next(iter(test_parts(evaluations, df, a).values()), None)
+        if some is None:
+            return None
+        task = task_for(cls.name, {"test": some}, evaluation)
+        runs = pair_runs(task, evaluations, df, a, b, evaluation)
+        if runs is None:
+            return None
+        return compare_pair(runs, a, b, evaluation, seed=seed, unit=task.unit,
+                            per_run_tests=lambda key: task.per_run_tests(runs, key, evaluation))
+
+    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
+        """Tests of one (seed, fold) run pair reported beside the verdict (not part of it)."""
+        return {}
 
     # -- what a run does, which differs by task (runs/runner.py calls these; nothing there branches on
     # the task) -------------------------------------------------------------------------------------
@@ -145,9 +154,10 @@ class Task(ABC):
         return None
 
     def check_metric(self, name: str, where: str) -> None:
-        if name not in self.metric_names and name != "loss":
+        names = self.metric_names
+        if name not in names and name != "loss":
             raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
-                               f"{list(self.metric_names) + ['loss']}")
+                               f"{list(names) + ['loss']}")
 
 
 def task_class(name: str) -> type[Task]:
@@ -194,9 +204,10 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
 class SampleTask(Task):
     """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
 
-    @abstractmethod
     def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        ...
+        """Every metric of these predictions, each from its registered ``Metric``."""
+        part = {"y": np.asarray(y), "probs": np.asarray(probs)}
+        return {name: self.metric(name).value(part, self, threshold) for name in self.metric_names}
 
     @abstractmethod
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:

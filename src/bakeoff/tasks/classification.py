@@ -1,4 +1,5 @@
-"""Binary and multi-class classification: probabilities, metrics (torchmetrics) and curves."""
+"""Binary and multi-class classification: probabilities, per-run tests, confusion matrices and curves
+(torchmetrics); the metrics themselves come from the metric registry (``bakeoff.tasks.metric``)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a))
 
 
-def _mcc_zero_when_undefined(mcc: torch.Tensor, hard: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """MCC is 0/0 when the predictions (or the truth) hold one class only. torchmetrics then returns a
-    small non-zero substitute; we report 0, the convention of scikit-learn and of most papers."""
-    if len(torch.unique(hard.long())) < 2 or len(torch.unique(t)) < 2:
-        return torch.zeros(())
-    return mcc
+PER_CLASS = ("precision", "recall", "f1")
 
 
 class BinaryClassification(SampleTask):
@@ -30,24 +26,16 @@ class BinaryClassification(SampleTask):
     fixed_classes = 2
     thresholded = True
 
-    @classmethod
-    def verdict_note(cls, primary: str) -> str | None:
-        from bakeoff.stats.weighted import BINARY_METRICS
+    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
+        """McNemar on correctness at the threshold and DeLong on AUROC, per run pair."""
+        from bakeoff.stats.paired import delong, mcnemar_exact
 
-        if primary not in BINARY_METRICS:
-            return "paired per-sample comparisons are implemented for binary classification metrics only"
-        return None
+        pa, pb = runs.parts_a[key], runs.parts_b[key]
+        y, thr = np.asarray(pa["y"]).astype(bool), evaluation.threshold
+        return {"mcnemar_accuracy": mcnemar_exact((pa["probs"] > thr) == y, (pb["probs"] > thr) == y),
+                "delong_auroc": delong(y, pa["probs"], pb["probs"], evaluation.n_permutations)}
 
-    @classmethod
-    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
-        """Per-sample probabilities paired by (seed, fold) and sample id."""
-        from bakeoff.stats.compare import compare_pair, pair_runs
-
-        runs = pair_runs(evaluations, df, a, b)
-        return None if runs is None else compare_pair(runs, a, b, evaluation, seed=seed)
     default_loss = "bce"
-    metric_names = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "auroc",
-                    "average_precision", "brier")
 
     @property
     def num_outputs(self) -> int:
@@ -58,23 +46,6 @@ class BinaryClassification(SampleTask):
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         return y.float()
-
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        p, t = _t(probs).double(), _t(y).long()
-        out = {
-            "accuracy": tmf.binary_accuracy(p, t, threshold),
-            # balanced accuracy = macro-averaged recall of the hard decisions
-            "balanced_accuracy": tmf.multiclass_recall((p >= threshold).long(), t, 2, average="macro"),
-            "precision": tmf.binary_precision(p, t, threshold),
-            "recall": tmf.binary_recall(p, t, threshold),
-            "f1": tmf.binary_f1_score(p, t, threshold),
-            "mcc": _mcc_zero_when_undefined(tmf.binary_matthews_corrcoef(p, t, threshold), p >= threshold, t),
-            "auroc": tmf.binary_auroc(p, t),
-            "average_precision": tmf.binary_average_precision(p, t),
-            # Brier score: torchmetrics has no binary Brier; it is the mean squared error of the probabilities.
-            "brier": torch.mean((p - t.double()) ** 2),
-        }
-        return {k: float(v) for k, v in out.items()}
 
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         return tmf.binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
@@ -89,35 +60,39 @@ class MulticlassClassification(SampleTask):
 
     name = "multiclass_classification"
 
-    @classmethod
-    def verdict_note(cls, primary: str) -> str | None:
-        from bakeoff.stats.multiclass import PAIRED_METRICS
+    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
+        """McNemar on the correctness of the arg-max decisions, per run pair."""
+        from bakeoff.stats.paired import mcnemar_exact
 
-        if primary not in PAIRED_METRICS:
-            return (f"paired verdicts for {cls.name} are computed for {list(PAIRED_METRICS)}; "
-                    f"{primary} is reported per run only")
-        return None
+        pa, pb = runs.parts_a[key], runs.parts_b[key]
+        y = np.asarray(pa["y"])
+        return {"mcnemar_accuracy": mcnemar_exact(pa["probs"].argmax(1) == y, pb["probs"].argmax(1) == y)}
 
-    @classmethod
-    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
-        """Per-sample class probabilities paired by (seed, fold) and sample id; confusion-matrix metrics."""
-        from bakeoff.stats.compare import compare_multiclass_pair, pair_runs
-        from bakeoff.stats.multiclass import MulticlassRuns
-
-        runs = pair_runs(evaluations, df, a, b)
-        if runs is None:
-            return None
-        k = next(iter(runs.a.values())).shape[1]
-        mruns = MulticlassRuns({f: v.astype(np.int64) for f, v in runs.y.items()}, runs.a, runs.b, k, ids=runs.ids)
-        return compare_multiclass_pair(mruns, a, b, evaluation, seed=seed)
     default_loss = "ce"
-    base_metrics = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "qwk", "auroc",
-                    "average_precision", "brier")
 
-    def __init__(self, num_classes: int) -> None:
-        super().__init__(num_classes)
-        per_class = [f"{m}_class{k}" for m in ("precision", "recall", "f1") for k in range(num_classes)]
-        self.metric_names = (*self.base_metrics, *per_class)
+    def per_class_names(self) -> tuple[str, ...]:
+        return tuple(f"{m}_class{k}" for m in PER_CLASS for k in range(self.num_classes))
+
+    @classmethod
+    def family_of(cls, name: str) -> str | None:
+        family, sep, k = name.rpartition("_class")
+        return family if sep and family in PER_CLASS and k.isdigit() else None
+
+    def per_class_metric(self, name: str) -> Any:
+        """``f1_class2``: the F1 of class 2 against the rest, from the same confusion cells."""
+        from bakeoff.stats.multiclass import class_cells, per_class
+        from bakeoff.tasks.metric import Metric
+
+        if name not in self.per_class_names():
+            return None
+        family, k = name.rsplit("_class", 1)
+        K = self.num_classes
+
+        def compute(cells: np.ndarray, W: np.ndarray) -> np.ndarray:
+            return per_class((W @ cells.reshape(len(cells), -1)).reshape(-1, K, K), family, int(k))
+
+        return Metric(name, True, False, f"{family} of class {k}",
+                      lambda part, task, thr: class_cells(part["y"], part["probs"]), compute, tasks=(self.name,))
 
     @property
     def num_outputs(self) -> int:
@@ -128,28 +103,6 @@ class MulticlassClassification(SampleTask):
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         return y.long()
-
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        p, t, k = _t(probs).double(), _t(y).long(), self.num_classes
-        onehot = torch.nn.functional.one_hot(t, k).double()
-        out = {
-            "accuracy": tmf.multiclass_accuracy(p, t, k, average="micro"),
-            "balanced_accuracy": tmf.multiclass_recall(p, t, k, average="macro"),
-            "precision": tmf.multiclass_precision(p, t, k, average="macro"),
-            "recall": tmf.multiclass_recall(p, t, k, average="macro"),
-            "f1": tmf.multiclass_f1_score(p, t, k, average="macro"),
-            "mcc": _mcc_zero_when_undefined(tmf.multiclass_matthews_corrcoef(p, t, k), p.argmax(1), t),
-            "auroc": tmf.multiclass_auroc(p, t, k, average="macro"),
-            "average_precision": tmf.multiclass_average_precision(p, t, k, average="macro"),
-            "brier": torch.mean(torch.sum((p - onehot) ** 2, dim=1)),
-            # quadratic-weighted Cohen's kappa of the arg-max decisions (labels read as ordered)
-            "qwk": tmf.multiclass_cohen_kappa(p, t, k, weights="quadratic"),
-        }
-        for name, fn in (("precision", tmf.multiclass_precision), ("recall", tmf.multiclass_recall),
-                         ("f1", tmf.multiclass_f1_score)):
-            for c, v in enumerate(fn(p, t, k, average="none")):
-                out[f"{name}_class{c}"] = v
-        return {k_: float(v) for k_, v in out.items()}
 
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         return tmf.multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()

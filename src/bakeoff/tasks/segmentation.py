@@ -173,10 +173,29 @@ class SemanticSegmentation(Task):
     def __init__(self, num_classes: int, settings: DenseSettings | None = None) -> None:
         super().__init__(num_classes)
         self.settings = settings or DenseSettings([f"class{k}" for k in range(num_classes)])
-        names = self.class_names
-        per_class = [f"{m}_{n}" for m in OVERLAP + BOUNDARY for n in names]
-        self.metric_names = ("mean_dice", "mean_iou", "mean_precision", "mean_recall", "pixel_accuracy",
-                             "mean_hd95", "mean_nsd", *per_class)
+
+    _overall = ("mean_dice", "mean_iou", "mean_precision", "mean_recall", "pixel_accuracy", "mean_hd95", "mean_nsd")
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return (*self._overall, *self.per_class_names())
+
+    def per_class_names(self) -> tuple[str, ...]:
+        return tuple(f"{m}_{n}" for m in OVERLAP + BOUNDARY for n in self.class_names)
+
+    @classmethod
+    def family_of(cls, name: str) -> str | None:
+        family = next((m for m in OVERLAP + BOUNDARY if name.startswith(f"{m}_")), None)
+        return None if family is None else f"mean_{family}"
+
+    def per_class_metric(self, name: str) -> Any:
+        """``dice_nucleus`` is the Dice of class 'nucleus': a ratio of sums over images like the mean."""
+        from bakeoff.tasks.metric import dense_metric
+
+        if name not in self.per_class_names():
+            return None
+        family = next(m for m in OVERLAP + BOUNDARY if name.startswith(f"{m}_"))
+        return dense_metric(name, family != "hd95", f"{family} of class {name[len(family) + 1:]}")
 
     @property
     def class_names(self) -> list[str]:
@@ -205,18 +224,22 @@ class SemanticSegmentation(Task):
         return None
 
     # -- verdicts: per-image tables paired by (seed, fold) and image id ------------------------------------
-    @classmethod
-    def verdict_note(cls, primary: str) -> str | None:
-        if primary == "pixel_auroc":
-            return "pixel_auroc is not a sum over images; choose another primary metric for verdicts"
-        return None
+    unit = "image"
 
-    @classmethod
-    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
-        from bakeoff.stats.compare import compare_dense_pair, dense_runs
+    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
+        """Wilcoxon signed-rank test of the images' own scores (the metric on each image alone)."""
+        from scipy import stats as sps
 
-        runs = dense_runs(evaluations, df, a, b, cls.name, evaluation)
-        return None if runs is None else compare_dense_pair(runs, a, b, evaluation, seed=seed)
+        eye = np.eye(runs.units[key[1]])
+        ia, ib = runs.values(key, "a", eye), runs.values(key, "b", eye)
+        ok = ~(np.isnan(ia) | np.isnan(ib))
+        entry: dict[str, Any] = {"images": int(ok.sum())}
+        if ok.sum() >= 6 and np.any(ia[ok] != ib[ok]):
+            w = sps.wilcoxon(ia[ok], ib[ok])
+            entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
+        else:
+            entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
+        return entry
 
     # -- images, read patch by patch ------------------------------------------------------------------------
     @classmethod
@@ -348,8 +371,12 @@ class ParticlePicking(SemanticSegmentation):
 
     def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None) -> None:
         super().__init__(2, settings or DenseSettings(["background", "particle"]))
-        self.metric_names = ("particle_f1", "particle_precision", "particle_recall", "pixel_auroc", "dice",
-                             "iou", "precision", "recall", "hd95", "nsd", "pixel_accuracy", "localisation_error")
+
+    _overall = ("particle_f1", "particle_precision", "particle_recall", "pixel_auroc", "dice", "iou", "precision",
+                "recall", "hd95", "nsd", "pixel_accuracy", "localisation_error")
+
+    def per_class_names(self) -> tuple[str, ...]:
+        return ()
 
     def foreground(self, probs: torch.Tensor) -> torch.Tensor | None:
         return probs[:, 1]

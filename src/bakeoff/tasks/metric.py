@@ -1,0 +1,277 @@
+"""The one metric protocol: every metric a study reports, logs, resamples, tests and plots.
+
+A metric, in the spirit of torchmetrics' ``update``/``compute`` split, is two functions:
+``update(part, task, threshold)`` turns one part's saved predictions into a per-unit table (the
+sufficient statistics of each test sample, or of each image for dense tasks), and ``compute(table, W)``
+gives the metric under unit weights ``W`` (B, n): ones for the plain value, bootstrap multiplicities for
+the bootstrap, leave-one-out weights for the jackknife of ``bakeoff.stats.design``. The training logs,
+``results.csv``, the intervals, the verdicts and the report all call these, so a metric is written once.
+It also declares its direction (``higher_is_better``), whether it needs a decision threshold, and which
+tasks it fits (the registry is keyed by task and name).
+
+The built-in ``compute`` functions are vectorised over replicates (``bakeoff.stats.weighted`` for binary
+metrics, ``bakeoff.stats.multiclass`` for confusion-matrix metrics, ``aggregate`` for ratio-of-sums dense
+metrics), because no library offers metrics under many weight vectors at once; tests check each against
+scikit-learn, torchmetrics and MONAI. A user's metric is a plain function ``fn(y, probs) -> float``
+decorated with :func:`register_metric`; its ``compute`` resamples explicitly (weights are integer counts),
+slower but exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+
+Update = Callable[[dict[str, Any], Any, float], Any]
+Compute = Callable[[Any, np.ndarray], np.ndarray]
+
+SAMPLE_TASKS = ("binary_classification", "multiclass_classification", "ordinal_classification")
+MULTICLASS_TASKS = ("multiclass_classification", "ordinal_classification")
+DENSE_TASKS = ("semantic_segmentation", "particle_picking")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    threshold_free: bool = True  # False: computed from hard decisions at the study's threshold
+    description: str = ""
+    update: Update | None = None  # None (with compute): no per-unit form, so no resampling or verdicts
+    compute: Compute | None = None
+    leave_one_out: Callable[[Any], np.ndarray] | None = None  # a closed form of compute(table, 1 - I)
+    tasks: tuple[str, ...] = ()
+
+    @property
+    def resamplable(self) -> bool:
+        """Whether intervals and paired verdicts can be computed (the metric has a per-unit form)."""
+        return self.update is not None and self.compute is not None
+
+    def table(self, part: dict[str, Any], task: Any, threshold: float = 0.5) -> Any:
+        if self.update is None:
+            raise ValueError(f"metric {self.name} has no per-unit form")
+        return self.update(part, task, threshold)
+
+    def value(self, part: dict[str, Any], task: Any, threshold: float = 0.5) -> float:
+        """The metric of one part's predictions (every unit weighted 1)."""
+        return float(self.weighted(self.table(part, task, threshold), np.ones((1, len(part["ids"] if "ids" in part
+                                                                                        else part["y"]))))[0])
+
+    def weighted(self, table: Any, W: np.ndarray) -> np.ndarray:
+        assert self.compute is not None
+        return np.asarray(self.compute(table, np.asarray(W, dtype=np.float64)), dtype=np.float64)
+
+
+REGISTRY: dict[tuple[str, str], Metric] = {}
+
+
+def register(metric: Metric, tasks: Iterable[str]) -> Metric:
+    metric = replace(metric, tasks=tuple(tasks))
+    for t in metric.tasks:
+        REGISTRY[(t, metric.name)] = metric
+    return metric
+
+
+def metrics_for(task: str) -> list[Metric]:
+    """The registered metrics of a task, in registration order."""
+    return [m for (t, _), m in REGISTRY.items() if t == task]
+
+
+def find_metric(task: str, name: str) -> Metric | None:
+    _builtins()
+    return REGISTRY.get((task, name))
+
+
+def overall_metrics(task: str) -> list[str]:
+    """The names of a task's registered metrics (not per class), the training loss left out."""
+    _builtins()
+    return [m.name for m in metrics_for(task) if m.name != "loss"]
+
+
+def metric_info(name: str, task: str | None = None) -> Metric:
+    """What every task agrees on about metric ``name`` (direction, threshold): its registered entry, or
+    for a per-class name of ``task`` (``dice_nucleus``, ``f1_class2``) the entry of its family, by the
+    task's own naming rule (``Task.family_of``)."""
+    _builtins()
+    for (t, n), m in REGISTRY.items():
+        if n == name and (task is None or t == task):
+            return m
+    if task is not None:
+        from bakeoff.tasks.base import task_class
+
+        family = task_class(task).family_of(name)
+        if family is not None:
+            return replace(metric_info(family, task), name=name, update=None, compute=None, leave_one_out=None)
+    raise KeyError(f"no registered metric {name!r}" + (f" for {task}" if task else ""))
+
+
+# -- a user's own metric -------------------------------------------------------------------------------
+def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: Iterable[str] = SAMPLE_TASKS,
+                    needs_threshold: bool = False, description: str = "") -> Callable[[Callable], Callable]:
+    """Decorator: ``fn(y, probs) -> float`` (``fn(y, probs, threshold)`` with ``needs_threshold``) becomes a
+    metric of ``tasks`` named ``name`` (default: the function's name). ``probs`` is (n,) P(class 1) for
+    binary classification, (n, K) for multi-class. A study uses it with ``evaluation.metrics:
+    [package.module:function]``; it is then reported, logged, usable as ``primary`` and
+    ``select.monitor``, resampled and compared like a built-in metric."""
+    tasks = tuple(tasks)
+    bad = [t for t in tasks if t not in SAMPLE_TASKS]
+    if bad:
+        raise ValueError(f"register_metric: tasks {bad} are not sample tasks; a user metric is a function of "
+                         f"(y, probs) for {list(SAMPLE_TASKS)}")
+
+    def wrap(fn: Callable) -> Callable:
+        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+            return np.asarray(part["y"]), np.asarray(part["probs"], dtype=np.float64), threshold
+
+        def compute(table: Any, W: np.ndarray) -> np.ndarray:
+            y, p, thr = table
+            counts = np.rint(W).astype(np.int64)
+            if not np.allclose(W, counts):
+                raise ValueError(f"metric {m.name}: resampling weights must be whole counts")
+            extra = (thr,) if needs_threshold else ()
+            return np.array([float(fn(np.repeat(y, c), np.repeat(p, c, axis=0), *extra)) for c in counts])
+
+        doc = description or " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
+        m = register(Metric(name or fn.__name__, higher_is_better, not needs_threshold, doc, update, compute), tasks)
+        fn.metric = m  # type: ignore[attr-defined]
+        return fn
+
+    return wrap
+
+
+def load_user_metrics(refs: Iterable[str], where: str = "evaluation.metrics") -> list[Metric]:
+    """Import each ``package.module:function`` (registering its metric) and return the metrics."""
+    from bakeoff.components import import_callable
+
+    out = []
+    for i, ref in enumerate(refs):
+        fn = import_callable(ref, f"{where}[{i}]")
+        m = getattr(fn, "metric", None)
+        if not isinstance(m, Metric):
+            raise BakeoffError(f"{where}[{i}]: {ref} is not a metric; expected a function decorated with "
+                               f"@bakeoff.register_metric(higher_is_better=..., tasks=[...])")
+        out.append(m)
+    return out
+
+
+# -- built-in metrics ----------------------------------------------------------------------------------
+_DONE: list[bool] = []
+
+
+def _builtins() -> None:
+    """Register the built-in metrics once (their implementations import numpy only)."""
+    if _DONE:
+        return
+    _DONE.append(True)
+    from bakeoff.stats.multiclass import class_cells, cm_metrics
+    from bakeoff.stats.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
+
+    def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
+        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+            return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(bool), threshold
+
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            return weighted_binary_metrics(t[0], t[1], W, t[2], (name,))[name]
+
+        loo = (lambda t: leave_one_out_metric(t[0], t[1], t[2], name)) if name in FAST_LOO else None
+        register(Metric(name, hib, not thresholded, doc, update, compute, loo), ["binary_classification"])
+
+    def confusion(name: str, doc: str = "") -> None:
+        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+            return class_cells(part["y"], part["probs"])
+
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            K = t.shape[1]
+            return cm_metrics((W @ t.reshape(len(t), -1)).reshape(-1, K, K), (name,))[name]
+
+        register(Metric(name, True, False, doc, update, compute), MULTICLASS_TASKS)
+
+    def one_vs_rest(name: str, doc: str) -> None:
+        """Macro average over the classes of the binary metric of class k against the rest; a class
+        without positives or negatives in a replicate is left out of that replicate's mean (as
+        torchmetrics leaves out NaN classes)."""
+
+        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+            return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(np.int64)
+
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            p, y = t
+            vals = []
+            for k in range(p.shape[1]):
+                pos = y == k
+                v = weighted_binary_metrics(p[:, k], pos, W, 0.5, (name,))[name]
+                defined = (W[:, pos].sum(1) > 0) & (W[:, ~pos].sum(1) > 0)
+                vals.append(np.where(defined, v, np.nan))
+            with np.errstate(invalid="ignore"):
+                return np.nanmean(np.array(vals), axis=0)
+
+        register(Metric(name, True, True, doc, update, compute), MULTICLASS_TASKS)
+
+    binary("accuracy", True, True, "fraction correct at the threshold")
+    binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
+    binary("precision", True, True)
+    binary("recall", True, True)
+    binary("f1", True, True)
+    binary("mcc", True, True, "Matthews correlation coefficient (0 when undefined)")
+    binary("auroc", True, False, "area under the ROC curve (ties count half)")
+    binary("average_precision", True, False, "area under the precision-recall curve (step-wise)")
+    binary("brier", False, False, "mean squared error of the probabilities")
+
+    for n, doc in (("accuracy", "fraction of arg-max decisions that are correct"),
+                   ("balanced_accuracy", "mean per-class recall"), ("precision", "macro-averaged precision"),
+                   ("recall", "macro-averaged recall"), ("f1", "macro-averaged F1"),
+                   ("mcc", "Gorodkin's multi-class Matthews correlation (0 when undefined)"),
+                   ("qwk", "quadratic-weighted Cohen's kappa (ordered classes)")):
+        confusion(n, doc)
+    one_vs_rest("auroc", "macro-averaged one-vs-rest AUROC")
+    one_vs_rest("average_precision", "macro-averaged one-vs-rest average precision")
+
+    def brier_update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+        p = np.asarray(part["probs"], dtype=np.float64)
+        return ((p - np.eye(p.shape[1])[np.asarray(part["y"]).astype(np.int64)]) ** 2).sum(1)
+
+    register(Metric("brier", False, True, "mean over samples of the squared distance of the probabilities "
+                    "to the one-hot truth", brier_update, lambda b, W: _div(W @ b, W.sum(1))), MULTICLASS_TASKS)
+
+    # dense tasks: every metric but pixel AUROC is a ratio of sums over images of a (num, den) table
+    def dense(name: str, hib: bool, doc: str = "", tasks: tuple[str, ...] = DENSE_TASKS) -> None:
+        register(dense_metric(name, hib, doc), tasks)
+
+    for n, hib, doc in (("mean_dice", True, "Dice averaged over images, then over the scored classes"),
+                        ("mean_iou", True, ""), ("mean_precision", True, ""), ("mean_recall", True, ""),
+                        ("mean_hd95", False, "95th-percentile Hausdorff distance, physical units"),
+                        ("mean_nsd", True, "normalised surface distance at the study's tolerance")):
+        dense(n, hib, doc, ("semantic_segmentation",))
+    dense("pixel_accuracy", True, "fraction of pixels labelled correctly")
+    for n, hib, doc in (("particle_f1", True, "F1 of predicted vs true particle centres (Hungarian)"),
+                        ("particle_precision", True, ""), ("particle_recall", True, ""),
+                        ("dice", True, "Dice of the particle class"), ("iou", True, ""), ("precision", True, ""),
+                        ("recall", True, ""), ("hd95", False, ""), ("nsd", True, ""),
+                        ("localisation_error", False, "mean distance of matched centres, pixels")):
+        dense(n, hib, doc, ("particle_picking",))
+    register(Metric("pixel_auroc", True, True, "AUROC of the particle probability over all pixels"),
+             ["particle_picking"])
+    register(Metric("loss", False, True, "the training loss on the validation split"),
+             (*SAMPLE_TASKS, *DENSE_TASKS))
+
+
+def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Metric:
+    """A ratio-of-sums dense metric: its table is the part's per-image (num, den) for ``name``."""
+    from bakeoff.tasks.segmentation import aggregate
+
+    def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+        tables = part.get("tables")
+        if tables is None or name not in tables:
+            tables = task.tables(part, boundary=True)
+        return tables[name]
+
+    return Metric(name, higher_is_better, True, doc, update, lambda t, W: aggregate(t[0], t[1], W))
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
