@@ -289,13 +289,13 @@ def models(
 
 @app.command("list")
 def list_(
-    kind: Annotated[str, typer.Argument(help="models, losses or sources.")],
+    kind: Annotated[str, typer.Argument(help="models, losses, sources or metrics.")],
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
     provider: Annotated[str, typer.Option(help="Models: bakeoff, monai or timm.")] = "bakeoff",
     debug: DebugOpt = False,
 ) -> None:
     """List a registry: models (built-ins by default; --provider monai or timm for theirs), losses
-    (with the tasks each fits and its parameters) or data sources."""
+    (with the tasks each fits and its parameters), data sources or metrics (direction, tasks)."""
     import fnmatch
 
     if kind == "models":
@@ -328,8 +328,25 @@ def list_(
             t.add_column(col)
         for spec in specs:
             t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification", spec.doc)
+    elif kind == "metrics":
+        from bakeoff.tasks.metric import REGISTRY, find_metric
+
+        find_metric("", "")  # the built-ins register on first use
+        by_name: dict[str, list[Any]] = {}
+        for (task, name), m in REGISTRY.items():
+            if fnmatch.fnmatch(name, pattern):
+                by_name.setdefault(name, []).append((task, m))
+        t = Table(title=f"metrics matching {pattern!r}: {len(by_name)} (per-class ones follow each study's "
+                        f"classes; your own: evaluation.metrics)")
+        for col in ("name", "better", "threshold", "tasks", "description"):
+            t.add_column(col)
+        for name, entries in by_name.items():
+            m = entries[0][1]
+            t.add_row(name, "higher" if m.higher_is_better else "lower", "" if m.threshold_free else "yes",
+                      ", ".join(task.replace("_classification", "").replace("semantic_", "") for task, _ in entries),
+                      next((e.description for _, e in entries if e.description), ""))
     else:
-        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses or sources")
+        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources or metrics")
     console.print(t)
 
 

@@ -255,9 +255,10 @@ class EvaluationConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _import_metrics(cls, v: list[str]) -> list[str]:
-        from bakeoff.tasks.metric import load_user_metrics
+        if v:  # (the import is skipped otherwise: reading a study stays free of torch)
+            from bakeoff.tasks.metric import load_user_metrics
 
-        load_user_metrics(v)
+            load_user_metrics(v)
         return v
 
     def run_settings(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def test_the_report_reuses_the_runs_scores(tmp_path, monkeypatch):
     calls = []
     original = SemanticSegmentation.score_part
     monkeypatch.setattr(SemanticSegmentation, "score_part",
-                        lambda self, d, boundary=None: calls.append(1) or original(self, d, boundary))
+                        lambda self, d, boundary=None, threshold=0.5: calls.append(1) or original(self, d, boundary))
     again = rebuild_report(tmp_path / "o", make_plots=False)
     assert calls == []  # nothing scored again
     cols = [c for c in first.results.columns if c.startswith(("test_", "val_"))]

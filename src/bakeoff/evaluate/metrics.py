@@ -76,13 +76,15 @@ def _duplicate_of(preds: dict[str, dict[str, Any]], part: str) -> str | None:
     return "val"
 
 
-def _score_key(task: Task, source: Path) -> str:
-    """What the cached tables depend on: the task's scoring settings and the predictions file itself."""
-    import dataclasses
-
+def _score_key(task: Task, source: Path) -> str | None:
+    """What the cached tables depend on: the task's scoring settings and the predictions file itself
+    (None: the task keeps no tables)."""
+    settings = task.scoring_settings()
+    if settings is None or not source.exists():
+        return None
     st = source.stat()
-    return json.dumps({"task": task.name, "settings": dataclasses.asdict(task.settings),
-                       "predictions": [st.st_size, st.st_mtime_ns]}, sort_keys=True, default=list)
+    return json.dumps({"task": task.name, "settings": settings, "predictions": [st.st_size, st.st_mtime_ns]},
+                      sort_keys=True, default=list)
 
 
 def load_scores(path: Path, key: str) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
@@ -121,24 +123,21 @@ def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold
     they were computed before, and saved there otherwise. A test part identical to the validation part is
     scored once."""
     out: dict[str, Any] = {"threshold": threshold}
-    key = _score_key(task, cache.parent / PREDICTIONS_NAME) if task.dense and cache is not None else None
+    key = _score_key(task, cache.parent / PREDICTIONS_NAME) if cache is not None else None
     scored = load_scores(cache, key) if key is not None else {}
     fresh = False
     for part, d in preds.items():
         same = _duplicate_of(preds, part)
         if same is not None:
             out[part], cm = dict(out[same]), np.asarray(out[f"{same}_confusion"])
-            if task.dense:
-                scored[part] = scored[same]
-        elif task.dense:
+            scored[part] = scored[same]
+        else:
             if part not in scored:
-                scored[part] = task.score_part(d)
+                scored[part] = task.score_part(d, threshold=threshold)
                 fresh = True
             tables, cm = scored[part]
-            out[part] = task.metrics_from(tables, d)
-        else:
-            out[part], cm = task.evaluate_part(d, threshold)
-        if task.dense and keep_tables is not None:
+            out[part] = task.metrics_from(tables, d, threshold)
+        if keep_tables is not None and scored[part][0]:
             keep_tables.setdefault(part, {}).update(scored[part][0])
         out[f"{part}_confusion"] = np.asarray(cm).tolist()
         rows = np.asarray(cm, dtype=float).sum(1, keepdims=True)

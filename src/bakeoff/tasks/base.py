@@ -65,8 +65,23 @@ class Task(ABC):
         return y
 
     @abstractmethod
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None,
+                   threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
+        """One part's per-unit tables worth keeping (empty when cheap to recompute) and its confusion
+        matrix (rows: truth)."""
+
+    @abstractmethod
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
+        """Every metric of one part, from its tables (``score_part``) and predictions."""
+
+    def scoring_settings(self) -> dict[str, Any] | None:
+        """What the kept tables depend on besides the predictions (None: tables are not kept)."""
+        return None
+
     def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
         """Every metric and the confusion matrix (rows: truth) of one part's saved predictions."""
+        tables, cm = self.score_part(d, threshold=threshold)
+        return self.metrics_from(tables, d, threshold), cm
 
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         return {}
@@ -213,8 +228,12 @@ class SampleTask(Task):
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         ...
 
-    def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
-        return self.metrics(d["y"], d["probs"], threshold), self.confusion_matrix(d["y"], d["probs"], threshold)
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None,
+                   threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
+        return {}, self.confusion_matrix(d["y"], d["probs"], threshold)
+
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
+        return self.metrics(d["y"], d["probs"], threshold)
 
     # -- samples held in memory --------------------------------------------------------------------------
     @classmethod

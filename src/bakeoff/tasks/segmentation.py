@@ -323,7 +323,8 @@ class SemanticSegmentation(Task):
         out["confusion"] = cm
         return out
 
-    def score_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None,
+                   threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
         """Per metric (num, den), each (n_images, columns), so that the metric is ``aggregate(num, den)``;
         and the summed pixel confusion matrix."""
         per = map_images(lambda pt: self.image_scores(pt[0], pt[1], boundary), list(zip(d["pred"], d["y"])),
@@ -343,10 +344,15 @@ class SemanticSegmentation(Task):
                                  np.stack([s["pixels"] for s in per]).astype(float))
         return out, sum(s["confusion"] for s in per)
 
+    def scoring_settings(self) -> dict[str, Any] | None:
+        import dataclasses
+
+        return dataclasses.asdict(self.settings)
+
     def tables(self, d: dict[str, Any], boundary: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return self.score_part(d, boundary)[0]
 
-    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any]) -> dict[str, float]:
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         metrics = {m: float(aggregate(*t)[0]) for m, t in tables.items()}
         for m, (_, den) in tables.items():
             if not m.startswith("mean_") and m != "pixel_accuracy" and m.split("_")[0] in ("dice", "hd95"):
@@ -381,7 +387,8 @@ class ParticlePicking(SemanticSegmentation):
     def foreground(self, probs: torch.Tensor) -> torch.Tensor | None:
         return probs[:, 1]
 
-    def score_part(self, d: dict[str, Any], boundary: bool | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None,
+                   threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
         seg, cm = super().score_part(d, boundary)
         out = {m: seg[f"{m}_particle"] for m in OVERLAP + BOUNDARY if f"{m}_particle" in seg}
         out["pixel_accuracy"] = seg["pixel_accuracy"]
@@ -401,7 +408,7 @@ class ParticlePicking(SemanticSegmentation):
         out["localisation_error"] = (e[:, [0]], e[:, [1]])
         return out, cm
 
-    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any]) -> dict[str, float]:
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         metrics = {k: float(aggregate(*t)[0]) for k, t in tables.items()}
         metrics["pixel_auroc"] = pixel_auroc(d["prob"], d["y"])
         return metrics
