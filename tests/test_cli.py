@@ -251,7 +251,7 @@ def test_other_studys_directory_is_never_overwritten(finished, tmp_path):
 
 def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
     from bakeoff.config import validate_study
-    from bakeoff.runs.plan import StudyContext
+    from bakeoff.runs.context import StudyContext
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 9, 11, 11)), np.tile([0, 1], 30)

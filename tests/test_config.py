@@ -97,7 +97,7 @@ def test_missing_and_invalid_files(tmp_path):
 def test_device_and_precision_are_checked_before_training(tiny_raw, monkeypatch):
     import torch
 
-    from bakeoff.runs.plan import StudyContext
+    from bakeoff.runs.context import StudyContext
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     tiny_raw["protocol"]["precision"] = "16-mixed"
@@ -110,7 +110,7 @@ def test_device_and_precision_are_checked_before_training(tiny_raw, monkeypatch)
 
 
 def test_unknown_metric_names_are_rejected(tiny_raw):
-    from bakeoff.runs.plan import StudyContext
+    from bakeoff.runs.context import StudyContext
 
     tiny_raw["evaluation"]["primary"] = "aucroc"
     with pytest.raises(BakeoffError, match="evaluation.primary: unknown metric 'aucroc'"):

@@ -7,7 +7,7 @@ import json
 import pickle
 
 from bakeoff.api import Study
-from bakeoff.runs.plan import StudyContext
+from bakeoff.runs.context import StudyContext
 from bakeoff.runs.runner import execute_run
 from bakeoff.runs.store import StudyStore
 

@@ -10,9 +10,9 @@ from bakeoff.config import StudyConfig, load_study, validate_study
 from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
+from bakeoff.runs.context import RunSpec, StudyContext
 from bakeoff.runs.evaluate import EVALUATED_FILE
 from bakeoff.runs.executor import executor_for
-from bakeoff.runs.plan import RunSpec, StudyContext
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
 from bakeoff.utils import read_json, write_json

@@ -143,7 +143,7 @@ def status(
     study = store.saved_study()
     runs = store.read_plan()
     if runs is None:  # a study directory written before plan.json: plan again (loads the data)
-        from bakeoff.runs.plan import StudyContext
+        from bakeoff.runs.context import StudyContext
         from bakeoff.runs.tuning import load_tuned
 
         ctx = StudyContext(study)

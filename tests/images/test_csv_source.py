@@ -129,7 +129,7 @@ def test_bad_manifests_are_one_clear_line(tmp_path, case, expect):
 def test_string_labels_are_mapped_and_stated(tmp_path):
     from bakeoff.config import validate_study
     from bakeoff.data.transforms import normalize
-    from bakeoff.runs.plan import StudyContext
+    from bakeoff.runs.context import StudyContext
 
     rows = [(f"im/{i}.png", ["mild", "none", "severe"][i % 3], i % 2) for i in range(12)]
     manifest = _manifest(tmp_path, rows)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from bakeoff.evaluate.gradcam import gradcam, target_layer
-from bakeoff.evaluate.metrics import load_predictions
+from bakeoff.measure.gradcam import gradcam, target_layer
+from bakeoff.measure.metrics import load_predictions
 from bakeoff.models import create_model
 from tests.images.test_csv_source import make_digits
 from tests.test_cli import bakeoff

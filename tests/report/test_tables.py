@@ -30,7 +30,7 @@ def test_seed_and_fold_spread_are_reported_apart():
 def test_validation_threshold_is_the_brute_force_optimum(rule):
     from sklearn.metrics import f1_score
 
-    from bakeoff.evaluate.metrics import choose_threshold
+    from bakeoff.measure.metrics import choose_threshold
 
     rng = np.random.default_rng(0)
     y = (rng.random(200) < 0.3).astype(int)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from monai.metrics import DiceMetric
 
-from bakeoff.evaluate.metrics import load_predictions
+from bakeoff.measure.metrics import load_predictions
 from bakeoff.models import count_parameters, create_model
 from tests.test_cli import bakeoff
 

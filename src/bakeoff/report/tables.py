@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from bakeoff.config import EvaluationConfig
-from bakeoff.evaluate.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
+from bakeoff.measure.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
 from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import (
     task_for,  # noqa: F401 - re-exported for the report's modules

@@ -19,7 +19,7 @@ import torch
 
 from bakeoff.errors import BakeoffError
 from bakeoff.models import count_parameters
-from bakeoff.runs.plan import StudyContext
+from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.runs.store import DONE, FAILED, StudyStore
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from bakeoff.errors import BakeoffError
-from bakeoff.runs.plan import StudyContext
+from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import StudyStore
 

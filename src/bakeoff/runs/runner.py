@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bakeoff.evaluate.metrics import SCORES_FILE, evaluate_predictions, predictions_arrays
-from bakeoff.evaluate.speed import measure_inference
+from bakeoff.measure.metrics import SCORES_FILE, evaluate_predictions, predictions_arrays
+from bakeoff.measure.speed import measure_inference
 from bakeoff.models import count_parameters
-from bakeoff.runs.plan import RunSpec, StudyContext
+from bakeoff.runs.context import RunSpec, StudyContext
 from bakeoff.runs.store import (  # noqa: F401 - FEATURES_FILE is used by the tasks through here
     DONE,
     FAILED,
@@ -89,7 +89,7 @@ def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, sing
 
     if importlib.util.find_spec("pytorch_grad_cam") is None:
         return
-    from bakeoff.evaluate.gradcam import gradcam
+    from bakeoff.measure.gradcam import gradcam
 
     pick = va[np.argsort(data.ids[va], kind="stable")[:n]]
     out = gradcam(model, data.X[pick], single_logit)

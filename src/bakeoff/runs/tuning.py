@@ -13,7 +13,7 @@ from typing import Any
 
 from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
-from bakeoff.runs.plan import StudyContext
+from bakeoff.runs.context import StudyContext
 from bakeoff.runs.store import CHECKPOINTS_DIR, StudyStore
 from bakeoff.train.fit import seed_everything
 from bakeoff.utils import read_json, write_json

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 
 from bakeoff.config import ProtocolConfig
-from bakeoff.evaluate.speed import _sync
+from bakeoff.measure.speed import _sync
 from bakeoff.train import determinism
 
 CHECKPOINT_NAME = "best"
