@@ -149,7 +149,7 @@ def test_list_losses_shows_tasks_and_params():
     assert "balanced_softmax_tversky" in proc.stdout and "tau=1.0" in proc.stdout and "dense" in proc.stdout
     assert "dice_ce" not in proc.stdout
     bad = bakeoff("list", "lossez")
-    assert bad.returncode == 2 and "expected models, losses, sources or metrics" in bad.stderr
+    assert bad.returncode == 2 and "expected models, losses, sources, metrics or tasks" in bad.stderr
     sources = bakeoff("list", "sources")
     assert sources.returncode == 0, sources.stderr
     for name in ("builtin:spots3d", "npz", "csv", "folder", "builtin:organelles2d", "npz_dir", "tiff_dir"):
@@ -158,6 +158,8 @@ def test_list_losses_shows_tasks_and_params():
     assert metrics.returncode == 0, metrics.stderr
     rows = [line for line in metrics.stdout.splitlines() if "hd95" in line and "lower" in line]
     assert len(rows) == 2 and "auroc" not in metrics.stdout  # mean_hd95 (segmentation), hd95 (particles)
+    tasks = bakeoff("list", "tasks")
+    assert tasks.returncode == 0 and "ordinal_classification" in tasks.stdout and "particle_f1" in tasks.stdout
 
 
 def test_models_lists_the_registry():

@@ -98,7 +98,7 @@ def test_every_metric_under_bootstrap_weights_equals_the_explicit_resample(task,
 
     rng = np.random.default_rng(5)
     if task.endswith("_classification"):
-        t = get_task(task, 3)
+        t = get_task(task, None if task == "binary_classification" else 3)
         y, p = _binary(60, seed=9) if task == "binary_classification" else _multi(60, 3, seed=9)
         part = {"y": y, "probs": p}
         resample = lambda idx: {"y": y[idx], "probs": p[idx]}  # noqa: E731
@@ -212,3 +212,17 @@ def test_every_data_source_round_trips_a_tiny_set(tmp_path, name, dense):
         order = np.argsort([int("".join(filter(str.isdigit, str(i))) or 0) for i in data.ids])
         np.testing.assert_allclose(data.X[order], X, atol=1e-6)
         np.testing.assert_array_equal(data.y[order], y)
+
+
+# -- tasks -----------------------------------------------------------------------------------------------
+def test_the_task_registry_and_the_torch_free_schema_agree():
+    import typing
+
+    from bakeoff.config import DEFAULT_PRIMARY, TaskName
+    from bakeoff.tasks.base import _known_tasks
+
+    tasks = _known_tasks()
+    assert set(typing.get_args(TaskName)) == set(tasks) == set(DEFAULT_PRIMARY)
+    for name, cls in tasks.items():
+        assert cls.default_primary == DEFAULT_PRIMARY[name], name
+        assert cls.default_primary in cls.create(None if cls.fixed_classes else 3).metric_names, name

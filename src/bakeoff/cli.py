@@ -289,7 +289,7 @@ def models(
 
 @app.command("list")
 def list_(
-    kind: Annotated[str, typer.Argument(help="models, losses, sources or metrics.")],
+    kind: Annotated[str, typer.Argument(help="models, losses, sources, metrics or tasks.")],
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
     provider: Annotated[str, typer.Option(help="Models: bakeoff, monai or timm.")] = "bakeoff",
     debug: DebugOpt = False,
@@ -328,6 +328,15 @@ def list_(
             t.add_column(col)
         for spec in specs:
             t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification", spec.doc)
+    elif kind == "tasks":
+        from bakeoff.tasks.base import _known_tasks
+
+        t = Table(title="tasks (task: NAME in the study file)")
+        for col in ("name", "default primary", "unit", "description"):
+            t.add_column(col)
+        for name, cls in _known_tasks().items():
+            if fnmatch.fnmatch(name, pattern):
+                t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
     elif kind == "metrics":
         from bakeoff.tasks.metric import REGISTRY, find_metric
 
@@ -346,7 +355,7 @@ def list_(
                       ", ".join(task.replace("_classification", "").replace("semantic_", "") for task, _ in entries),
                       next((e.description for _, e in entries if e.description), ""))
     else:
-        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources or metrics")
+        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources, metrics or tasks")
     console.print(t)
 
 

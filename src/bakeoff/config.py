@@ -19,6 +19,8 @@ from bakeoff.utils import stable_hash
 TaskName = Literal["binary_classification", "multiclass_classification", "ordinal_classification",
                    "semantic_segmentation", "particle_picking"]
 # The metric a task is judged and selected on unless the study names one.
+# The task names and default metrics, kept here so that reading a study needs no torch; each task class
+# declares the same (Task.name, Task.default_primary) and tests/test_common_checks.py keeps them equal.
 DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
                    "ordinal_classification": "qwk",
                    "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from bakeoff.config import DEFAULT_PRIMARY, ProtocolConfig, format_validation_error
+from bakeoff.config import ProtocolConfig, format_validation_error
 from bakeoff.data.sources import from_arrays
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import create_model, resolve
-from bakeoff.tasks import get_task
+from bakeoff.tasks import get_task, task_class
 from bakeoff.train.fit import fit, seed_everything
 from bakeoff.train.module import BakeoffModule, inference_batch
 
@@ -132,7 +132,7 @@ def create_trainer(model: str, *, seed: int = 0, task: str = "binary_classificat
         else:
             model_params[key] = value
     if "select" not in proto:  # the task's default primary metric, as in a study file
-        proto["select"] = {"monitor": f"val/{DEFAULT_PRIMARY.get(task, 'auroc')}"}
+        proto["select"] = {"monitor": f"val/{task_class(task).default_primary}"}
     try:
         protocol = ProtocolConfig.model_validate(proto)
     except ValidationError as exc:

@@ -56,7 +56,8 @@ def as_paired(runs: Sample | Dense, metric: str, threshold: float = 0.5) -> tupl
 
 def compare(runs: Sample | Dense | PairedRuns, a: str, b: str, ev: Any, **kw: Any) -> dict[str, Any]:
     if isinstance(runs, PairedRuns):  # already paired (the calibration's generators)
-        task = get_task(runs.metric.tasks[0], 3)
+        name = runs.metric.tasks[0]
+        task = get_task(name, None if name == "binary_classification" else 3)
         paired = runs
     else:
         task, paired = as_paired(runs, ev.primary, ev.threshold)

@@ -51,6 +51,21 @@ class Task(ABC):
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
 
+    # the metric the task is judged and selected on unless the study names one (config.DEFAULT_PRIMARY
+    # holds the same table for the torch-free schema; a test keeps them equal)
+    default_primary: str = ""
+
+    @classmethod
+    def create(cls, num_classes: int | None, settings: Any = None) -> Task:
+        """An instance for ``num_classes`` classes; a clear error when the count does not fit the task."""
+        if cls.fixed_classes is not None:
+            if num_classes not in (None, cls.fixed_classes):
+                raise BakeoffError(f"task {cls.name}: expects {cls.fixed_classes} classes, got {num_classes}")
+            return cls(cls.fixed_classes)
+        if not num_classes or num_classes < 2:
+            raise BakeoffError(f"task {cls.name}: needs at least 2 classes, got {num_classes}")
+        return cls(num_classes)
+
     @property
     @abstractmethod
     def num_outputs(self) -> int:
@@ -175,45 +190,37 @@ class Task(ABC):
                                f"{list(names) + ['loss']}")
 
 
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: a task is known by its ``name`` (``task:`` in the study file)."""
+    TASKS[cls.name] = cls
+    return cls
+
+
+def _known_tasks() -> dict[str, type[Task]]:
+    import bakeoff.tasks.classification  # noqa: F401 - the built-in tasks register on import
+    import bakeoff.tasks.segmentation  # noqa: F401
+
+    return TASKS
+
+
 def task_class(name: str) -> type[Task]:
     """The class of task ``name`` (what a study is before its data are loaded)."""
-    from bakeoff.tasks.classification import (
-        BinaryClassification,
-        MulticlassClassification,
-        OrdinalClassification,
-    )
-    from bakeoff.tasks.segmentation import ParticlePicking, SemanticSegmentation
+    tasks = _known_tasks()
+    if name not in tasks:
+        import difflib
 
-    classes = {c.name: c for c in (BinaryClassification, MulticlassClassification, OrdinalClassification,
-                                   SemanticSegmentation, ParticlePicking)}
-    if name not in classes:
-        raise BakeoffError(f"unknown task {name!r}; expected one of {sorted(classes)}")
-    return classes[name]
+        close = difflib.get_close_matches(name, list(tasks), n=1)
+        raise BakeoffError(f"unknown task {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + f"; expected one of {sorted(tasks)}")
+    return tasks[name]
 
 
 def get_task(name: str, num_classes: int | None = None, settings: Any = None) -> Task:
-    from bakeoff.tasks.classification import BinaryClassification, MulticlassClassification
-    from bakeoff.tasks.segmentation import ParticlePicking, SemanticSegmentation
-
-    if name == "semantic_segmentation":
-        if not num_classes or num_classes < 2:
-            raise BakeoffError(f"task {name}: needs at least 2 classes (background included), got {num_classes}")
-        return SemanticSegmentation(num_classes, settings)
-    if name == "particle_picking":
-        if num_classes not in (None, 2):
-            raise BakeoffError(f"task {name}: masks hold background 0 and particle 1; got {num_classes} classes")
-        return ParticlePicking(2, settings)
-
-    if name == "binary_classification":
-        return BinaryClassification(2)
-    if name in ("multiclass_classification", "ordinal_classification"):
-        if not num_classes or num_classes < 2:
-            raise BakeoffError(f"task {name}: needs at least 2 classes, got {num_classes}")
-        from bakeoff.tasks.classification import OrdinalClassification
-
-        return (MulticlassClassification if name == "multiclass_classification" else OrdinalClassification)(num_classes)
-    raise BakeoffError(f"unknown task {name!r}; expected binary_classification, multiclass_classification, "
-                       f"ordinal_classification, semantic_segmentation or particle_picking")
+    """A task instance for ``num_classes`` classes (and, for dense tasks, scoring ``settings``)."""
+    return task_class(name).create(num_classes, settings)
 
 
 class SampleTask(Task):

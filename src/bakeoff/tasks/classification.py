@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torchmetrics.functional.classification as tmf
 
-from bakeoff.tasks.base import SampleTask
+from bakeoff.tasks.base import SampleTask, register_task
 
 
 def _t(a: np.ndarray) -> torch.Tensor:
@@ -19,10 +19,12 @@ def _t(a: np.ndarray) -> torch.Tensor:
 PER_CLASS = ("precision", "recall", "f1")
 
 
+@register_task
 class BinaryClassification(SampleTask):
     """One logit per sample; probabilities are P(class 1); threshold-dependent metrics use ``threshold``."""
 
     name = "binary_classification"
+    default_primary = "auroc"
     fixed_classes = 2
     thresholded = True
 
@@ -55,10 +57,12 @@ class BinaryClassification(SampleTask):
         return {"roc": (fpr.numpy(), tpr.numpy())}
 
 
+@register_task
 class MulticlassClassification(SampleTask):
     """K logits per sample, softmax probabilities (N, K); macro-averaged metrics, arg-max decisions."""
 
     name = "multiclass_classification"
+    default_primary = "auroc"
 
     def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
         """McNemar on the correctness of the arg-max decisions, per run pair."""
@@ -108,8 +112,10 @@ class MulticlassClassification(SampleTask):
         return tmf.multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()
 
 
+@register_task
 class OrdinalClassification(MulticlassClassification):
     """Ordered labels 0 < 1 < ... < K-1 (severity grades): the multi-class model and metrics, judged by
     default on quadratic-weighted kappa, which penalises a prediction by its squared distance in grades."""
 
     name = "ordinal_classification"
+    default_primary = "qwk"

@@ -24,7 +24,8 @@ import torch
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from bakeoff.tasks.base import Task
+from bakeoff.errors import BakeoffError
+from bakeoff.tasks.base import Task, register_task
 
 OVERLAP = ("dice", "iou", "precision", "recall")
 BOUNDARY = ("hd95", "nsd")
@@ -163,12 +164,25 @@ def aggregate(num: np.ndarray, den: np.ndarray, w: np.ndarray | None = None) -> 
     return ratio_mean(w @ num, w @ den)
 
 
+@register_task
 class SemanticSegmentation(Task):
     """C logits per pixel; predictions are label maps (argmax of the softmax)."""
 
     name = "semantic_segmentation"
+    default_primary = "mean_dice"
     default_loss = "ce"
     dense = True
+
+    @classmethod
+    def create(cls, num_classes: int | None, settings: Any = None) -> Task:
+        if cls.fixed_classes is not None:
+            if num_classes not in (None, cls.fixed_classes):
+                raise BakeoffError(f"task {cls.name}: masks hold background 0 and particle 1; got {num_classes} "
+                                   f"classes")
+            return cls(cls.fixed_classes, settings)
+        if not num_classes or num_classes < 2:
+            raise BakeoffError(f"task {cls.name}: needs at least 2 classes (background included), got {num_classes}")
+        return cls(num_classes, settings)
 
     def __init__(self, num_classes: int, settings: DenseSettings | None = None) -> None:
         super().__init__(num_classes)
@@ -369,10 +383,12 @@ class SemanticSegmentation(Task):
         return self.metrics_from(tables, d), cm
 
 
+@register_task
 class ParticlePicking(SemanticSegmentation):
     """Segmentation of particle discs (background / particle), judged per pixel and per particle."""
 
     name = "particle_picking"
+    default_primary = "particle_f1"
     fixed_classes = 2
 
     def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None) -> None:
