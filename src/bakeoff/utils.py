@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.faults import kill_point
+
 
 def stable_hash(obj: Any, length: int = 16) -> str:
     """A short SHA-256 of a JSON-serialisable object, independent of dict order."""
@@ -38,6 +40,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        kill_point(f"write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -169,4 +169,6 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     info["wall_time_s"] = time.perf_counter() - t_start
     info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.write_run(run, info)
+    if info["status"] == DONE:
+        store.finish(run)
     return info

@@ -29,6 +29,7 @@ GRADCAM_FILE = "gradcam.npz"  # 2D classification: Grad-CAM of the first validat
 CHECKPOINTS_DIR = "checkpoints"  # best.ckpt: the selected weights
 LOGS_DIR = "logs"  # logs/csv/metrics.csv and logs/tensorboard/
 CSV_LOG = f"{LOGS_DIR}/csv/metrics.csv"
+RESUME_FILE = "last.ckpt"  # CHECKPOINTS_DIR/last.ckpt: an unfinished run's state at its last epoch end
 PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neither the data nor torch
 DONE, FAILED, RUNNING = "done", "failed", "running"
 
@@ -108,12 +109,29 @@ class StudyStore:
                     and (self.run_dir(run) / PREDICTIONS_FILE).is_file())
 
     def start(self, run: RunSpec) -> Path:
-        """A clean directory for a run that is not done (failed or interrupted leftovers are removed)."""
+        """A clean directory for a run that is not done: failed or interrupted leftovers are removed, except
+        the resume checkpoint of an interrupted attempt at the very same run (same hash, not failed), from
+        which training continues."""
         d = self.run_dir(run)
+        last = d / CHECKPOINTS_DIR / RESUME_FILE
+        info = self.run_info(run) if d.exists() else None
+        keep = last.is_file() and info is not None and info.get("hash") == run.hash and info.get("status") == RUNNING
+        if keep:
+            for p in d.iterdir():
+                if p.name != CHECKPOINTS_DIR:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            for p in (d / CHECKPOINTS_DIR).iterdir():
+                if p != last:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+            return d
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
         return d
+
+    def finish(self, run: RunSpec) -> None:
+        """A run is done: its resume checkpoint is no longer needed (the kept one is weights only)."""
+        (self.run_dir(run) / CHECKPOINTS_DIR / RESUME_FILE).unlink(missing_ok=True)
 
     def write_run(self, run: RunSpec, info: dict[str, Any]) -> None:
         write_json(self.run_dir(run) / RUN_FILE, info)

@@ -47,7 +47,8 @@ class PatchBatchSampler(Sampler):
                  balanced: bool, seed: int) -> None:
         self.data, self.idx, self.size = data, np.asarray(idx), size
         self.batch_size, self.iterations, self.balanced = batch_size, iterations, balanced
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.rng = np.random.default_rng([seed, 0])
         area = np.array([np.prod(data.spatial_shape(int(i))) for i in self.idx], dtype=float)
         self.p_image = area / area.sum()
         counts = data.class_pixels[self.idx]  # (n_train, K)
@@ -56,6 +57,10 @@ class PatchBatchSampler(Sampler):
 
     def __len__(self) -> int:
         return self.iterations
+
+    def set_epoch(self, epoch: int) -> None:
+        """Each epoch's patches are a function of (seed, epoch), so an interrupted run resumes exactly."""
+        self.rng = np.random.default_rng([self.seed, epoch])
 
     def _start(self, i: int, centre: np.ndarray | None) -> tuple[int, ...]:
         shape = self.data.spatial_shape(i)
@@ -171,6 +176,12 @@ class DenseModule(BakeoffModule):
 
     def on_selected(self) -> None:
         self.selected_val = self._epoch_val
+
+    def resume_state(self) -> dict[str, Any]:
+        return {"selected_val": self.selected_val}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        self.selected_val = state.get("selected_val")
 
     def sliding_window(self, x: torch.Tensor) -> torch.Tensor:
         from monai.inferers import sliding_window_inference

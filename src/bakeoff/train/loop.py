@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn as nn
 
 from bakeoff.config import ProtocolConfig
+from bakeoff.faults import kill_point
 from bakeoff.measure.speed import _sync
 from bakeoff.train import determinism
 
@@ -191,13 +193,40 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             torch.cuda.reset_peak_memory_stats(device)
         global_step, epoch, compile_s, lr, seen = 0, 0, 0.0, protocol.optimizer.lr, 0
         grad_norms: list[torch.Tensor] = []
+        last = resume_path(run_dir)
+        logged: list[tuple[dict[str, float], int]] = []
+        start, prior_time, stopped, rng = 0, 0.0, False, None
+        if last is not None and last.is_file():  # an interrupted run: continue after its last epoch
+            ck = torch.load(last, map_location="cpu", weights_only=False)
+            raw.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            if sched is not None and ck["scheduler"] is not None:
+                sched["scheduler"].load_state_dict(ck["scheduler"])
+            if scaler is not None and ck["scaler"] is not None:
+                scaler.load_state_dict(ck["scaler"])
+            select.best, select.epoch, select.state = ck["select"]
+            if stopper is not None and ck["stopper"] is not None:
+                stopper.best, stopper.wait = ck["stopper"]
+            module.load_resume_state(ck["module"])
+            start, global_step, seen, lr = ck["epoch"] + 1, ck["global_step"], ck["seen"], ck["lr"]
+            prior_time, compile_s, stopped, rng = ck["train_time"], ck["compile_time"], ck["stopped"], ck["rng"]
+            epoch = ck["epoch"]
+            for row, step in ck["logged"]:  # the logs continue as if uninterrupted
+                fabric.log_dict(row, step=step)
+                logged.append((row, step))
+            record["resumed_after_epochs"] = start  # epochs the interrupted attempt had completed
         t0 = time.perf_counter()
         try:
-            for epoch in range(protocol.epochs):
-                if hasattr(train_batches, "set_epoch"):
-                    train_batches.set_epoch(epoch)
+            for epoch in range(start, protocol.epochs if not stopped else start):
+                if rng is not None:  # the random streams exactly where the interrupted run left them
+                    _set_rng(rng)
+                    rng = None
+                for obj in (train_batches, getattr(train_batches, "sampler", None)):
+                    if hasattr(obj, "set_epoch"):
+                        obj.set_epoch(epoch)
                 module.train()
                 for batch in train_batches:
+                    kill_point("step")
                     t_step = time.perf_counter() if protocol.compile and global_step == 0 else None
                     batch = _to(batch, device, channels_last, convert, precision)
                     with torch.no_grad():
@@ -241,13 +270,28 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 if t_val is not None:  # the first validation compiles the evaluation graph
                     compile_s += time.perf_counter() - t_val
                 select.update(epoch, metrics, raw, module)
-                fabric.log_dict({**metrics, "epoch": epoch}, step=global_step)
+                row = {**metrics, "epoch": epoch}
+                fabric.log_dict(row, step=global_step)
+                logged.append((row, global_step))
+                stop = stopper is not None and stopper.should_stop(metrics)
+                if last is not None:
+                    _sync(device)
+                    save_resume(last, {
+                        "epoch": epoch, "global_step": global_step, "seen": seen, "lr": lr, "stopped": stop,
+                        "train_time": prior_time + time.perf_counter() - t0 - compile_s, "compile_time": compile_s,
+                        "model": raw.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": None if sched is None else sched["scheduler"].state_dict(),
+                        "scaler": None if scaler is None else scaler.state_dict(),
+                        "select": (select.best, select.epoch, select.state),
+                        "stopper": None if stopper is None else (stopper.best, stopper.wait),
+                        "module": module.resume_state(), "logged": logged, "rng": _get_rng(cuda)})
+                    kill_point("epoch")
                 if report is not None:
                     report(epoch + 1, protocol.epochs, metrics)
-                if stopper is not None and stopper.should_stop(metrics):
+                if stop:
                     break
             _sync(device)
-            train_time = time.perf_counter() - t0 - compile_s
+            train_time = prior_time + time.perf_counter() - t0 - compile_s
         finally:
             module.model = raw
             for lg in loggers:
@@ -272,6 +316,43 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             best_path = str(path)
     best_epoch = None if select.epoch is None else select.epoch + 1
     return FitResult(module, best_path, best_epoch, select.best, epoch + 1, train_time, peak, peak_kind, record)
+
+
+def resume_path(run_dir: Path | None) -> Path | None:
+    """checkpoints/last.ckpt: everything an interrupted run needs to continue."""
+    if run_dir is None:
+        return None
+    from bakeoff.runs.store import CHECKPOINTS_DIR, RESUME_FILE
+
+    return Path(run_dir) / CHECKPOINTS_DIR / RESUME_FILE
+
+
+def save_resume(path: Path, state: dict[str, Any]) -> None:
+    """Write the resume checkpoint atomically: an interruption while writing leaves the previous one."""
+    import io
+
+    from bakeoff.utils import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _get_rng(cuda: bool) -> dict[str, Any]:
+    import random
+
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if cuda else None}
+
+
+def _set_rng(state: dict[str, Any]) -> None:
+    import random
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _to(batch: Any, device: torch.device, channels_last: bool, convert: bool, precision: Any) -> Any:

@@ -70,6 +70,13 @@ class BakeoffModule(nn.Module):
         p = next(self.model.parameters(), None)
         return p.dtype if p is not None and p.is_floating_point() else None
 
+    def resume_state(self) -> dict[str, Any]:
+        """What the module must carry across an interruption besides the network (see ``train.resume``)."""
+        return {}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        return None
+
     def on_selected(self) -> None:
         """Called by the loop when this epoch becomes the selected one."""
 

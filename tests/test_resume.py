@@ -1,0 +1,78 @@
+"""Runs resume mid-training: a study killed with SIGKILL (mid-epoch, while its resume checkpoint is
+written, while predictions are saved) finishes on rerun, retrains no finished run, continues the
+interrupted one from its last epoch, and gives the results of an uninterrupted study, bit for bit (CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import write_study
+
+TIMINGS = ("train_time_s", "wall_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms",
+           "throughput_per_s", "batch_latency_ms")
+
+
+def _run(study, out, kill_at=None):
+    env = dict(os.environ, COLUMNS="200")
+    env.pop("BAKEOFF_KILL_AT", None)
+    if kill_at:
+        env["BAKEOFF_KILL_AT"] = kill_at
+    return subprocess.run([sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def _results(out):
+    df = pd.read_csv(out / "results.csv")
+    return df[[c for c in df.columns if not any(t in c for t in TIMINGS)]]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from tests.conftest import TINY_STUDY
+
+    root = tmp_path_factory.mktemp("resume")
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(epochs=3, schedule={"name": "cosine"})  # a scheduler's state must survive too
+    raw["evaluation"].update(speed=False, n_boot=200)
+    path = write_study(root / "tiny.yaml", raw)
+    ref = root / "uninterrupted"
+    proc = _run(path, ref)
+    assert proc.returncode == 0, proc.stderr
+    return path, ref
+
+
+# 120 training samples, batch 32: 4 steps per epoch, 3 epochs per run; runs: cnn seed 0, 1, then se 0, 1
+@pytest.mark.parametrize("kill_at, run", [
+    ("step:19", "cnn/seed1-fold0"),  # the second run, mid-way through its second epoch
+    ("write:last.ckpt:5", "cnn/seed1-fold0"),  # the second run's second resume checkpoint, half-written
+    ("write:predictions.npz:2", "cnn/seed1-fold0"),  # the second run's predictions, half-written
+])
+def test_a_killed_study_resumes_to_the_same_results(study, tmp_path, kill_at, run):
+    path, ref = study
+    out = tmp_path / "out"
+    proc = _run(path, out, kill_at)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-2000:])
+    first = out / "runs" / "cnn" / "seed0-fold0" / "run.json"
+    assert json.loads(first.read_text())["status"] == "done"
+    before = first.stat().st_mtime_ns
+    killed = json.loads((out / "runs" / run / "run.json").read_text())
+    assert killed["status"] == "running"  # what the killed process left
+
+    proc = _run(path, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert first.stat().st_mtime_ns == before  # the finished run was not run again
+    info = json.loads((out / "runs" / run / "run.json").read_text())
+    done_before = {"step:19": 1, "write:last.ckpt:5": 1, "write:predictions.npz:2": 3}[kill_at]
+    assert info["training"]["resumed_after_epochs"] == done_before  # continued, not restarted
+    assert not (out / "runs" / run / "checkpoints" / "last.ckpt").exists()  # a done run keeps its weights only
+    pd.testing.assert_frame_equal(_results(out), _results(ref))
+    # the training log reads as if uninterrupted
+    log, ref_log = (pd.read_csv(d / "runs" / run / "logs" / "csv" / "metrics.csv") for d in (out, ref))
+    pd.testing.assert_frame_equal(log, ref_log)
