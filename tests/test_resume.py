@@ -76,3 +76,22 @@ def test_a_killed_study_resumes_to_the_same_results(study, tmp_path, kill_at, ru
     # the training log reads as if uninterrupted
     log, ref_log = (pd.read_csv(d / "runs" / run / "logs" / "csv" / "metrics.csv") for d in (out, ref))
     pd.testing.assert_frame_equal(log, ref_log)
+
+
+def test_a_diverging_contender_fails_with_its_step_while_the_others_finish(tmp_path):
+    from tests.conftest import TINY_STUDY
+
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(seeds=[0], epochs=2)
+    raw["evaluation"].update(speed=False, n_boot=200)
+    raw["contenders"]["se"]["protocol"] = {"optimizer": {"name": "sgd", "lr": 1e12}}
+    out = tmp_path / "out"
+    proc = _run(write_study(tmp_path / "s.yaml", raw), out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    info = json.loads((out / "runs" / "se" / "seed0-fold0" / "run.json").read_text())
+    assert info["status"] == "failed"
+    assert "Diverged: the training loss became NaN or infinite at step" in info["error"]
+    assert json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["status"] == "done"
+    assert "1 run(s) failed" in proc.stderr and "failed: se seed 0 fold 0: Diverged" in proc.stdout
+    df = pd.read_csv(out / "results.csv").set_index("contender")
+    assert df.loc["se", "status"] == "failed" and "step" in df.loc["se", "error"]

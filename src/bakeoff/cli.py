@@ -363,6 +363,7 @@ def _print_report(result: Any) -> None:
     from bakeoff.report.build import (
         across_run_lines,
         design_lines,
+        failure_lines,
         fairness_lines,
         ranking_line,
         terminal_table,
@@ -380,6 +381,8 @@ def _print_report(result: Any) -> None:
         console.print(ranking_line(result), highlight=False)
     for line in fairness_lines(result):
         console.print(line, highlight=False)
+    for line in failure_lines(result):
+        console.print(f"[red]{line}[/red]", highlight=False)
 
 
 def main() -> None:

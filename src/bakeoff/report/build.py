@@ -313,6 +313,15 @@ def ranking_line(report: StudyReport) -> str | None:
             f"(a picture of the pool: verdicts come from the paired tests above)")
 
 
+def failure_lines(report: StudyReport) -> list[str]:
+    """One line per failed run, with its reason (results.csv keeps them too: status, error)."""
+    failed = report.failed
+    if not len(failed):
+        return []
+    return [f"failed: {r['contender']} seed {r['seed']} fold {r['fold']}: {r.get('error')}"
+            for _, r in failed.iterrows()]
+
+
 def fairness_lines(report: StudyReport) -> list[str]:
     fair = report.comparison.get("fairness")
     if not fair:

@@ -101,6 +101,10 @@ def _is_2d_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite: the run is recorded as failed with the step."""
+
+
 class Selection:
     """The selected epoch: Lightning ``ModelCheckpoint(save_top_k=1)`` semantics, the weights kept on the host."""
 
@@ -216,6 +220,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 logged.append((row, step))
             record["resumed_after_epochs"] = start  # epochs the interrupted attempt had completed
         t0 = time.perf_counter()
+        bad_step = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
         try:
             for epoch in range(start, protocol.epochs if not stopped else start):
                 if rng is not None:  # the random streams exactly where the interrupted run left them
@@ -232,6 +237,8 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                     with torch.no_grad():
                         batch = module.augment_batch(batch)
                     loss = module.training_step(batch)
+                    # no device sync per step: the first bad step is kept on the device, read once an epoch
+                    bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), global_step, bad_step)
                     seen += len(batch[0])
                     fabric.backward(loss, model=fmodel)
                     sample = protocol.log_grad_norm and global_step % 10 == 0
@@ -254,6 +261,9 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                     if t_step is not None:
                         _sync(device)
                         compile_s += time.perf_counter() - t_step
+                if int(bad_step) >= 0:
+                    raise Diverged(f"the training loss became NaN or infinite at step {int(bad_step) + 1} "
+                                   f"(epoch {epoch + 1}, learning rate {lr:g}); the run stopped there")
                 metrics = module.train_epoch_metrics()
                 metrics["lr"] = float(lr)
                 if grad_norms:
