@@ -4,6 +4,7 @@ directory alone (as in another process), and the study then finds it done."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 from bakeoff.api import Study
@@ -35,3 +36,25 @@ def test_a_pickled_run_executes_from_the_study_directory_alone(tmp_path, tiny_ra
     report = study.run(tmp_path / "o")  # the finished run is found, not trained again
     after = json.loads((tmp_path / "o" / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["finished"]
     assert before == after and len(report.results) == 2
+
+
+def test_a_local_ray_runs_the_study_with_the_local_executors_results(tmp_path, tiny_raw):
+    """execution.workers: 2 runs through a real local Ray (2 CPUs), two runs at a time, epochs streamed
+    back; every run's results equal the one-after-another executor's (CPU, one thread per run in both)."""
+    import pandas as pd
+
+    tiny_raw["protocol"].update(seeds=[0, 1], epochs=2)
+    tiny_raw["evaluation"].update(speed=False, n_boot=200)
+    tiny_raw["execution"] = {"threads_per_run": 1}
+    local = Study.from_dict(tiny_raw).run(tmp_path / "local")
+    tiny_raw["execution"] = {"workers": 2, "threads_per_run": 1}
+    events = []
+    ray_report = Study.from_dict(tiny_raw).run(tmp_path / "ray", lambda e, r, p: events.append((e, r.key)))
+    keep = [c for c in local.results.columns if not any(t in c for t in ("time", "per_s", "memory", "latency"))]
+    sort = ["contender", "seed", "fold"]
+    pd.testing.assert_frame_equal(ray_report.results[keep].sort_values(sort).reset_index(drop=True),
+                                  local.results[keep].sort_values(sort).reset_index(drop=True))
+    assert (ray_report.results["status"] == "done").all() and len(ray_report.results) == 4
+    assert sum(e == "epoch" for e, _ in events) == 8 and sum(e == "end" for e, _ in events) == 4
+    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")}
+    assert len(pids) >= 2 and os.getpid() not in pids  # in Ray's worker processes, not here

@@ -55,7 +55,7 @@ class Study:
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
             store.write_plan(runs)
-            executor_for(self.config.execution.backend).execute(self.context, store, runs, progress)
+            executor_for(self.config.execution).execute(self.context, store, runs, progress)
             return build_report(store, self.config)
         finally:
             store.unlock()

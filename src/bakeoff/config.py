@@ -309,7 +309,17 @@ class TuningConfig(_Strict):
 
 
 class ExecutionConfig(_Strict):
-    backend: Literal["local"] = "local"
+    """Who runs the runs; the results are the same whichever does (not part of a run's hash)."""
+
+    backend: Literal["local", "ray", "slurm"] = "local"
+    # local: this many runs at once on this machine, through a local Ray (1: one after another here)
+    workers: int = Field(1, ge=1)
+    # ray: the cluster to join (None: start a local Ray); each run is a Ray task with these resources
+    address: str | None = None
+    cpus_per_run: float = Field(1.0, gt=0)
+    gpus_per_run: float = Field(0.0, ge=0)  # fractions pack several small runs onto one GPU
+    # CPU threads a run's torch uses (None: torch's default when one run is at a time, else cpus_per_run)
+    threads_per_run: int | None = Field(None, ge=1)
     keep_checkpoints: bool = True
 
 

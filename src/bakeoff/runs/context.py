@@ -34,9 +34,13 @@ def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
 class StudyContext:
     """A validated study with its data loaded, normalised and split, and its task; no training yet."""
 
-    def __init__(self, config: StudyConfig, data: ArrayData | None = None) -> None:
+    def __init__(self, config: StudyConfig, data: ArrayData | None = None, loaded: bool = False) -> None:
+        """``data``: the study's data given directly (``loaded``: already loaded, checked and normalised,
+        as an executor ships a context's data to its workers) instead of read from ``config.data``."""
         self.config = config
         self._data = data
+        if loaded and data is not None:
+            self.__dict__["data"] = data  # the cached property, filled
         self.tuned: dict[str, dict[str, Any]] = {}  # contender -> best setting from equal-budget tuning
 
     def protocol(self, contender: str) -> ProtocolConfig:

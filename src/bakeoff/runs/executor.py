@@ -1,9 +1,17 @@
 """Executors: who runs the planned runs. Each run is self-contained (``RunSpec`` carries its resolved
-protocol), so the same ``execute_run`` can run in this process or elsewhere; results land in the study
-directory either way and a finished run is never run again."""
+protocol), so the same ``execute_run`` runs it in this process, in a Ray worker or in a SLURM job;
+results land in the study directory either way, and a finished run is never run again.
+
+Ray does the scheduling (no process pool of ours): ``execution.workers: N`` starts a local Ray and keeps N
+runs in flight; ``execution.backend: ray`` joins ``execution.address`` (or starts a local Ray) with
+``cpus_per_run`` / ``gpus_per_run`` per run (fractions pack small runs onto one GPU). Each worker
+rebuilds the study's context from the resolved study and the data, which Ray's object store holds once
+for all workers; epochs stream back to the driver through a Ray queue."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -21,13 +29,21 @@ class Executor(Protocol):
         """Run every run of ``runs`` that the store does not hold as done."""
 
 
+def _set_threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
 class LocalExecutor:
-    """One run after another in this process (``execution.backend: local``)."""
+    """One run after another in this process (``execution.backend: local``, ``workers: 1``)."""
 
     def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
                 progress: Progress | None = None) -> None:
         from bakeoff.runs.runner import execute_run
 
+        _set_threads(ctx.config.execution.threads_per_run)
         for run in runs:
             if store.is_done(run):
                 if progress:
@@ -41,7 +57,108 @@ class LocalExecutor:
                 progress("end", run, info)
 
 
-def executor_for(backend: str) -> Executor:
-    if backend == "local":
+def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threads: int | None,
+                queue: Any = None) -> dict[str, Any]:
+    """What a Ray worker does: rebuild the context from the resolved study and the shared data, run."""
+    from bakeoff.config import StudyConfig
+    from bakeoff.runs.runner import execute_run
+
+    _set_threads(threads)
+    ctx = StudyContext(StudyConfig.model_validate(config), data, loaded=True)
+    report = None
+    if queue is not None:
+        def report(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+            queue.put_nowait((run.key, epoch, epochs, {k: float(v) for k, v in metrics.items()}))
+    return execute_run(ctx, StudyStore(out), run, report)
+
+
+class RayExecutor:
+    """Runs as Ray tasks: a local Ray with ``workers`` runs at once, or the cluster at ``address``."""
+
+    def __init__(self, address: str | None, workers: int | None, cpus: float, gpus: float,
+                 threads: int | None) -> None:
+        self.address, self.workers, self.cpus, self.gpus, self.threads = address, workers, cpus, gpus, threads
+
+    def _init(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise BakeoffError("execution: Ray is not installed; expected pip install 'bakeoff[ray]'") from None
+        if ray.is_initialized():
+            return ray
+        env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}  # the user's modules too
+        kw: dict[str, Any] = {"runtime_env": env, "include_dashboard": False, "log_to_driver": False,
+                              "configure_logging": False}
+        if self.address is None and self.workers:
+            kw["num_cpus"] = max(1, int(round(self.workers * self.cpus)))
+        try:
+            ray.init(address=self.address, **kw)
+        except Exception as exc:  # noqa: BLE001 - Ray's own reason, in one line
+            raise BakeoffError(f"execution.address: cannot start or join Ray at {self.address or 'a local Ray'}: "
+                               f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+        self._started = True
+        return ray
+
+    def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
+                progress: Progress | None = None) -> None:
+        todo = []
+        for run in runs:
+            if store.is_done(run):
+                if progress:
+                    progress("skip", run, store.run_info(run))
+            else:
+                todo.append(run)
+        if not todo:
+            return
+        self._started = False
+        ray = self._init()
+        try:
+            from ray.util.queue import Queue
+
+            queue = Queue() if progress else None
+            config = ctx.config.model_dump(mode="json")
+            data_ref = ray.put(ctx.data)
+            task = ray.remote(_remote_run).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
+            threads = self.threads or max(1, int(self.cpus))
+            pending = {}
+            for run in todo:
+                pending[task.remote(config, data_ref, str(store.root), run, threads, queue)] = run
+                if progress:
+                    progress("start", run, None)
+            by_key = {r.key: r for r in todo}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                while queue is not None and not queue.empty():
+                    key, epoch, epochs, metrics = queue.get_nowait()
+                    progress("epoch", by_key[key], (epoch, epochs, metrics))
+                for ref in done:
+                    run = pending.pop(ref)
+                    try:
+                        info = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 - a worker that died: the run is recorded failed
+                        info = {**(store.run_info(run) or {}), "status": "failed",
+                                "error": f"the Ray worker running it failed: {type(exc).__name__}: "
+                                         f"{' '.join(str(exc).split())[:300]}"}
+                        store.write_run(run, info)
+                    if progress:
+                        progress("end", run, info)
+        finally:
+            if self._started:
+                ray.shutdown()
+
+
+def executor_for(execution: Any) -> Executor:
+    """The executor ``execution`` (the study's ``execution:`` section) names."""
+    if execution.backend == "local" and execution.workers == 1:
         return LocalExecutor()
-    raise BakeoffError(f"execution.backend: {backend!r} is not available; expected 'local'")
+    if execution.backend == "local":
+        return RayExecutor(None, execution.workers, execution.cpus_per_run, execution.gpus_per_run,
+                           execution.threads_per_run)
+    if execution.backend == "ray":
+        return RayExecutor(execution.address, execution.workers if execution.workers > 1 else None,
+                           execution.cpus_per_run, execution.gpus_per_run, execution.threads_per_run)
+    if execution.backend == "slurm":
+        from bakeoff.runs.slurm import SlurmExecutor
+
+        return SlurmExecutor(execution)
+    raise BakeoffError(f"execution.backend: {execution.backend!r} is not available; expected local, ray or slurm")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -142,6 +144,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         "protocol": protocol.model_dump(mode="json"), "split": split.fingerprints(data.ids),
         "class_counts": {p: ctx.class_counts(split.indices(p)) for p in ("train", "val", "test")},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
+        "host": socket.gethostname(), "pid": os.getpid(),
     }
     store.write_run(run, info)
     t_start = time.perf_counter()
@@ -161,8 +164,6 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
             device=str(module.device), training=result.training,
         )
         if not cfg.execution.keep_checkpoints and result.best_path:
-            import os
-
             os.remove(result.best_path)
     except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded
         info.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
