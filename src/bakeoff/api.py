@@ -42,7 +42,12 @@ class Study:
         self.context.validate()
         return self.context.plan()
 
-    def run(self, out: str | Path, progress: Progress | None = None) -> StudyReport:
+    def run(self, out: str | Path, progress: Progress | None = None, detach: bool = False) -> StudyReport | None:
+        """Run every run not yet done in ``out`` and build the report. ``detach`` (SLURM): submit the jobs
+        and return None at once; ``bakeoff status`` / ``bakeoff report`` read the directory later."""
+        if detach and self.config.execution.backend != "slurm":
+            raise BakeoffError(f"--detach: needs execution.backend: slurm (got {self.config.execution.backend!r}); "
+                               f"local and Ray runs end with this process")
         runs = self.plan()  # everything that can fail does so before any training
         store = StudyStore(out)
         if (store.root / EVALUATED_FILE).exists():
@@ -55,8 +60,8 @@ class Study:
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
             store.write_plan(runs)
-            executor_for(self.config.execution).execute(self.context, store, runs, progress)
-            return build_report(store, self.config)
+            executor_for(self.config.execution, detach=detach).execute(self.context, store, runs, progress)
+            return None if detach else build_report(store, self.config)
         finally:
             store.unlock()
 

@@ -39,6 +39,8 @@ def run(
     study: Annotated[Path, typer.Argument(help="The study file (YAML).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (created, or resumed).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="SLURM: submit the jobs and return at once; then "
+                                         "'bakeoff status OUT' and 'bakeoff report OUT'.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
@@ -52,6 +54,7 @@ def run(
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
                   f"→ {out}")
     failures: list[str] = []
+    queued: dict[str, str] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2,
                   transient=False) as bar:
@@ -67,6 +70,9 @@ def run(
             elif event == "tune_failed":
                 number, error = payload
                 bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {error}")
+            elif event == "queued":
+                queued[r.key] = payload
+                bar.update(overall, info=f"{len(queued)} SLURM job(s) queued")
             elif event == "start":
                 bar.update(current, description=f"  {r.key}", completed=0,
                            total=s.context.protocol(r.contender).epochs, info="", visible=True)
@@ -82,7 +88,13 @@ def run(
                     bar.console.print(f"[red]run {r.key} failed:[/red] {payload.get('error')}")
                 bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
 
-        result = s.run(out, progress)
+        result = s.run(out, progress, detach=detach)
+    if result is None:
+        ids = sorted(set(queued.values()))
+        console.print(f"submitted {len(queued)} run(s) as SLURM job(s) {', '.join(ids[:8])}"
+                      f"{' ...' if len(ids) > 8 else ''}; follow them with 'bakeoff status {out}', and when they "
+                      f"are done build the report with 'bakeoff report {out}'")
+        return
     _print_report(result)
     console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'comparison.json'}; "
                   f"plots: {out / 'plots'}")
@@ -136,7 +148,8 @@ def status(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     debug: DebugOpt = False,
 ) -> None:
-    """Show each planned run's state: done, failed, running or pending."""
+    """Show each planned run's state: pending, queued (SLURM job id), running (epoch, ETA), interrupted
+    (its process is gone: the same run command resumes it), done (test primary metric) or failed (why)."""
     from bakeoff.runs.store import StudyStore
 
     store = StudyStore(out)
@@ -149,21 +162,20 @@ def status(
         ctx = StudyContext(study)
         ctx.tuned = load_tuned(store, list(study.contenders))
         runs = ctx.plan()
+    from bakeoff.runs.status import run_states
+
+    primary = study.evaluation.primary
     t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
-    for col in ("contender", "run", "status", "epochs", "time (s)", study.protocol.select.monitor + " (best)"):
+    for col in ("contender", "run", "status", "progress", "time (s)", f"test {primary}", "detail"):
         t.add_column(col)
     counts: dict[str, int] = {}
-    for r in runs:
-        info = store.run_info(r) or {}
-        state = info.get("status", "pending")
-        if state == "done" and info.get("hash") != r.hash:
-            state = "stale"
-        counts[state] = counts.get(state, 0) + 1
-        colour = {"done": "green", "failed": "red", "running": "yellow"}.get(state, "white")
-        score = info.get("best_score")
-        t.add_row(r.contender, r.run_id, f"[{colour}]{state}[/{colour}]", str(info.get("epochs_trained", "")),
-                  f"{info['wall_time_s']:.1f}" if "wall_time_s" in info else "",
-                  f"{score:.4f}" if isinstance(score, float) else "")
+    for r, st in zip(runs, run_states(store, runs)):
+        counts[st.state] = counts.get(st.state, 0) + 1
+        colour = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "magenta",
+                  "queued": "cyan"}.get(st.state, "white")
+        t.add_row(r.contender, r.run_id, f"[{colour}]{st.state}[/{colour}]", st.progress,
+                  f"{st.wall_time_s:.1f}" if st.wall_time_s is not None else "",
+                  f"{st.score:.4f}" if st.score is not None else "", st.detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
 

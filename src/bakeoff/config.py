@@ -308,6 +308,19 @@ class TuningConfig(_Strict):
         return self
 
 
+class SlurmConfig(_Strict):
+    """``execution.slurm``: how each run's job is submitted (through submitit)."""
+
+    partition: str | None = None
+    account: str | None = None
+    time_min: int = Field(60, ge=1)  # the job's time limit; a job that reaches it is requeued and resumes
+    mem_gb: float | None = Field(None, gt=0)
+    array_parallelism: int = Field(16, ge=1)  # runs in flight at once (one job array per study)
+    sbatch: dict[str, Any] = Field(default_factory=dict)  # extra sbatch options, e.g. {qos: high, constraint: a100}
+    setup: list[str] = Field(default_factory=list)  # lines run before each job: module loads, env activation
+    max_requeues: int = Field(3, ge=0)  # time-outs after which a run is given up
+
+
 class ExecutionConfig(_Strict):
     """Who runs the runs; the results are the same whichever does (not part of a run's hash)."""
 
@@ -320,6 +333,7 @@ class ExecutionConfig(_Strict):
     gpus_per_run: float = Field(0.0, ge=0)  # fractions pack several small runs onto one GPU
     # CPU threads a run's torch uses (None: torch's default when one run is at a time, else cpus_per_run)
     threads_per_run: int | None = Field(None, ge=1)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
     keep_checkpoints: bool = True
 
 

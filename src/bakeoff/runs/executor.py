@@ -147,8 +147,8 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def executor_for(execution: Any) -> Executor:
-    """The executor ``execution`` (the study's ``execution:`` section) names."""
+def executor_for(execution: Any, detach: bool = False) -> Executor:
+    """The executor ``execution`` (the study's ``execution:`` section) names; ``detach``: submit, don't wait."""
     if execution.backend == "local" and execution.workers == 1:
         return LocalExecutor()
     if execution.backend == "local":
@@ -160,5 +160,5 @@ def executor_for(execution: Any) -> Executor:
     if execution.backend == "slurm":
         from bakeoff.runs.slurm import SlurmExecutor
 
-        return SlurmExecutor(execution)
+        return SlurmExecutor(execution, detach=detach)
     raise BakeoffError(f"execution.backend: {execution.backend!r} is not available; expected local, ray or slurm")

@@ -130,6 +130,23 @@ def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: 
                         threshold=ctx.config.evaluation.threshold, report=report)
 
 
+def _recording(report: Report | None, run_dir: Any) -> Report:
+    """The caller's epoch report, plus progress.json in the run directory (epoch, time, metrics)."""
+    from bakeoff.runs.store import PROGRESS_FILE
+
+    t0, first = time.time(), []
+
+    def record(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        first.append(epoch) if not first else None  # epochs count from here in this attempt (resumed or not)
+        per_epoch = (time.time() - t0) / max(epoch - first[0] + 1, 1)
+        write_json(run_dir / PROGRESS_FILE, {"epoch": epoch, "epochs": epochs, "eta_s": per_epoch * (epochs - epoch),
+                                             "updated": time.time(), "metrics": metrics})
+        if report is not None:
+            report(epoch, epochs, metrics)
+
+    return record
+
+
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
     """Train, select, predict, evaluate and time one run; a failure is recorded, never cached as done."""
     run_dir = store.start(run)
@@ -154,7 +171,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         input_shape = ctx.input_shape(run.contender, run.fold, protocol)
         model = ctx.build_model(run.contender, protocol, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
-        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, report)
+        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, _recording(report, run_dir))
         module = result.module
         info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(

@@ -24,6 +24,7 @@ DATA_CHECKS_FILE = "data_checks.json"
 RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.npz"
 METRICS_FILE = "metrics.json"
+PROGRESS_FILE = "progress.json"  # a running run's last finished epoch, for bakeoff status from anywhere
 FEATURES_FILE = "features.npz"  # dense tasks: feature maps of contenders.NAME.feature_layer
 GRADCAM_FILE = "gradcam.npz"  # 2D classification: Grad-CAM of the first validation images
 CHECKPOINTS_DIR = "checkpoints"  # best.ckpt: the selected weights

@@ -1,0 +1,173 @@
+"""The SLURM executor, through submitit: one job array per study (``array_parallelism`` runs in flight),
+each array task one run, executed on the node from the study directory alone (the resolved study, the
+plan's ``RunSpec`` and the data read from ``data.source``).
+
+A job that is pre-empted or reaches its time limit receives SLURM's signal; submitit then requeues it
+(``Checkpointable``) and the requeued job resumes its run from ``checkpoints/last.ckpt`` (see
+``train.loop``). The driver waits by reading the runs' ``run.json`` files, not SLURM's accounting
+(``sacct`` needs slurmdbd, which many clusters and test machines lack); ``squeue`` only tells it whether a
+job still exists. ``bakeoff run --detach`` submits and returns; ``bakeoff status DIR`` and
+``bakeoff report DIR`` work later from any machine that sees the directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bakeoff.errors import BakeoffError
+from bakeoff.runs.spec import RunSpec
+from bakeoff.runs.store import DONE, FAILED, StudyStore
+from bakeoff.utils import read_json, write_json
+
+SLURM_DIR = "slurm"  # DIR/slurm: submitit's folder (scripts, logs, pickles) and jobs.json
+JOBS_FILE = "jobs.json"  # run key -> SLURM job id
+
+try:  # submitit is the optional extra bakeoff[slurm]; without it the class below is never used
+    from submitit.helpers import Checkpointable
+except ImportError:  # pragma: no cover
+    Checkpointable = object  # type: ignore[misc,assignment]
+
+
+class RunJob(Checkpointable):  # type: ignore[misc]
+    """One run as a SLURM job. Requeued as it is after a pre-emption or time-out (submitit's
+    ``Checkpointable``); the run itself resumes from its last epoch's checkpoint."""
+
+    def __init__(self, out: str, run: RunSpec, threads: int | None) -> None:
+        self.out, self.run, self.threads = out, run, threads
+
+    def __call__(self) -> dict[str, Any]:
+        from bakeoff.runs.context import StudyContext
+        from bakeoff.runs.executor import _set_threads
+        from bakeoff.runs.runner import execute_run
+
+        _set_threads(self.threads)
+        store = StudyStore(self.out)
+        if store.is_done(self.run):
+            return store.run_info(self.run) or {}
+        ctx = StudyContext(store.saved_study())
+        return execute_run(ctx, store, self.run)
+
+
+def jobs_of(root: Path) -> dict[str, str]:
+    path = Path(root) / SLURM_DIR / JOBS_FILE
+    return read_json(path) if path.is_file() else {}
+
+
+def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
+    """State of each job SLURM still knows (PENDING, RUNNING, ...); None when squeue is unavailable."""
+    if not job_ids:
+        return {}
+    try:
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    states = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            states[parts[0]] = parts[1]
+    return states
+
+
+class SlurmExecutor:
+    """``execution.backend: slurm``: submit every run not done as one job array, then wait (or not)."""
+
+    def __init__(self, execution: Any, detach: bool = False, poll_s: float = 2.0) -> None:
+        self.execution, self.detach, self.poll_s = execution, detach, poll_s
+
+    def _executor(self, folder: Path) -> Any:
+        try:
+            import submitit
+        except ImportError:
+            raise BakeoffError("execution.backend: slurm needs submitit; expected pip install 'bakeoff[slurm]'") from None
+        ex, sl = self.execution, self.execution.slurm
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=sl.max_requeues)
+        params: dict[str, Any] = {"timeout_min": sl.time_min, "cpus_per_task": max(1, int(round(ex.cpus_per_run))),
+                                  "slurm_array_parallelism": sl.array_parallelism, "name": "bakeoff",
+                                  "slurm_setup": list(sl.setup), "slurm_additional_parameters": dict(sl.sbatch)}
+        if ex.gpus_per_run:
+            params["gpus_per_node"] = max(1, int(round(ex.gpus_per_run)))
+        if sl.partition:
+            params["slurm_partition"] = sl.partition
+        if sl.account:
+            params["slurm_account"] = sl.account
+        if sl.mem_gb:
+            params["mem_gb"] = sl.mem_gb
+        executor.update_parameters(**params)
+        return executor
+
+    def execute(self, ctx: Any, store: StudyStore, runs: list[RunSpec], progress: Any = None) -> None:
+        if ctx._data is not None:
+            raise BakeoffError("execution.backend: slurm jobs read the data from data.source on the cluster's "
+                               "nodes; data given in Python cannot travel there. Save it (an .npz) and name it "
+                               "in data.source")
+        todo = []
+        for run in runs:
+            if store.is_done(run):
+                if progress:
+                    progress("skip", run, store.run_info(run))
+            else:
+                todo.append(run)
+        if not todo:
+            return
+        folder = store.root / SLURM_DIR
+        known = jobs_of(store.root)
+        alive = squeue_states([known[r.key] for r in todo if r.key in known]) or {}
+        submit = [r for r in todo if known.get(r.key) not in alive]  # a run whose job still exists waits for it
+        if submit:
+            executor = self._executor(folder)
+            threads = self.execution.threads_per_run or max(1, int(round(self.execution.cpus_per_run)))
+            try:
+                with executor.batch():
+                    jobs = [executor.submit(RunJob(str(store.root), r, threads)) for r in submit]
+            except Exception as exc:  # noqa: BLE001 - sbatch's own complaint, in one line
+                raise BakeoffError(f"execution.slurm: submitting the jobs failed: {type(exc).__name__}: "
+                                   f"{' '.join(str(exc).split())[:400]}") from None
+            for r, job in zip(submit, jobs):
+                known[r.key] = str(job.job_id)
+            write_json(folder / JOBS_FILE, known)
+        for r in todo:
+            if progress:
+                progress("queued", r, known[r.key])
+        if self.detach:
+            return
+        self.wait(store, todo, progress)
+
+    def wait(self, store: StudyStore, runs: list[RunSpec], progress: Any = None) -> None:
+        """Until every run is done or failed; a job that left the queue without a result is a failed run."""
+        known = jobs_of(store.root)
+        left = {r.key: r for r in runs}
+        started: set[str] = set()
+        gone_since: dict[str, float] = {}
+        while left:
+            states = squeue_states([known[k] for k in left if k in known])
+            for key, run in list(left.items()):
+                info = store.run_info(run) or {}
+                status = info.get("status") if info.get("hash") == run.hash else None
+                if status == "running" and key not in started:
+                    started.add(key)
+                    if progress:
+                        progress("start", run, None)
+                if status in (DONE, FAILED):
+                    del left[key]
+                    if progress:
+                        progress("end", run, info)
+                    continue
+                job = known.get(key)
+                if states is not None and job not in states:  # not queued, not running, no result (yet)
+                    first = gone_since.setdefault(key, time.monotonic())
+                    if time.monotonic() - first > 30:  # the result file had time to appear
+                        info = {**info, "contender": run.contender, "seed": run.seed, "fold": run.fold,
+                                "run_id": run.run_id, "hash": run.hash, "status": FAILED,
+                                "error": f"SLURM job {job} ended without finishing the run; see "
+                                         f"{store.root / SLURM_DIR / str(job)}"}
+                        store.write_run(run, info)
+                else:
+                    gone_since.pop(key, None)
+            if left:
+                time.sleep(self.poll_s)
+        sys.stdout.flush()

@@ -1,0 +1,85 @@
+"""What ``bakeoff status`` says about each planned run, from the study directory alone (no torch):
+its run.json, progress.json and metrics.json, the SLURM job ids the slurm executor recorded, and whether
+the process that was running it still exists."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from bakeoff.runs.spec import RunSpec
+from bakeoff.runs.store import METRICS_FILE, PROGRESS_FILE, StudyStore
+from bakeoff.utils import read_json
+
+
+@dataclass
+class RunState:
+    state: str  # pending | queued | running | interrupted | done | failed | stale
+    progress: str = ""
+    detail: str = ""
+    score: float | None = None
+    wall_time_s: float | None = None
+
+
+def _alive(info: dict, job: str | None, queue: dict[str, str] | None) -> bool | None:
+    """Whether the process running a run still exists: its SLURM job in the queue, or its PID on this
+    host; None when this machine cannot tell (another host, no squeue)."""
+    if job is not None and queue is not None:
+        return job in queue
+    if info.get("host") == socket.gethostname() and info.get("pid"):
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return None
+
+
+def _eta(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
+    from bakeoff.runs.slurm import jobs_of, squeue_states
+
+    jobs = jobs_of(store.root)
+    queue = squeue_states(list(jobs.values())) if jobs else None
+    study_primary = store.saved_study().evaluation.primary
+    out = []
+    for r in runs:
+        info = store.run_info(r) or {}
+        job = jobs.get(r.key)
+        state = info.get("status", "pending")
+        if info and info.get("hash") != r.hash:
+            state = "stale" if state == "done" else "pending"
+        st = RunState(state, wall_time_s=info.get("wall_time_s"))
+        run_dir = store.run_dir(r)
+        if state == "pending" and job is not None and (queue is None or job in queue):
+            st.state, st.detail = "queued", f"SLURM job {job}" + (f" ({queue[job].lower()})" if queue else "")
+        elif state == "running":
+            alive = _alive(info, job, queue)
+            prog = read_json(run_dir / PROGRESS_FILE) if (run_dir / PROGRESS_FILE).is_file() else None
+            if prog:
+                st.progress = f"epoch {prog['epoch']}/{prog['epochs']}"
+                if alive is not False:
+                    st.detail = f"ETA {_eta(prog['eta_s'])}" if prog["epoch"] < prog["epochs"] else "predicting"
+            if alive is False:
+                st.state = "interrupted"
+                st.detail = ("its process is gone; the same run command resumes it from its last epoch"
+                             if (run_dir / "checkpoints" / "last.ckpt").is_file() else
+                             "its process is gone; the same run command runs it again")
+            elif job is not None:
+                st.detail = (st.detail + f"; SLURM job {job}").lstrip("; ")
+        elif state == "done":
+            st.progress = f"{info.get('epochs_trained', '')} epochs"
+            metrics = run_dir / METRICS_FILE
+            if metrics.is_file():
+                value = read_json(metrics).get("test", {}).get(study_primary)
+                st.score = float(value) if isinstance(value, int | float) else None
+        elif state == "failed":
+            st.detail = " ".join(str(info.get("error", "")).split())[:160]
+        out.append(st)
+    return out

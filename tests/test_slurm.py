@@ -1,0 +1,90 @@
+"""The slurm executor on a real single-node SLURM cluster (scripts/slurm_local.sh: Debian's slurm-wlm and
+munge, started here as root): a study submitted with --detach runs as a job array; one job, signalled as
+a pre-emption mid-training, is requeued by submitit and resumes from its last epoch; the results equal a
+local run's, run for run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import write_study
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMINGS = ("time", "per_s", "memory", "latency")
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    if os.geteuid() != 0:
+        pytest.skip("starting a SLURM cluster needs root (CI runs as root)")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_local.sh"), "start"], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    yield
+    subprocess.run(["bash", str(ROOT / "scripts" / "slurm_local.sh"), "stop"], timeout=60)
+
+
+def _bakeoff(*args):
+    return subprocess.run([sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="200"), timeout=600)
+
+
+def test_a_study_on_slurm_detached_with_a_preempted_job(slurm, tmp_path, tiny_raw):
+    tiny_raw["data"]["params"]["n"] = 1200
+    tiny_raw["protocol"].update(seeds=[0, 1], epochs=10)
+    tiny_raw["evaluation"].update(speed=False, n_boot=200)
+    tiny_raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1,
+                             "slurm": {"time_min": 20, "array_parallelism": 2}}
+    study = write_study(tmp_path / "s.yaml", tiny_raw)
+    out = tmp_path / "slurm"
+    proc = _bakeoff("run", study, "--out", out, "--detach")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "submitted 4 run(s) as SLURM job(s)" in proc.stdout
+    jobs = json.loads((out / "slurm" / "jobs.json").read_text())
+    assert len(jobs) == 4
+
+    # pre-empt the first run's job once it has finished an epoch: SLURM's signal, as a scheduler sends it
+    target = out / "runs" / "se" / "seed0-fold0"  # SE-ResNet runs take seconds an epoch here
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        prog = target / "progress.json"
+        if prog.is_file() and 1 <= json.loads(prog.read_text())["epoch"] < 8:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the first run never reported an epoch: " + _bakeoff("status", out).stdout)
+    subprocess.run(["scancel", "--signal=USR2", jobs["se/seed0-fold0"]], check=True, timeout=60)
+    status = _bakeoff("status", out)
+    assert status.returncode == 0 and "SLURM job" in status.stdout, status.stdout
+
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        infos = [json.loads(p.read_text()) for p in out.glob("runs/*/*/run.json")]
+        if len(infos) == 4 and all(i["status"] in ("done", "failed") for i in infos):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("the jobs did not finish: " + _bakeoff("status", out).stdout)
+    info = json.loads((target / "run.json").read_text())
+    assert info["status"] == "done", info.get("error")
+    assert info["training"]["resumed_after_epochs"] >= 1  # requeued, and continued from its last epoch
+    status = _bakeoff("status", out)
+    assert "4 done" in status.stdout, status.stdout
+    report = _bakeoff("report", out)
+    assert report.returncode == 0, report.stderr[-3000:]
+
+    tiny_raw["execution"] = {"threads_per_run": 1}
+    local = tmp_path / "local"
+    proc = _bakeoff("run", write_study(tmp_path / "l.yaml", tiny_raw), "--out", local)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (pd.read_csv(d / "results.csv") for d in (out, local))
+    keep = [c for c in a.columns if not any(t in c for t in TIMINGS)]
+    pd.testing.assert_frame_equal(a[keep], b[keep])
