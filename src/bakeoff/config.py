@@ -337,6 +337,17 @@ class ExecutionConfig(_Strict):
     keep_checkpoints: bool = True
 
 
+class MlflowConfig(_Strict):
+    uri: str | None = None  # a tracking server or store; None: sqlite:///DIR/mlflow.db in the study directory
+    experiment: str | None = None  # None: the study's name
+
+
+class TrackingConfig(_Strict):
+    """Experiment tracking besides the TensorBoard event files every run writes."""
+
+    mlflow: MlflowConfig | None = None
+
+
 class StudyConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     task: TaskName = "binary_classification"
@@ -346,6 +357,7 @@ class StudyConfig(_Strict):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("contenders")
     @classmethod
@@ -407,7 +419,7 @@ class StudyConfig(_Strict):
         """Hash of everything that changes what runs produce. Execution settings and the evaluation
         (metrics, statistics, verdicts: all recomputed from saved predictions) are left out, so a study
         can be re-evaluated in place without retraining."""
-        return stable_hash({**self.model_dump(mode="json", exclude={"execution", "evaluation"}),
+        return stable_hash({**self.model_dump(mode="json", exclude={"execution", "evaluation", "tracking"}),
                             "contenders": {k: c.identity() for k, c in self.contenders.items()},
                             "run_evaluation": self.evaluation.run_settings()})
 

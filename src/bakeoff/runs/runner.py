@@ -186,6 +186,13 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         info.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     info["wall_time_s"] = time.perf_counter() - t_start
     info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if cfg.tracking.mlflow is not None:
+        try:
+            from bakeoff.runs.tracking import log_run
+
+            info["mlflow_run_id"] = log_run(cfg.tracking.mlflow, store.root, cfg.name, info, run_dir)
+        except Exception as exc:  # noqa: BLE001 - tracking must never cost a finished run
+            info["tracking_error"] = f"MLflow: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
     store.write_run(run, info)
     if info["status"] == DONE:
         store.finish(run)

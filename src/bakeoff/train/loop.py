@@ -57,8 +57,12 @@ class FitResult:
 def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None) -> L.Fabric:
     from bakeoff.errors import BakeoffError
 
-    fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
-                      loggers=loggers or None)
+    import warnings
+
+    with warnings.catch_warnings():  # a machine with SLURM's tools: one run is one process, not an srun task
+        warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+        fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
+                          loggers=loggers or None)
     if fabric.world_size > 1:
         raise BakeoffError(f"protocol.devices: {protocol.devices} gives {fabric.world_size} devices per run; "
                            f"expected 1 (multi-device runs are not supported yet)")
