@@ -12,7 +12,8 @@ from scipy import stats
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.stats.compare import adjust_pairs, compare_pair
-from bakeoff.stats.paired import PairedRuns, mcnemar_exact
+from bakeoff.stats.paired import mcnemar_exact, paired_runs
+from bakeoff.tasks import get_task
 
 N, POS = 250, 45
 y = np.r_[np.ones(POS, int), np.zeros(N - POS, int)]
@@ -34,7 +35,10 @@ def report(label: str, cnn_fp: np.ndarray, se_fp: np.ndarray) -> None:
     m = mcnemar_exact(se == y, cnn == y)
     print(f"  exact McNemar: SE-only correct {m['a_only_correct']}, CNN-only correct {m['b_only_correct']}, "
           f"p = {m['p_value']:.4f}")
-    runs = PairedRuns(y={0: y}, a={(0, 0): se.astype(float)}, b={(0, 0): cnn.astype(float)})
+    ids = np.arange(N)
+    runs = paired_runs(get_task("binary_classification"), "accuracy",
+                       {(0, 0): {"ids": ids, "y": y, "probs": se.astype(float)}},
+                       {(0, 0): {"ids": ids, "y": y, "probs": cnn.astype(float)}})
     pair = compare_pair(runs, "SE-ResNet3D", "Simple CNN", EvaluationConfig(primary="accuracy", min_effect=0.02),
                         extras=False)
     adjust_pairs([pair], "accuracy")
