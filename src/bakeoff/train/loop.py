@@ -55,9 +55,9 @@ class FitResult:
 
 
 def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None) -> L.Fabric:
-    from bakeoff.errors import BakeoffError
-
     import warnings
+
+    from bakeoff.errors import BakeoffError
 
     with warnings.catch_warnings():  # a machine with SLURM's tools: one run is one process, not an srun task
         warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
