@@ -118,11 +118,17 @@ def _imported(*args: str) -> set[str]:
 
 
 def test_help_and_status_do_not_import_torch(finished):
-    _, out, _ = finished
-    for args in (("--help",), ("status", out)):
+    study, out, _ = finished
+    same = ("--set", "evaluation.min_effect=0.05")  # as the directory was last run (see the test above)
+    for args in (("--help",), ("status", out), ("run", study, "--out", out, *same)):  # a rerun: nothing changed
         mods = _imported(*args)
         assert not mods & {"torch", "lightning", "matplotlib", "monai", "timm"}, (args, sorted(mods))
     assert (out / "plan.json").is_file()
+    again = bakeoff("run", study, "--out", out, *same)
+    assert again.returncode == 0 and "all 4 runs are done and nothing changed" in again.stdout, again.stdout
+    assert "se vs cnn on auroc" in again.stdout
+    changed = bakeoff("run", study, "--out", out)  # another setting: the report is redone (runs are reused)
+    assert changed.returncode == 0 and "nothing changed" not in changed.stdout, changed.stderr[-2000:]
 
 
 def test_failed_run_is_retried_not_cached(finished, tmp_path):

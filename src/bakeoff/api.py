@@ -61,7 +61,14 @@ class Study:
                 runs = self.context.plan()
             store.write_plan(runs)
             executor_for(self.config.execution, detach=detach).execute(self.context, store, runs, progress)
-            return None if detach else build_report(store, self.config)
+            if detach:
+                return None
+            report = build_report(store, self.config)
+            if len(report.failed) == 0 and self.context._data is None:
+                from bakeoff.runs.finished import write_stamp
+
+                write_stamp(store, self.config)  # a rerun with nothing changed returns without torch
+            return report
         finally:
             store.unlock()
 

@@ -46,6 +46,8 @@ def run(
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not detach and _finished(study, out, set_ or []):
+        return
     from bakeoff.api import Study
 
     s = Study.from_yaml(study, set_ or [])
@@ -102,6 +104,30 @@ def run(
         err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
                           f"Running the same command again retries only those.")
         raise typer.Exit(1)
+
+
+def _finished(study: Path, out: Path, overrides: list[str]) -> bool:
+    """A finished study run again with nothing changed: say so from the saved files (no torch)."""
+    from bakeoff.config import load_study
+    from bakeoff.runs.finished import nothing_to_do
+    from bakeoff.runs.store import StudyStore
+    from bakeoff.utils import read_json
+
+    store = StudyStore(out)
+    cfg = load_study(study, overrides)
+    if not (store.root / "study.yaml").is_file() or not nothing_to_do(store, cfg):
+        return False
+    runs = store.read_plan() or []
+    console.print(f"[bold]{cfg.name}[/bold]: all {len(runs)} runs are done and nothing changed (settings, data "
+                  f"files, runs); nothing to train or recompute → {out}")
+    comp = store.root / "comparison.json"
+    for p in read_json(comp).get("pairs", []) if comp.is_file() else []:
+        console.print(f"  {p['a']} vs {p['b']} on {p['metric']}: {p['difference']:+.4f} "
+                      f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], p = {p.get('p_value_holm', p['p_value']):.3g} "
+                      f"(Holm): {p['verdict']}", highlight=False)
+    console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'comparison.json'}; "
+                  f"plots: {out / 'plots'}; 'bakeoff report {out}' rebuilds them")
+    return True
 
 
 @app.command()
