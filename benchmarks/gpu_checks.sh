@@ -12,3 +12,4 @@ python bench_timm_throughput.py --size 160 --n 4096 --batch 64 --precision bf16-
 python bench_seg_throughput.py --patch 128 --batch 16 --iters 100 --size 256 --precision 16-mixed --repeats 2
 python bench_study_overhead.py demo
 python bench_study_overhead.py seg3d --set protocol.epochs=10
+python bench_workers.py --gpu --epochs 30 --n 20000
