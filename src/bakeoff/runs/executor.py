@@ -29,6 +29,18 @@ class Executor(Protocol):
         """Run every run of ``runs`` that the store does not hold as done."""
 
 
+def not_done(store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> list[RunSpec]:
+    """The runs left to do; each finished one is reported as skipped."""
+    todo = []
+    for run in runs:
+        if store.is_done(run):
+            if progress:
+                progress("skip", run, store.run_info(run))
+        else:
+            todo.append(run)
+    return todo
+
+
 def _set_threads(n: int | None) -> None:
     if n:
         import torch
@@ -44,11 +56,7 @@ class LocalExecutor:
         from bakeoff.runs.runner import execute_run
 
         _set_threads(ctx.config.execution.threads_per_run)
-        for run in runs:
-            if store.is_done(run):
-                if progress:
-                    progress("skip", run, store.run_info(run))
-                continue
+        for run in not_done(store, runs, progress):
             if progress:
                 progress("start", run, None)
             report = (lambda e, m, d, _r=run: progress("epoch", _r, (e, m, d))) if progress else None
@@ -101,13 +109,7 @@ class RayExecutor:
 
     def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
                 progress: Progress | None = None) -> None:
-        todo = []
-        for run in runs:
-            if store.is_done(run):
-                if progress:
-                    progress("skip", run, store.run_info(run))
-            else:
-                todo.append(run)
+        todo = not_done(store, runs, progress)
         if not todo:
             return
         self._started = False

@@ -105,13 +105,9 @@ class SlurmExecutor:
             raise BakeoffError("execution.backend: slurm jobs read the data from data.source on the cluster's "
                                "nodes; data given in Python cannot travel there. Save it (an .npz) and name it "
                                "in data.source")
-        todo = []
-        for run in runs:
-            if store.is_done(run):
-                if progress:
-                    progress("skip", run, store.run_info(run))
-            else:
-                todo.append(run)
+        from bakeoff.runs.executor import not_done
+
+        todo = not_done(store, runs, progress)
         if not todo:
             return
         folder = store.root / SLURM_DIR
