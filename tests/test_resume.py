@@ -64,6 +64,9 @@ def test_a_killed_study_resumes_to_the_same_results(study, tmp_path, kill_at, ru
     before = first.stat().st_mtime_ns
     killed = json.loads((out / "runs" / run / "run.json").read_text())
     assert killed["status"] == "running"  # what the killed process left
+    status = subprocess.run([sys.executable, "-m", "bakeoff.cli", "status", str(out)], capture_output=True,
+                            text=True, env=dict(os.environ, COLUMNS="250"), timeout=120)
+    assert "interrupted" in status.stdout and "resumes it from its last epoch" in status.stdout, status.stdout
 
     proc = _run(path, out)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -29,6 +29,10 @@ def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
     on_cpu = protocol.accelerator == "cpu" or (protocol.accelerator == "auto" and not cuda)
     if protocol.precision == "16-mixed" and on_cpu:
         raise BakeoffError(f"{where}.precision: '16-mixed' needs a GPU; expected '32-true' or 'bf16-mixed' on CPU")
+    if isinstance(protocol.devices, int) and protocol.devices > 1 and not on_cpu \
+            and torch.cuda.device_count() < protocol.devices:
+        raise BakeoffError(f"{where}.devices: {protocol.devices} GPUs per run requested but "
+                           f"{torch.cuda.device_count()} are visible; expected at most that many")
 
 
 class StudyContext:
@@ -96,6 +100,9 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             check_device(p, where)
+            if isinstance(p.devices, int) and p.devices > 1 and self.dense:
+                raise BakeoffError(f"{where}.devices: {p.devices} devices per run are for in-memory classification "
+                                   f"studies; expected 1 for {self.config.task}")
             self._check_task_settings(p, where)
             self._check_builds(name)
             if self.config.contenders[name].feature_layer:

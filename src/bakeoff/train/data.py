@@ -33,8 +33,12 @@ class ArrayBatches:
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray | None, batch_size: int, *, shuffle: bool,
-                 seed: int | None = None, device: torch.device | str = "cpu") -> None:
+                 seed: int | None = None, device: torch.device | str = "cpu",
+                 shard: tuple[int, int] = (0, 1)) -> None:
+        """``shard`` (rank, world size): each global batch of ``batch_size`` is split across the processes
+        of a multi-device run, this one taking its part (the batch size stays the global one)."""
         self.device = torch.device(device)
+        self.rank, self.world = shard
         X_t = torch.from_numpy(np.ascontiguousarray(X))
         y_t = None if y is None else torch.from_numpy(np.ascontiguousarray(y))
         nbytes = X_t.nbytes + (0 if y_t is None else y_t.nbytes)
@@ -67,7 +71,11 @@ class ArrayBatches:
         stop = len(self) * self.batch_size
         for i in range(0, min(stop, self.n), self.batch_size):
             idx = order[i:i + self.batch_size]
-            if not self.shuffle:
+            if self.world > 1:
+                idx = idx.tensor_split(self.world)[self.rank]
+                xb = self.X[idx]
+                yb = None if self.y is None else self.y[idx]
+            elif not self.shuffle:
                 xb = self.X[i:i + self.batch_size]
                 yb = None if self.y is None else self.y[i:i + self.batch_size]
             else:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -16,7 +18,7 @@ from bakeoff.losses import build_loss
 from bakeoff.tasks import Task
 from bakeoff.train import determinism
 from bakeoff.train.data import ArrayBatches
-from bakeoff.train.loop import FitResult, device_of, run_fit
+from bakeoff.train.loop import FitResult, _loggers, device_of, make_fabric, run_fit, world_size
 from bakeoff.train.module import BakeoffModule, inference_batch
 
 __all__ = ["FitResult", "fit", "run_fit", "seed_everything", "set_tf32"]
@@ -45,8 +47,43 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     """Train ``model`` (already built under the run's seed) and restore the weights of the selected epoch."""
     loss_fn = build_loss(protocol.loss, task.default_loss, y_train, task.num_classes)
     module = BakeoffModule(model, task, loss_fn, protocol, threshold)
+    if world_size(protocol) > 1:
+        return fit_multi_device(module, protocol, X_train, y_train, X_val, y_val, run_dir)
     device = device_of(protocol)
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
     val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
     data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
     return run_fit(module, protocol, train, val, run_dir, report, data)
+
+
+def fit_multi_device(module: BakeoffModule, protocol: ProtocolConfig, X_train: np.ndarray, y_train: np.ndarray,
+                     X_val: np.ndarray, y_val: np.ndarray, run_dir: Path | None) -> FitResult:
+    """DDP over ``protocol.devices`` spawned processes (Lightning Fabric's ``ddp_spawn``): each global batch of
+    ``protocol.batch_size`` is split across them (so the run stays comparable with single-device ones),
+    gradients are averaged, every process validates on the whole validation split and the first one's
+    selection and stopping decide; the selected weights come back to this process."""
+    fabric = make_fabric(protocol, _loggers(run_dir), multi_device=True)
+    order_seed = int(torch.randint(0, 2**31 - 1, (1,)).item())  # the batches' order, shared by the processes
+    state, fields = fabric.launch(_multi_device_worker, module, protocol, X_train, y_train, X_val, y_val,
+                                  run_dir, order_seed)
+    module.model.load_state_dict(torch.load(io.BytesIO(state), map_location="cpu", weights_only=True))
+    return FitResult(module, **fields)
+
+
+def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: ProtocolConfig, X_train: np.ndarray,
+                         y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, run_dir: Path | None,
+                         order_seed: int) -> Any:
+    rank, world = fabric.global_rank, fabric.world_size
+    train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, seed=order_seed, device=fabric.device,
+                         shard=(rank, world))
+    val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=fabric.device)
+    record = {"strategy": "ddp_spawn", "world_size": world,
+              "per_device_batch": -(-protocol.batch_size // world), "global_batch": protocol.batch_size,
+              "data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
+    result = run_fit(module, protocol, train, val, run_dir if rank == 0 else None, None, record, fabric=fabric)
+    if rank != 0:
+        return None
+    fields = {k: getattr(result, k) for k in FitResult.__dataclass_fields__ if k != "module"}
+    buf = io.BytesIO()  # bytes, not tensors: shared-memory handles would not outlive this process
+    torch.save({k: v.detach().cpu() for k, v in module.model.state_dict().items()}, buf)
+    return buf.getvalue(), fields

@@ -54,7 +54,14 @@ class FitResult:
     training: dict[str, Any] = field(default_factory=dict)
 
 
-def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None) -> L.Fabric:
+def world_size(protocol: ProtocolConfig) -> int:
+    """Devices one run trains on (``protocol.devices``; "auto" counts as one)."""
+    return protocol.devices if isinstance(protocol.devices, int) else 1
+
+
+def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, multi_device: bool = False) -> L.Fabric:
+    """The run's Fabric; ``multi_device``: DDP over ``protocol.devices`` processes (spawned, so that it works
+    from any entry point: the CLI, a notebook, a Ray or SLURM worker)."""
     import warnings
 
     from bakeoff.errors import BakeoffError
@@ -62,16 +69,16 @@ def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None) -> L
     with warnings.catch_warnings():  # a machine with SLURM's tools: one run is one process, not an srun task
         warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
         fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
-                          loggers=loggers or None)
-    if fabric.world_size > 1:
+                          loggers=loggers or None, strategy="ddp_spawn" if multi_device else "auto")
+    if fabric.world_size > 1 and not multi_device:
         raise BakeoffError(f"protocol.devices: {protocol.devices} gives {fabric.world_size} devices per run; "
-                           f"expected 1 (multi-device runs are not supported yet)")
+                           f"expected 1 for this task (multi-device runs are for in-memory classification studies)")
     return fabric
 
 
 def device_of(protocol: ProtocolConfig) -> torch.device:
-    """The device a run with this protocol trains on (what Fabric picks)."""
-    return make_fabric(protocol).device
+    """The device a run with this protocol trains on (what Fabric picks; the first of several)."""
+    return make_fabric(protocol, multi_device=world_size(protocol) > 1).device
 
 
 def _loggers(run_dir: Path | None) -> list[Any]:
@@ -163,14 +170,19 @@ class EarlyStop:
 
 
 def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
-            run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None) -> FitResult:
+            run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None,
+            fabric: L.Fabric | None = None) -> FitResult:
     """Train ``module`` (a ``BakeoffModule``) for ``protocol.epochs`` with validation after each epoch;
     restore the selected epoch's weights. Batches arrive on the device (see ``ArrayBatches``) or are moved
     there here. ``training`` holds what the caller already set up (recorded in the result)."""
     from bakeoff.train.optim import build_scheduler
 
-    loggers = _loggers(run_dir)
-    fabric = make_fabric(protocol, loggers)
+    if fabric is None:
+        loggers = _loggers(run_dir)
+        fabric = make_fabric(protocol, loggers)
+    else:  # one process of a multi-device run (see fit_multi_device): its Fabric came with the launch
+        loggers = list(fabric.loggers)
+    multi = fabric.world_size > 1
     device = fabric.device
     cuda = device.type == "cuda"
     raw = module.model
@@ -201,7 +213,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             torch.cuda.reset_peak_memory_stats(device)
         global_step, epoch, compile_s, lr, seen = 0, 0, 0.0, protocol.optimizer.lr, 0
         grad_norms: list[torch.Tensor] = []
-        last = resume_path(run_dir)
+        last = None if multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
         logged: list[tuple[dict[str, float], int]] = []
         start, prior_time, stopped, rng = 0, 0.0, False, None
         if last is not None and last.is_file():  # an interrupted run: continue after its last epoch
@@ -265,6 +277,8 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                     if t_step is not None:
                         _sync(device)
                         compile_s += time.perf_counter() - t_step
+                if multi:  # every process stops together when any of them diverged
+                    bad_step = fabric.all_reduce(bad_step.float(), reduce_op="max").long()
                 if int(bad_step) >= 0:
                     raise Diverged(f"the training loss became NaN or infinite at step {int(bad_step) + 1} "
                                    f"(epoch {epoch + 1}, learning rate {lr:g}); the run stopped there")
@@ -288,6 +302,8 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 fabric.log_dict(row, step=global_step)
                 logged.append((row, global_step))
                 stop = stopper is not None and stopper.should_stop(metrics)
+                if multi:  # the first process's selection and stopping decide for all
+                    stop = bool(fabric.broadcast(stop, src=0))
                 if last is not None:
                     _sync(device)
                     save_resume(last, {
