@@ -23,6 +23,8 @@ def test_a_two_process_ddp_run_keeps_the_global_batch(tmp_path, tiny_raw):
     assert t["per_device_batch"] == 16 and t["global_batch"] == 32
     assert info["epochs_trained"] == 2 and 0.5 < report.results.set_index("contender").loc["se", "test_auroc"]
     assert (tmp_path / "o" / "runs" / "se" / "seed0-fold0" / "checkpoints" / "best.ckpt").is_file()
+    progress = json.loads((tmp_path / "o" / "runs" / "se" / "seed0-fold0" / "progress.json").read_text())
+    assert progress["epoch"] == progress["epochs"] == 2
     fairness = json.loads((tmp_path / "o" / "comparison.json").read_text())["fairness"]
     assert "world_size" in json.dumps(fairness)  # the audit names the difference in devices
 

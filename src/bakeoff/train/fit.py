@@ -80,7 +80,12 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
     record = {"strategy": "ddp_spawn", "world_size": world,
               "per_device_batch": -(-protocol.batch_size // world), "global_batch": protocol.batch_size,
               "data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
-    result = run_fit(module, protocol, train, val, run_dir if rank == 0 else None, None, record, fabric=fabric)
+    report = None
+    if rank == 0 and run_dir is not None:  # progress.json for bakeoff status (the caller's callback stays home)
+        from bakeoff.runs.runner import _recording
+
+        report = _recording(None, Path(run_dir))
+    result = run_fit(module, protocol, train, val, run_dir if rank == 0 else None, report, record, fabric=fabric)
     if rank != 0:
         return None
     fields = {k: getattr(result, k) for k in FitResult.__dataclass_fields__ if k != "module"}
