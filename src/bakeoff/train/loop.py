@@ -64,12 +64,17 @@ def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, mult
     from any entry point: the CLI, a notebook, a Ray or SLURM worker)."""
     import warnings
 
+    from lightning.fabric.plugins.environments import LightningEnvironment
+
     from bakeoff.errors import BakeoffError
 
     with warnings.catch_warnings():  # a machine with SLURM's tools: one run is one process, not an srun task
         warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+        # a multi-device run spawns its own processes, also inside a one-task SLURM job (whose environment
+        # would otherwise make Lightning expect SLURM to have started them)
+        plugins = [LightningEnvironment()] if multi_device else None
         fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
-                          loggers=loggers or None, strategy="ddp_spawn" if multi_device else "auto")
+                          loggers=loggers or None, strategy="ddp_spawn" if multi_device else "auto", plugins=plugins)
     if fabric.world_size > 1 and not multi_device:
         raise BakeoffError(f"protocol.devices: {protocol.devices} gives {fabric.world_size} devices per run; "
                            f"expected 1 for this task (multi-device runs are for in-memory classification studies)")
