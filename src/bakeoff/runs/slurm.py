@@ -79,18 +79,21 @@ class SlurmExecutor:
     def __init__(self, execution: Any, detach: bool = False, poll_s: float = 2.0) -> None:
         self.execution, self.detach, self.poll_s = execution, detach, poll_s
 
-    def _executor(self, folder: Path) -> Any:
+    def _executor(self, folder: Path, devices: int = 1) -> Any:
+        """submitit's executor; ``devices``: the most devices one of the runs trains on (a multi-device run
+        spawns that many processes in its one task, so the job gets that many GPUs, or CPUs on CPU)."""
         try:
             import submitit
         except ImportError:
             raise BakeoffError("execution.backend: slurm needs submitit; expected pip install 'bakeoff[slurm]'") from None
         ex, sl = self.execution, self.execution.slurm
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=sl.max_requeues)
-        params: dict[str, Any] = {"timeout_min": sl.time_min, "cpus_per_task": max(1, int(round(ex.cpus_per_run))),
+        params: dict[str, Any] = {"timeout_min": sl.time_min,
+                                  "cpus_per_task": max(1, int(round(ex.cpus_per_run)), devices if not ex.gpus_per_run else 1),
                                   "slurm_array_parallelism": sl.array_parallelism, "name": "bakeoff",
                                   "slurm_setup": list(sl.setup), "slurm_additional_parameters": dict(sl.sbatch)}
         if ex.gpus_per_run:
-            params["gpus_per_node"] = max(1, int(round(ex.gpus_per_run)))
+            params["gpus_per_node"] = max(1, int(round(ex.gpus_per_run)), devices)
         if sl.partition:
             params["slurm_partition"] = sl.partition
         if sl.account:
@@ -115,7 +118,8 @@ class SlurmExecutor:
         alive = squeue_states([known[r.key] for r in todo if r.key in known]) or {}
         submit = [r for r in todo if known.get(r.key) not in alive]  # a run whose job still exists waits for it
         if submit:
-            executor = self._executor(folder)
+            devices = max(int(d) if isinstance(d := (r.protocol or {}).get("devices", 1), int) else 1 for r in submit)
+            executor = self._executor(folder, devices)
             threads = self.execution.threads_per_run or max(1, int(round(self.execution.cpus_per_run)))
             try:
                 with executor.batch():
