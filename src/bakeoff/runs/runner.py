@@ -134,10 +134,11 @@ def _recording(report: Report | None, run_dir: Any) -> Report:
     """The caller's epoch report, plus progress.json in the run directory (epoch, time, metrics)."""
     from bakeoff.runs.store import PROGRESS_FILE
 
-    t0, first = time.time(), []
+    t0, first = time.time(), []  # the first epoch this attempt reports (a resumed run starts later)
 
     def record(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-        first.append(epoch) if not first else None  # epochs count from here in this attempt (resumed or not)
+        if not first:
+            first.append(epoch)
         per_epoch = (time.time() - t0) / max(epoch - first[0] + 1, 1)
         write_json(run_dir / PROGRESS_FILE, {"epoch": epoch, "epochs": epochs, "eta_s": per_epoch * (epochs - epoch),
                                              "updated": time.time(), "metrics": metrics})

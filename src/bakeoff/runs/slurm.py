@@ -12,7 +12,6 @@ job still exists. ``bakeoff run --detach`` submits and returns; ``bakeoff status
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -118,7 +117,9 @@ class SlurmExecutor:
         alive = squeue_states([known[r.key] for r in todo if r.key in known]) or {}
         submit = [r for r in todo if known.get(r.key) not in alive]  # a run whose job still exists waits for it
         if submit:
-            devices = max(int(d) if isinstance(d := (r.protocol or {}).get("devices", 1), int) else 1 for r in submit)
+            from bakeoff.train.loop import world_size
+
+            devices = max(world_size(r.resolved_protocol()) for r in submit)
             executor = self._executor(folder, devices)
             threads = self.execution.threads_per_run or max(1, int(round(self.execution.cpus_per_run)))
             try:
@@ -170,4 +171,3 @@ class SlurmExecutor:
                     gone_since.pop(key, None)
             if left:
                 time.sleep(self.poll_s)
-        sys.stdout.flush()

@@ -38,8 +38,10 @@ def bootstrap_weights(strata: list[np.ndarray], n: int, B: int, rng: np.random.G
 def bootstrap_replicates(task: Any, part: dict[str, Any], names: tuple[str, ...], threshold: float = 0.5,
                          n_boot: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
     """``n_boot`` bootstrap values of each metric ``names`` of ``task`` on one part's predictions."""
+    from bakeoff.tasks.metric import tables_for
+
     metrics = {m: task.metric(m) for m in names}
-    tables = {m: metric.table(part, task, threshold) for m, metric in metrics.items()}
+    tables = tables_for(metrics, part, task, threshold)
     n = len(part["ids"] if "ids" in part else part["y"])
     strata = strata_of(part.get("y") if task.unit == "sample" else None, n)
     rng = np.random.default_rng(seed)

@@ -228,8 +228,13 @@ class SampleTask(Task):
 
     def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
         """Every metric of these predictions, each from its registered ``Metric``."""
+        from bakeoff.tasks.metric import tables_for
+
         part = {"y": np.asarray(y), "probs": np.asarray(probs)}
-        return {name: self.metric(name).value(part, self, threshold) for name in self.metric_names}
+        metrics = {name: self.metric(name) for name in self.metric_names}
+        tables = tables_for(metrics, part, self, threshold)
+        ones = np.ones((1, len(part["y"])))
+        return {name: float(m.weighted(tables[name], ones)[0]) for name, m in metrics.items()}
 
     @abstractmethod
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -84,8 +84,8 @@ class MulticlassClassification(SampleTask):
 
     def per_class_metric(self, name: str) -> Any:
         """``f1_class2``: the F1 of class 2 against the rest, from the same confusion cells."""
-        from bakeoff.stats.multiclass import class_cells, per_class
-        from bakeoff.tasks.metric import Metric
+        from bakeoff.stats.multiclass import per_class
+        from bakeoff.tasks.metric import Metric, cells_table
 
         if name not in self.per_class_names():
             return None
@@ -96,7 +96,7 @@ class MulticlassClassification(SampleTask):
             return per_class((W @ cells.reshape(len(cells), -1)).reshape(-1, K, K), family, int(k))
 
         return Metric(name, True, False, f"{family} of class {k}",
-                      lambda part, task, thr: class_cells(part["y"], part["probs"]), compute, tasks=(self.name,))
+                      cells_table, compute, tasks=(self.name,))
 
     @property
     def num_outputs(self) -> int:

@@ -167,36 +167,27 @@ def _builtins() -> None:
     if _DONE:
         return
     _DONE.append(True)
-    from bakeoff.stats.multiclass import class_cells, cm_metrics
+    from bakeoff.stats.multiclass import cm_metrics
     from bakeoff.stats.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
 
     def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
-        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
-            return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(bool), threshold
-
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
             return weighted_binary_metrics(t[0], t[1], W, t[2], (name,))[name]
 
         loo = (lambda t: leave_one_out_metric(t[0], t[1], t[2], name)) if name in FAST_LOO else None
-        register(Metric(name, hib, not thresholded, doc, update, compute, loo), ["binary_classification"])
+        register(Metric(name, hib, not thresholded, doc, binary_table, compute, loo), ["binary_classification"])
 
     def confusion(name: str, doc: str = "") -> None:
-        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
-            return class_cells(part["y"], part["probs"])
-
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
             K = t.shape[1]
             return cm_metrics((W @ t.reshape(len(t), -1)).reshape(-1, K, K), (name,))[name]
 
-        register(Metric(name, True, False, doc, update, compute), MULTICLASS_TASKS)
+        register(Metric(name, True, False, doc, cells_table, compute), MULTICLASS_TASKS)
 
     def one_vs_rest(name: str, doc: str) -> None:
         """Macro average over the classes of the binary metric of class k against the rest; a class
         without positives or negatives in a replicate is left out of that replicate's mean (as
         torchmetrics leaves out NaN classes)."""
-
-        def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
-            return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(np.int64)
 
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
             p, y = t
@@ -209,7 +200,7 @@ def _builtins() -> None:
             with np.errstate(invalid="ignore"):
                 return np.nanmean(np.array(vals), axis=0)
 
-        register(Metric(name, True, True, doc, update, compute), MULTICLASS_TASKS)
+        register(Metric(name, True, True, doc, probs_table, compute), MULTICLASS_TASKS)
 
     binary("accuracy", True, True, "fraction correct at the threshold")
     binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
@@ -257,6 +248,32 @@ def _builtins() -> None:
              ["particle_picking"])
     register(Metric("loss", False, True, "the training loss on the validation split"),
              (*SAMPLE_TASKS, *DENSE_TASKS))
+
+
+# Tables several metrics share: one function each, so ``tables_for`` builds each table once per part.
+def binary_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
+    return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(bool), threshold
+
+
+def cells_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
+    from bakeoff.stats.multiclass import class_cells
+
+    return class_cells(part["y"], part["probs"])
+
+
+def probs_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
+    return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(np.int64)
+
+
+def tables_for(metrics: dict[str, Metric], part: dict[str, Any], task: Any, threshold: float) -> dict[str, Any]:
+    """Each metric's per-unit table, every distinct ``update`` run once."""
+    built: dict[Any, Any] = {}
+    out = {}
+    for name, m in metrics.items():
+        if m.update not in built:
+            built[m.update] = m.table(part, task, threshold)
+        out[name] = built[m.update]
+    return out
 
 
 def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Metric:
