@@ -74,4 +74,4 @@ def test_ten_thousand_samples_two_thousand_resamples_is_fast():
     reps = bootstrap_replicates(BINARY, part, BINARY_METRICS, n_boot=2000)
     elapsed = time.perf_counter() - t0
     assert len(reps["auroc"]) == 2000
-    assert elapsed < 5.0  # a correctness guard only; the measured figure is in benchmarks/bench_stats.py
+    assert elapsed < 30.0  # a guard against pathological slowness only (2.2 s alone here); bench_stats.py measures
