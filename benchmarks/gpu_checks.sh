@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Every GPU check of the training path in one script, for a session lent a GPU machine (~10 min on one
-# H100): the gpu-marked tests (every example study at tiny size with its defaults, 16-mixed and
-# bf16-mixed; the trainer API; reruns), then the benchmarks at GPU-sized workloads. Quote its output with
-# the card's name. Run from the repository root: bash benchmarks/gpu_checks.sh
+# Every GPU check in one script, for a session lent a GPU machine (under 9 min on one H100): the
+# gpu-marked tests (every example study at tiny size with its defaults, 16-mixed and bf16-mixed; the
+# trainer API; reruns; a killed run resuming; fractional GPUs through Ray), then the benchmarks at
+# GPU-sized workloads, each section under its own time limit so one slow part cannot eat the others.
+# Quote its output with the card's name. Run from the repository root: bash benchmarks/gpu_checks.sh [LOGDIR]
 set -u
-python -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__)"
-python -m pytest -q -m gpu tests/gpu -p no:cacheprovider 2>&1 | tail -15
+log=${1:-/tmp/gpu_checks}
+mkdir -p "$log"
+section() {  # section NAME SECONDS CMD...: run with a limit, keep the whole log, print its tail
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  echo "== $name (limit ${limit}s)"
+  timeout "$limit" "$@" > "$log/$name.log" 2>&1
+  local rc=$?
+  tail -n "${TAIL:-6}" "$log/$name.log"
+  echo "-- $name: rc=$rc in $((SECONDS - t0)) s"
+}
+python -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__, '| cuda', torch.version.cuda)"
+python -c "import ray; print('ray', ray.__version__)" 2>&1 | tail -1
+TAIL=30 section gpu_tests 270 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rfEs -s
 cd benchmarks
-python bench_train_throughput.py --repeats 3 --n 6000
-python bench_timm_throughput.py --size 160 --n 4096 --batch 64 --precision bf16-mixed --repeats 2
-python bench_seg_throughput.py --patch 128 --batch 16 --iters 100 --size 256 --precision 16-mixed --repeats 2
-python bench_study_overhead.py demo
-python bench_study_overhead.py seg3d --set protocol.epochs=10
-python bench_workers.py --gpu --epochs 30 --n 20000
+section bench_workers 110 python bench_workers.py --gpu --epochs 8 --n 8000
+section bench_train 50 python bench_train_throughput.py --repeats 2 --n 6000
+section bench_seg 50 python bench_seg_throughput.py --patch 128 --batch 16 --iters 60 --size 256 --precision 16-mixed --repeats 2
+section bench_timm 40 python bench_timm_throughput.py --size 160 --n 2048 --batch 64 --precision bf16-mixed --repeats 2

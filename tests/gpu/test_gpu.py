@@ -102,3 +102,64 @@ def test_reruns_with_the_default_policy_are_identical(tmp_path, tiny_raw):
         assert np.array_equal(probs[0], probs[1])
     else:  # ops without deterministic kernels: close, not necessarily identical
         np.testing.assert_allclose(probs[0], probs[1], atol=1e-3)
+
+
+def test_a_killed_run_resumes_to_the_same_predictions_on_the_gpu(tmp_path, tiny_raw):
+    """Issue 13 on CUDA: a run killed mid-epoch (SIGKILL) resumes from its epoch checkpoint (weights,
+    optimizer, scheduler, RNG states incl. CUDA's) and ends with the uninterrupted run's predictions:
+    bit for bit where every op has a deterministic kernel (recorded mode 'strict')."""
+    import signal
+
+    from tests.conftest import write_study
+    from tests.test_resume import _run
+
+    tiny_raw["protocol"].update(seeds=[0], epochs=3, schedule={"name": "cosine"})
+    tiny_raw["contenders"] = {"cnn": tiny_raw["contenders"]["cnn"]}
+    tiny_raw["evaluation"].update(speed=False, baseline="cnn", n_boot=200)
+    study = write_study(tmp_path / "s.yaml", tiny_raw)
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert _run(study, ref).returncode == 0
+    killed = _run(study, out, "step:6")  # 4 steps per epoch: mid-way through the second epoch
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    proc = _run(study, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = out / "runs" / "cnn" / "seed0-fold0"
+    info = json.loads((run / "run.json").read_text())
+    assert info["training"]["resumed_after_epochs"] == 1
+    assert info["device"].startswith("cuda" if CUDA else "cpu")
+    a = np.load(run / "predictions.npz")["test_probs"]
+    b = np.load(ref / "runs" / "cnn" / "seed0-fold0" / "predictions.npz")["test_probs"]
+    print("resume on", info["device"], "determinism", info["training"]["determinism"]["mode"],
+          "max |diff|", float(np.abs(a - b).max()))
+    if info["training"]["determinism"]["mode"] == "strict":
+        assert np.array_equal(a, b)
+    else:
+        np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+@pytest.mark.skipif(not CUDA, reason="fractional GPUs need a GPU")
+def test_fractional_gpus_pack_runs_onto_one_gpu_with_the_local_results(tmp_path, tiny_raw):
+    """Issue 13: backend ray with gpus_per_run 0.25 runs four runs at once on the one GPU (a local Ray),
+    each on CUDA in its own worker, with the one-after-another executor's results."""
+    pytest.importorskip("ray")
+    import pandas as pd
+
+    from bakeoff.api import Study
+
+    tiny_raw["protocol"].update(seeds=[0, 1], epochs=2)
+    tiny_raw["evaluation"].update(speed=False, n_boot=200)
+    local = Study.from_dict(tiny_raw).run(tmp_path / "local")
+    tiny_raw["execution"] = {"backend": "ray", "gpus_per_run": 0.25, "cpus_per_run": 1}
+    shared = Study.from_dict(tiny_raw).run(tmp_path / "ray")
+    infos = [json.loads(p.read_text()) for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")]
+    assert len(infos) == 4 and all(i["device"].startswith("cuda") for i in infos), [i["device"] for i in infos]
+    assert len({i["pid"] for i in infos}) >= 2 and os.getpid() not in {i["pid"] for i in infos}
+    keep = [c for c in local.results.columns if not any(t in c for t in ("time", "per_s", "memory", "latency"))]
+    sort = ["contender", "seed", "fold"]
+    mine = shared.results[keep].sort_values(sort).reset_index(drop=True)
+    ref = local.results[keep].sort_values(sort).reset_index(drop=True)
+    print("fractional GPUs:", mine[["contender", "seed", "auroc"]].to_dict("records"))
+    if all(i["training"]["determinism"]["mode"] == "strict" for i in infos):
+        pd.testing.assert_frame_equal(mine, ref)
+    else:
+        pd.testing.assert_frame_equal(mine, ref, atol=1e-3)
