@@ -88,3 +88,24 @@ def test_kfold_study_through_the_api(tmp_path, tiny_raw):
     test_ids = [set(np.load(tmp_path / "out" / "runs" / "cnn" / f"seed0-fold{k}" / "predictions.npz")["test_ids"])
                 for k in range(3)]
     assert not (test_ids[0] & test_ids[1]) and len(set.union(*test_ids)) == 240
+
+
+@pytest.mark.parametrize("loss", ["bce_balanced", "balanced_softmax_tversky"])
+def test_the_loss_moves_with_the_network_to_the_training_device(loss):
+    """Found on an H100 (CPU hides it): a class-weighted BCE's weights and the balanced softmax's log prior
+    stayed on the CPU while the network went to CUDA, and every such run failed at its first step.
+    ``place`` moves everything the training module owns; checked here with the meta device."""
+    import torch
+
+    from bakeoff.losses import BalancedSoftmaxTversky, WeightedBCE
+    from bakeoff.train.loop import place
+    from bakeoff.train.module import BakeoffModule
+
+    net = torch.nn.Conv3d(1, 2, 3)
+    loss_fn = (WeightedBCE(np.array([0.5, 2.0])) if loss == "bce_balanced"
+               else BalancedSoftmaxTversky(np.array([0.9, 0.1]), 1.0, 0.3, 0.7, False))
+    module = BakeoffModule(net, None, loss_fn, ProtocolConfig())  # type: ignore[arg-type]
+    meta = torch.device("meta")
+    place(module, net, meta, channels_last=False)
+    tensors = dict(module.named_parameters()) | dict(module.named_buffers())
+    assert tensors and all(t.device == meta for t in tensors.values()), {k: t.device for k, t in tensors.items()}

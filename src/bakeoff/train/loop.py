@@ -113,6 +113,16 @@ def _optimizer(model: nn.Module, protocol: ProtocolConfig, device: torch.device)
     return build_optimizer(model.parameters(), protocol.optimizer), kind
 
 
+def place(module: torch.nn.Module, raw: torch.nn.Module, device: torch.device, channels_last: bool) -> None:
+    """Move everything the module owns to the device: the network (channels-last for 2D conv nets on
+    CUDA) and every other part, such as the loss's class weights or prior (buffers), which a CUDA run
+    otherwise meets on the CPU ("indices should be either on cpu or on the same device")."""
+    raw.to(device, memory_format=torch.channels_last) if channels_last else raw.to(device)
+    for child in module.children():
+        if child is not raw:
+            child.to(device)
+
+
 def _is_2d_conv(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
@@ -193,7 +203,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     raw = module.model
     with determinism.recorded(protocol.deterministic) as det:
         channels_last = cuda and _is_2d_conv(raw)
-        raw.to(device, memory_format=torch.channels_last) if channels_last else raw.to(device)
+        place(module, raw, device, channels_last)
         opt, kind = _optimizer(raw, protocol, device)
         net = torch.compile(raw) if protocol.compile else raw
         fmodel, fopt = fabric.setup(net, opt)
