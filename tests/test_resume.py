@@ -40,6 +40,7 @@ def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     raw = json.loads(json.dumps(TINY_STUDY))
     raw["protocol"].update(epochs=3, schedule={"name": "cosine"})  # a scheduler's state must survive too
+    raw["execution"] = {"checkpoint_every_s": 0}  # a resume checkpoint at every epoch end
     raw["evaluation"].update(speed=False, n_boot=200)
     path = write_study(root / "tiny.yaml", raw)
     ref = root / "uninterrupted"
@@ -98,3 +99,24 @@ def test_a_diverging_contender_fails_with_its_step_while_the_others_finish(tmp_p
     assert "1 run(s) failed" in proc.stderr and "failed: se seed 0 fold 0: Diverged" in proc.stdout
     df = pd.read_csv(out / "results.csv").set_index("contender")
     assert df.loc["se", "status"] == "failed" and "step" in df.loc["se", "error"]
+
+
+def test_with_the_default_interval_a_killed_short_run_restarts_to_the_same_results(study, tmp_path):
+    """execution.checkpoint_every_s (default 60 s): runs whose epochs take a fraction of a second write no
+    resume checkpoint (a full-state write per epoch cost resnet18 0.5 s an epoch); killed, such a run
+    trains again from the start, to the same results."""
+    import yaml
+
+    path, ref = study
+    raw = yaml.safe_load(path.read_text())
+    del raw["execution"]
+    default = write_study(tmp_path / "default.yaml", raw)
+    out = tmp_path / "out"
+    proc = _run(default, out, "step:19")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run = out / "runs" / "cnn" / "seed1-fold0"
+    assert not (run / "checkpoints" / "last.ckpt").exists()
+    proc = _run(default, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resumed_after_epochs" not in json.loads((run / "run.json").read_text())["training"]
+    pd.testing.assert_frame_equal(_results(out), _results(ref))

@@ -41,7 +41,7 @@ def test_a_study_on_slurm_detached_with_a_preempted_job(slurm, tmp_path, tiny_ra
     tiny_raw["data"]["params"]["n"] = 1200
     tiny_raw["protocol"].update(seeds=[0, 1], epochs=10)
     tiny_raw["evaluation"].update(speed=False, n_boot=200)
-    tiny_raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1,
+    tiny_raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1, "checkpoint_every_s": 0,
                              "slurm": {"time_min": 20, "array_parallelism": 2}}
     study = write_study(tmp_path / "s.yaml", tiny_raw)
     out = tmp_path / "slurm"

@@ -116,6 +116,7 @@ def test_a_killed_run_resumes_to_the_same_predictions_on_the_gpu(tmp_path, tiny_
     tiny_raw["protocol"].update(seeds=[0], epochs=3, schedule={"name": "cosine"})
     tiny_raw["contenders"] = {"cnn": tiny_raw["contenders"]["cnn"]}
     tiny_raw["evaluation"].update(speed=False, baseline="cnn", n_boot=200)
+    tiny_raw["execution"] = {"checkpoint_every_s": 0}
     study = write_study(tmp_path / "s.yaml", tiny_raw)
     ref, out = tmp_path / "ref", tmp_path / "out"
     assert _run(study, ref).returncode == 0

@@ -172,7 +172,13 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         input_shape = ctx.input_shape(run.contender, run.fold, protocol)
         model = ctx.build_model(run.contender, protocol, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
-        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, _recording(report, run_dir))
+        from bakeoff.train.loop import CHECKPOINT_EVERY_S
+
+        token = CHECKPOINT_EVERY_S.set(cfg.execution.checkpoint_every_s)
+        try:
+            result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, _recording(report, run_dir))
+        finally:
+            CHECKPOINT_EVERY_S.reset(token)
         module = result.module
         info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(

@@ -19,6 +19,7 @@ determinism is off, ``torch.compile`` when the protocol asks (its compile time r
 
 from __future__ import annotations
 
+import contextvars
 import math
 import resource
 import time
@@ -251,6 +252,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 logged.append((row, step))
             record["resumed_after_epochs"] = start  # epochs the interrupted attempt had completed
         t0 = time.perf_counter()
+        saved_at = time.monotonic()
         bad_step = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
         try:
             for epoch in range(start, protocol.epochs if not stopped else start):
@@ -319,7 +321,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 stop = stopper is not None and stopper.should_stop(metrics)
                 if multi:  # the first process's selection and stopping decide for all
                     stop = bool(fabric.broadcast(stop, src=0))
-                if last is not None:
+                if last is not None and (time.monotonic() - saved_at >= CHECKPOINT_EVERY_S.get()):
                     _sync(device)
                     save_resume(last, {
                         "epoch": epoch, "global_step": global_step, "seen": seen, "lr": lr, "stopped": stop,
@@ -330,6 +332,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                         "select": (select.best, select.epoch, select.state),
                         "stopper": None if stopper is None else (stopper.best, stopper.wait),
                         "module": module.resume_state(), "logged": logged, "rng": _get_rng(cuda)})
+                    saved_at = time.monotonic()
                     kill_point("epoch")
                 if report is not None:
                     report(epoch + 1, protocol.epochs, metrics)
@@ -361,6 +364,10 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             best_path = str(path)
     best_epoch = None if select.epoch is None else select.epoch + 1
     return FitResult(module, best_path, best_epoch, select.best, epoch + 1, train_time, peak, peak_kind, record)
+
+
+# seconds between resume checkpoints (execution.checkpoint_every_s, set by the run's executor; 0: every epoch)
+CHECKPOINT_EVERY_S: contextvars.ContextVar[float] = contextvars.ContextVar("checkpoint_every_s", default=0.0)
 
 
 def resume_path(run_dir: Path | None) -> Path | None:
