@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from bakeoff.api import Study
 from bakeoff.errors import BakeoffError
@@ -36,3 +37,18 @@ def test_several_devices_for_a_dense_task_are_refused_before_training(tiny_raw):
            "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}}}
     with pytest.raises(BakeoffError, match="protocol.devices: 2 devices per run are for in-memory classification"):
         Study.from_dict(seg).plan()
+
+
+def test_nodes_per_run_need_slurm_and_gpus_are_checked_where_the_runs_train(tiny_raw):
+    tiny_raw["protocol"]["num_nodes"] = 2
+    with pytest.raises(BakeoffError, match="protocol.num_nodes: 2 nodes per run need SLURM"):
+        Study.from_dict(tiny_raw).plan()
+    # submitted from a login node without a GPU: the GPUs are the cluster's, not this machine's
+    tiny_raw["protocol"].update(num_nodes=1, accelerator="gpu")
+    tiny_raw["execution"] = {"backend": "slurm", "gpus_per_run": 1}
+    Study.from_dict(tiny_raw).plan()
+    tiny_raw["execution"] = {"backend": "local"}
+    if torch.cuda.is_available():
+        return
+    with pytest.raises(BakeoffError, match="protocol.accelerator: 'gpu' requested but no CUDA device"):
+        Study.from_dict(tiny_raw).plan()

@@ -88,3 +88,34 @@ def test_a_study_on_slurm_detached_with_a_preempted_job(slurm, tmp_path, tiny_ra
     a, b = (pd.read_csv(d / "results.csv") for d in (out, local))
     keep = [c for c in a.columns if not any(t in c for t in TIMINGS)]
     pd.testing.assert_frame_equal(a[keep], b[keep])
+
+
+def test_a_ddp_run_trains_in_processes_slurm_starts_with_the_spawned_runs_results(slurm, tmp_path, tiny_raw):
+    """protocol.devices: 2 on the slurm backend: one job of two tasks (what num_nodes x devices becomes on a
+    cluster), each a DDP process whose rank Lightning's SLURMEnvironment reads; the first writes the run.
+    The run equals the same study's local run (two processes spawned on this machine), bit for bit (CPU)."""
+    tiny_raw["protocol"].update(seeds=[0], epochs=2)
+    tiny_raw["evaluation"].update(speed=False, n_boot=200)
+    tiny_raw["contenders"]["se"]["protocol"] = {"devices": 2, "accelerator": "cpu"}
+    tiny_raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1,
+                             "slurm": {"time_min": 20, "array_parallelism": 2}}
+    out = tmp_path / "slurm"
+    proc = _bakeoff("run", write_study(tmp_path / "s.yaml", tiny_raw), "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-2000:]
+    info = json.loads((out / "runs" / "se" / "seed0-fold0" / "run.json").read_text())
+    assert info["training"]["strategy"] == "ddp" and info["training"]["world_size"] == 2, info["training"]
+    job = json.loads((out / "slurm" / "jobs.json").read_text())["se/seed0-fold0"]
+    sbatch = next((out / "slurm" / job).glob("*submission.sh")).read_text()
+    assert "--ntasks-per-node=2" in sbatch and "--nodes=1" in sbatch, sbatch
+    logs = [p.read_text() for p in (out / "slurm" / job).glob("*_1_log.out")]
+    assert logs, "the second task left no log"  # it ran, as rank 1
+
+    tiny_raw["execution"] = {"threads_per_run": 1}
+    local = tmp_path / "local"
+    proc = _bakeoff("run", write_study(tmp_path / "l.yaml", tiny_raw), "--out", local)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((local / "runs" / "se" / "seed0-fold0" / "run.json").read_text())["training"]["strategy"] \
+        == "ddp_spawn"
+    a, b = (pd.read_csv(d / "results.csv") for d in (out, local))
+    keep = [c for c in a.columns if not any(t in c for t in TIMINGS)]
+    pd.testing.assert_frame_equal(a[keep], b[keep])

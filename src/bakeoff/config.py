@@ -180,6 +180,8 @@ class ProtocolConfig(_Strict):
     deterministic: bool | Literal["auto", "warn"] = "auto"
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | Literal["auto"] = 1
+    # nodes one run trains on (DDP over num_nodes x devices processes, started as SLURM tasks; backend slurm)
+    num_nodes: int = Field(1, ge=1)
     num_workers: int = Field(0, ge=0)  # loader processes for patches read from disk (in-memory arrays need none)
     tf32: bool = False  # allow TensorFloat-32 matmuls/convolutions on Ampere+ GPUs
     compile: bool = False  # torch.compile the network; the compile time is reported apart from training time

@@ -99,10 +99,19 @@ class StudyContext:
                     raise BakeoffError(f"{where}.early_stopping.monitor: expected 'val/<metric>', got {m!r}")
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
-            check_device(p, where)
+            ex = self.config.execution
+            if ex.backend == "local" or (ex.backend == "ray" and not ex.address):  # training happens here
+                check_device(p, where)
             if isinstance(p.devices, int) and p.devices > 1 and self.dense:
                 raise BakeoffError(f"{where}.devices: {p.devices} devices per run are for in-memory classification "
                                    f"studies; expected 1 for {self.config.task}")
+            if p.num_nodes > 1 and ex.backend != "slurm":
+                raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run need SLURM to start the "
+                                   f"processes; expected execution.backend: slurm, or num_nodes: 1 with "
+                                   f"execution.backend {ex.backend!r}")
+            if p.num_nodes > 1 and self.dense:
+                raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run are for in-memory "
+                                   f"classification studies; expected 1 for {self.config.task}")
             self._check_task_settings(p, where)
             self._check_builds(name)
             if self.config.contenders[name].feature_layer:

@@ -148,6 +148,17 @@ def _recording(report: Report | None, run_dir: Any) -> Report:
     return record
 
 
+def train_as_rank(ctx: StudyContext, run: RunSpec) -> None:
+    """A further process of a run whose DDP processes SLURM started as tasks: the same seeded steps as
+    ``execute_run`` up to training (so that every process draws the same batch order), then training beside
+    the first process, which alone writes the run's files."""
+    protocol = run.resolved_protocol() if run.protocol is not None else ctx.protocol(run.contender)
+    seed_everything(run.seed, protocol.deterministic)
+    set_tf32(protocol.tf32)
+    model = ctx.build_model(run.contender, protocol, fold=run.fold)
+    train_model(ctx, model, protocol, run.fold, run.seed, None)
+
+
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
     """Train, select, predict, evaluate and time one run; a failure is recorded, never cached as done."""
     run_dir = store.start(run)

@@ -38,15 +38,23 @@ class RunJob(Checkpointable):  # type: ignore[misc]
         self.out, self.run, self.threads = out, run, threads
 
     def __call__(self) -> dict[str, Any]:
+        import os
+
         from bakeoff.runs.context import StudyContext
         from bakeoff.runs.executor import _set_threads
-        from bakeoff.runs.runner import execute_run
+        from bakeoff.runs.runner import execute_run, train_as_rank
+        from bakeoff.train.loop import LAUNCHED_ENV, task_rank
 
         _set_threads(self.threads)
+        if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # a multi-device run: each task is one DDP process
+            os.environ[LAUNCHED_ENV] = "slurm"
         store = StudyStore(self.out)
         if store.is_done(self.run):
             return store.run_info(self.run) or {}
         ctx = StudyContext(store.saved_study())
+        if task_rank() != 0:  # trains beside the first task, which alone writes the run's files
+            train_as_rank(ctx, self.run)
+            return {}
         return execute_run(ctx, store, self.run)
 
 
@@ -78,21 +86,22 @@ class SlurmExecutor:
     def __init__(self, execution: Any, detach: bool = False, poll_s: float = 2.0) -> None:
         self.execution, self.detach, self.poll_s = execution, detach, poll_s
 
-    def _executor(self, folder: Path, devices: int = 1) -> Any:
-        """submitit's executor; ``devices``: the most devices one of the runs trains on (a multi-device run
-        spawns that many processes in its one task, so the job gets that many GPUs, or CPUs on CPU)."""
+    def _executor(self, folder: Path, nodes: int = 1, devices: int = 1) -> Any:
+        """submitit's executor for runs on ``nodes`` nodes x ``devices`` devices each: a multi-device run is
+        one job of that many tasks (one DDP process each, started by SLURM on every node, Lightning's
+        ``SLURMEnvironment`` giving their ranks), with ``devices`` GPUs per node when runs use GPUs."""
         try:
             import submitit
         except ImportError:
             raise BakeoffError("execution.backend: slurm needs submitit; expected pip install 'bakeoff[slurm]'") from None
         ex, sl = self.execution, self.execution.slurm
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=sl.max_requeues)
-        params: dict[str, Any] = {"timeout_min": sl.time_min,
-                                  "cpus_per_task": max(1, int(round(ex.cpus_per_run)), devices if not ex.gpus_per_run else 1),
+        params: dict[str, Any] = {"timeout_min": sl.time_min, "cpus_per_task": max(1, int(round(ex.cpus_per_run))),
+                                  "nodes": nodes, "tasks_per_node": devices,
                                   "slurm_array_parallelism": sl.array_parallelism, "name": "bakeoff",
                                   "slurm_setup": list(sl.setup), "slurm_additional_parameters": dict(sl.sbatch)}
         if ex.gpus_per_run:
-            params["gpus_per_node"] = max(1, int(round(ex.gpus_per_run)), devices)
+            params["gpus_per_node"] = max(1, int(round(ex.gpus_per_run))) * devices
         if sl.partition:
             params["slurm_partition"] = sl.partition
         if sl.account:
@@ -119,18 +128,22 @@ class SlurmExecutor:
         if submit:
             from bakeoff.train.loop import world_size
 
-            devices = max(world_size(r.resolved_protocol()) for r in submit)
-            executor = self._executor(folder, devices)
+            shapes: dict[tuple[int, int], list[RunSpec]] = {}  # (nodes, devices per node) -> its runs' job array
+            for r in submit:
+                p = r.resolved_protocol()
+                shapes.setdefault((p.num_nodes, world_size(p) // p.num_nodes), []).append(r)
             threads = self.execution.threads_per_run or max(1, int(round(self.execution.cpus_per_run)))
-            try:
-                with executor.batch():
-                    jobs = [executor.submit(RunJob(str(store.root), r, threads)) for r in submit]
-            except Exception as exc:  # noqa: BLE001 - sbatch's own complaint, in one line
-                raise BakeoffError(f"execution.slurm: submitting the jobs failed: {type(exc).__name__}: "
-                                   f"{' '.join(str(exc).split())[:400]}") from None
-            for r, job in zip(submit, jobs):
-                known[r.key] = str(job.job_id)
-            write_json(folder / JOBS_FILE, known)
+            for (nodes, devices), group in shapes.items():
+                executor = self._executor(folder, nodes, devices)
+                try:
+                    with executor.batch():
+                        jobs = [executor.submit(RunJob(str(store.root), r, threads)) for r in group]
+                except Exception as exc:  # noqa: BLE001 - sbatch's own complaint, in one line
+                    raise BakeoffError(f"execution.slurm: submitting the jobs failed: {type(exc).__name__}: "
+                                       f"{' '.join(str(exc).split())[:400]}") from None
+                for r, job in zip(group, jobs):
+                    known[r.key] = str(job.job_id)
+                write_json(folder / JOBS_FILE, known)
         for r in todo:
             if progress:
                 progress("queued", r, known[r.key])

@@ -18,7 +18,16 @@ from bakeoff.losses import build_loss
 from bakeoff.tasks import Task
 from bakeoff.train import determinism
 from bakeoff.train.data import ArrayBatches
-from bakeoff.train.loop import FitResult, _loggers, device_of, make_fabric, run_fit, world_size
+from bakeoff.train.loop import (
+    FitResult,
+    _loggers,
+    device_of,
+    launched_by_slurm,
+    make_fabric,
+    run_fit,
+    task_rank,
+    world_size,
+)
 from bakeoff.train.module import BakeoffModule, inference_batch
 
 __all__ = ["FitResult", "fit", "run_fit", "seed_everything", "set_tf32"]
@@ -62,8 +71,15 @@ def fit_multi_device(module: BakeoffModule, protocol: ProtocolConfig, X_train: n
     ``protocol.batch_size`` is split across them (so the run stays comparable with single-device ones),
     gradients are averaged, every process validates on the whole validation split and the first one's
     selection and stopping decide; the selected weights come back to this process."""
-    fabric = make_fabric(protocol, _loggers(run_dir), multi_device=True)
     order_seed = int(torch.randint(0, 2**31 - 1, (1,)).item())  # the batches' order, shared by the processes
+    if launched_by_slurm():  # this process is one of the run's SLURM tasks (seeded alike: same order_seed)
+        rank = task_rank()
+        fabric = make_fabric(protocol, _loggers(run_dir) if rank == 0 else [], multi_device=True)
+        fabric.launch()  # joins the process group SLURM's tasks form
+        out = _multi_device_worker(fabric, module, protocol, X_train, y_train, X_val, y_val, run_dir, order_seed)
+        fields = out[1] if out is not None else {k: None for k in FitResult.__dataclass_fields__ if k != "module"}
+        return FitResult(module, **fields)  # the selected weights are in this process's module already
+    fabric = make_fabric(protocol, _loggers(run_dir), multi_device=True)
     state, fields = fabric.launch(_multi_device_worker, module, protocol, X_train, y_train, X_val, y_val,
                                   run_dir, order_seed)
     module.model.load_state_dict(torch.load(io.BytesIO(state), map_location="cpu", weights_only=True))
@@ -77,7 +93,7 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, seed=order_seed, device=fabric.device,
                          shard=(rank, world))
     val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=fabric.device)
-    record = {"strategy": "ddp_spawn", "world_size": world,
+    record = {"strategy": "ddp" if launched_by_slurm() else "ddp_spawn", "world_size": world, "num_nodes": protocol.num_nodes,
               "per_device_batch": -(-protocol.batch_size // world), "global_batch": protocol.batch_size,
               "data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
     report = None

@@ -56,8 +56,25 @@ class FitResult:
 
 
 def world_size(protocol: ProtocolConfig) -> int:
-    """Devices one run trains on (``protocol.devices``; "auto" counts as one)."""
-    return protocol.devices if isinstance(protocol.devices, int) else 1
+    """Processes one run trains in: ``protocol.devices`` ("auto" counts as one) on each of ``num_nodes``."""
+    return (protocol.devices if isinstance(protocol.devices, int) else 1) * protocol.num_nodes
+
+
+# set (to "slurm") in the processes of a run whose DDP processes SLURM started as the tasks of one job
+LAUNCHED_ENV = "BAKEOFF_DDP_LAUNCHED"
+
+
+def launched_by_slurm() -> bool:
+    import os
+
+    return os.environ.get(LAUNCHED_ENV) == "slurm"
+
+
+def task_rank() -> int:
+    """This process's rank among a run's SLURM tasks (0 outside such a run)."""
+    import os
+
+    return int(os.environ.get("SLURM_PROCID", "0")) if launched_by_slurm() else 0
 
 
 def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, multi_device: bool = False) -> L.Fabric:
@@ -74,8 +91,13 @@ def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, mult
         # a multi-device run spawns its own processes, also inside a one-task SLURM job (whose environment
         # would otherwise make Lightning expect SLURM to have started them)
         plugins = [LightningEnvironment()] if multi_device else None
+        strategy = "ddp_spawn" if multi_device else "auto"
+        if multi_device and launched_by_slurm():  # SLURM started the processes: one per task, on every node
+            from lightning.fabric.plugins.environments import SLURMEnvironment
+
+            plugins, strategy = [SLURMEnvironment(auto_requeue=False)], "ddp"
         fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
-                          loggers=loggers or None, strategy="ddp_spawn" if multi_device else "auto", plugins=plugins)
+                          loggers=loggers or None, strategy=strategy, plugins=plugins, num_nodes=protocol.num_nodes)
     if fabric.world_size > 1 and not multi_device:
         raise BakeoffError(f"protocol.devices: {protocol.devices} gives {fabric.world_size} devices per run; "
                            f"expected 1 for this task (multi-device runs are for in-memory classification studies)")
