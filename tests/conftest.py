@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+os.environ.setdefault("BAKEOFF_STRICT_REPORT", "1")  # a report page that cannot be built fails the test
 
 TINY_STUDY: dict[str, Any] = {
     "name": "tiny",

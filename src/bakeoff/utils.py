@@ -32,12 +32,17 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the mode a plain open() would give a new file
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers never see a half-written version."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); results are for the whole group
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         kill_point(f"write:{path.name}")

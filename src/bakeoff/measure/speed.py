@@ -47,4 +47,18 @@ def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int =
             results["throughput_per_s"] = bs / med
             results["batch_latency_ms"] = med * 1e3
     results["speed_batch_size"] = batch_size
+    results["flops_per_sample"] = count_flops(forward, example[:1].to(device))
     return results
+
+
+def count_flops(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float | None:
+    """FLOPs of one forward pass on ``x`` (one sample), from PyTorch's own ``torch.utils.flop_counter``
+    (a multiply-add counts 2; operators it has no formula for count 0); None if it cannot run."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            forward(x)
+        return float(counter.get_total_flops())
+    except Exception:  # noqa: BLE001 - a cost column, never a failed run
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,142 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         made.extend(p for p in extra if p is not None)
         if (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
-    return StudyReport(study, df, summary, comparison, made)
+    report = StudyReport(study, df, summary, comparison, made)
+    if make_plots:
+        try:
+            write_page(store, report, evaluations)
+        except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
+            import warnings
+
+            warnings.warn(f"report.html could not be built: {type(exc).__name__}: {exc}", stacklevel=2)
+            if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
+                raise
+    return report
+
+
+FIGURE_CAPTIONS = {
+    "training_curves": "Training curves per contender: mean over runs, band from min to max.",
+    "metric_bars": "Test metrics, mean ± std over runs (dots: runs).",
+    "confusion_matrices": "Confusion matrices on test, summed over runs.",
+    "roc_curves": "ROC and precision-recall curves on test, one line per run.",
+    "reliability": "Reliability diagrams with expected calibration error (torchmetrics, 10 equal-width bins).",
+    "class_scores": "Per-class scores.",
+    "qualitative": "Qualitative predictions on validation images.",
+    "feature_maps": "Feature maps of the named layer.",
+}
+
+
+def _costs(df: pd.DataFrame, store: StudyStore, order: list[str], primary_col: str) -> pd.DataFrame:
+    """One row per contender: the primary metric and the cost columns, means over done runs; training
+    device-hours = training time x the devices the run trained on."""
+    done = df[df["status"] == DONE].copy() if len(df) else df
+    if not len(done):
+        return pd.DataFrame()
+    infos = {(i.get("contender"), i.get("run_id")): i for i in store.all_run_infos()}
+    world = [((infos.get((r["contender"], r["run_id"])) or {}).get("training") or {}).get("world_size", 1) or 1
+             for _, r in done.iterrows()]
+    done["device_hours"] = done["train_time_s"].astype(float) * np.asarray(world, dtype=float) / 3600
+    cols = [c for c in ("n_parameters", "flops_per_sample", "train_time_s", "device_hours", "peak_memory_mb",
+                        "latency_ms", "throughput_per_s") if c in done]
+    out = done.groupby("contender")[[primary_col] + cols].agg(lambda x: pd.to_numeric(x, errors="coerce").mean())
+    out = out.rename(columns={primary_col: primary_col[5:]})
+    return out.loc[[c for c in order if c in out.index]]
+
+
+def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, comparison: dict) -> list[dict[str, Any]]:
+    """Every pair's Holm-adjusted verdict on the primary metric (the comparison's own pairs when it
+    compared them all; else every pair, adjusted over all of them) for the significance map."""
+    from itertools import combinations
+
+    from bakeoff.stats.compare import adjust_pairs
+
+    ev = study.evaluation
+    order = [c for c in study.contenders if c in set(df.get("contender", []))]
+    if ev.pairs == "all" or len(order) <= 2:
+        return comparison.get("pairs", [])
+    kind = task_class(study.task)
+    pairs = [p for i, (a, b) in enumerate(combinations(order, 2))
+             if (p := kind.compare_runs(evaluations, df, a, b, ev, seed=i)) is not None]
+    adjust_pairs(pairs, ev.primary, ev.alpha)
+    return pairs
+
+
+def write_page(store: StudyStore, report: StudyReport, evaluations: dict) -> Path:
+    """DIR/report.html (and the figures only it shows: rank stability, significance map, reliability,
+    quality vs cost)."""
+    from bakeoff.report import html
+    from bakeoff.report.methods import methods_paragraph
+    from bakeoff.stats.compare import test_parts
+    from bakeoff.stats.rank_stability import rank_stability, significance_map
+    from bakeoff.tasks import task_for
+
+    study, df, comparison = report.study, report.results, report.comparison
+    ev = study.evaluation
+    order = [c for c in study.contenders if len(df) and c in set(df["contender"])]
+    out = store.root / "plots"
+    colours = plots._colors(list(study.contenders))
+    infos = store.all_run_infos()
+    checks = read_json(store.root / DATA_CHECKS_FILE) if (store.root / DATA_CHECKS_FILE).is_file() else {}
+    stability, blob, sig_fig, rel, scatter, cd = None, None, None, None, None, None
+    done = [c for c in order if len(df[(df["contender"] == c) & (df["status"] == DONE)])]
+    if len(done) >= 2 and not comparison.get("note"):
+        parts = {c: test_parts(evaluations, df, c) for c in done}
+        first = next(iter(next(iter(parts.values())).values()))
+        task = task_for(study.task, {"test": first}, ev)
+        if task.metric(ev.primary).resamplable:
+            stability = rank_stability(task, parts, ev.primary, ev.threshold, n_boot=min(ev.n_boot, 1000))
+        if stability:
+            comparison["rank_stability"] = stability
+            blob = plots.rank_blobs(stability, list(study.contenders), out)
+        pairs = all_pairs(study, df, evaluations, comparison)
+        if pairs:
+            comparison["significance_map"] = significance_map(pairs, done)
+            sig_fig = plots.significance_plot(comparison["significance_map"], ev.primary, out)
+        write_json(store.root / COMPARISON_FILE, comparison)
+    if evaluations and not task_class(study.task).dense:
+        rel, eces = plots.reliability(evaluations, order, study.task, out)
+        if eces:
+            comparison.setdefault("calibration", {"metric": "expected calibration error (L1, 10 bins), test",
+                                                  "ece": eces})
+            write_json(store.root / COMPARISON_FILE, comparison)
+    costs = _costs(df, store, order, f"test_{ev.primary}")
+    if len(costs):
+        scatter = plots.quality_vs_cost(costs, list(study.contenders), ev.primary,
+                                        metric_info(ev.primary, study.task).higher_is_better, out)
+    figs = []
+    for path in report.plots:
+        stem = Path(path).stem
+        if stem == "critical_difference":
+            cd = path
+            continue
+        caption = FIGURE_CAPTIONS.get(stem) or (f"Grad-CAM: {Path(path).parent.name}, {stem}"
+                                                if "gradcam" in Path(path).parts else stem.replace("_", " "))
+        figs.append(html.figure(path, caption))
+        if stem == "roc_curves" and rel is not None:
+            figs.append(html.figure(rel, FIGURE_CAPTIONS["reliability"]))
+    if rel is not None and not any("reliability" in f for f in figs):
+        figs.append(html.figure(rel, FIGURE_CAPTIONS["reliability"]))
+    report.plots.extend(p for p in (blob, sig_fig, rel, scatter) if p is not None)
+    paragraph, bibtex = methods_paragraph(study, infos, comparison, checks, stability)
+    (store.root / "methods.txt").write_text(paragraph + "\n\n" + bibtex + "\n")
+    intervals_path = store.root / INTERVALS_FILE
+    parts = [
+        html.header_section(study, infos, checks),
+        html.answer_section(study, comparison, report.summary, colours, order, stability),
+        html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd),
+        html.list_section("fairness", "Fairness audit", fairness_lines(report),
+                          "no completed runs to audit"),
+        html.metrics_section(study, report.summary, order, colours, overall_metrics(study.task),
+                             pd.read_csv(intervals_path) if intervals_path.is_file() and
+                             intervals_path.stat().st_size > 1 else None),
+        '<section id="figures"><h2>Figures</h2>' + ("".join(figs) or "<p>No figures.</p>") + "</section>",
+        html.cost_section(costs, order, colours, scatter),
+        html.list_section("failures", "Failures", failure_lines(report), "none: every run finished"),
+        html.methods_section(paragraph, bibtex),
+    ]
+    path = store.root / html.REPORT_FILE
+    atomic_write_text(path, html.page(f"{study.name}: bake-off report", parts))
+    return path
 
 
 def write_results_table(root: Path, study: StudyConfig, df: pd.DataFrame, summary: pd.DataFrame) -> None:

@@ -17,8 +17,13 @@ from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, Study
 
 
 def _colors(order: list[str]) -> dict[str, Any]:
+    """One colour per contender, by its place in the study file: the same in every figure."""
     cmap = plt.get_cmap("tab10")
     return {c: cmap(i % 10) for i, c in enumerate(order)}
+
+
+def _sd(x: list[float]) -> float:
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
 
 
 def read_history(run_dir: Path) -> pd.DataFrame:
@@ -119,12 +124,13 @@ def confusion_matrices(evaluations: dict, order: list[str], threshold: float | N
 
 
 def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -> Path | None:
+    """ROC and precision-recall curves on test, one line per run (torchmetrics' curves)."""
     colors = _colors(order)
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, (ax, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.8))
     drawn = False
     for contender in order:
         runs = [v for (c, _), v in evaluations.items() if c == contender]
-        aucs = []
+        aucs, aps = [], []
         for j, v in enumerate(runs):
             d = v["preds"]["test"]
             curves = task_for(task_name, v["preds"]).curves(d["y"], d["probs"])
@@ -132,10 +138,14 @@ def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -
                 continue
             fpr, tpr = curves["roc"]
             aucs.append(v["eval"]["test"]["auroc"])
-            label = None
-            if j == len(runs) - 1:
-                label = f"{contender}: AUROC {np.mean(aucs):.3f} ± {np.std(aucs, ddof=1) if len(aucs) > 1 else 0:.3f}"
-            ax.plot(fpr, tpr, color=colors[contender], alpha=0.6, lw=1, label=label)
+            aps.append(v["eval"]["test"].get("average_precision", np.nan))
+            last = j == len(runs) - 1
+            ax.plot(fpr, tpr, color=colors[contender], alpha=0.6, lw=1,
+                    label=f"{contender}: AUROC {np.mean(aucs):.3f} ± {_sd(aucs):.3f}" if last else None)
+            if "pr" in curves:
+                rec, prec = curves["pr"]
+                ax_pr.plot(rec, prec, color=colors[contender], alpha=0.6, lw=1,
+                           label=f"{contender}: AP {np.mean(aps):.3f} ± {_sd(aps):.3f}" if last else None)
             drawn = True
     if not drawn:
         plt.close(fig)
@@ -145,8 +155,175 @@ def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC curves on test (one line per run)")
     ax.legend(fontsize=8, loc="lower right")
+    ax_pr.set_xlabel("recall")
+    ax_pr.set_ylabel("precision")
+    ax_pr.set_title("Precision-recall curves on test (one line per run)")
+    if ax_pr.lines:
+        ax_pr.legend(fontsize=8, loc="lower left")
+    else:
+        ax_pr.set_axis_off()
     fig.tight_layout()
     return _save(fig, out / "roc_curves.png")
+
+
+def reliability(evaluations: dict, order: list[str], task_name: str, out: Path, n_bins: int = 10
+                ) -> tuple[Path | None, dict[str, float]]:
+    """Reliability diagrams on test (runs pooled; for several classes, the top-label confidence) with the
+    expected calibration error from torchmetrics (``binary/multiclass_calibration_error``, L1, equal-width
+    bins); the bins' accuracy drawn from the same bins. Returns the figure and ECE per contender (mean over
+    runs)."""
+    import torch
+    import torchmetrics.functional.classification as tmf
+
+    colors = _colors(order)
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    eces: dict[str, float] = {}
+    edges = np.linspace(0, 1, n_bins + 1)
+    for contender in order:
+        runs = [v["preds"]["test"] for (c, _), v in evaluations.items() if c == contender]
+        if not runs:
+            continue
+        conf_all, hit_all, per_run = [], [], []
+        for d in runs:
+            y, p = np.asarray(d["y"]), np.asarray(d["probs"], dtype=np.float64)
+            if p.ndim == 1:
+                per_run.append(float(tmf.binary_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
+                                                                  n_bins=n_bins)))
+                conf, hit = p, y.astype(float)  # the diagram of P(y = 1) against its observed frequency
+            else:
+                per_run.append(float(tmf.multiclass_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
+                                                                      num_classes=p.shape[1], n_bins=n_bins)))
+                conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+            conf_all.append(conf)
+            hit_all.append(hit)
+        conf, hit = np.concatenate(conf_all), np.concatenate(hit_all)
+        which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
+        xs, ys = [], []
+        for b in range(n_bins):
+            sel = which == b
+            if sel.any():
+                xs.append(conf[sel].mean())
+                ys.append(hit[sel].mean())
+        eces[contender] = float(np.mean(per_run))
+        ax.plot(xs, ys, "o-", color=colors[contender], ms=4, label=f"{contender}: ECE {eces[contender]:.3f}")
+    if not eces:
+        plt.close(fig)
+        return None, {}
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
+    binary = all(np.asarray(v["preds"]["test"]["probs"]).ndim == 1 for v in evaluations.values())
+    ax.set_xlabel("predicted probability" + ("" if binary else " (top-label confidence)"))
+    ax.set_ylabel("observed frequency" + ("" if binary else " (accuracy)"))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability on test ({n_bins} bins, runs pooled)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out / "reliability.png"), eces
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Indices of the points no other point beats on both axes (lower cost, better quality)."""
+    q = quality if higher_is_better else -quality
+    keep = []
+    for i in range(len(cost)):
+        dominated = np.any((cost <= cost[i]) & (q >= q[i]) & ((cost < cost[i]) | (q > q[i])))
+        if not dominated and np.isfinite(cost[i]) and np.isfinite(q[i]):
+            keep.append(i)
+    return np.array(sorted(keep, key=lambda i: cost[i]), dtype=int)
+
+
+COST_AXES = (("latency_ms", "inference latency (ms / sample)"), ("n_parameters", "parameters"),
+             ("device_hours", "training device-hours"))
+
+
+def quality_vs_cost(costs: pd.DataFrame, order: list[str], primary: str, higher_is_better: bool, out: Path
+                    ) -> Path | None:
+    """The primary metric (mean over runs) against each cost, one colour per contender; the Pareto front
+    (no contender both cheaper and better) joined by a line. ``costs``: one row per contender."""
+    axes_spec = [(c, label) for c, label in COST_AXES if c in costs and costs[c].notna().any()]
+    if not axes_spec or primary not in costs:
+        return None
+    colors = _colors(order)
+    fig, axes = plt.subplots(1, len(axes_spec), figsize=(4.6 * len(axes_spec), 4.2), squeeze=False)
+    for ax, (col, label) in zip(axes[0], axes_spec):
+        sub = costs.loc[[c for c in order if c in costs.index]].dropna(subset=[col, primary])
+        for c, r in sub.iterrows():
+            ax.scatter(r[col], r[primary], s=60, color=colors[c], label=c, zorder=3)
+        front = pareto_front(sub[col].to_numpy(float), sub[primary].to_numpy(float), higher_is_better)
+        if len(front) > 1:
+            ax.plot(sub[col].to_numpy(float)[front], sub[primary].to_numpy(float)[front], "--", color="grey",
+                    zorder=2, label="Pareto front")
+        elif len(front) == 1:
+            ax.scatter(sub[col].to_numpy(float)[front], sub[primary].to_numpy(float)[front], s=160,
+                       facecolors="none", edgecolors="grey", label="Pareto front")
+        if col == "n_parameters" and len(sub) and sub[col].max() / max(sub[col].min(), 1) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"test {primary}" + ("" if higher_is_better else " (lower is better)"))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Quality vs cost (mean over runs)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "quality_vs_cost.png")
+
+
+def rank_blobs(stability: dict[str, Any], order: list[str], out: Path) -> Path:
+    """challengeR's blob plot: for each contender, circles at each rank sized by the share of bootstrap
+    replicates giving it that rank; a cross at its full-data rank, a bar over the 95 % rank interval."""
+    colors = _colors(order)
+    names = [c for c in order if c in stability["rank_share"]]
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.1 * k + 2), 3.2 + 0.35 * k))
+    for i, c in enumerate(names):
+        share = np.asarray(stability["rank_share"][c])
+        ranks = np.arange(1, k + 1)
+        ax.scatter(np.full(k, i)[share > 0], ranks[share > 0], s=900 * share[share > 0], color=colors[c], alpha=0.55,
+                   edgecolors="none")
+        lo, hi = stability["rank_interval"][c]
+        ax.plot([i, i], [lo, hi], color="black", lw=1)
+        ax.scatter([i], [stability["rank"][c]], marker="x", color="black", s=40, zorder=3)
+    ax.set_xticks(range(k), names, rotation=20 if k > 3 else 0)
+    ax.set_yticks(range(1, k + 1))
+    ax.set_ylim(k + 0.6, 0.4)
+    ax.set_ylabel("rank (1 = best)")
+    ax.set_title(f"Rank stability: {stability['n_boot']} bootstrap resamples\n"
+                 f"(area: share of resamples; x: full-data rank; bar: 95 % interval)", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, out / "rank_stability.png")
+
+
+SIGNIFICANCE_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "equivalent": "#1f77b4", "inconclusive": "#dddddd"}
+
+
+def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
+    """Every pair's Holm-adjusted paired verdict: row better / worse than column, equivalent or inconclusive."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    names = sig["contenders"]
+    k = len(names)
+    img = np.ones((k, k, 3))
+    fig, ax = plt.subplots(figsize=(1.0 * k + 3.2, 0.9 * k + 1.6))
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            v = sig["cells"][a][b]
+            if v is not None:
+                img[i, j] = to_rgb(SIGNIFICANCE_COLOURS[v])
+                ax.text(j, i, {"better": "better", "worse": "worse", "equivalent": "≈", "inconclusive": "?"}[v],
+                        ha="center", va="center", fontsize=8, color="white" if v in ("better", "worse") else "black")
+    ax.imshow(img)
+    ax.set_xticks(range(k), names, rotation=30, ha="right")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("column contender")
+    ax.set_ylabel("row contender")
+    ax.set_title(f"Paired verdicts on {metric} (row vs column; Holm-adjusted)", fontsize=9)
+    ax.legend(handles=[Patch(color=c, label=f"row {n}" if n in ("better", "worse") else n)
+                       for n, c in SIGNIFICANCE_COLOURS.items()], fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return _save(fig, out / "significance_map.png")
 
 
 def class_scores(df: pd.DataFrame, order: list[str], class_names: list[str], out: Path,
@@ -283,7 +460,9 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
+    """PNG (what the report embeds) and SVG (for papers) side by side."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+    fig.savefig(path.with_suffix(".svg"))
     plt.close(fig)
     return path

@@ -16,8 +16,8 @@ from bakeoff.tasks import (
 )
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
-COST_COLUMNS = ["n_parameters", "train_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms",
-                "throughput_per_s", "epochs_trained", "best_epoch"]
+COST_COLUMNS = ["n_parameters", "flops_per_sample", "train_time_s", "train_samples_per_s", "peak_memory_mb",
+                "latency_ms", "throughput_per_s", "epochs_trained", "best_epoch"]
 
 
 def collect_results(store: StudyStore, task_name: str, threshold: float, order: list[str],

@@ -219,7 +219,8 @@ class StudyContext:
         dups = [d for s in self.splits for d in exact_duplicates(self.data, s)]
         overlap = sorted({str(g) for s in self.splits for g in group_overlap(self.data, s)})
         checks = {"exact_duplicates": dups, "groups_across_parts": overlap,
-                  "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None)}
+                  "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None),
+                  "data_fingerprint": self.data_fingerprint, "n_samples": int(len(self.data.ids))}
         names = getattr(self.data, "meta", {}).get("class_names")
         if names is not None and not self.dense:
             checks["class_names"] = {str(k): str(n) for k, n in enumerate(names)}  # label k means this class
@@ -245,8 +246,13 @@ class StudyContext:
     def split_fingerprints(self) -> list[dict[str, str]]:
         return [s.fingerprints(self.data.ids) for s in self.splits]
 
+    @cached_property
+    def data_fingerprint(self) -> str:
+        """Hash of the sample ids, labels and pixels: equal fingerprints mean the same data."""
+        return self.data.fingerprint()
+
     def plan(self) -> list[RunSpec]:
-        data_fp = self.data.fingerprint()
+        data_fp = self.data_fingerprint
         runs = []
         for name, contender in self.config.contenders.items():
             protocol = self.protocol(name)

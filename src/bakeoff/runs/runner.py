@@ -44,6 +44,12 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
+def hardware() -> dict[str, Any]:
+    """What the run trained on, for the report's header and methods paragraph."""
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "gpus": gpus}
+
+
 
 
 def feature_maps(model: torch.nn.Module, layer: str, x: np.ndarray, channels: int = 8) -> dict[str, np.ndarray]:
@@ -173,7 +179,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         "protocol": protocol.model_dump(mode="json"), "split": split.fingerprints(data.ids),
         "class_counts": {p: ctx.class_counts(split.indices(p)) for p in ("train", "val", "test")},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-        "host": socket.gethostname(), "pid": os.getpid(),
+        "host": socket.gethostname(), "pid": os.getpid(), "hardware": hardware(),
     }
     store.write_run(run, info)
     t_start = time.perf_counter()

@@ -54,7 +54,8 @@ class BinaryClassification(SampleTask):
 
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         fpr, tpr, _ = tmf.binary_roc(_t(probs).double(), _t(y).long())
-        return {"roc": (fpr.numpy(), tpr.numpy())}
+        prec, rec, _ = tmf.binary_precision_recall_curve(_t(probs).double(), _t(y).long())
+        return {"roc": (fpr.numpy(), tpr.numpy()), "pr": (rec.numpy(), prec.numpy())}
 
 
 @register_task

@@ -1,0 +1,165 @@
+"""A methods paragraph generated from the resolved study and what the runs recorded (data sizes, splits,
+protocol, seeds, hardware, tests, corrections, margin), with a BibTeX block for what it cites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BIB = {
+    "holm1979": """@article{holm1979,
+  author  = {Holm, Sture},
+  title   = {A Simple Sequentially Rejective Multiple Test Procedure},
+  journal = {Scandinavian Journal of Statistics},
+  volume  = {6}, number = {2}, pages = {65--70}, year = {1979}
+}""",
+    "delong1988": """@article{delong1988,
+  author  = {DeLong, Elizabeth R. and DeLong, David M. and Clarke-Pearson, Daniel L.},
+  title   = {Comparing the Areas under Two or More Correlated Receiver Operating Characteristic Curves:
+             A Nonparametric Approach},
+  journal = {Biometrics}, volume = {44}, number = {3}, pages = {837--845}, year = {1988}
+}""",
+    "mcnemar1947": """@article{mcnemar1947,
+  author  = {McNemar, Quinn},
+  title   = {Note on the Sampling Error of the Difference Between Correlated Proportions or Percentages},
+  journal = {Psychometrika}, volume = {12}, number = {2}, pages = {153--157}, year = {1947}
+}""",
+    "wiesenfarth2021": """@article{wiesenfarth2021,
+  author  = {Wiesenfarth, Manuel and Reinke, Annika and Landman, Bennett A. and Eisenmann, Matthias and
+             Aguilera Saiz, Laura and Cardoso, M. Jorge and Maier-Hein, Lena and Kopp-Schneider, Annette},
+  title   = {Methods and Open-Source Toolkit for Analyzing and Visualizing Challenge Results},
+  journal = {Scientific Reports}, volume = {11}, pages = {2369}, year = {2021}
+}""",
+    "demsar2006": """@article{demsar2006,
+  author  = {Dem{\\v{s}}ar, Janez},
+  title   = {Statistical Comparisons of Classifiers over Multiple Data Sets},
+  journal = {Journal of Machine Learning Research}, volume = {7}, pages = {1--30}, year = {2006}
+}""",
+    "paszke2019": """@inproceedings{paszke2019,
+  author    = {Paszke, Adam and others},
+  title     = {{PyTorch}: An Imperative Style, High-Performance Deep Learning Library},
+  booktitle = {Advances in Neural Information Processing Systems 32}, pages = {8024--8035}, year = {2019}
+}""",
+    "falcon2019": """@software{falcon2019,
+  author = {Falcon, William and {The PyTorch Lightning team}},
+  title  = {{PyTorch Lightning}}, year = {2019}, doi = {10.5281/zenodo.3828935}
+}""",
+    "detlefsen2022": """@article{detlefsen2022,
+  author  = {Detlefsen, Nicki Skafte and others},
+  title   = {{TorchMetrics} -- Measuring Reproducibility in {PyTorch}},
+  journal = {Journal of Open Source Software}, volume = {7}, number = {70}, pages = {4101}, year = {2022}
+}""",
+    "virtanen2020": """@article{virtanen2020,
+  author  = {Virtanen, Pauli and others},
+  title   = {{SciPy} 1.0: Fundamental Algorithms for Scientific Computing in {Python}},
+  journal = {Nature Methods}, volume = {17}, pages = {261--272}, year = {2020}
+}""",
+    "seabold2010": """@inproceedings{seabold2010,
+  author    = {Seabold, Skipper and Perktold, Josef},
+  title     = {statsmodels: Econometric and Statistical Modeling with {Python}},
+  booktitle = {Proceedings of the 9th Python in Science Conference}, pages = {92--96}, year = {2010}
+}""",
+    "cardoso2022": """@article{cardoso2022,
+  author  = {Cardoso, M. Jorge and others},
+  title   = {{MONAI}: An Open-Source Framework for Deep Learning in Healthcare},
+  journal = {arXiv preprint arXiv:2211.02701}, year = {2022}
+}""",
+    "wightman2019": """@software{wightman2019,
+  author = {Wightman, Ross},
+  title  = {{PyTorch} Image Models}, year = {2019}, doi = {10.5281/zenodo.4414861}
+}""",
+}
+
+TASK_WORDS = {"binary_classification": "binary classification", "multiclass_classification": "multi-class "
+              "classification", "ordinal_classification": "ordinal classification",
+              "semantic_segmentation": "semantic segmentation", "particle_picking": "particle picking"}
+
+
+def _split_words(split: Any, n_folds: int) -> str:
+    if split.kind == "holdout":
+        return (f"one hold-out split ({1 - split.val_fraction - split.test_fraction:.0%} training, "
+                f"{split.val_fraction:.0%} validation, {split.test_fraction:.0%} test"
+                f"{', stratified by class' if split.stratify else ''})")
+    if split.kind == "kfold":
+        return (f"{split.folds}-fold cross-validation (each fold the test set once, {split.val_fraction:.0%} of "
+                f"the rest held out for validation{', stratified by class' if split.stratify else ''})")
+    return f"the data's own {n_folds} predefined fold(s) ({split.kind})"
+
+
+def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: dict, stability: dict | None
+                      ) -> tuple[str, str]:
+    """The paragraph and its BibTeX."""
+    cites: list[str] = ["paszke2019", "falcon2019", "detlefsen2022", "virtanen2020", "seabold2010"]
+    names = list(study.contenders)
+    models = [c.model for c in study.contenders.values()]
+    if any(m.startswith("monai:") for m in models):
+        cites.append("cardoso2022")
+    if any(m.startswith("timm:") for m in models):
+        cites.append("wightman2019")
+    p = study.protocol
+    done = [i for i in infos if i.get("status") == "done"]
+    folds = sorted({i["fold"] for i in done})
+    counts = (done[0].get("class_counts") or {}) if done else {}
+    sizes = ", ".join(f"{part} {sum(v):,}" for part, v in counts.items() if isinstance(v, list))
+    unit = "pixels" if study.task in ("semantic_segmentation", "particle_picking") else "samples"
+    n = checks.get("n_samples")
+    devices = sorted({str(i.get("device")) for i in done if i.get("device")})
+    gpus = sorted({g for i in done for g in (i.get("hardware") or {}).get("gpus", [])})
+    hw = ", ".join(gpus) if gpus and any(d.startswith("cuda") for d in devices) else "CPU"
+    versions = done[0].get("versions", {}) if done else {}
+    det = {((i.get("training") or {}).get("determinism") or {}).get("mode") for i in done} - {None}
+    sched = "" if p.schedule.name == "none" else f" and a {p.schedule.name} learning-rate schedule"
+    loss = p.loss.name + ("" if p.loss.class_weights in ("none", None) else f" with {p.loss.class_weights} class weights")
+    es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
+          if p.early_stopping else "")
+    s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {TASK_WORDS.get(study.task, study.task)} "
+         f"on {n:,} images" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
+         f" from {study.data.source}."]
+    s.append(f" Every contender used the same {_split_words(study.data.split, len(folds))}"
+             + (f" ({unit} per part in fold {folds[0]}: {sizes})" if sizes else "") + ".")
+    s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
+             f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
+             f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, the {loss} "
+             f"loss{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
+             f"{p.select.monitor}{es}; every setting was identical across contenders unless listed in the "
+             f"fairness audit.")
+    s.append(f" Training ran on {hw} at {p.precision} precision"
+             + (f" with deterministic kernels ({', '.join(sorted(det))})" if det else "") + ".")
+    ev = study.evaluation
+    pairs = comparison.get("pairs", [])
+    if pairs:
+        cites.append("holm1979")
+        s.append(f" We report the test {ev.primary} as the mean over runs with its {1 - ev.alpha:.0%} confidence "
+                 f"interval from a model of the design ({pairs[0]['ci_method']}).")
+        s.append(f" Contenders were compared {'pairwise' if ev.pairs == 'all' else f'against {study.baseline}'} on "
+                 f"{ev.primary} with paired tests on the shared test {pairs[0].get('unit', 'sample')}s and seeds; "
+                 f"p-values were adjusted with Holm's method [holm1979] over {len(pairs)} comparison(s) at "
+                 f"α = {ev.alpha:g}" + (f", and a difference was called better only beyond a margin of "
+                                        f"{ev.min_effect:g} (equivalence by two one-sided tests)" if ev.min_effect else "")
+                 + ".")
+        per_run = {k for pr in pairs for r in pr.get("per_run", []) for k in r if k not in ("seed", "fold")}
+        if "delong_auroc" in per_run:
+            cites.append("delong1988")
+        if any(k.startswith("mcnemar") for k in per_run):
+            cites.append("mcnemar1947")
+        if per_run:
+            named = [x for x, k in (("DeLong's test [delong1988]", "delong_auroc"),) if k in per_run]
+            named += ["McNemar's exact test [mcnemar1947]"] if any(k.startswith("mcnemar") for k in per_run) else []
+            named += ["Wilcoxon signed-rank tests over images"] if any(k.startswith("wilcoxon") for k in per_run) else []
+            if named:
+                s.append(f" Per run we also report {' and '.join(named)}.")
+    if stability:
+        cites.append("wiesenfarth2021")
+        tau = stability["kendall_tau"].get("median")
+        s.append(f" Ranking stability was assessed over {stability['n_boot']} bootstrap resamples of the "
+                 f"{stability['resampled']} [wiesenfarth2021]"
+                 + (f" (median Kendall's τ {tau:.2f} against the full-data ranking)" if tau is not None else "") + ".")
+    if (comparison.get("ranking") or {}).get("p_value") is not None:
+        cites.append("demsar2006")
+        s.append(" Average ranks over independent test sets were compared with Friedman's test and Nemenyi's "
+                 "critical difference [demsar2006].")
+    lib = ", ".join(f"{k} {versions[k]}" for k in ("torch", "lightning", "torchmetrics") if k in versions)
+    s.append(f" Analyses used bakeoff {versions.get('bakeoff', '')} with {lib} [paszke2019; falcon2019; "
+             f"detlefsen2022], SciPy [virtanen2020] and statsmodels [seabold2010]"
+             + ("; networks from MONAI [cardoso2022]" if "cardoso2022" in cites else "")
+             + ("; networks from timm [wightman2019]" if "wightman2019" in cites else "") + ".")
+    return "".join(s), "\n\n".join(BIB[k] for k in dict.fromkeys(cites))
