@@ -98,8 +98,8 @@ def run(
                       f"are done build the report with 'bakeoff report {out}'")
         return
     _print_report(result)
-    console.print(f"results: {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'comparison.json'}; "
-                  f"plots: {out / 'plots'}")
+    console.print(f"report: {out / 'report.html'}; results: {out / 'results.csv'}, {out / 'summary.csv'}, "
+                  f"{out / 'comparison.json'}; plots: {out / 'plots'}")
     if failures:
         err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
                           f"Running the same command again retries only those.")
@@ -166,7 +166,8 @@ def report(
     result = build(out, make_plots=not no_plots)
     _print_report(result)
     console.print(f"rebuilt: {out / 'results.csv'}, {out / 'summary.csv'}"
-                  + ("" if no_plots else f", {len(result.plots)} plots in {out / 'plots'}"))
+                  + ("" if no_plots else f", {len(result.plots)} plots in {out / 'plots'}, {out / 'report.html'}"))
+    console.print("✓ first-named contender better  ✗ worse  ≈ equivalent within the margin  ? inconclusive")
 
 
 @app.command()

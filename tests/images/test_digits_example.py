@@ -15,6 +15,7 @@ from bakeoff.measure.gradcam import gradcam, target_layer
 from bakeoff.measure.metrics import load_predictions
 from bakeoff.models import create_model
 from tests.images.test_csv_source import make_digits
+from tests.report.browser import check_report
 from tests.test_cli import bakeoff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,9 @@ def test_digits_example_end_to_end(tmp_path):
     assert comparison["primary"] == "qwk" and len(comparison["pairs"]) == 2
     for f in ("results_table.csv", "results_table.txt", "results.json", "plots/confusion_matrices.png"):
         assert (out / f).is_file()
+    seen = check_report(out, tmp_path / "digits.png", n_pairs=2)  # three contenders of an ordinal (K-class) study
+    assert any("reliability" == alt for alt, _, _ in seen["images"])  # top-label calibration of K classes
+    assert len(json.loads((out / "comparison.json").read_text())["significance_map"]["contenders"]) == 3
     for c in ("mobilenetv3", "resnet10t", "se_resnet"):
         pics = sorted((out / "plots" / "gradcam" / c).glob("*.png"))
         assert len(pics) == 2

@@ -4,6 +4,7 @@ recomputed from the saved predictions with MONAI."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from monai.metrics import DiceMetric
 
 from bakeoff.measure.metrics import load_predictions
 from bakeoff.models import count_parameters, create_model
+from tests.report.browser import check_report
 from tests.test_cli import bakeoff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +58,17 @@ def test_example_runs_through_the_cli(tmp_path, example):
             assert r["test_mean_dice"] == pytest.approx(expected, abs=1e-6)
     else:
         assert {"test_particle_f1", "test_particle_precision", "test_pixel_auroc"} <= set(res.columns)
+    # report.html in headless Chromium; then rebuilt from the saved runs alone, with the same numbers
+    check_report(out, tmp_path / f"{example}.png", n_pairs=len(comparison["pairs"]))
+    for ck in out.glob("runs/*/*/checkpoints"):
+        shutil.rmtree(ck)
+    (out / "report.html").unlink()
+    proc = bakeoff("report", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pd.testing.assert_frame_equal(res, pd.read_csv(out / "results.csv"))
+    again = json.loads((out / "comparison.json").read_text())
+    assert [p["verdict"] for p in again["pairs"]] == [p["verdict"] for p in comparison["pairs"]]
+    assert (out / "report.html").is_file()
 
 
 def test_resume_does_not_retrain_segmentation(tmp_path):

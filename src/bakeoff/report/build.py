@@ -360,17 +360,22 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
 
     t = Table(title=f"Verdicts on {comp.get('primary')} (test; {1 - ev.alpha:.0%} intervals; "
                     f"min_effect {ev.min_effect:g})")
-    for col in ("pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):
+    for col in ("", "pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):
         t.add_column(col)
     for p in comp.get("pairs", []):
-        colour = "green" if "better" in p["verdict"] else ("cyan" if "equivalent" in p["verdict"] else "yellow")
+        colour = ("green" if p["verdict"].startswith(f"{p['a']} better") else "red" if "better" in p["verdict"]
+                  else "cyan" if "equivalent" in p["verdict"] else "yellow")
         p_text = f"{p['p_value']:.4f} ({p['p_value_holm']:.4f})"
         if p.get("min_effect"):
             p_text = f"{p['p_value']:.4f}; vs margin {p['p_margin']:.4f} ({p['p_value_holm']:.4f})"
         verdict_text = f"[{colour}]{p['verdict']}[/{colour}]"
         if p.get("unreachable"):
             verdict_text += f"\n{p['unreachable']}"
-        t.add_row(f"{p['a']} − {p['b']}", f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
+        from bakeoff.report.html import verdict_mark
+
+        mark = verdict_mark(p)
+        t.add_row(f"[{colour}]{mark}[/{colour}]", f"{p['a']} − {p['b']}",
+                  f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
                   p_text, verdict_text, to_decide_text(p))
     return t
 

@@ -108,7 +108,12 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     versions = done[0].get("versions", {}) if done else {}
     det = {((i.get("training") or {}).get("determinism") or {}).get("mode") for i in done} - {None}
     sched = "" if p.schedule.name == "none" else f" and a {p.schedule.name} learning-rate schedule"
-    loss = p.loss.name + ("" if p.loss.class_weights in ("none", None) else f" with {p.loss.class_weights} class weights")
+    from bakeoff.tasks import task_class
+
+    cw = p.loss.class_weights
+    loss = (p.loss.name or f"task's default ({task_class(study.task).default_loss})") + (
+        "" if cw in ("none", None) else f" with {cw if isinstance(cw, str) else 'given'} class weights")
+    overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
     es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
           if p.early_stopping else "")
     s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {TASK_WORDS.get(study.task, study.task)} "
@@ -120,8 +125,9 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
              f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
              f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, the {loss} "
              f"loss{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
-             f"{p.select.monitor}{es}; every setting was identical across contenders unless listed in the "
-             f"fairness audit.")
+             f"{p.select.monitor}{es}; every other setting was identical across contenders"
+             + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
+             + " (the fairness audit lists every difference).")
     s.append(f" Training ran on {hw} at {p.precision} precision"
              + (f" with deterministic kernels ({', '.join(sorted(det))})" if det else "") + ".")
     ev = study.evaluation
