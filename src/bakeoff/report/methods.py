@@ -111,20 +111,21 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     from bakeoff.tasks import task_class
 
     cw = p.loss.class_weights
-    loss = (p.loss.name or f"task's default ({task_class(study.task).default_loss})") + (
-        "" if cw in ("none", None) else f" with {cw if isinstance(cw, str) else 'given'} class weights")
+    loss = (p.loss.name or f"{task_class(study.task).default_loss} (the task's default)") + (
+        "" if cw in ("none", None) else f" ({cw if isinstance(cw, str) else 'given'} class weights)")
     overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
     es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
           if p.early_stopping else "")
+    things = "images" if unit == "pixels" else "samples"
     s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {TASK_WORDS.get(study.task, study.task)} "
-         f"on {n:,} images" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
+         f"on {n:,} {things}" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
          f" from {study.data.source}."]
     s.append(f" Every contender used the same {_split_words(study.data.split, len(folds))}"
              + (f" ({unit} per part in fold {folds[0]}: {sizes})" if sizes else "") + ".")
     s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
              f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
-             f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, the {loss} "
-             f"loss{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
+             f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, loss {loss}"
+             f"{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
              f"{p.select.monitor}{es}; every other setting was identical across contenders"
              + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
              + " (the fairness audit lists every difference).")
