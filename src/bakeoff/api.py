@@ -48,8 +48,9 @@ class Study:
         if detach and self.config.execution.backend != "slurm":
             raise BakeoffError(f"--detach: needs execution.backend: slurm (got {self.config.execution.backend!r}); "
                                f"local and Ray runs end with this process")
-        runs = self.plan()  # everything that can fail does so before any training
         store = StudyStore(out)
+        store.check_for(self.config)  # the output directory first: seconds, before the data are loaded
+        runs = self.plan()  # everything that can fail does so before any training
         if (store.root / EVALUATED_FILE).exists():
             raise BakeoffError(f"--out {store.root}: holds checkpoints evaluated with 'bakeoff evaluate'; training "
                                f"there would replace them. Use another --out directory")

@@ -171,6 +171,38 @@ def report(
 
 
 @app.command()
+def check(
+    study: Annotated[Path, typer.Argument(help="A study file (YAML).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The output directory to check too.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Check a study without training: the file (unknown keys with close matches, duplicate keys), the
+    data (read, labelled, split), every contender built and run on a dummy batch of the data's shape on
+    its device, its loss, and the output directory. Exit 0 with a summary; else one line, exit 2."""
+    import time
+
+    t0 = time.perf_counter()
+    from bakeoff.config import load_study
+    from bakeoff.runs.store import StudyStore
+
+    cfg = load_study(study, set_ or [])
+    if out is not None:
+        StudyStore(out).check_for(cfg)
+    from bakeoff.api import Study
+
+    s = Study(cfg)
+    runs = s.plan()
+    data = s.context.data
+    shape = f" of shape {tuple(data.X.shape[1:])}" if hasattr(data, "X") else ""
+    console.print(f"[green]ok[/green] {cfg.name}: {cfg.task}, {len(data.ids):,} samples{shape}; "
+                  f"{len(cfg.contenders)} contenders built and run on a dummy batch "
+                  f"({', '.join(cfg.contenders)}); {len(runs)} runs planned"
+                  + (f"; --out {out} usable" if out is not None else "")
+                  + f" ({time.perf_counter() - t0:.1f} s)")
+
+
+@app.command()
 def status(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     debug: DebugOpt = False,

@@ -455,15 +455,94 @@ def _first_error(exc: ValidationError) -> str:
     return format_validation_error(exc).split("; ")[0]
 
 
-def format_validation_error(exc: ValidationError, source: str | None = None) -> str:
-    """One line per study: ``file: key.path: message (got VALUE)`` for each problem, joined by '; '."""
+class DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no object construction from tags), refusing a key given twice in one mapping
+    (plain YAML keeps the last silently: two contenders with one name, or a protocol key twice)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKey(str(key), line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse a study file's text safely; a syntax error or a duplicate key is one line naming the place."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as exc:
+        raise BakeoffError(f"{where}: line {exc.line}: key {exc.key!r} is given twice in one section (first on "
+                           f"line {exc.first}); expected each key once: remove or rename one") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}:" if mark else ""
+        raise BakeoffError(f"{where}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The schema section that holds the last key of ``loc`` (contender names and dict keys skipped)."""
+    import typing
+
+    model: Any = StudyConfig
+    i = 0
+    while i < len(loc) - 1:
+        field = model.model_fields.get(loc[i]) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
+        nxt = None
+        for a in args:
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                nxt = a
+                break
+            if typing.get_origin(a) is dict:  # contenders: {name: ContenderConfig}: skip the name
+                val = typing.get_args(a)[1]
+                if isinstance(val, type) and issubclass(val, BaseModel):
+                    nxt = val
+                    i += 1
+                    break
+        if nxt is None:
+            return None
+        model = nxt
+        i += 1
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _suggest(loc: list[str]) -> str:
+    import difflib
+
+    model = _model_at(loc)
+    if model is None or not loc:
+        return ""
+    fields = list(model.model_fields)
+    close = difflib.get_close_matches(loc[-1], fields, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; expected one of {', '.join(fields)}"
+
+
+def format_validation_error(exc: ValidationError, source: str | None = None,
+                            overrides: list[str] | None = None) -> str:
+    """One line per study: ``file: key.path: message (got VALUE)`` for each problem, joined by '; '. A
+    problem at a key that a ``--set`` gave is blamed on that ``--set``, not on the file."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         loc = _strip_union_tags(loc)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _suggest(loc.split("."))
         elif err["type"] == "missing":
             msg = "required key is missing"
         got = err.get("input")
@@ -471,9 +550,14 @@ def format_validation_error(exc: ValidationError, source: str | None = None) -> 
         text = f"{loc}: {msg}" if loc else msg
         if show_got:
             text += f" (got {got!r})"
+        given = [o for o in overrides or [] if loc and (loc == o.split("=", 1)[0].strip()
+                                                       or loc.startswith(o.split("=", 1)[0].strip() + "."))]
+        if given:
+            text = f"--set {given[-1]!r}: {text}"
+        elif source:
+            text = f"{source}: {text}"
         parts.append(text)
-    prefix = f"{source}: " if source else ""
-    return prefix + "; ".join(dict.fromkeys(parts))
+    return "; ".join(dict.fromkeys(parts))
 
 
 def _strip_union_tags(loc: str) -> str:
@@ -489,12 +573,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if "=" not in item:
             raise BakeoffError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. protocol.epochs=5")
         key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise BakeoffError(f"--set {item!r}: expected KEY.PATH=VALUE with a key before '=', e.g. protocol.epochs=5")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             value = text
         node = out
-        parts = key.strip().split(".")
         for part in parts[:-1]:
             if not isinstance(node.get(part, {}), dict):
                 raise BakeoffError(f"--set {item!r}: {part!r} is not a section")
@@ -509,18 +595,18 @@ def load_study(path: str | Path, overrides: list[str] | None = None) -> StudyCon
     if not path.is_file():
         raise BakeoffError(f"{path}: study file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise BakeoffError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not part of the YAML
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BakeoffError(f"{path}: cannot be read as UTF-8 text ({exc}); expected a YAML study file") from None
+    raw = read_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise BakeoffError(f"{path}: expected a mapping with keys name, task, data, protocol, contenders, ...")
     raw = apply_overrides(raw, overrides or [])
-    return validate_study(raw, source=str(path), base_dir=path.parent)
+    return validate_study(raw, source=str(path), base_dir=path.parent, overrides=overrides)
 
 
-def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | None = None) -> StudyConfig:
+def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | None = None,
+                   overrides: list[str] | None = None) -> StudyConfig:
     raw = copy.deepcopy(raw)
     src = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
     kind, _, rest = src.partition(":") if isinstance(src, str) else ("", "", "")
@@ -531,4 +617,4 @@ def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | 
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise BakeoffError(format_validation_error(exc, source)) from None
+        raise BakeoffError(format_validation_error(exc, source, overrides)) from None

@@ -211,8 +211,7 @@ def write_page(store: StudyStore, report: StudyReport, evaluations: dict) -> Pat
         html.header_section(study, infos, checks),
         html.answer_section(study, comparison, report.summary, colours, order, stability),
         html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd),
-        html.list_section("fairness", "Fairness audit", fairness_lines(report),
-                          "no completed runs to audit"),
+        html.fairness_section(fairness_lines(report), comparison.get("fairness")),
         html.metrics_section(study, report.summary, order, colours, overall_metrics(study.task),
                              pd.read_csv(intervals_path) if intervals_path.is_file() and
                              intervals_path.stat().st_size > 1 else None),

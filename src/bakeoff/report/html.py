@@ -301,3 +301,15 @@ def page(title: str, parts: list[str]) -> str:
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body><main>{''.join(parts)}</main><script>{SORT_JS}</script>"
             "</body></html>")
+
+
+def fairness_section(lines: list[str], fairness: dict | None) -> str:
+    """The audit's lines, then every setting that was identical for all contenders (folded)."""
+    out = [list_section("fairness", "Fairness audit", lines, "no completed runs to audit").removesuffix("</section>")]
+    identical = (fairness or {}).get("identical") or {}
+    if identical:
+        rows = [[esc(k), esc(v)] for k, v in sorted(identical.items())]
+        out.append(f"<details><summary>{len(identical)} settings identical for every contender and run</summary>"
+                   + table(["setting", "value"], rows, sortable=False) + "</details>")
+    out.append("</section>")
+    return "".join(out)

@@ -49,8 +49,21 @@ class StudyStore:
 
         return validate_study(yaml.safe_load(path.read_text()), source=str(path))
 
-    def open_for(self, study: StudyConfig) -> None:
-        """Create the directory, or check that it holds this same study; then take the lock."""
+    def check_for(self, study: StudyConfig) -> None:
+        """Everything ``open_for`` would refuse, without writing: the path is a directory (or can be made
+        one) we may write to, and holds nothing or this same study."""
+        import os
+
+        if self.root.exists() and not self.root.is_dir():
+            raise BakeoffError(f"--out {self.root}: is a file; expected a directory (new, empty, or this study's)")
+        existing = self.root
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise BakeoffError(f"--out {self.root}: {existing} is a file; expected a directory path")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise BakeoffError(f"--out {self.root}: {existing} is not writable by this user; expected a directory "
+                               f"you can write to (check its permissions, or choose another --out)")
         path = self.root / STUDY_FILE
         if path.is_file():
             try:
@@ -62,10 +75,19 @@ class StudyStore:
                 raise BakeoffError(
                     f"--out {self.root}: holds results of {name!r} with different settings; nothing was "
                     f"changed. Use another --out directory (or the same study file and --set values to resume)")
-        elif self.root.exists() and any(self.root.iterdir()):
+        elif self.root.is_dir() and any(self.root.iterdir()):
             raise BakeoffError(f"--out {self.root}: exists and is not a bakeoff study directory; nothing was "
                                f"changed. Use a new or empty directory")
-        self.root.mkdir(parents=True, exist_ok=True)
+
+    def open_for(self, study: StudyConfig) -> None:
+        """Create the directory, or check that it holds this same study; then take the lock."""
+        self.check_for(study)
+        path = self.root / STUDY_FILE
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BakeoffError(f"--out {self.root}: cannot be created ({exc.strerror}); expected a directory "
+                               f"you can write to") from None
         self.lock()
         atomic_write_text(path, study.to_yaml())
 
