@@ -81,8 +81,18 @@ def read_images(paths: list[Path], channels: int | None, size: tuple[int, int] |
         return list(pool.map(lambda p: read_image(p, channels, size), paths, chunksize=32))
 
 
+MISSING_LABELS = {"", "nan", "na", "n/a", "none", "null"}
+
+
 def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
-    """Integer labels 0..K-1 as given, or strings mapped to 0..K-1 in sorted order (stated in the names)."""
+    """Integer labels 0..K-1 as given, or strings mapped to 0..K-1 in sorted order (stated in the names).
+    Surrounding spaces are not part of a label ("dog " is "dog"); an empty or NaN label is an error naming
+    its row (row 2 is the first under the header)."""
+    raw = [(v or "").strip() for v in raw]
+    empty = [i for i, v in enumerate(raw) if v.lower() in MISSING_LABELS]
+    if empty:
+        raise BakeoffError(f"{where}: row {empty[0] + 2}: label is empty or NaN ({len(empty)} such row(s)); expected "
+                           f"a class name or an integer 0..K-1 in every row: fill them in or remove those rows")
     try:
         ints = [int(v) for v in raw]
         if any(str(i) != v.strip() for i, v in zip(ints, raw)):
@@ -104,10 +114,15 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None) -
     manifest = Path(path)
     if not manifest.is_file():
         raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns path,label")
-    with open(manifest, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = reader.fieldnames or []
+    try:
+        with open(manifest, newline="", encoding="utf-8-sig") as f:  # Excel's BOM is not part of "path"
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = [c.strip() for c in reader.fieldnames or []]
+    except UnicodeDecodeError as exc:
+        raise BakeoffError(f"{manifest}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a CSV saved as "
+                           f"UTF-8 (Excel: 'CSV UTF-8')") from None
+    rows = [{(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items()} for r in rows]
     missing = [c for c in ("path", "label") if c not in columns]
     if missing:
         raise BakeoffError(f"{manifest}: missing column(s) {missing}; expected path,label and optionally fold, "

@@ -103,8 +103,14 @@ def from_arrays(
             want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
             raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want}; expected labels in {want}")
     ids = np.asarray([f"{i:06d}" for i in range(len(y))] if ids is None else ids).astype(str)
-    if len(ids) != len(y) or len(set(ids.tolist())) != len(ids):
-        raise BakeoffError(f"{name}: ids must be unique and one per sample")
+    if len(ids) != len(y):
+        raise BakeoffError(f"{name}: {len(ids)} ids for {len(y)} samples; expected one id per sample")
+    if len(set(ids.tolist())) != len(ids):
+        seen: dict[str, int] = {}
+        dups = [(i, v) for i, v in enumerate(ids.tolist()) if seen.setdefault(v, i) != i]
+        i, v = dups[0]
+        raise BakeoffError(f"{name}: id {v!r} appears more than once (samples {seen[v]} and {i}; {len(dups)} "
+                           f"duplicate(s)); expected unique ids: remove the repeated rows or give them distinct ids")
     if groups is not None:
         groups = np.asarray(groups)
         if len(groups) != len(y):

@@ -45,8 +45,17 @@ def read_scores(path: Path) -> dict[str, np.ndarray | None]:
     if scores is None or scores.ndim != 1:
         raise BakeoffError(f"{path}: expected a 1-D array named one of {SCORE_KEYS} (binary scores), "
                            f"found {sorted(arrays)}")
+    scores = scores.astype(float)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if len(bad):
+        raise BakeoffError(f"{path}: score of sample {bad[0]} is {scores[bad[0]]} ({len(bad)} non-finite score(s)); "
+                           f"expected a probability in [0, 1] for every sample")
+    outside = np.flatnonzero((scores < 0) | (scores > 1))
+    if len(outside):
+        raise BakeoffError(f"{path}: score of sample {outside[0]} is {scores[outside[0]]:g} ({len(outside)} outside "
+                           f"[0, 1]); expected probabilities, not logits: apply a sigmoid first")
     ids = _pick(arrays, ID_KEYS)
-    return {"probs": scores.astype(float), "y": _pick(arrays, LABEL_KEYS),
+    return {"probs": scores, "y": _pick(arrays, LABEL_KEYS),
             "ids": None if ids is None else ids.astype(str)}
 
 

@@ -261,8 +261,14 @@ class SampleTask(Task):
 
     @classmethod
     def for_data(cls, data: Any, evaluation: Any) -> Task:
-        k = cls.fixed_classes or len(data.meta.get("class_names") or range(int(data.y.max()) + 1))
-        return get_task(cls.name, k)
+        names = data.meta.get("class_names")
+        found = len(names) if names is not None else int(data.y.max()) + 1
+        if cls.fixed_classes and found != cls.fixed_classes:
+            shown = f"classes {list(names)[:6]}" if names is not None else f"labels {sorted(set(data.y.tolist()))[:6]}"
+            raise BakeoffError(f"{getattr(data, 'name', 'data')}: {found} {shown}, but task {cls.name} expects "
+                               f"{cls.fixed_classes}; expected labels 0/1 (or two class names), or task: "
+                               f"multiclass_classification")
+        return get_task(cls.name, cls.fixed_classes or found)
 
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         return np.bincount(data.y[idx], minlength=self.num_classes).tolist()
