@@ -32,6 +32,43 @@ def import_callable(ref: str, where: str) -> Callable[..., Any]:
     return fn
 
 
+_SIMPLE = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def check_param_types(fn: Callable[..., Any], params: dict[str, Any], label: str) -> None:
+    """A parameter whose annotation is a plain int / float / bool / str (or a sequence of them) must get
+    one: a YAML string where a number is expected fails here, naming the parameter, not deep inside the
+    network's constructor ("not all arguments converted during string formatting")."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
+        return
+    for name, value in params.items():
+        ann = hints.get(name)
+        if ann is None or value is None:
+            continue
+        options = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) in (
+            typing.Union, getattr(__import__("types"), "UnionType", None)) else [ann]
+        ok, expected = False, []
+        for opt in options:
+            origin = typing.get_origin(opt) or opt
+            if opt in _SIMPLE:
+                expected.append(opt.__name__)
+                ok |= isinstance(value, _SIMPLE[opt]) and not (opt is not bool and isinstance(value, bool))
+            elif origin in (list, tuple, typing.Sequence, __import__("collections.abc").abc.Sequence):
+                inner = [a for a in typing.get_args(opt) if a is not Ellipsis]
+                expected.append(f"a list of {inner[0].__name__}" if inner and inner[0] in _SIMPLE else "a list")
+                ok |= isinstance(value, (list, tuple)) and (not inner or inner[0] not in _SIMPLE
+                                                            or all(isinstance(v, _SIMPLE[inner[0]]) for v in value))
+            else:
+                ok = True  # an annotation this check does not model: leave it to the component
+        if not ok:
+            raise BakeoffError(f"{label}: parameter {name!r} is {value!r} ({type(value).__name__}); expected "
+                               f"{' or '.join(dict.fromkeys(expected))}")
+
+
 def call_checked(fn: Callable[..., Any], data_kwargs: dict[str, Any], params: dict[str, Any], label: str,
                  signature_of: Callable[..., Any] | None = None) -> Any:
     """Call ``fn`` with the data-derived keywords it accepts plus ``params``; reject unknown params (with
@@ -46,6 +83,7 @@ def call_checked(fn: Callable[..., Any], data_kwargs: dict[str, Any], params: di
         hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
         raise BakeoffError(f"{label}: unknown parameter(s) {unknown}" + (f" ({hint})" if hint else "")
                            + f"; valid: {valid}")
+    check_param_types(signature_of or fn, params, label)
     kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
     kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
     try:

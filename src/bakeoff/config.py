@@ -550,8 +550,8 @@ def format_validation_error(exc: ValidationError, source: str | None = None,
         text = f"{loc}: {msg}" if loc else msg
         if show_got:
             text += f" (got {got!r})"
-        given = [o for o in overrides or [] if loc and (loc == o.split("=", 1)[0].strip()
-                                                       or loc.startswith(o.split("=", 1)[0].strip() + "."))]
+        keys = [(o, o.split("=", 1)[0].strip()) for o in overrides or []]
+        given = [o for o, k in keys if loc and (loc == k or loc.startswith(k + ".") or k.startswith(loc + "."))]
         if given:
             text = f"--set {given[-1]!r}: {text}"
         elif source:

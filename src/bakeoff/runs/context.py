@@ -26,6 +26,9 @@ def check_device(protocol: ProtocolConfig, where: str = "protocol") -> None:
     if protocol.accelerator in ("gpu", "cuda") and not cuda:
         raise BakeoffError(f"{where}.accelerator: {protocol.accelerator!r} requested but no CUDA device is "
                            f"visible; expected 'auto' or 'cpu' on this machine")
+    if protocol.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise BakeoffError(f"{where}.accelerator: 'mps' (Apple GPUs) requested but this machine has none; "
+                           f"expected 'auto' or 'cpu' here")
     on_cpu = protocol.accelerator == "cpu" or (protocol.accelerator == "auto" and not cuda)
     if protocol.precision == "16-mixed" and on_cpu:
         raise BakeoffError(f"{where}.precision: '16-mixed' needs a GPU; expected '32-true' or 'bf16-mixed' on CPU")
@@ -79,6 +82,7 @@ class StudyContext:
 
     def validate(self) -> None:
         """Everything that can fail before training: data, splits, leakage, model names, metric names."""
+        _ = self.task  # the classes the data hold fit the task (before a split complains about them)
         _ = self.data_checks
         ev = self.config.evaluation
         for i, ref in enumerate(ev.metrics):

@@ -41,7 +41,12 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        first = next((x for x in lines if "global" in x.lower() or "operand" in x.lower() or "load key" in x.lower()),
+                     lines[0] if lines else "")[:160]
+        if "global" not in str(exc).lower():  # not a class the file asks to import: bytes torch cannot parse
+            raise BakeoffError(f"{path}: cannot read as a PyTorch checkpoint ({first}): the file is damaged or "
+                               f"is not a checkpoint; expected a file written by torch.save") from None
         raise BakeoffError(f"{path}: refused: loading it would run arbitrary pickled code ({first}); expected "
                            f"a state dict or a Lightning .ckpt saved with tensors and plain data only") from None
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
