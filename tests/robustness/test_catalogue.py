@@ -276,7 +276,31 @@ BAD: dict[str, Setup] = {
     "X-checkpoint-missing": checkpoint_case(["file not found"], lambda p: None),
 }
 
+def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> Setup:
+    """A segmentation folder of .npz volumes (image and mask), saved the obvious way, no spatial_dims."""
+    def setup(tmp: Path) -> tuple[list[str], list[str]]:
+        rng = np.random.default_rng(0)
+        for part, n in (("train", 4), ("val", 2), ("test", 2)):
+            (tmp / "vol" / part).mkdir(parents=True)
+            for i in range(n):
+                mask = (rng.random(mask_shape) > 0.7).astype(np.uint8)
+                np.savez(tmp / "vol" / part / f"{i}.npz", image=rng.normal(size=image_shape).astype(np.float32),
+                         mask=mask)
+        raw = {"name": "vol", "task": "semantic_segmentation",
+               "data": {"source": f"npz_dir:{tmp / 'vol'}", "split": {"kind": "predefined"}},
+               "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16, 16][:len(mask_shape)],
+                            "iterations_per_epoch": 1},
+               "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
+               "evaluation": {"speed": False, "n_boot": 200}}
+        return ["check", str(_study(tmp, raw))], fragments
+    return setup
+
+
+BAD["D-npz-dir-mask-rank-4"] = npz_dir_case(["mask has shape (2, 16, 16, 16)", "data.spatial_dims"],
+                                            (2, 16, 16, 16), (2, 16, 16, 16))
+
 FINE: dict[str, Setup] = {
+    "D-npz-dir-3d-volumes-inferred": npz_dir_case(["ok", "8 samples"], (16, 16, 16), (16, 16, 16)),
     "S-bom-study-file": lambda tmp: (["check", str(_study(tmp, text="\ufeff" + TINY_YAML))], ["ok"]),
     "M-bom-manifest": csv_case(["ok"], lambda n: _rows(n, _two(n)), bom=True),
     "M-windows-line-endings": csv_case(["ok"], lambda n: _rows(n, _two(n), sep="\r\n")),

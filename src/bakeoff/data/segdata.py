@@ -293,6 +293,29 @@ class _ChannelFirst:
 PART_FOLDERS = ("train", "val", "test")
 
 
+def _dims_from_first_mask(kind: str, base: Path) -> int:
+    """Without data.spatial_dims: a mask has no channel axis, so its rank is the data's spatial rank
+    (an image (32, 32, 32) with a mask (32, 32, 32) is one 3D volume, not 32 channels of 2D)."""
+    first = None
+    for part in PART_FOLDERS:
+        folder = base / part
+        if kind == "npz_dir":
+            found = sorted(folder.glob("*.npz"))
+            first = NpyMemberSource(found[0], "mask") if found else None
+        else:
+            found = sorted(p for p in (folder / "masks").glob("*") if p.suffix.lower() in (".tif", ".tiff"))
+            first = TiffSource(found[0]) if found else None
+        if first is not None:
+            break
+    if first is None:
+        return 2
+    rank = len(first.shape)
+    if rank not in (2, 3):
+        raise BakeoffError(f"{found[0]}: mask has shape {tuple(first.shape)}; expected a 2D (H, W) or 3D (D, H, W) "
+                           f"label map; set data.spatial_dims if the data are {rank - 1}D with a channel axis")
+    return rank
+
+
 def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_classes: int | None,
                        spacing: tuple[float, ...] | None) -> SegData:
     """``npz_dir:ROOT`` (ROOT/{train,val,test}/*.npz with ``image`` and ``mask``) or ``tiff_dir:ROOT``
@@ -301,7 +324,7 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
     if not base.is_dir():
         raise BakeoffError(f"data.source: folder {base} not found; expected {base}/train and {base}/val")
     images, masks, ids, parts = [], [], [], []
-    sd = spatial_dims or 2
+    sd = spatial_dims or _dims_from_first_mask(kind, base)
     for part in PART_FOLDERS:
         folder = base / part
         if not folder.is_dir():
