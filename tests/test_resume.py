@@ -120,3 +120,40 @@ def test_with_the_default_interval_a_killed_short_run_restarts_to_the_same_resul
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "resumed_after_epochs" not in json.loads((run / "run.json").read_text())["training"]
     pd.testing.assert_frame_equal(_results(out), _results(ref))
+
+
+def test_changed_data_keeps_the_finished_runs_aside_and_clean_removes_them(tmp_path):
+    """The same study file over data that changed: the finished runs are not replaced silently but kept
+    in DIR/stale/<old hash>/; the report is the current runs'; bakeoff clean lists and deletes the stale."""
+    import numpy as np
+
+    from tests.conftest import TINY_STUDY
+
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "d.npz"
+    np.savez(npz, X=rng.normal(size=(80, 9, 11, 11)).astype(np.float32), y=np.arange(80) % 2)
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["data"] = {"source": f"npz:{npz}", "split": {"kind": "holdout", "val_fraction": 0.25, "test_fraction": 0.25}}
+    raw["protocol"].update(seeds=[0], epochs=1)
+    raw["contenders"] = {"cnn": raw["contenders"]["cnn"]}
+    raw["evaluation"].update(speed=False, n_boot=200)
+    study, out = write_study(tmp_path / "s.yaml", raw), tmp_path / "out"
+    assert _run(study, out).returncode == 0
+    first = json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())
+    old = (out / "runs" / "cnn" / "seed0-fold0" / "predictions.npz").read_bytes()
+    np.savez(npz, X=rng.normal(size=(80, 9, 11, 11)).astype(np.float32), y=np.arange(80) % 2)  # new pixels
+    assert _run(study, out).returncode == 0
+    aside = out / "stale" / first["hash"] / "cnn" / "seed0-fold0"
+    assert (aside / "predictions.npz").read_bytes() == old  # the earlier finished run, byte for byte
+    now = json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())
+    assert now["hash"] != first["hash"] and len(pd.read_csv(out / "results.csv")) == 1
+    listing = subprocess.run([sys.executable, "-m", "bakeoff.cli", "clean", str(out), "--dry-run"],
+                             capture_output=True, text=True, timeout=120)
+    flat = "".join(listing.stdout.split())
+    assert listing.returncode == 0 and "woulddelete" in flat and "".join(str(aside).split()) in flat, listing.stdout
+    assert aside.is_dir()
+    done = subprocess.run([sys.executable, "-m", "bakeoff.cli", "clean", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "1 run directory deleted" in done.stdout, done.stdout + done.stderr
+    assert not aside.exists()
+    assert (out / "runs" / "cnn" / "seed0-fold0" / "predictions.npz").is_file()

@@ -171,6 +171,40 @@ def report(
 
 
 @app.command()
+def clean(
+    out: Annotated[Path, typer.Argument(help="A study output directory.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Delete what the current study no longer uses, listing each: finished runs of earlier data or
+    settings (kept aside in DIR/stale/ when a rerun replaced them) and run directories not in the plan."""
+    import shutil
+
+    from bakeoff.runs.store import StudyStore
+
+    store = StudyStore(out)
+    store.saved_study()  # a study directory, or one line saying it is not
+    stale = store.stale()
+    if not stale:
+        console.print(f"{out}: nothing stale; every run belongs to the current study")
+        return
+    store.lock()
+    try:
+        for p in stale:
+            console.print(f"{'would delete' if dry_run else 'deleting'} {p}")
+            if not dry_run:
+                shutil.rmtree(p)
+        if not dry_run:
+            for d in sorted((out / "stale").glob("**/"), key=lambda q: -len(q.parts)):
+                if d.is_dir() and not any(d.iterdir()):
+                    d.rmdir()
+    finally:
+        store.unlock()
+    console.print(f"{len(stale)} run director{'y' if len(stale) == 1 else 'ies'} "
+                  f"{'would be ' if dry_run else ''}deleted")
+
+
+@app.command()
 def check(
     study: Annotated[Path, typer.Argument(help="A study file (YAML).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The output directory to check too.")] = None,

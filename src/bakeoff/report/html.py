@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.runs.store import DONE
+from bakeoff.tasks import metric_info
 
 REPORT_FILE = "report.html"
 SECTIONS = ("header", "answer", "stability", "fairness", "metrics", "figures", "cost", "failures", "methods")
@@ -176,7 +177,7 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
     level = f"{1 - ev.alpha:.0%}"
     out = ['<section id="answer"><h2>The answer</h2><div class="answer">',
            f"<p>Primary metric: <b>test {esc(primary)}</b> "
-           f"({'higher' if comparison.get('pairs', [{}])[0].get('higher_is_better', True) else 'lower'} is better), "
+           f"({'higher' if metric_info(primary, study.task).higher_is_better else 'lower'} is better), "
            f"mean over runs with its {level} interval (the design-aware model of the verdicts), and the rank.</p>",
            table(["contender", f"test {primary}", f"{level} CI", "std over runs", "runs", "rank"], rows)]
     label = primary.upper() if primary in ("auroc", "qwk", "mcc", "f1") else primary.replace("_", " ")

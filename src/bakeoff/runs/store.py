@@ -27,6 +27,7 @@ METRICS_FILE = "metrics.json"
 PROGRESS_FILE = "progress.json"  # a running run's last finished epoch, for bakeoff status from anywhere
 FEATURES_FILE = "features.npz"  # dense tasks: feature maps of contenders.NAME.feature_layer
 GRADCAM_FILE = "gradcam.npz"  # 2D classification: Grad-CAM of the first validation images
+STALE_DIR = "stale"  # DIR/stale/<old hash>/<contender>/<run>: finished runs of earlier data or settings
 CHECKPOINTS_DIR = "checkpoints"  # best.ckpt: the selected weights
 LOGS_DIR = "logs"  # logs/csv/metrics.csv and logs/tensorboard/
 CSV_LOG = f"{LOGS_DIR}/csv/metrics.csv"
@@ -147,10 +148,27 @@ class StudyStore:
                 if p != last:
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
             return d
+        if d.exists() and info is not None and info.get("status") == DONE and info.get("hash") != run.hash:
+            # a finished run of other data or settings: kept aside, never replaced silently (bakeoff clean)
+            aside = self.root / STALE_DIR / str(info.get("hash")) / run.contender / run.run_id
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            if aside.exists():
+                shutil.rmtree(aside)
+            d.rename(aside)
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
         return d
+
+    def stale(self) -> list[Path]:
+        """What ``bakeoff clean`` removes: finished runs kept aside when their study's data or settings
+        changed (DIR/stale/), and run directories the current plan does not hold."""
+        plan = self.read_plan() or []
+        planned = {(r.contender, r.run_id) for r in plan}
+        extra = [p.parent for p in sorted((self.root / "runs").glob(f"*/*/{RUN_FILE}"))
+                 if plan and (p.parent.parent.name, p.parent.name) not in planned]
+        aside = sorted((self.root / STALE_DIR).glob("*/*/*")) if (self.root / STALE_DIR).is_dir() else []
+        return aside + extra
 
     def finish(self, run: RunSpec) -> None:
         """A run is done: its resume checkpoint is no longer needed (the kept one is weights only)."""
@@ -160,4 +178,11 @@ class StudyStore:
         write_json(self.run_dir(run) / RUN_FILE, info)
 
     def all_run_infos(self) -> list[dict[str, Any]]:
-        return [read_json(p) for p in sorted((self.root / "runs").glob(f"*/*/{RUN_FILE}"))]
+        """The current study's runs: those of its plan (the same hash) when the plan is written, so that
+        a report never mixes in runs of earlier data or settings; every run directory otherwise."""
+        infos = [read_json(p) for p in sorted((self.root / "runs").glob(f"*/*/{RUN_FILE}"))]
+        plan = self.read_plan()
+        if not plan:
+            return infos
+        current = {(r.contender, r.run_id, r.hash) for r in plan}
+        return [i for i in infos if (i.get("contender"), i.get("run_id"), i.get("hash")) in current]
