@@ -44,7 +44,10 @@ def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, 
         splitter = _splitter(n_splits, cfg.stratify, grouped, cfg.seed + salt)
         rest, held = next(iter(splitter.split(np.zeros(len(idx)), data.y[idx], groups)))
     except ValueError as exc:
-        raise BakeoffError(f"data.split: cannot hold out {fraction:.0%} of {len(idx)} samples ({exc})") from None
+        smallest = int(np.bincount(data.y[idx]).min()) if len(idx) else 0
+        raise BakeoffError(f"data.split: cannot hold out {fraction:.0%} of {len(idx)} samples (scikit-learn: {exc}); "
+                           f"expected at least {n_splits} samples of every class (the smallest has {smallest}): "
+                           f"use more data or a larger fraction") from None
     return idx[rest], idx[held]
 
 
