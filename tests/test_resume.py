@@ -157,3 +157,39 @@ def test_changed_data_keeps_the_finished_runs_aside_and_clean_removes_them(tmp_p
     assert done.returncode == 0 and "1 run directory deleted" in done.stdout, done.stdout + done.stderr
     assert not aside.exists()
     assert (out / "runs" / "cnn" / "seed0-fold0" / "predictions.npz").is_file()
+
+
+def test_two_runs_of_one_study_cooperate_and_a_report_reads_the_finished_runs(study, tmp_path):
+    """A second `bakeoff run` on a directory a first is running waits for it, then trains nothing the first
+    did; `bakeoff report` during the run reports the runs finished so far; the results are the
+    uninterrupted study's."""
+    import time
+
+    path, ref = study
+    out = tmp_path / "out"
+    env = dict(os.environ, COLUMNS="200")
+    env.pop("BAKEOFF_KILL_AT", None)
+    first = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(path), "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        infos = [json.loads(p.read_text()) for p in out.glob("runs/*/*/run.json")]
+        if any(i.get("status") == "done" for i in infos):
+            break
+        time.sleep(0.1)
+    second = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(path), "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    report = subprocess.run([sys.executable, "-m", "bakeoff.cli", "report", str(out), "--no-plots"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    partial = pd.read_csv(out / "results.csv")
+    assert (partial["status"] == "done").sum() >= 1
+    out1, err1 = first.communicate(timeout=600)
+    out2, err2 = second.communicate(timeout=600)
+    assert first.returncode == 0, err1[-2000:]
+    assert second.returncode == 0, err2[-2000:] + out2[-2000:]
+    # it waited on the lock (or, on a slow machine, started after the first had finished: nothing to do)
+    assert "waiting for it to finish" in err2 or "nothing to train" in out2, (err2[-1000:], out2[-1000:])
+    pids = {json.loads(p.read_text())["pid"] for p in out.glob("runs/*/*/run.json")}
+    assert pids == {first.pid}  # the second process trained nothing
+    pd.testing.assert_frame_equal(_results(out), _results(ref))

@@ -108,6 +108,8 @@ def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
     """Rebuild tables and plots of a finished (or partial) study directory without training."""
     store = StudyStore(out)
     study = store.saved_study()
+    if store.is_locked():  # a run in progress: report its finished runs (every file is written atomically)
+        return build_report(store, study, make_plots)
     store.lock()
     try:
         return build_report(store, study, make_plots)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,18 +90,38 @@ class StudyStore:
         except OSError as exc:
             raise BakeoffError(f"--out {self.root}: cannot be created ({exc.strerror}); expected a directory "
                                f"you can write to") from None
-        self.lock()
+        self.lock(wait=True)
         atomic_write_text(path, study.to_yaml())
 
-    def lock(self) -> None:
+    def lock(self, wait: bool = False) -> None:
+        """Take the directory's lock. ``wait``: a second ``bakeoff run`` of the same study waits for the
+        first (then finds its runs done and trains only what is left) instead of failing."""
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the life of the store
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            fh.close()
-            raise BakeoffError(f"--out {self.root}: another bakeoff process is using this directory") from None
+            if not wait:
+                fh.close()
+                raise BakeoffError(f"--out {self.root}: another bakeoff process is using this directory; expected "
+                                   f"it to finish first (bakeoff status shows its progress)") from None
+            print(f"{self.root}: another bakeoff process is running this study; waiting for it to finish, then "
+                  f"only the runs it did not do are trained", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         self._lock_fh = fh
+
+    def is_locked(self) -> bool:
+        """Whether another process holds the directory's lock now."""
+        path = self.root / ".lock"
+        if not path.is_file():
+            return False
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
 
     def unlock(self) -> None:
         if self._lock_fh is not None:
