@@ -118,10 +118,11 @@ def verdict_sentence(pair: dict[str, Any], scale: float, unit: str, label: str) 
     d, lo, hi = (pair[k] * scale for k in ("difference", "ci_low", "ci_high"))
     level = pair.get("ci_level", 0.95)
     p = pair.get("p_value_holm", pair.get("p_value"))
-    p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
-    text = (f"{pair['a']} vs {pair['b']}: {d:+.1f} {label}{unit}, {level:.0%} CI [{lo:+.1f}, {hi:+.1f}], "
-            f"{p_text} (Holm): ")
     margin = pair.get("min_effect") or 0
+    p_text = "p < 0.001" if p is not None and p < 0.001 else f"p = {p:.3f}"
+    against = f" against the {margin * scale:g}{unit.rstrip('s') if unit else ''} margin" if margin else ""
+    text = (f"{pair['a']} vs {pair['b']}: {d:+.1f} {label}{unit}, {level:.0%} CI [{lo:+.1f}, {hi:+.1f}], "
+            f"{p_text}{against} (Holm): ")
     v = pair["verdict"]
     mark = verdict_mark(pair)
     if mark in ("✓", "✗"):

@@ -284,6 +284,7 @@ def rank_blobs(stability: dict[str, Any], order: list[str], out: Path) -> Path:
         ax.plot([i, i], [lo, hi], color="black", lw=1)
         ax.scatter([i], [stability["rank"][c]], marker="x", color="black", s=40, zorder=3)
     ax.set_xticks(range(k), names, rotation=20 if k > 3 else 0)
+    ax.set_xlim(-0.7, k - 0.3)
     ax.set_yticks(range(1, k + 1))
     ax.set_ylim(k + 0.6, 0.4)
     ax.set_ylabel("rank (1 = best)")
