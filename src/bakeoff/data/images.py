@@ -81,7 +81,7 @@ def read_images(paths: list[Path], channels: int | None, size: tuple[int, int] |
         return list(pool.map(lambda p: read_image(p, channels, size), paths, chunksize=32))
 
 
-MISSING_LABELS = {"", "nan", "na", "n/a", "none", "null"}
+MISSING_LABELS = {"", "nan"}  # what a spreadsheet leaves in an empty cell; "none" can be a grade
 
 
 def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
