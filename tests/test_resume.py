@@ -193,3 +193,24 @@ def test_two_runs_of_one_study_cooperate_and_a_report_reads_the_finished_runs(st
     pids = {json.loads(p.read_text())["pid"] for p in out.glob("runs/*/*/run.json")}
     assert pids == {first.pid}  # the second process trained nothing
     pd.testing.assert_frame_equal(_results(out), _results(ref))
+
+
+def test_a_damaged_resume_checkpoint_restarts_the_run_cleanly(study, tmp_path):
+    """Killed after an epoch's checkpoint, which is then damaged on disk: the rerun cannot read it, says so
+    in run.json, trains the run from the start, and ends with the uninterrupted results; the kept weights'
+    SHA-256 is in run.json."""
+    import hashlib
+
+    path, ref = study
+    out = tmp_path / "out"
+    proc = _run(path, out, "epoch:2")  # the first run's second epoch checkpoint written, then killed
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    last = out / "runs" / "cnn" / "seed0-fold0" / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # cut short, as a full disk or a bad copy leaves it
+    proc = _run(path, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())
+    assert "unreadable" in info["training"]["resume_discarded"] and "resumed_after_epochs" not in info["training"]
+    pd.testing.assert_frame_equal(_results(out), _results(ref))
+    best = out / "runs" / "cnn" / "seed0-fold0" / "checkpoints" / "best.ckpt"
+    assert info["checkpoint_sha256"] == hashlib.sha256(best.read_bytes()).hexdigest()

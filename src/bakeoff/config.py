@@ -69,6 +69,9 @@ class DataConfig(_Strict):
     spatial_dims: Literal[2, 3] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
     strict: bool = False  # fail (instead of warn) when identical samples sit on both sides of a split
+    # image paths in a CSV manifest must lie under the manifest's folder unless this is set (a shared
+    # manifest cannot make bakeoff read elsewhere on the machine)
+    allow_outside_root: bool = False
     # segmentation: the number of labels in the masks (background included; None: from the data) and the
     # physical size of a pixel/voxel per spatial axis, used by boundary metrics (None: 1 per axis)
     num_classes: int | None = Field(None, ge=2)

@@ -259,6 +259,8 @@ BAD: dict[str, Setup] = {
     "M-third-class-in-binary": csv_case(["3 classes", "expects 2"], lambda n: _rows(n, [str(i % 3) for i in range(len(n))])),
     "M-image-missing": csv_case(["do not exist", "gone.png"], lambda n: _rows(["img/gone.png"] + n[1:], _two(n))),
     "M-duplicate-rows": csv_case(["img/0.png", "more than once"], lambda n: _rows([n[0]] + n[:-1], _two(n))),
+    "M-path-outside-root": csv_case(["row 2", "outside the manifest's folder", "allow_outside_root"],
+                                    lambda n: _rows(["../../etc/hostname"] + n[1:], _two(n))),
     "M-not-utf8": csv_case(["not UTF-8"], lambda n: _rows(n, ["chien"] + ["ç" * 1] * (len(n) - 1)), encoding="latin-1"),
     # O: the output directory
     "O-out-is-a-file": out_case(["is a file", "expected a directory"], _file),

@@ -110,7 +110,8 @@ def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
     return y, [str(k) for k in range(K)]
 
 
-def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None) -> ArrayData:
+def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
+             allow_outside_root: bool = False) -> ArrayData:
     manifest = Path(path)
     if not manifest.is_file():
         raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns path,label")
@@ -131,6 +132,14 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None) -
         raise BakeoffError(f"{manifest}: no rows; expected one row per image")
     paths = [(manifest.parent / r["path"]).resolve() if not Path(r["path"]).is_absolute() else Path(r["path"])
              for r in rows]
+    if not allow_outside_root:
+        root = manifest.parent.resolve()
+        outside = [(i, r["path"]) for i, (r, p) in enumerate(zip(rows, paths)) if not p.resolve().is_relative_to(root)]
+        if outside:
+            i, shown = outside[0]
+            raise BakeoffError(f"{manifest}: row {i + 2}: path {shown!r} lies outside the manifest's folder {root} "
+                               f"({len(outside)} such row(s)); expected paths under it, or set "
+                               f"data.allow_outside_root: true if you trust this manifest")
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
         raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); paths "

@@ -222,12 +222,12 @@ def _no_params(source: str, params: dict[str, Any]) -> None:
 
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
                 num_classes: int | None = 2, image_size: int | list[int] | None = None,
-                channels: int | None = None) -> ArrayData:
+                channels: int | None = None, allow_outside_root: bool = False) -> ArrayData:
     """Load a registered sample source (``bakeoff list sources``), e.g. ``builtin:spots3d`` (called with
     ``params``), ``npz:PATH``, ``csv:MANIFEST``, ``folder:ROOT``."""
     spec, rest = find_source(source, dense=False)
     return spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
-                       image_size=image_size, channels=channels)
+                       image_size=image_size, channels=channels, allow_outside_root=allow_outside_root)
 
 
 def _builtin_loader(fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
@@ -272,13 +272,15 @@ def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | 
 
 def _images(kind: str) -> Callable[..., ArrayData]:
     def load(rest: str, params: dict[str, Any], *, source: str, image_size: Any, channels: int | None,
-             **_: Any) -> ArrayData:
+             allow_outside_root: bool = False, **_: Any) -> ArrayData:
         _no_params(source, params)
         from bakeoff.data.images import load_csv, load_folder
 
         size = None if image_size is None else (
             (image_size, image_size) if isinstance(image_size, int) else tuple(image_size))
-        return (load_csv if kind == "csv" else load_folder)(rest, channels=channels, size=size)
+        if kind == "csv":
+            return load_csv(rest, channels=channels, size=size, allow_outside_root=allow_outside_root)
+        return load_folder(rest, channels=channels, size=size)
 
     return load
 

@@ -44,6 +44,16 @@ def versions() -> dict[str, str]:
             "numpy": np.__version__, "platform": platform.platform()}
 
 
+def sha256_of(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def hardware() -> dict[str, Any]:
     """What the run trained on, for the report's header and methods paragraph."""
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
@@ -204,6 +214,8 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
             peak_memory_mb=result.peak_memory_mb, peak_memory_kind=result.peak_memory_kind,
             device=str(module.device), training=result.training,
         )
+        if result.best_path:  # what bakeoff evaluate and a reader of the run can check the weights against
+            info["checkpoint_sha256"] = sha256_of(result.best_path)
         if not cfg.execution.keep_checkpoints and result.best_path:
             os.remove(result.best_path)
     except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded

@@ -255,7 +255,7 @@ class SampleTask(Task):
 
         data = provided or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                        num_classes=cls.fixed_classes, image_size=cfg.image_size,
-                                       channels=cfg.channels)
+                                       channels=cfg.channels, allow_outside_root=cfg.allow_outside_root)
         data.X = normalize(data.X, cfg.normalize)
         return data
 

@@ -254,8 +254,8 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
         last = None if multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
         logged: list[tuple[dict[str, float], int]] = []
         start, prior_time, stopped, rng = 0, 0.0, False, None
-        if last is not None and last.is_file():  # an interrupted run: continue after its last epoch
-            ck = torch.load(last, map_location="cpu", weights_only=False)
+        ck = read_resume(last, record) if last is not None and last.is_file() else None
+        if ck is not None:  # an interrupted run: continue after its last epoch
             raw.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             if sched is not None and ck["scheduler"] is not None:
@@ -399,6 +399,27 @@ def resume_path(run_dir: Path | None) -> Path | None:
     from bakeoff.runs.store import CHECKPOINTS_DIR, RESUME_FILE
 
     return Path(run_dir) / CHECKPOINTS_DIR / RESUME_FILE
+
+
+RESUME_KEYS = ("epoch", "global_step", "seen", "lr", "stopped", "train_time", "compile_time", "model", "optimizer",
+               "scheduler", "scaler", "select", "stopper", "module", "logged", "rng")
+
+
+def read_resume(path: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    """The resume checkpoint, or None when it cannot be read whole (damaged on disk, cut short, from
+    another version): the run then starts over cleanly, saying so in run.json (``resume_discarded``). The
+    file is bakeoff's own, written by this run's earlier attempt in the study directory (it holds Python
+    and NumPy random states, hence not ``weights_only``)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        missing = [k for k in RESUME_KEYS if k not in ck]
+        if missing:
+            raise ValueError(f"missing {missing}")
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint: train from the start instead
+        record["resume_discarded"] = f"{path.name} unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        path.unlink(missing_ok=True)
+        return None
+    return ck
 
 
 def save_resume(path: Path, state: dict[str, Any]) -> None:
