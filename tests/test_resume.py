@@ -214,3 +214,32 @@ def test_a_damaged_resume_checkpoint_restarts_the_run_cleanly(study, tmp_path):
     pd.testing.assert_frame_equal(_results(out), _results(ref))
     best = out / "runs" / "cnn" / "seed0-fold0" / "checkpoints" / "best.ckpt"
     assert info["checkpoint_sha256"] == hashlib.sha256(best.read_bytes()).hexdigest()
+
+
+def test_out_of_memory_fails_that_run_with_its_reason_and_keeps_the_batch(tmp_path):
+    from tests.conftest import TINY_STUDY
+
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(seeds=[0], epochs=1)
+    raw["evaluation"].update(speed=False, n_boot=200)
+    raw["contenders"]["big"] = {"model": "tests.robustness.oomnet:greedy"}
+    out = tmp_path / "out"
+    proc = _run(write_study(tmp_path / "s.yaml", raw), out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    info = json.loads((out / "runs" / "big" / "seed0-fold0" / "run.json").read_text())
+    assert info["status"] == "failed" and info["error"].startswith("OutOfMemoryError: CUDA out of memory")
+    assert "batch size was not changed" in info["error"]
+    assert info["protocol"]["batch_size"] == 32
+    assert json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["status"] == "done"
+
+
+def test_killed_while_the_results_are_aggregated_the_rerun_completes(study, tmp_path):
+    path, ref = study
+    out = tmp_path / "out"
+    proc = _run(path, out, "write:results.csv")  # every run done; killed writing the study's results.csv
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not (out / "results.csv").exists()  # half-written under a temporary name, never in place
+    proc = _run(path, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pd.testing.assert_frame_equal(_results(out), _results(ref))
+    assert (out / "report.html").is_file() and (out / "comparison.json").is_file()

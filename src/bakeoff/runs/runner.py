@@ -219,7 +219,11 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         if not cfg.execution.keep_checkpoints and result.best_path:
             os.remove(result.best_path)
     except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded
-        info.update(status=FAILED, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
+        if isinstance(exc, torch.OutOfMemoryError):  # never retried at a smaller batch: that breaks fairness
+            error += (" (the batch size was not changed, since every contender must train alike: lower "
+                      "protocol.batch_size for all, or give this run a larger device)")
+        info.update(status=FAILED, error=error, traceback=traceback.format_exc())
     info["wall_time_s"] = time.perf_counter() - t_start
     info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if cfg.tracking.mlflow is not None:
