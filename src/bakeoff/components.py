@@ -39,6 +39,8 @@ def check_param_types(fn: Callable[..., Any], params: dict[str, Any], label: str
     """A parameter whose annotation is a plain int / float / bool / str (or a sequence of them) must get
     one: a YAML string where a number is expected fails here, naming the parameter, not deep inside the
     network's constructor ("not all arguments converted during string formatting")."""
+    import collections.abc
+    import types
     import typing
 
     try:
@@ -50,14 +52,14 @@ def check_param_types(fn: Callable[..., Any], params: dict[str, Any], label: str
         if ann is None or value is None:
             continue
         options = [a for a in typing.get_args(ann) if a is not type(None)] if typing.get_origin(ann) in (
-            typing.Union, getattr(__import__("types"), "UnionType", None)) else [ann]
+            typing.Union, types.UnionType) else [ann]
         ok, expected = False, []
         for opt in options:
             origin = typing.get_origin(opt) or opt
             if opt in _SIMPLE:
                 expected.append(opt.__name__)
                 ok |= isinstance(value, _SIMPLE[opt]) and not (opt is not bool and isinstance(value, bool))
-            elif origin in (list, tuple, typing.Sequence, __import__("collections.abc").abc.Sequence):
+            elif origin in (list, tuple, typing.Sequence, collections.abc.Sequence):
                 inner = [a for a in typing.get_args(opt) if a is not Ellipsis]
                 expected.append(f"a list of {inner[0].__name__}" if inner and inner[0] in _SIMPLE else "a list")
                 ok |= isinstance(value, (list, tuple)) and (not inner or inner[0] not in _SIMPLE

@@ -53,7 +53,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
     primary_col = f"test_{ev.primary}"
     tuned = load_tuned(store, order)
-    comparison = compare_study(study, df, evaluations, store.all_run_infos(), tuned) if len(df) else {}
+    infos = store.all_run_infos()
+    comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
     summary = summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df) else pd.DataFrame()
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
@@ -91,7 +92,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     report = StudyReport(study, df, summary, comparison, made)
     if make_plots:
         try:
-            write_page(store, report, evaluations)
+            write_page(store, report, evaluations, infos)
         except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
             import warnings
 
@@ -107,20 +108,20 @@ FIGURE_CAPTIONS = {
     "confusion_matrices": "Confusion matrices on test, summed over runs.",
     "roc_curves": "ROC and precision-recall curves on test, one line per run.",
     "reliability": "Reliability diagrams with expected calibration error (torchmetrics, 10 equal-width bins).",
-    "class_scores": "Per-class scores.",
+    "per_class_dice": "Per-class Dice, mean over runs.",
     "qualitative": "Qualitative predictions on validation images.",
     "feature_maps": "Feature maps of the named layer.",
 }
 
 
-def _costs(df: pd.DataFrame, store: StudyStore, order: list[str], primary_col: str) -> pd.DataFrame:
+def _costs(df: pd.DataFrame, infos: list[dict[str, Any]], order: list[str], primary_col: str) -> pd.DataFrame:
     """One row per contender: the primary metric and the cost columns, means over done runs; training
     device-hours = training time x the devices the run trained on."""
     done = df[df["status"] == DONE].copy() if len(df) else df
     if not len(done):
         return pd.DataFrame()
-    infos = {(i.get("contender"), i.get("run_id")): i for i in store.all_run_infos()}
-    world = [((infos.get((r["contender"], r["run_id"])) or {}).get("training") or {}).get("world_size", 1) or 1
+    by_run = {(i.get("contender"), i.get("run_id")): i for i in infos}
+    world = [((by_run.get((r["contender"], r["run_id"])) or {}).get("training") or {}).get("world_size", 1) or 1
              for _, r in done.iterrows()]
     done["device_hours"] = done["train_time_s"].astype(float) * np.asarray(world, dtype=float) / 3600
     cols = [c for c in ("n_parameters", "flops_per_sample", "train_time_s", "device_hours", "peak_memory_mb",
@@ -148,7 +149,7 @@ def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, compariso
     return pairs
 
 
-def write_page(store: StudyStore, report: StudyReport, evaluations: dict) -> Path:
+def write_page(store: StudyStore, report: StudyReport, evaluations: dict, infos: list[dict[str, Any]]) -> Path:
     """DIR/report.html (and the figures only it shows: rank stability, significance map, reliability,
     quality vs cost)."""
     from bakeoff.report import html
@@ -162,9 +163,8 @@ def write_page(store: StudyStore, report: StudyReport, evaluations: dict) -> Pat
     order = [c for c in study.contenders if len(df) and c in set(df["contender"])]
     out = store.root / "plots"
     colours = plots._colors(list(study.contenders))
-    infos = store.all_run_infos()
     checks = read_json(store.root / DATA_CHECKS_FILE) if (store.root / DATA_CHECKS_FILE).is_file() else {}
-    stability, blob, sig_fig, rel, scatter, cd = None, None, None, None, None, None
+    stability, blob, sig_fig, rel, scatter = None, None, None, None, None
     done = [c for c in order if len(df[(df["contender"] == c) & (df["status"] == DONE)])]
     if len(done) >= 2 and not comparison.get("note"):
         parts = {c: test_parts(evaluations, df, c) for c in done}
@@ -179,42 +179,33 @@ def write_page(store: StudyStore, report: StudyReport, evaluations: dict) -> Pat
         if pairs:
             comparison["significance_map"] = significance_map(pairs, done)
             sig_fig = plots.significance_plot(comparison["significance_map"], ev.primary, out)
-        write_json(store.root / COMPARISON_FILE, comparison)
     if evaluations and not task_class(study.task).dense:
         rel, eces = plots.reliability(evaluations, order, study.task, out)
         if eces:
-            comparison.setdefault("calibration", {"metric": "expected calibration error (L1, 10 bins), test",
-                                                  "ece": eces})
-            write_json(store.root / COMPARISON_FILE, comparison)
-    costs = _costs(df, store, order, f"test_{ev.primary}")
+            comparison["calibration"] = {"metric": "expected calibration error (L1, 10 bins), test", "ece": eces}
+    if comparison:  # what only the page computes, beside the verdicts
+        write_json(store.root / COMPARISON_FILE, comparison)
+    costs = _costs(df, infos, order, f"test_{ev.primary}")
     if len(costs):
         scatter = plots.quality_vs_cost(costs, list(study.contenders), ev.primary,
                                         metric_info(ev.primary, study.task).higher_is_better, out)
-    figs = []
-    for path in report.plots:
-        stem = Path(path).stem
-        if stem == "critical_difference":
-            cd = path
-            continue
-        caption = FIGURE_CAPTIONS.get(stem) or (f"Grad-CAM: {Path(path).parent.name}, {stem}"
-                                                if "gradcam" in Path(path).parts else stem.replace("_", " "))
-        figs.append(html.figure(path, caption))
-        if stem == "roc_curves" and rel is not None:
-            figs.append(html.figure(rel, FIGURE_CAPTIONS["reliability"]))
-    if rel is not None and not any("reliability" in f for f in figs):
-        figs.append(html.figure(rel, FIGURE_CAPTIONS["reliability"]))
+    shown = [Path(p) for p in report.plots if Path(p).stem != "critical_difference"]
+    cd = next((p for p in report.plots if Path(p).stem == "critical_difference"), None)
+    if rel is not None:  # beside the ROC curves (the discrimination), else last
+        at = next((i + 1 for i, p in enumerate(shown) if p.stem == "roc_curves"), len(shown))
+        shown.insert(at, rel)
+    figs = [html.figure(p, FIGURE_CAPTIONS.get(p.stem) or (f"Grad-CAM: {p.parent.name}, {p.stem}"
+                                                           if "gradcam" in p.parts else p.stem.replace("_", " ")))
+            for p in shown]
     report.plots.extend(p for p in (blob, sig_fig, rel, scatter) if p is not None)
     paragraph, bibtex = methods_paragraph(study, infos, comparison, checks, stability)
     (store.root / "methods.txt").write_text(paragraph + "\n\n" + bibtex + "\n")
-    intervals_path = store.root / INTERVALS_FILE
     parts = [
         html.header_section(study, infos, checks),
         html.answer_section(study, comparison, report.summary, colours, order, stability),
         html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd),
         html.fairness_section(fairness_lines(report), comparison.get("fairness")),
-        html.metrics_section(study, report.summary, order, colours, overall_metrics(study.task),
-                             pd.read_csv(intervals_path) if intervals_path.is_file() and
-                             intervals_path.stat().st_size > 1 else None),
+        html.metrics_section(report.summary, order, colours, overall_metrics(study.task)),
         '<section id="figures"><h2>Figures</h2>' + ("".join(figs) or "<p>No figures.</p>") + "</section>",
         html.cost_section(costs, order, colours, scatter),
         html.list_section("failures", "Failures", failure_lines(report), "none: every run finished"),
@@ -357,6 +348,8 @@ def verdict_table(report: StudyReport) -> Any:
 def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
     from rich.table import Table
 
+    from bakeoff.report.html import verdict_mark
+
     t = Table(title=f"Verdicts on {comp.get('primary')} (test; {1 - ev.alpha:.0%} intervals; "
                     f"min_effect {ev.min_effect:g})")
     for col in ("", "pair", "difference [CI]", "p (Holm)", "verdict", "to decide"):
@@ -370,10 +363,7 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
         verdict_text = f"[{colour}]{p['verdict']}[/{colour}]"
         if p.get("unreachable"):
             verdict_text += f"\n{p['unreachable']}"
-        from bakeoff.report.html import verdict_mark
-
-        mark = verdict_mark(p)
-        t.add_row(f"[{colour}]{mark}[/{colour}]", f"{p['a']} − {p['b']}",
+        t.add_row(f"[{colour}]{verdict_mark(p)}[/{colour}]", f"{p['a']} − {p['b']}",
                   f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
                   p_text, verdict_text, to_decide_text(p))
     return t

@@ -230,8 +230,7 @@ def list_section(sid: str, title: str, lines: list[str], empty: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2><ul>{items}</ul></section>'
 
 
-def metrics_section(study: Any, summary: pd.DataFrame, order: list[str], colours: dict, overall: list[str],
-                    intervals: pd.DataFrame | None) -> str:
+def metrics_section(summary: pd.DataFrame, order: list[str], colours: dict, overall: list[str]) -> str:
     out = ['<section id="metrics"><h2>All metrics</h2><p class="note">Test metrics, mean ± std over runs; '
            'click a column to sort.</p>']
     if not len(summary):

@@ -54,8 +54,6 @@ class StudyStore:
     def check_for(self, study: StudyConfig) -> None:
         """Everything ``open_for`` would refuse, without writing: the path is a directory (or can be made
         one) we may write to, and holds nothing or this same study."""
-        import os
-
         if self.root.exists() and not self.root.is_dir():
             raise BakeoffError(f"--out {self.root}: is a file; expected a directory (new, empty, or this study's)")
         existing = self.root
