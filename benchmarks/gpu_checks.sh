@@ -18,9 +18,11 @@ section() {  # section NAME SECONDS CMD...: run with a limit, keep the whole log
 }
 python -c "import torch; print('device:', torch.cuda.get_device_name(0), '| torch', torch.__version__, '| cuda', torch.version.cuda)"
 python -c "import ray; print('ray', ray.__version__)" 2>&1 | tail -1
-TAIL=30 section gpu_tests 270 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rfEs -s
+# pytest-xdist where present: the tiny studies are start-up bound, six at once share the one GPU well
+xdist=$(python -c "import xdist" 2>/dev/null && echo "-n 6")
+TAIL=30 section gpu_tests 250 python -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rfEs $xdist
 cd benchmarks
 section bench_workers 110 python bench_workers.py --gpu --epochs 8 --n 8000
-section bench_train 50 python bench_train_throughput.py --repeats 2 --n 6000
-section bench_seg 50 python bench_seg_throughput.py --patch 128 --batch 16 --iters 60 --size 256 --precision 16-mixed --repeats 2
-section bench_timm 40 python bench_timm_throughput.py --size 160 --n 2048 --batch 64 --precision bf16-mixed --repeats 2
+section bench_train 70 python bench_train_throughput.py --repeats 2 --n 6000
+section bench_seg 60 python bench_seg_throughput.py --patch 128 --batch 16 --iters 60 --size 256 --precision 16-mixed --repeats 2
+section bench_timm 50 python bench_timm_throughput.py --size 160 --n 2048 --batch 64 --precision bf16-mixed --repeats 2

@@ -159,7 +159,7 @@ def test_fractional_gpus_pack_runs_onto_one_gpu_with_the_local_results(tmp_path,
     sort = ["contender", "seed", "fold"]
     mine = shared.results[keep].sort_values(sort).reset_index(drop=True)
     ref = local.results[keep].sort_values(sort).reset_index(drop=True)
-    print("fractional GPUs:", mine[["contender", "seed", "auroc"]].to_dict("records"))
+    print("fractional GPUs:", mine[["contender", "seed", "test_auroc"]].to_dict("records"))
     if all(i["training"]["determinism"]["mode"] == "strict" for i in infos):
         pd.testing.assert_frame_equal(mine, ref)
     else:

@@ -52,7 +52,8 @@ def test_auto_runs_an_op_without_a_deterministic_kernel_and_records_it(arrays):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _fit(arrays, "auto")
-    assert result.training["determinism"] == {"policy": "auto", "mode": "warn", "nondeterministic_ops": ["put_"]}
+    assert result.training["determinism"] == {"policy": "auto", "mode": "warn", "nondeterministic_ops": ["put_"],
+                                              "fill_uninitialized_memory": False}
     assert not _nondet_warnings(caught)  # recorded quietly
 
 
@@ -68,7 +69,8 @@ def test_true_is_strict_and_false_is_off(arrays):
     with pytest.raises(RuntimeError, match="put_ does not have a deterministic implementation"):
         _fit(arrays, True)
     result = _fit(arrays, False)
-    assert result.training["determinism"] == {"policy": "false", "mode": "off", "nondeterministic_ops": []}
+    assert result.training["determinism"] == {"policy": "false", "mode": "off", "nondeterministic_ops": [],
+                                              "fill_uninitialized_memory": False}
     assert not torch.are_deterministic_algorithms_enabled()
 
 
@@ -87,7 +89,8 @@ def test_cpu_reruns_are_bit_identical_and_recorded(tmp_path, tiny_raw):
             if a[key].dtype.kind in "fiub":
                 assert np.array_equal(a[key], b[key]), (rel, key)
         info = json.loads((out[0] / rel.parent / "run.json").read_text())
-        assert info["training"]["determinism"] == {"policy": "auto", "mode": "strict", "nondeterministic_ops": []}
+        assert info["training"]["determinism"] == {"policy": "auto", "mode": "strict", "nondeterministic_ops": [],
+                                                   "fill_uninitialized_memory": False}
         assert info["training"]["data_on_device"] is True
         logs = [(o / rel.parent / "logs" / "csv" / "metrics.csv").read_text() for o in out]
         assert logs[0] == logs[1]
