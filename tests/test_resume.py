@@ -233,13 +233,69 @@ def test_out_of_memory_fails_that_run_with_its_reason_and_keeps_the_batch(tmp_pa
     assert json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["status"] == "done"
 
 
-def test_killed_while_the_results_are_aggregated_the_rerun_completes(study, tmp_path):
+# One process after another, each killed (SIGKILL) at the next point a study writes or trains: mid-epoch, while
+# a resume checkpoint is half-written, after an epoch's checkpoint, while the kept weights, predictions, metrics,
+# run.json and progress are written, and while the study's results, comparison and report are aggregated. The
+# N of POINT:N counts within that process (which resumes where the previous one was killed).
+KILL_LOOP = ["step:3", "write:last.ckpt:2", "epoch:1", "write:best.ckpt", "write:predictions.npz",
+             "write:metrics.json", "write:run.json:2", "write:progress.json:2", "step:9", "write:results.csv",
+             "write:comparison.json", "write:report.html"]
+
+
+def test_killed_at_every_write_point_in_turn_the_study_completes_with_the_uninterrupted_results(study, tmp_path):
+    from bakeoff.utils import sha256_of
+
     path, ref = study
     out = tmp_path / "out"
-    proc = _run(path, out, "write:results.csv")  # every run done; killed writing the study's results.csv
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
-    assert not (out / "results.csv").exists()  # half-written under a temporary name, never in place
+    orphans = 0
+    for point in KILL_LOOP:
+        proc = _run(path, out, point)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
+        if point.startswith("write:"):  # the half-written file stays under its temporary name, never in place
+            name = point.split(":")[1]
+            temps = list(out.rglob(f".{name}.*.tmp"))
+            assert temps, point
+            orphans += len(temps)
+            for t in temps:
+                assert not (t.parent / name).exists() or (t.parent / name).read_bytes() != t.read_bytes()
+        assert not (out / "results.csv").exists() or point in ("write:comparison.json", "write:report.html")
+    assert orphans >= 9
     proc = _run(path, out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     pd.testing.assert_frame_equal(_results(out), _results(ref))
-    assert (out / "report.html").is_file() and (out / "comparison.json").is_file()
+    verdicts = [json.loads((d / "comparison.json").read_text())["pairs"] for d in (out, ref)]
+    assert json.dumps(verdicts[0], sort_keys=True) == json.dumps(verdicts[1], sort_keys=True)
+    assert (out / "report.html").is_file()
+    assert not list(out.rglob("*.tmp"))  # the killed processes' half-written files were removed
+    for info_path in out.glob("runs/*/*/run.json"):
+        info = json.loads(info_path.read_text())
+        assert info["status"] == "done"
+        assert info["checkpoint_sha256"] == sha256_of(info_path.parent / "checkpoints" / "best.ckpt")
+        log, ref_log = (pd.read_csv(d / info_path.parent.relative_to(out) / "logs" / "csv" / "metrics.csv")
+                        for d in (out, ref))
+        pd.testing.assert_frame_equal(log, ref_log)
+
+
+def test_a_damaged_kept_checkpoint_is_found_by_its_checksum_and_the_run_trained_again(study, tmp_path):
+    """best.ckpt changed after its run finished (a bad copy, bit rot): the rerun compares it with the SHA-256 in
+    run.json, says so, trains that run again (and only that one), and ends with the uninterrupted results."""
+    import shutil
+
+    from bakeoff.utils import sha256_of
+
+    path, ref = study
+    out = tmp_path / "out"
+    shutil.copytree(ref, out)
+    best = out / "runs" / "se" / "seed1-fold0" / "checkpoints" / "best.ckpt"
+    data = bytearray(best.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the size is unchanged
+    best.write_bytes(bytes(data))
+    others = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/run.json") if "se/seed1" not in str(p)}
+    proc = _run(path, out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    flat = " ".join(proc.stdout.split())
+    assert "best.ckpt: its SHA-256 differs from the one its run.json recorded" in flat, proc.stdout[-2000:]
+    assert all(p.stat().st_mtime_ns == t for p, t in others.items())  # the intact runs were not trained again
+    info = json.loads((best.parent.parent / "run.json").read_text())
+    assert info["checkpoint_sha256"] == sha256_of(best)
+    pd.testing.assert_frame_equal(_results(out), _results(ref))

@@ -72,6 +72,8 @@ def run(
             elif event == "tune_failed":
                 number, error = payload
                 bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {error}")
+            elif event == "damaged":
+                bar.console.print(f"[yellow]run {r.key}:[/yellow] {payload}")
             elif event == "queued":
                 queued[r.key] = payload
                 bar.update(overall, info=f"{len(queued)} SLURM job(s) queued")

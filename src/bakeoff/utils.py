@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,11 +37,17 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: the mode a plain open() would give a new file
 
 
+_HOST = socket.gethostname().replace(".", "_")
+_TEMP_SUFFIX = ".tmp"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers never see a half-written version."""
+    """Write a file so that readers never see a half-written version. The temporary file beside it is named
+    ``.NAME.HOST.PID.RANDOM.tmp``, so that one left by a killed process can be recognised and removed
+    (``remove_orphan_temps``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=_TEMP_SUFFIX)
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); results are for the whole group
         with os.fdopen(fd, "wb") as fh:
@@ -71,3 +78,30 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def orphan_temps(root: str | os.PathLike) -> list[Path]:
+    """Temporary files under ``root`` left by ``atomic_write_bytes`` in a process of this host that no longer
+    exists (killed while writing). Those of live processes, and of other hosts (the SLURM nodes that share
+    the directory, whose processes cannot be seen from here), are not listed."""
+    out = []
+    for p in Path(root).rglob(f".*{_TEMP_SUFFIX}"):
+        parts = p.name[:-len(_TEMP_SUFFIX)].rsplit(".", 3)  # [".NAME", HOST, PID, RANDOM]
+        if len(parts) != 4 or parts[1] != _HOST or not parts[2].isdigit():
+            continue
+        try:
+            os.kill(int(parts[2]), 0)
+        except ProcessLookupError:
+            out.append(p)
+        except PermissionError:  # alive, another user's
+            pass
+    return out
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -37,6 +37,9 @@ def not_done(store: StudyStore, runs: list[RunSpec], progress: Progress | None =
             if progress:
                 progress("skip", run, store.run_info(run))
         else:
+            damage = store.damaged(run)
+            if damage and progress:
+                progress("damaged", run, damage)
             todo.append(run)
     return todo
 

@@ -28,7 +28,7 @@ from bakeoff.runs.store import (  # noqa: F401 - FEATURES_FILE is used by the ta
     StudyStore,
 )
 from bakeoff.train.fit import seed_everything, set_tf32
-from bakeoff.utils import save_npz, write_json
+from bakeoff.utils import save_npz, sha256_of, write_json
 
 Report = Callable[[int, int, dict[str, float]], None]
 
@@ -42,16 +42,6 @@ def versions() -> dict[str, str]:
     return {"bakeoff": bakeoff.__version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "torchmetrics": torchmetrics.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def hardware() -> dict[str, Any]:

@@ -18,7 +18,9 @@ import yaml
 from bakeoff.config import StudyConfig
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.spec import RunSpec
-from bakeoff.utils import atomic_write_text, read_json, write_json
+from bakeoff.utils import atomic_write_text, orphan_temps, read_json, sha256_of, write_json
+
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256
 
 STUDY_FILE = "study.yaml"
 DATA_CHECKS_FILE = "data_checks.json"
@@ -32,6 +34,7 @@ STALE_DIR = "stale"  # DIR/stale/<old hash>/<contender>/<run>: finished runs of 
 CHECKPOINTS_DIR = "checkpoints"  # best.ckpt: the selected weights
 LOGS_DIR = "logs"  # logs/csv/metrics.csv and logs/tensorboard/
 CSV_LOG = f"{LOGS_DIR}/csv/metrics.csv"
+BEST_FILE = "best.ckpt"  # CHECKPOINTS_DIR/best.ckpt (its SHA-256 in run.json: checkpoint_sha256)
 RESUME_FILE = "last.ckpt"  # CHECKPOINTS_DIR/last.ckpt: an unfinished run's state at its last epoch end
 PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neither the data nor torch
 DONE, FAILED, RUNNING = "done", "failed", "running"
@@ -89,6 +92,8 @@ class StudyStore:
             raise BakeoffError(f"--out {self.root}: cannot be created ({exc.strerror}); expected a directory "
                                f"you can write to") from None
         self.lock(wait=True)
+        for tmp in orphan_temps(self.root):  # half-written files of a killed bakeoff process: never read, removed
+            tmp.unlink(missing_ok=True)
         atomic_write_text(path, study.to_yaml())
 
     def lock(self, wait: bool = False) -> None:
@@ -147,9 +152,29 @@ class StudyStore:
         return read_json(path) if path.is_file() else None
 
     def is_done(self, run: RunSpec) -> bool:
+        """Finished with these settings, its predictions saved and its kept weights (when kept) intact."""
         info = self.run_info(run)
         return bool(info and info.get("status") == DONE and info.get("hash") == run.hash
-                    and (self.run_dir(run) / PREDICTIONS_FILE).is_file())
+                    and (self.run_dir(run) / PREDICTIONS_FILE).is_file() and self.damaged(run, info) is None)
+
+    def damaged(self, run: RunSpec, info: dict[str, Any] | None = None) -> str | None:
+        """Why a finished run's kept weights cannot be trusted (they differ from the SHA-256 in its run.json:
+        cut short, overwritten, bit rot), or None. A deleted checkpoint is not damage (``keep_checkpoints:
+        false``, or removed to save space: the report needs only the predictions). Each file is hashed once
+        per (size, modification time)."""
+        info = self.run_info(run) if info is None else info
+        want = (info or {}).get("checkpoint_sha256")
+        path = self.run_dir(run) / CHECKPOINTS_DIR / BEST_FILE
+        if not want or not path.is_file():
+            return None
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _HASHED:
+            _HASHED[key] = sha256_of(path)
+        if _HASHED[key] == want:
+            return None
+        return (f"{path}: its SHA-256 differs from the one its run.json recorded when it was saved (the file was "
+                f"damaged or replaced); the run is trained again")
 
     def start(self, run: RunSpec) -> Path:
         """A clean directory for a run that is not done: failed or interrupted leftovers are removed, except

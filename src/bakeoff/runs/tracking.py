@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bakeoff.runs.store import CHECKPOINTS_DIR, CSV_LOG, METRICS_FILE
+from bakeoff.runs.store import BEST_FILE, CHECKPOINTS_DIR, CSV_LOG, METRICS_FILE
 from bakeoff.utils import read_json
 
 MLFLOW_DB = "mlflow.db"
@@ -80,7 +80,7 @@ def log_run(cfg: Any, root: Path, study_name: str, info: dict[str, Any], run_dir
                          tags=[RunTag("bakeoff.status", str(info.get("status")))] if i == 0 else [])
     for i in range(100, len(plist), 100):
         client.log_batch(rid, params=plist[i:i + 100])
-    best = run_dir / CHECKPOINTS_DIR / "best.ckpt"
+    best = run_dir / CHECKPOINTS_DIR / BEST_FILE
     if best.is_file():
         client.log_artifact(rid, str(best), artifact_path="checkpoints")
     client.set_terminated(rid, status="FINISHED" if info.get("status") == "done" else "FAILED")

@@ -379,10 +379,10 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             from bakeoff.runs.store import CHECKPOINTS_DIR
 
             path = Path(run_dir) / CHECKPOINTS_DIR / f"{CHECKPOINT_NAME}.ckpt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # weights only (the optimizer state tripled the size); keys as the module's state_dict
-            torch.save({"state_dict": {f"model.{k}": v for k, v in select.state.items()},
-                        "epoch": select.epoch, "monitor": select.monitor, "score": select.best}, path)
+            # weights only (the optimizer state tripled the size); keys as the module's state_dict; written
+            # atomically (a kill while saving leaves no half file where the weights should be)
+            save_atomic(path, {"state_dict": {f"model.{k}": v for k, v in select.state.items()},
+                               "epoch": select.epoch, "monitor": select.monitor, "score": select.best})
             best_path = str(path)
     best_epoch = None if select.epoch is None else select.epoch + 1
     return FitResult(module, best_path, best_epoch, select.best, epoch + 1, train_time, peak, peak_kind, record)
@@ -425,15 +425,20 @@ def read_resume(path: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     return ck
 
 
-def save_resume(path: Path, state: dict[str, Any]) -> None:
-    """Write the resume checkpoint atomically: an interruption while writing leaves the previous one."""
+def save_atomic(path: Path, obj: Any) -> None:
+    """``torch.save`` so that an interruption while writing leaves the previous file (or none), never a part."""
     import io
 
     from bakeoff.utils import atomic_write_bytes
 
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_resume(path: Path, state: dict[str, Any]) -> None:
+    """Write the resume checkpoint atomically: an interruption while writing leaves the previous one."""
+    save_atomic(path, state)
 
 
 def _get_rng(cuda: bool) -> dict[str, Any]:
