@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bakeoff.errors import BakeoffError
+from bakeoff.errors import BakeoffError, storage_full, storage_full_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fair, reproducible bake-offs of deep-learning architectures on scientific images.")
@@ -501,6 +501,12 @@ def main() -> None:
         if _DEBUG["on"]:
             raise
         err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        sys.exit(2)
+    except OSError as exc:
+        if _DEBUG["on"] or not storage_full(exc):
+            raise
+        err_console.print(f"[red]error:[/red] {storage_full_error(exc, 'writing the study')}", soft_wrap=True,
+                          highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; completed runs are kept and the same command resumes")

@@ -6,3 +6,18 @@ class BakeoffError(Exception):
 
     The CLI prints it as one line and exits non-zero, without a traceback unless ``--debug``.
     """
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the file system refusing a write for want of space (disk full, quota reached)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_full_error(exc: OSError, doing: str) -> BakeoffError:
+    """One line for a full disk or quota: which file, what was being done, and how to go on."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return BakeoffError(f"{where}{exc.strerror or 'no space left on device'} while {doing}; expected free space "
+                        f"there: free some (or give another --out) and run the same command again: finished runs "
+                        f"are kept and an interrupted one resumes")

@@ -88,22 +88,24 @@ def _good_xy(rng: np.random.Generator, n: int = 60) -> dict[str, Any]:
     return {"X": rng.normal(size=(n, 9, 11, 11)).astype(np.float32), "y": np.arange(n) % 2}
 
 
-def _pngs(tmp: Path, n: int = 24) -> list[str]:
+def _pngs(tmp: Path, n: int = 24, folder: str = "img", stem: str = "") -> list[str]:
     from PIL import Image
 
-    (tmp / "img").mkdir(exist_ok=True)
+    (tmp / folder).mkdir(exist_ok=True, parents=True)
     names = []
     for i in range(n):
         arr = (np.random.default_rng(i).random((12, 12)) * 255).astype(np.uint8)
-        Image.fromarray(arr).save(tmp / "img" / f"{i}.png")
-        names.append(f"img/{i}.png")
+        Image.fromarray(arr).save(tmp / folder / f"{stem}{i}.png")
+        names.append(f"{folder}/{stem}{i}.png")
     return names
 
 
 def csv_case(fragments: list[str], rows: Callable[[list[str]], str], encoding: str = "utf-8",
-             task: str = "binary_classification", bom: bool = False) -> Setup:
+             task: str = "binary_classification", bom: bool = False,
+             images: Callable[[Path], list[str]] | None = None) -> Setup:
+    """A manifest (``rows`` of the image names) over images that ``images`` writes (PNGs by default)."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
-        text = rows(_pngs(tmp))
+        text = rows((images or _pngs)(tmp))
         data = text.encode(encoding)
         (tmp / "m.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
         raw = _raw(task=task, data__source=f"csv:{tmp / 'm.csv'}", data__params={}, data__channels=1,
@@ -115,6 +117,32 @@ def csv_case(fragments: list[str], rows: Callable[[list[str]], str], encoding: s
         raw["protocol"]["augment"] = []
         return ["check", str(_study(tmp, raw))], fragments
     return setup
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+def _tifs(tmp: Path, n: int = 24, folder: str = "img") -> list[str]:
+    import tifffile
+
+    (tmp / folder).mkdir(exist_ok=True, parents=True)
+    names = []
+    for i in range(n):
+        arr = (np.random.default_rng(i).random((12, 12)) * 65535).astype(np.uint16)
+        tifffile.imwrite(tmp / folder / f"{i}.tif", arr)
+        names.append(f"{folder}/{i}.tif")
+    return names
+
+
+def _spoilt(make: Callable[[Path], list[str]], which: int, spoil: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    """Image files from ``make``, the ``which``-th spoilt (truncated, emptied, ...) after writing."""
+    def images(tmp: Path) -> list[str]:
+        names = make(tmp)
+        spoil(tmp / names[which])
+        return names
+    return images
 
 
 def _rows(names: list[str], labels: list[str], sep: str = "\n") -> str:
@@ -249,6 +277,14 @@ BAD: dict[str, Setup] = {
     "D-npz-duplicate-ids": npz_case(["id 'a'", "more than once"],
                                     lambda r: {**_good_xy(r), "ids": np.array(["a"] * 2 + [str(i) for i in range(58)])}),
     "D-npz-wrong-rank": npz_case(["X has shape"], lambda r: {"X": r.normal(size=(60,)), "y": np.arange(60) % 2}),
+    "D-npz-truncated": lambda tmp: (
+        _truncate(Path(_npz(tmp, **_good_xy(np.random.default_rng(0)))[4:])),
+        (run_args(tmp, _study(tmp, _raw(data__source=f"npz:{tmp / 'data.npz'}", data__params={}))),
+         ["data.npz", "cannot read"]))[1],
+    "D-npz-text-X": npz_case(["X", "numbers"], lambda r: {"X": np.full((60, 9, 11, 11), "a"), "y": np.arange(60) % 2}),
+    "D-npz-no-samples": npz_case(["no samples"], lambda r: {"X": np.zeros((0, 9, 11, 11), np.float32),
+                                                            "y": np.zeros(0, int)}),
+    "D-npz-X-y-lengths": npz_case(["60", "59"], lambda r: {**_good_xy(r), "y": np.arange(59) % 2}),
     "D-npz-one-class": npz_case(["class"], lambda r: {**_good_xy(r), "y": np.zeros(60, int)}),
     # M: image manifests (CSV)
     "M-manifest-missing": study_case(["nope.csv", "not found"], data__source="csv:/nonexistent/nope.csv",
@@ -262,6 +298,13 @@ BAD: dict[str, Setup] = {
     "M-path-outside-root": csv_case(["row 2", "outside the manifest's folder", "allow_outside_root"],
                                     lambda n: _rows(["../../etc/hostname"] + n[1:], _two(n))),
     "M-not-utf8": csv_case(["not UTF-8"], lambda n: _rows(n, ["chien"] + ["ç" * 1] * (len(n) - 1)), encoding="latin-1"),
+    "M-truncated-png": csv_case(["img/5.png", "cannot read image", "expected a complete image file"],
+                                lambda n: _rows(n, _two(n)), images=_spoilt(_pngs, 5, _truncate)),
+    "M-truncated-tiff": csv_case(["img/7.tif", "cannot read image", "expected a complete image file"],
+                                 lambda n: _rows(n, _two(n)), images=_spoilt(_tifs, 7, _truncate)),
+    "M-empty-image-file": csv_case(["img/2.png", "cannot read image", "expected a complete image file"],
+                                   lambda n: _rows(n, _two(n)), images=_spoilt(_pngs, 2, lambda p: p.write_bytes(b""))),
+    "M-header-only": csv_case(["m.csv", "no rows"], lambda n: "path,label\n"),
     # O: the output directory
     "O-out-is-a-file": out_case(["is a file", "expected a directory"], _file),
     "O-out-under-a-file": out_case(["is a file"], _under_file),
@@ -298,6 +341,37 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
     return setup
 
 
+def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = None,
+                  mask: Callable[[np.ndarray], np.ndarray] = lambda m: m, folder: str = "tif") -> Setup:
+    """A segmentation folder of TIFFs (FOLDER/{train,val,test}/{images,masks}/NAME.tif); ``mask`` alters
+    every mask before it is written, ``spoil`` damages the first training mask file after."""
+    def setup(tmp: Path) -> tuple[list[str], list[str]]:
+        import tifffile
+
+        rng = np.random.default_rng(0)
+        root = tmp / folder
+        for part, n in (("train", 4), ("val", 2), ("test", 2)):
+            for sub in ("images", "masks"):
+                (root / part / sub).mkdir(parents=True)
+            for i in range(n):
+                tifffile.imwrite(root / part / "images" / f"{i}.tif", rng.normal(size=(24, 24)).astype(np.float32))
+                m = (rng.random((24, 24)) > 0.7).astype(np.uint8)
+                tifffile.imwrite(root / part / "masks" / f"{i}.tif", mask(m))
+        if spoil is not None:
+            spoil(root / "train" / "masks" / "0.tif")
+        raw = {"name": "tif", "task": "semantic_segmentation",
+               "data": {"source": f"tiff_dir:{root}", "split": {"kind": "predefined"}},
+               "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16],
+                            "iterations_per_epoch": 1},
+               "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
+               "evaluation": {"speed": False, "n_boot": 200}}
+        return ["check", str(_study(tmp, raw))], fragments
+    return setup
+
+
+BAD["D-tiff-dir-truncated-mask"] = tiff_dir_case(["train/masks/0.tif", "cannot read"], spoil=_truncate)
+BAD["D-tiff-dir-mask-size"] = tiff_dir_case(["mask", "(20, 20)", "(24, 24)"], mask=lambda m: m[:20, :20])
+BAD["D-tiff-dir-float-mask"] = tiff_dir_case(["mask has dtype float32", "expected integer class labels"], mask=lambda m: m.astype(np.float32) / 2)
 BAD["D-npz-dir-mask-rank-4"] = npz_dir_case(["mask has shape (2, 16, 16, 16)", "data.spatial_dims"],
                                             (2, 16, 16, 16), (2, 16, 16, 16))
 
@@ -306,6 +380,9 @@ FINE: dict[str, Setup] = {
     "S-bom-study-file": lambda tmp: (["check", str(_study(tmp, text="\ufeff" + TINY_YAML))], ["ok"]),
     "M-bom-manifest": csv_case(["ok"], lambda n: _rows(n, _two(n)), bom=True),
     "M-windows-line-endings": csv_case(["ok"], lambda n: _rows(n, _two(n), sep="\r\n")),
+    "M-non-ascii-paths": csv_case(["ok", "24 samples"], lambda n: _rows(n, _two(n)),
+                                  images=lambda tmp: _pngs(tmp, folder="données/échantillons", stem="ïmage_µ")),
+    "D-tiff-dir-non-ascii-folder": tiff_dir_case(["ok", "8 samples"], folder="Zellkerne_ø"),
     "M-trailing-spaces": csv_case(["ok", "24 samples"], lambda n: _rows(n, [lab + (" " if i % 4 == 0 else "")
                                                                           for i, lab in enumerate(_two(n))])),
 }

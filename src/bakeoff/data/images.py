@@ -38,7 +38,8 @@ def read_image(path: Path, channels: int | None, size: tuple[int, int] | None) -
                     im = im.convert("RGB")  # palette, CMYK, alpha, ...
                 arr = np.asarray(im)
     except Exception as exc:  # noqa: BLE001 - any unreadable image is the same user error
-        raise BakeoffError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+        raise BakeoffError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); expected a complete image "
+                           f"file ({', '.join(IMAGE_SUFFIXES)}): export it again, or remove its row") from None
     if arr.dtype == np.uint8:
         x = arr.astype(np.float32) / 255
     elif arr.dtype == np.uint16:

@@ -76,6 +76,8 @@ def from_arrays(
         raise BakeoffError(f"{name}: y has shape {y.shape}; expected one label per sample, shape (N,)")
     if len(X) != len(y):
         raise BakeoffError(f"{name}: X has {len(X)} samples but y has {len(y)}; expected the same length")
+    if len(X) == 0:
+        raise BakeoffError(f"{name}: X and y hold no samples; expected at least one sample per class and split")
     if spatial_dims is None:
         spatial_dims = 2 if X.ndim == 3 else 3
     if X.ndim == spatial_dims + 1:

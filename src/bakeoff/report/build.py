@@ -96,6 +96,11 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
             import warnings
 
+            from bakeoff.errors import storage_full
+
+            if storage_full(exc):  # a full disk is the user's to fix, and said as one line (cli.main)
+                raise
+
             warnings.warn(f"report.html could not be built: {type(exc).__name__}: {exc}", stacklevel=2)
             if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
                 raise
@@ -199,7 +204,7 @@ def write_page(store: StudyStore, report: StudyReport, evaluations: dict, infos:
             for p in shown]
     report.plots.extend(p for p in (blob, sig_fig, rel, scatter) if p is not None)
     paragraph, bibtex = methods_paragraph(study, infos, comparison, checks, stability)
-    (store.root / "methods.txt").write_text(paragraph + "\n\n" + bibtex + "\n")
+    atomic_write_text(store.root / "methods.txt", paragraph + "\n\n" + bibtex + "\n")
     parts = [
         html.header_section(study, infos, checks),
         html.answer_section(study, comparison, report.summary, colours, order, stability),

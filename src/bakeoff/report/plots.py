@@ -461,9 +461,19 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    """PNG (what the report embeds) and SVG (for papers) side by side."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    fig.savefig(path.with_suffix(".svg"))
+    """PNG (what the report embeds) and SVG (for papers) side by side, each written atomically."""
+    save_figure(fig, path, dpi=110)
+    save_figure(fig, path.with_suffix(".svg"))
     plt.close(fig)
     return path
+
+
+def save_figure(fig: plt.Figure, path: Path, **kwargs: Any) -> None:
+    """``fig.savefig`` whole or not at all (a kill or a full disk never leaves half a picture)."""
+    import io
+
+    from bakeoff.utils import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip("."), **kwargs)
+    atomic_write_bytes(path, buf.getvalue())

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bakeoff.errors import storage_full, storage_full_error
 from bakeoff.measure.metrics import SCORES_FILE, evaluate_predictions, predictions_arrays
 from bakeoff.measure.speed import measure_inference
 from bakeoff.models import count_parameters
@@ -209,6 +210,8 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         if not cfg.execution.keep_checkpoints and result.best_path:
             os.remove(result.best_path)
     except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded
+        if storage_full(exc):  # not the contender's failure, and every later write would meet it too: stop
+            raise storage_full_error(exc, f"writing run {run.key}") from None
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
         if isinstance(exc, torch.OutOfMemoryError):  # never retried at a smaller batch: that breaks fairness
             error += (" (the batch size was not changed, since every contender must train alike: lower "

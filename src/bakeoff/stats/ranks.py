@@ -66,7 +66,8 @@ def cd_diagram(table: pd.DataFrame, result: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"Average ranks over {result['n_blocks']} (seed, fold) blocks; Friedman p = "
                  f"{result['p_value']:.3g}", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from bakeoff.report.plots import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

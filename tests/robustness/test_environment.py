@@ -1,0 +1,174 @@
+"""The environment fails under a study, for real: a disk that fills up mid-study (a small tmpfs, mounted for
+the test) and an output directory the user may not write to (the CLI run as an unprivileged user; root
+writes anywhere). Each ends with one line naming the file and what to do, exit code 2, no traceback, nothing
+already saved damaged; with space freed, the same command completes the study with the results it would
+have had.
+
+Both need root (to mount, to switch user); where that is not possible they are skipped, saying why."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY_STUDY, write_study
+from tests.test_resume import _results
+
+NOBODY = 65534
+
+
+def _run(study: Path, out: Path, *prefix: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ if env is None else env, COLUMNS="300")
+    env.pop("BAKEOFF_KILL_AT", None)
+    return subprocess.run([*prefix, sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@contextlib.contextmanager
+def _tmpfs(size_bytes: int) -> Iterator[Path]:
+    where = Path(tempfile.mkdtemp(prefix="bakeoff-tmpfs-"))
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        where.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'not root'}): a full disk needs one")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("env")
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(seeds=[0, 1], epochs=2)
+    raw["evaluation"].update(speed=False, n_boot=200)
+    study = write_study(root / "tiny.yaml", raw)
+    ref = root / "ref"
+    proc = _run(study, ref)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return study, ref
+
+
+@pytest.mark.parametrize("phase", ["training", "report"])
+def test_a_disk_that_fills_up_mid_study_stops_it_with_one_line_and_the_rerun_completes(small_study, phase):
+    """The free space is that of the files written before training and half of what the runs hold (the disk
+    fills while the second run saves), or the runs' and 200 kB more (it fills while the report's figures are
+    written). Sizes in the blocks files take (a tmpfs counts 4 kB pages)."""
+    study, ref = small_study
+
+    def used(paths):
+        return sum(p.stat().st_blocks * 512 for p in paths if p.is_file())
+
+    runs = used((ref / "runs").rglob("*"))
+    first = used(ref / f for f in ("study.yaml", "plan.json", "data_checks.json")) + 16_384
+    total = used(ref.rglob("*"))
+    free = first + (runs // 2 if phase == "training" else runs + 200_000)
+    with _tmpfs(2 * total) as disk:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (2 * total - free))
+        out = disk / "out"
+        proc = _run(study, out)
+        message = " ".join(proc.stderr.split())
+        assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+        assert "Traceback" not in proc.stderr and message.startswith("error: "), proc.stderr[-3000:]
+        assert "No space left on device while writing" in message and "free some" in message, message
+        assert f"{out}/" in message  # the file it could not write is named
+        assert not list(out.rglob("*.tmp"))  # no half-written file left behind
+        infos = [json.loads(p.read_text()) for p in out.glob("runs/*/*/run.json")]  # every file whole
+        states = sorted(i["status"] for i in infos)
+        assert "done" in states and "failed" not in states, states  # a full disk is not a contender's failure
+        if phase == "training":
+            assert len(states) < 4 or "running" in states, states
+        else:
+            assert states == ["done"] * 4 and "report" not in message
+        kept = {k: v for k, v in _snapshot(out).items()
+                if k.startswith("runs/") and k.endswith(("predictions.npz", "metrics.json", "best.ckpt"))}
+        filler.unlink()  # space freed
+        proc = _run(study, out)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        after = _snapshot(out)
+        assert kept and all(after.get(k) == v for k, v in kept.items())  # the finished runs' files untouched
+        pd.testing.assert_frame_equal(_results(out), _results(ref))
+        assert (out / "report.html").is_file()
+
+
+def _as_nobody() -> list[str]:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the CLI as an unprivileged user (root may write anywhere)")
+    prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import bakeoff.cli"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"an unprivileged user cannot import bakeoff from this checkout: {probe.stderr.strip()[-200:]}")
+    return prefix
+
+
+@pytest.mark.parametrize("case", ["new output in a read-only folder", "a read-only finished study, one seed more",
+                                  "a read-only finished study, unchanged"])
+def test_an_output_directory_the_user_cannot_write_is_one_line_before_any_training(small_study, case):
+    """Run as a user without write permission: a new --out in a folder they cannot write, and a finished study
+    they may only read given a new seed: one line, exit 2, nothing changed. The same finished study rerun
+    unchanged needs no write: it answers from the saved results (exit 0), still changing nothing."""
+    import yaml
+
+    study, ref = small_study
+    prefix = _as_nobody()
+    top = Path(tempfile.mkdtemp(prefix="bakeoff-ro-"))
+    try:
+        top.chmod(0o755)
+        home = top / "home"
+        home.mkdir()
+        os.chown(home, NOBODY, NOBODY)
+        raw = yaml.safe_load(study.read_text())
+        if "one seed more" in case:
+            raw["protocol"]["seeds"] = [0, 1, 2]
+        mine = write_study(top / "tiny.yaml", raw)
+        mine.chmod(0o644)
+        code = 2
+        if case.startswith("new"):
+            parent = top / "shared"
+            parent.mkdir(mode=0o755)  # root's, not writable by the user
+            out, want = parent / "out", ["is not writable by this user", "expected a directory you can write to"]
+        else:
+            out = top / "done"
+            shutil.copytree(ref, out)
+            for p in [out, *out.rglob("*")]:
+                p.chmod(0o555 if p.is_dir() else 0o444)
+            want = ["not writable", "expected"]
+            if "unchanged" in case:
+                code, want = 0, []
+        before = _snapshot(out) if out.exists() else {}
+        env = dict(os.environ, HOME=str(home), MPLCONFIGDIR=str(home / "mpl"))
+        proc = _run(mine, out, *prefix, env=env)
+        message = " ".join(proc.stderr.split())
+        assert proc.returncode == code, (proc.returncode, proc.stderr[-3000:], proc.stdout[-2000:])
+        if code == 2:
+            assert "Traceback" not in proc.stderr and message.startswith("error: ") and str(out) in message, message
+        else:
+            assert "nothing to train" in " ".join(proc.stdout.split()), proc.stdout[-2000:]
+        for w in want:
+            assert w in message, (w, message)
+        assert (_snapshot(out) if out.exists() else {}) == before  # nothing changed
+    finally:
+        for p in [top, *top.rglob("*")]:
+            with contextlib.suppress(OSError):
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        shutil.rmtree(top, ignore_errors=True)
