@@ -82,6 +82,28 @@ def test_resume_does_not_retrain_segmentation(tmp_path):
     assert again.returncode == 0 and [p.stat().st_mtime_ns for p in ckpts] == before
 
 
+def test_a_killed_picking_run_resumes_from_its_last_epoch_to_the_same_results(tmp_path, monkeypatch):
+    """Killed after its first epoch's resume checkpoint (which holds the selected epoch's validation label
+    maps and particle probabilities, read back with weights_only=True), the run continues from epoch 2 and
+    the study ends with the uninterrupted results."""
+    from tests.test_resume import _results
+
+    args = [*TINY, "--set", "protocol.epochs=2", "--set", "execution.checkpoint_every_s=0"]
+    study = ROOT / "examples" / "cryoem_picking.yaml"
+    assert bakeoff("run", study, "--out", tmp_path / "ref", *args).returncode == 0
+    monkeypatch.setenv("BAKEOFF_KILL_AT", "epoch:1")
+    killed = bakeoff("run", study, "--out", tmp_path / "out", *args)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    monkeypatch.delenv("BAKEOFF_KILL_AT")
+    proc = bakeoff("run", study, "--out", tmp_path / "out", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    infos = [json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("runs/*/*/run.json"))]
+    resumed = [i["training"].get("resumed_after_epochs") for i in infos]
+    assert sorted(resumed, key=lambda v: v is None) == [1, None], resumed  # the first run continued; the second ran whole
+    assert not any("resume_discarded" in i["training"] for i in infos)
+    pd.testing.assert_frame_equal(_results(tmp_path / "out"), _results(tmp_path / "ref"))
+
+
 @pytest.mark.parametrize("name, params", [("bakeoff:resnet_seg", {"base": 8, "blocks": 2}),
                                           ("bakeoff:vit_v_net", {"base": 8, "hidden": 32, "layers": 1, "heads": 2})])
 @pytest.mark.parametrize("dims, shape", [(2, (32, 32)), (3, (16, 16, 16))])

@@ -178,10 +178,17 @@ class DenseModule(BakeoffModule):
         self.selected_val = self._epoch_val
 
     def resume_state(self) -> dict[str, Any]:
-        return {"selected_val": self.selected_val}
+        """The selected epoch's validation predictions, as tensors (the checkpoint loads ``weights_only``)."""
+        sel = self.selected_val
+        if sel is None:
+            return {"selected_val": None}
+        return {"selected_val": {k: [None if a is None else torch.from_numpy(np.ascontiguousarray(a)) for a in v]
+                                 for k, v in sel.items()}}
 
     def load_resume_state(self, state: dict[str, Any]) -> None:
-        self.selected_val = state.get("selected_val")
+        sel = state.get("selected_val")
+        self.selected_val = None if sel is None else {k: [None if t is None else t.numpy() for t in v]
+                                                      for k, v in sel.items()}
 
     def sliding_window(self, x: torch.Tensor) -> torch.Tensor:
         from monai.inferers import sliding_window_inference

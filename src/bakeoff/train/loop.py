@@ -410,11 +410,11 @@ RESUME_KEYS = ("epoch", "global_step", "seen", "lr", "stopped", "train_time", "c
 
 def read_resume(path: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     """The resume checkpoint, or None when it cannot be read whole (damaged on disk, cut short, from
-    another version): the run then starts over cleanly, saying so in run.json (``resume_discarded``). The
-    file is bakeoff's own, written by this run's earlier attempt in the study directory (it holds Python
-    and NumPy random states, hence not ``weights_only``)."""
+    another version, or holding anything but tensors and plain values): the run then starts over cleanly,
+    saying so in run.json (``resume_discarded``). Read with ``weights_only=True`` like every checkpoint:
+    the random states are saved as tensors and numbers (``_get_rng``)."""
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = torch.load(path, map_location="cpu", weights_only=True)
         missing = [k for k in RESUME_KEYS if k not in ck]
         if missing:
             raise ValueError(f"missing {missing}")
@@ -442,17 +442,22 @@ def save_resume(path: Path, state: dict[str, Any]) -> None:
 
 
 def _get_rng(cuda: bool) -> dict[str, Any]:
+    """Every random stream's state, as tensors and plain numbers (loadable with ``weights_only=True``)."""
     import random
 
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if cuda else None}
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"name": str(name), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
+            "python": random.getstate(), "cuda": torch.cuda.get_rng_state_all() if cuda else None}
 
 
 def _set_rng(state: dict[str, Any]) -> None:
     import random
 
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     random.setstate(state["python"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
