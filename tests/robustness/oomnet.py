@@ -16,3 +16,8 @@ class Greedy(torch.nn.Module):
 
 def greedy(**_: object) -> torch.nn.Module:
     return Greedy()
+
+
+def broken(**_: object) -> torch.nn.Module:
+    """A user's model factory that fails while building (a bad layer configuration)."""
+    raise ValueError("depth must be at least 1, got 0")

@@ -258,6 +258,11 @@ BAD: dict[str, Setup] = {
     "C-missing-module": study_case(["no_such_pkg_xyz"], contenders={"u": {"model": "no_such_pkg_xyz.nets:Net"}}),
     "C-missing-callable": study_case(["math", "nothing_here"], contenders={"u": {"model": "math:nothing_here"}}),
     "C-callable-not-a-module": study_case(["os.path:join"], contenders={"u": {"model": "os.path:join"}}),
+    "C-callable-raises": study_case(["tests.robustness.oomnet:broken", "depth must be at least 1"],
+                                    contenders={"u": {"model": "tests.robustness.oomnet:broken"}}),
+    "C-vit-patch-not-dividing": study_case(["monai:ViT", "patch_size 4 does not divide the image size (9, 11, 11)",
+                                            "expected"], contenders={"v": {"model": "monai:ViT", "params": {
+        "patch_size": 4, "hidden_size": 32, "mlp_dim": 64, "num_layers": 1, "num_heads": 2}}}),
     "C-unknown-loss": study_case(["protocol.loss", "focall"], protocol__loss={"name": "focall"}),
     "C-loss-param-typo": study_case(["protocol.loss", "gama"], protocol__loss={"name": "bce", "params": {"gama": 2.0}}),
     "C-monitor-unknown": study_case(["select.monitor", "aurok"], protocol__select={"monitor": "val/aurok", "mode": "max"}),
@@ -342,7 +347,8 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
 
 
 def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = None,
-                  mask: Callable[[np.ndarray], np.ndarray] = lambda m: m, folder: str = "tif") -> Setup:
+                  mask: Callable[[np.ndarray], np.ndarray] = lambda m: m, folder: str = "tif",
+                  patch: list[int] | None = None, params: dict[str, Any] | None = None) -> Setup:
     """A segmentation folder of TIFFs (FOLDER/{train,val,test}/{images,masks}/NAME.tif); ``mask`` alters
     every mask before it is written, ``spoil`` damages the first training mask file after."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
@@ -361,9 +367,10 @@ def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = N
             spoil(root / "train" / "masks" / "0.tif")
         raw = {"name": "tif", "task": "semantic_segmentation",
                "data": {"source": f"tiff_dir:{root}", "split": {"kind": "predefined"}},
-               "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16],
+               "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": patch or [16, 16],
                             "iterations_per_epoch": 1},
-               "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
+               "contenders": {"unet": {"model": "monai:UNet",
+                                       "params": params or {"channels": [4, 8], "strides": [2]}}},
                "evaluation": {"speed": False, "n_boot": 200}}
         return ["check", str(_study(tmp, raw))], fragments
     return setup
@@ -372,6 +379,8 @@ def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = N
 BAD["D-tiff-dir-truncated-mask"] = tiff_dir_case(["train/masks/0.tif", "cannot read"], spoil=_truncate)
 BAD["D-tiff-dir-mask-size"] = tiff_dir_case(["mask", "(20, 20)", "(24, 24)"], mask=lambda m: m[:20, :20])
 BAD["D-tiff-dir-float-mask"] = tiff_dir_case(["mask has dtype float32", "expected integer class labels"], mask=lambda m: m.astype(np.float32) / 2)
+BAD["C-unet-strides-not-dividing-patch"] = tiff_dir_case(["unet", "patch", "20"], patch=[20, 20],
+                                                         params={"channels": [4, 8, 16, 32], "strides": [2, 2, 2]})
 BAD["D-npz-dir-mask-rank-4"] = npz_dir_case(["mask has shape (2, 16, 16, 16)", "data.spatial_dims"],
                                             (2, 16, 16, 16), (2, 16, 16, 16))
 
@@ -383,6 +392,9 @@ FINE: dict[str, Setup] = {
     "M-non-ascii-paths": csv_case(["ok", "24 samples"], lambda n: _rows(n, _two(n)),
                                   images=lambda tmp: _pngs(tmp, folder="données/échantillons", stem="ïmage_µ")),
     "D-tiff-dir-non-ascii-folder": tiff_dir_case(["ok", "8 samples"], folder="Zellkerne_ø"),
+    "C-vit-patches-tiling-the-image": lambda tmp: (["check", str(_study(tmp, _raw(contenders={"v": {
+        "model": "monai:ViT", "params": {"patch_size": [3, 11, 11], "hidden_size": 32, "mlp_dim": 64, "num_layers": 1,
+                                         "num_heads": 2, "classification": True}}})))], ["ok"]),
     "M-trailing-spaces": csv_case(["ok", "24 samples"], lambda n: _rows(n, [lab + (" " if i % 4 == 0 else "")
                                                                           for i, lab in enumerate(_two(n))])),
 }

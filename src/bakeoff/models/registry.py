@@ -10,12 +10,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.nn as nn
 
 from bakeoff.components import call_checked
@@ -138,9 +140,14 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
         return call_checked(_REGISTRY[spec.name], data_kwargs, params, f"model {spec}")
     if spec.provider == "monai":
         nets = _import("monai.networks.nets", "monai")
+        cls = getattr(nets, spec.name)
         data_kwargs = dict(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=num_outputs,
                            num_classes=num_outputs, img_size=tuple(input_shape))
-        return call_checked(getattr(nets, spec.name), data_kwargs, params, f"model {spec}")
+        _check_patches(spec, cls, params, tuple(input_shape))
+        net = call_checked(cls, data_kwargs, params, f"model {spec}")
+        if "classification" in inspect.signature(cls).parameters:  # ViT and kin: (output, hidden states)
+            net = FirstOutput(net)
+        return net
     if spec.provider == "timm":
         if spatial_dims != 2:
             raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D")
@@ -155,6 +162,37 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
     if not isinstance(net, nn.Module):
         raise BakeoffError(f"model {model!r}: returned {type(net).__name__}; expected a torch.nn.Module")
     return net
+
+
+class FirstOutput(nn.Module):
+    """A network that returns ``(output, extras...)`` (MONAI's ViT: logits and hidden states), seen as one
+    that returns its output. The wrapped network's state-dict keys gain the prefix ``net.``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _check_patches(spec: ModelSpec, cls: Any, params: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """A transformer's patches must tile the image: MONAI's convolutional patch embedding would otherwise drop
+    the border pixels that do not fill a patch, without a word."""
+    if "patch_size" not in params or "img_size" not in inspect.signature(cls).parameters:
+        return
+    patch = params["patch_size"]
+    patch = tuple(patch) if isinstance(patch, (list, tuple)) else (patch,) * len(shape)
+    if len(patch) != len(shape) or not all(isinstance(p, int) and p > 0 for p in patch):
+        raise BakeoffError(f"model {spec}: patch_size {params['patch_size']!r}; expected a positive integer or "
+                           f"{len(shape)} of them, one per image side {shape}")
+    if any(s % p for s, p in zip(shape, patch)):
+        fits = [[d for d in range(1, s + 1) if s % d == 0] for s in shape]
+        raise BakeoffError(f"model {spec}: patch_size {params['patch_size']!r} does not divide the image size "
+                           f"{shape}: the border pixels that fill no patch would be dropped silently; expected "
+                           f"per side a divisor (side {shape[0]}: {fits[0][:6]}...), or images resized to "
+                           f"a multiple of the patch")
 
 
 def _timm_model(spec: ModelSpec, in_channels: int, num_outputs: int, params: dict[str, Any]) -> nn.Module:
