@@ -326,7 +326,8 @@ BAD: dict[str, Setup] = {
     "X-checkpoint-missing": checkpoint_case(["file not found"], lambda p: None),
 }
 
-def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape: tuple[int, ...]) -> Setup:
+def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape: tuple[int, ...],
+                 spoil: Callable[[Path], None] | None = None) -> Setup:
     """A segmentation folder of .npz volumes (image and mask), saved the obvious way, no spatial_dims."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
         rng = np.random.default_rng(0)
@@ -336,6 +337,8 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
                 mask = (rng.random(mask_shape) > 0.7).astype(np.uint8)
                 np.savez(tmp / "vol" / part / f"{i}.npz", image=rng.normal(size=image_shape).astype(np.float32),
                          mask=mask)
+        if spoil is not None:
+            spoil(tmp / "vol")
         raw = {"name": "vol", "task": "semantic_segmentation",
                "data": {"source": f"npz_dir:{tmp / 'vol'}", "split": {"kind": "predefined"}},
                "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16, 16][:len(mask_shape)],
@@ -350,7 +353,7 @@ def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = N
                   mask: Callable[[np.ndarray], np.ndarray] = lambda m: m, folder: str = "tif",
                   patch: list[int] | None = None, params: dict[str, Any] | None = None) -> Setup:
     """A segmentation folder of TIFFs (FOLDER/{train,val,test}/{images,masks}/NAME.tif); ``mask`` alters
-    every mask before it is written, ``spoil`` damages the first training mask file after."""
+    every mask before it is written, ``spoil`` damages the folder after."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
         import tifffile
 
@@ -364,7 +367,7 @@ def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = N
                 m = (rng.random((24, 24)) > 0.7).astype(np.uint8)
                 tifffile.imwrite(root / part / "masks" / f"{i}.tif", mask(m))
         if spoil is not None:
-            spoil(root / "train" / "masks" / "0.tif")
+            spoil(root)
         raw = {"name": "tif", "task": "semantic_segmentation",
                "data": {"source": f"tiff_dir:{root}", "split": {"kind": "predefined"}},
                "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": patch or [16, 16],
@@ -376,11 +379,34 @@ def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = N
     return setup
 
 
-BAD["D-tiff-dir-truncated-mask"] = tiff_dir_case(["train/masks/0.tif", "cannot read"], spoil=_truncate)
+def _nan_image(path: Path) -> None:
+    import tifffile
+
+    img = tifffile.imread(path)
+    img[3, 4] = np.nan
+    tifffile.imwrite(path, img)
+
+
+BAD["D-tiff-dir-truncated-mask"] = tiff_dir_case(["train/masks/0.tif", "cannot read"],
+                                                 spoil=lambda r: _truncate(r / "train" / "masks" / "0.tif"))
+BAD["D-tiff-dir-nan-image"] = tiff_dir_case(["val/images/1.tif", "NaN or inf", "expected finite values"],
+                                            spoil=lambda r: _nan_image(r / "val" / "images" / "1.tif"))
+BAD["D-tiff-dir-mask-missing"] = tiff_dir_case(["2.tif", "mask"],
+                                               spoil=lambda r: (r / "train" / "masks" / "2.tif").unlink())
+BAD["D-tiff-dir-no-training-images"] = tiff_dir_case(["train is empty", "expected images/*.tif"], spoil=lambda r: [
+    p.unlink() for p in (r / "train").rglob("*.tif")])
 BAD["D-tiff-dir-mask-size"] = tiff_dir_case(["mask", "(20, 20)", "(24, 24)"], mask=lambda m: m[:20, :20])
 BAD["D-tiff-dir-float-mask"] = tiff_dir_case(["mask has dtype float32", "expected integer class labels"], mask=lambda m: m.astype(np.float32) / 2)
 BAD["C-unet-strides-not-dividing-patch"] = tiff_dir_case(["unet", "patch", "20"], patch=[20, 20],
                                                          params={"channels": [4, 8, 16, 32], "strides": [2, 2, 2]})
+BAD["D-npz-dir-truncated"] = npz_dir_case(["train/1.npz", "cannot read"], (16, 16, 16), (16, 16, 16),
+                                          spoil=lambda r: _truncate(r / "train" / "1.npz"))
+BAD["D-npz-dir-no-mask-array"] = npz_dir_case(["val/0.npz", "mask"], (16, 16, 16), (16, 16, 16),
+                                              spoil=lambda r: np.savez(r / "val" / "0.npz", image=np.zeros((16, 16, 16))))
+BAD["D-npz-dir-mask-mismatch"] = npz_dir_case(["mask has shape (16, 16, 12)", "(16, 16, 16)"], (16, 16, 16),
+                                              (16, 16, 16), spoil=lambda r: np.savez(
+                                                  r / "test" / "1.npz", image=np.zeros((16, 16, 16), np.float32),
+                                                  mask=np.zeros((16, 16, 12), np.uint8)))
 BAD["D-npz-dir-mask-rank-4"] = npz_dir_case(["mask has shape (2, 16, 16, 16)", "data.spatial_dims"],
                                             (2, 16, 16, 16), (2, 16, 16, 16))
 
