@@ -102,7 +102,7 @@ def _pngs(tmp: Path, n: int = 24, folder: str = "img", stem: str = "") -> list[s
 
 def csv_case(fragments: list[str], rows: Callable[[list[str]], str], encoding: str = "utf-8",
              task: str = "binary_classification", bom: bool = False,
-             images: Callable[[Path], list[str]] | None = None) -> Setup:
+             images: Callable[[Path], list[str]] | None = None, contenders: dict[str, Any] | None = None) -> Setup:
     """A manifest (``rows`` of the image names) over images that ``images`` writes (PNGs by default)."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
         text = rows((images or _pngs)(tmp))
@@ -111,8 +111,8 @@ def csv_case(fragments: list[str], rows: Callable[[list[str]], str], encoding: s
         raw = _raw(task=task, data__source=f"csv:{tmp / 'm.csv'}", data__params={}, data__channels=1,
                    data__normalize="minmax", data__split={"kind": "holdout", "val_fraction": 0.25,
                                                          "test_fraction": 0.25, "stratify": False})
-        raw["contenders"] = {"a": {"model": "bakeoff:se_resnet",
-                                   "params": {"spatial_dims": 2, "base_channels": 4, "num_blocks": 1}}}
+        raw["contenders"] = contenders or {"a": {"model": "bakeoff:se_resnet",
+                                                 "params": {"spatial_dims": 2, "base_channels": 4, "num_blocks": 1}}}
         raw["evaluation"].pop("baseline", None)
         raw["protocol"]["augment"] = []
         return ["check", str(_study(tmp, raw))], fragments
@@ -263,6 +263,8 @@ BAD: dict[str, Setup] = {
     "C-vit-patch-not-dividing": study_case(["monai:ViT", "patch_size 4 does not divide the image size (9, 11, 11)",
                                             "expected"], contenders={"v": {"model": "monai:ViT", "params": {
         "patch_size": 4, "hidden_size": 32, "mlp_dim": 64, "num_layers": 1, "num_heads": 2}}}),
+    "C-3d-net-on-2d-images": csv_case(["contenders.a", "bakeoff:simple_cnn3d"], lambda n: _rows(n, _two(n)),
+                                      contenders={"a": {"model": "bakeoff:simple_cnn3d"}}),
     "C-unknown-loss": study_case(["protocol.loss", "focall"], protocol__loss={"name": "focall"}),
     "C-loss-param-typo": study_case(["protocol.loss", "gama"], protocol__loss={"name": "bce", "params": {"gama": 2.0}}),
     "C-monitor-unknown": study_case(["select.monitor", "aurok"], protocol__select={"monitor": "val/aurok", "mode": "max"}),
