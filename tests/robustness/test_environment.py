@@ -1,10 +1,10 @@
 """The environment fails under a study, for real: a disk that fills up mid-study (a small tmpfs, mounted for
-the test) and an output directory the user may not write to (the CLI run as an unprivileged user; root
-writes anywhere). Each ends with one line naming the file and what to do, exit code 2, no traceback, nothing
+the test) and an output directory the user may not write to (the CLI run without root's capabilities, so
+that file permissions bind it). Each ends with one line naming the file and what to do, exit code 2, no traceback, nothing
 already saved damaged; with space freed, the same command completes the study with the results it would
 have had.
 
-Both need root (to mount, to switch user); where that is not possible they are skipped, saying why."""
+Both need root (to mount, to drop privileges); where that is not possible they are skipped, saying why."""
 
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ import pytest
 from tests.conftest import TINY_STUDY, write_study
 from tests.test_resume import _results
 
-NOBODY = 65534
 
-
-def _run(study: Path, out: Path, *prefix: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ if env is None else env, COLUMNS="300")
+def _run(study: Path, out: Path, *prefix: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="300")
     env.pop("BAKEOFF_KILL_AT", None)
     return subprocess.run([*prefix, sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=600)
@@ -111,41 +109,45 @@ def test_a_disk_that_fills_up_mid_study_stops_it_with_one_line_and_the_rerun_com
         assert (out / "report.html").is_file()
 
 
-def _as_nobody() -> list[str]:
+def _without_privileges() -> list[str]:
+    """A command prefix that runs the CLI as root without its capabilities (``setpriv`` drops them all, so
+    file permissions apply to it as to any user: a 0o555 folder is read-only). Root's files, the checkout
+    included, stay readable wherever the CI clones it, which a switch to another user would not ensure."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run the CLI as an unprivileged user (root may write anywhere)")
-    prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    probe = subprocess.run([*prefix, sys.executable, "-c", "import bakeoff.cli"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"an unprivileged user cannot import bakeoff from this checkout: {probe.stderr.strip()[-200:]}")
+        pytest.skip("needs root and setpriv to run the CLI without the privilege to write anywhere")
+    prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    locked = Path(tempfile.mkdtemp(prefix="bakeoff-probe-"))
+    locked.chmod(0o555)
+    probe = subprocess.run([*prefix, sys.executable, "-c", f"import os, bakeoff.cli; print(os.access({str(locked)!r}, "
+                                                           f"os.W_OK))"], capture_output=True, text=True)
+    locked.rmdir()
+    if probe.returncode != 0 or probe.stdout.strip() != "False":
+        pytest.skip(f"cannot drop root's capabilities here: {(probe.stderr or probe.stdout).strip()[-200:]}")
     return prefix
 
 
 @pytest.mark.parametrize("case", ["new output in a read-only folder", "a read-only finished study, one seed more",
                                   "a read-only finished study, unchanged"])
 def test_an_output_directory_the_user_cannot_write_is_one_line_before_any_training(small_study, case):
-    """Run as a user without write permission: a new --out in a folder they cannot write, and a finished study
-    they may only read given a new seed: one line, exit 2, nothing changed. The same finished study rerun
-    unchanged needs no write: it answers from the saved results (exit 0), still changing nothing."""
+    """Run without the privilege to write where permissions forbid it: a new --out in a folder that may not be
+    written, and a read-only finished study given a new seed: one line, exit 2, nothing changed. The same
+    finished study rerun unchanged needs no write: it answers from the saved results (exit 0), still changing
+    nothing."""
     import yaml
 
     study, ref = small_study
-    prefix = _as_nobody()
+    prefix = _without_privileges()
     top = Path(tempfile.mkdtemp(prefix="bakeoff-ro-"))
     try:
-        top.chmod(0o755)
-        home = top / "home"
-        home.mkdir()
-        os.chown(home, NOBODY, NOBODY)
         raw = yaml.safe_load(study.read_text())
         if "one seed more" in case:
             raw["protocol"]["seeds"] = [0, 1, 2]
         mine = write_study(top / "tiny.yaml", raw)
-        mine.chmod(0o644)
         code = 2
         if case.startswith("new"):
             parent = top / "shared"
-            parent.mkdir(mode=0o755)  # root's, not writable by the user
+            parent.mkdir()
+            parent.chmod(0o555)
             out, want = parent / "out", ["is not writable by this user", "expected a directory you can write to"]
         else:
             out = top / "done"
@@ -156,8 +158,7 @@ def test_an_output_directory_the_user_cannot_write_is_one_line_before_any_traini
             if "unchanged" in case:
                 code, want = 0, []
         before = _snapshot(out) if out.exists() else {}
-        env = dict(os.environ, HOME=str(home), MPLCONFIGDIR=str(home / "mpl"))
-        proc = _run(mine, out, *prefix, env=env)
+        proc = _run(mine, out, *prefix)
         message = " ".join(proc.stderr.split())
         assert proc.returncode == code, (proc.returncode, proc.stderr[-3000:], proc.stdout[-2000:])
         if code == 2:
