@@ -18,8 +18,8 @@ from bakeoff.runs.tuning import tune
 from bakeoff.utils import read_json, write_json
 
 # (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run
-# info), "damaged" (a finished run trained again: payload why); during tuning ("tune", contender name, (trial, trials, params)) and ("tune_failed", contender name,
-# (trial number, error)).
+# info), "damaged" (a finished run trained again; payload: why); during tuning ("tune", contender name,
+# (trial, trials, params)) and ("tune_failed", contender name, (trial number, error)).
 Progress = Callable[[str, RunSpec, Any], None]
 
 

@@ -44,7 +44,7 @@ _TEMP_SUFFIX = ".tmp"
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers never see a half-written version. The temporary file beside it is named
     ``.NAME.HOST.PID.RANDOM.tmp``, so that one left by a killed process can be recognised and removed
-    (``remove_orphan_temps``)."""
+    (``orphan_temps``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=_TEMP_SUFFIX)

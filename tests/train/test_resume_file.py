@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bakeoff.train.dense import DenseModule
-from bakeoff.train.loop import _get_rng, _set_rng, read_resume, save_resume
+from bakeoff.train.loop import _get_rng, _set_rng, read_resume, save_atomic
 
 
 def test_random_states_survive_a_weights_only_round_trip(tmp_path):
@@ -20,7 +20,7 @@ def test_random_states_survive_a_weights_only_round_trip(tmp_path):
     state = _get_rng(cuda=False)
     expect = (torch.rand(3), np.random.normal(size=3), np.random.randint(0, 10**9), random.random())
     path = tmp_path / "last.ckpt"
-    save_resume(path, {"rng": state})
+    save_atomic(path, {"rng": state})
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     _set_rng(loaded["rng"])
     got = (torch.rand(3), np.random.normal(size=3), np.random.randint(0, 10**9), random.random())
@@ -34,7 +34,7 @@ def test_a_dense_modules_selected_predictions_survive_it(tmp_path):
     prob = [None, np.full((2, 2), 0.25, np.float16)]
     mod.selected_val = {"pred": pred, "prob": prob}
     path = tmp_path / "last.ckpt"
-    save_resume(path, {"module": mod.resume_state()})
+    save_atomic(path, {"module": mod.resume_state()})
     back = DenseModule.__new__(DenseModule)
     back.load_resume_state(torch.load(path, map_location="cpu", weights_only=True)["module"])
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(back.selected_val["pred"], pred))

@@ -7,7 +7,6 @@ trainer files all load; anything that needs arbitrary pickled code is refused.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import time
 import traceback
@@ -22,16 +21,9 @@ from bakeoff.models import count_parameters
 from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.runs.store import DONE, FAILED, StudyStore
+from bakeoff.utils import sha256_of
 
 EVALUATED_FILE = "evaluated_checkpoints.json"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -108,7 +100,7 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     protocol = ctx.protocol(name)
     contender = cfg.contenders[name]
     split = ctx.splits[fold]
-    sha = file_sha256(path)
+    sha = sha256_of(path)
     seed = protocol.seeds[0]
     run = RunSpec(name, seed, fold, run_hash(data=data.fingerprint(), split=split.fingerprints(data.ids),
                                              contender=contender.identity(), checkpoint=sha),

@@ -9,9 +9,9 @@
   * ``true``: strict; an op without a deterministic kernel raises (PyTorch's error).
   * ``false``: off; cuDNN may benchmark and pick the fastest (non-deterministic) kernels.
 
-What the run got is recorded (``run.json → training.determinism``, with PyTorch's ``fill_uninitialized_memory``,
-left off: see ``apply``): ``strict`` (deterministic kernels
-throughout), ``warn`` (with the ops that had none) or ``off``.
+What the run got is recorded (``run.json → training.determinism``): ``strict`` (deterministic kernels
+throughout), ``warn`` (with the ops that had none) or ``off``, and PyTorch's ``fill_uninitialized_memory``
+(left off: see ``apply``).
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ from bakeoff.faults import kill_point
 from bakeoff.measure.speed import _sync
 from bakeoff.train import determinism
 
-CHECKPOINT_NAME = "best"
 Report = Callable[[int, int, dict[str, float]], None]
 
 
@@ -345,7 +344,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                     stop = bool(fabric.broadcast(stop, src=0))
                 if last is not None and (time.monotonic() - saved_at >= CHECKPOINT_EVERY_S.get()):
                     _sync(device)
-                    save_resume(last, {
+                    save_atomic(last, {
                         "epoch": epoch, "global_step": global_step, "seen": seen, "lr": lr, "stopped": stop,
                         "train_time": prior_time + time.perf_counter() - t0 - compile_s, "compile_time": compile_s,
                         "model": raw.state_dict(), "optimizer": opt.state_dict(),
@@ -376,9 +375,9 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     if select.state is not None:
         raw.load_state_dict(select.state)
         if run_dir is not None:
-            from bakeoff.runs.store import CHECKPOINTS_DIR
+            from bakeoff.runs.store import BEST_FILE, CHECKPOINTS_DIR
 
-            path = Path(run_dir) / CHECKPOINTS_DIR / f"{CHECKPOINT_NAME}.ckpt"
+            path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
             # weights only (the optimizer state tripled the size); keys as the module's state_dict; written
             # atomically (a kill while saving leaves no half file where the weights should be)
             save_atomic(path, {"state_dict": {f"model.{k}": v for k, v in select.state.items()},
@@ -426,7 +425,8 @@ def read_resume(path: Path, record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def save_atomic(path: Path, obj: Any) -> None:
-    """``torch.save`` so that an interruption while writing leaves the previous file (or none), never a part."""
+    """``torch.save`` so that an interruption while writing leaves the previous file (or none), never a part:
+    the kept weights and the resume checkpoint."""
     import io
 
     from bakeoff.utils import atomic_write_bytes
@@ -434,11 +434,6 @@ def save_atomic(path: Path, obj: Any) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def save_resume(path: Path, state: dict[str, Any]) -> None:
-    """Write the resume checkpoint atomically: an interruption while writing leaves the previous one."""
-    save_atomic(path, state)
 
 
 def _get_rng(cuda: bool) -> dict[str, Any]:
