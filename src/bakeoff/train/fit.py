@@ -102,9 +102,23 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
 
         report = _recording(None, Path(run_dir))
     result = run_fit(module, protocol, train, val, run_dir if rank == 0 else None, report, record, fabric=fabric)
+    _leave_process_group(fabric)
     if rank != 0:
         return None
     fields = {k: getattr(result, k) for k in FitResult.__dataclass_fields__ if k != "module"}
     buf = io.BytesIO()  # bytes, not tensors: shared-memory handles would not outlive this process
     torch.save({k: v.detach().cpu() for k, v in module.model.state_dict().items()}, buf)
     return buf.getvalue(), fields
+
+
+def _leave_process_group(fabric: L.Fabric) -> None:
+    """Every process waits for the others to finish training, then destroys the process group itself.
+    Left to the interpreter's exit, gloo's worker threads may be torn down before they are joined, and the
+    process aborts with "terminate called without an active exception" (pytorch/pytorch#65231, #190489): a run
+    that trained fine failed now and then. Only after training succeeded: a process whose training raised
+    skips it, since a barrier would wait forever for it (the launcher ends the others)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        fabric.barrier()
+        dist.destroy_process_group()
