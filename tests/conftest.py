@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +40,15 @@ def write_study(path: Path, raw: dict[str, Any]) -> Path:
 @pytest.fixture
 def tiny_yaml(tmp_path: Path, tiny_raw: dict[str, Any]) -> Path:
     return write_study(tmp_path / "tiny.yaml", tiny_raw)
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real single-node SLURM cluster on this machine (scripts/slurm_local.sh), for the session."""
+    if os.geteuid() != 0:
+        pytest.skip("starting a SLURM cluster needs root (CI runs as root)")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "slurm_local.sh"
+    proc = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    yield
+    subprocess.run(["bash", str(script), "stop"], timeout=60)

@@ -21,17 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ("time", "per_s", "memory", "latency")
 
 
-@pytest.fixture(scope="session")
-def slurm():
-    if os.geteuid() != 0:
-        pytest.skip("starting a SLURM cluster needs root (CI runs as root)")
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_local.sh"), "start"], capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    yield
-    subprocess.run(["bash", str(ROOT / "scripts" / "slurm_local.sh"), "stop"], timeout=60)
-
-
 def _bakeoff(*args):
     return subprocess.run([sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True,
                           env=dict(os.environ, COLUMNS="200"), timeout=600)

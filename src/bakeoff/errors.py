@@ -8,6 +8,11 @@ class BakeoffError(Exception):
     """
 
 
+class StorageFull(BakeoffError):
+    """The disk or quota ran out under a study: the user's to fix, never a contender's failure. Raised where it
+    happens (also in a Ray worker, whose driver then stops the study with it)."""
+
+
 def storage_full(exc: BaseException) -> bool:
     """Whether ``exc`` is the file system refusing a write for want of space (disk full, quota reached)."""
     import errno
@@ -15,9 +20,10 @@ def storage_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def storage_full_error(exc: OSError, doing: str) -> BakeoffError:
-    """One line for a full disk or quota: which file, what was being done, and how to go on."""
-    where = f"{exc.filename}: " if exc.filename else ""
-    return BakeoffError(f"{where}{exc.strerror or 'no space left on device'} while {doing}; expected free space "
-                        f"there: free some (or give another --out) and run the same command again: finished runs "
-                        f"are kept and an interrupted one resumes")
+def storage_full_error(exc: OSError, doing: str, where: object = None) -> StorageFull:
+    """One line for a full disk or quota: which file (else ``where``: what other libraries' writes, such as
+    TensorBoard's and the CSV logger's, do not name), what was being done, and how to go on."""
+    named = f"{exc.filename or where}: " if exc.filename or where else ""
+    return StorageFull(f"{named}{exc.strerror or 'no space left on device'} while {doing}; expected free space "
+                         f"there: free some (or give another --out) and run the same command again: finished runs "
+                         f"are kept and an interrupted one resumes")

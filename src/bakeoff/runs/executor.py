@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bakeoff.errors import BakeoffError
+from bakeoff.errors import BakeoffError, StorageFull
 from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import StudyStore
@@ -83,6 +83,12 @@ def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threa
     return execute_run(ctx, StudyStore(out), run, report)
 
 
+def _storage_full_cause(exc: BaseException) -> StorageFull | None:
+    """The full disk behind a Ray task's failure, if that is what it was (``RayTaskError.cause``)."""
+    cause = getattr(exc, "cause", exc)
+    return cause if isinstance(cause, StorageFull) else None
+
+
 class RayExecutor:
     """Runs as Ray tasks: a local Ray with ``workers`` runs at once, or the cluster at ``address``."""
 
@@ -102,6 +108,10 @@ class RayExecutor:
                               "configure_logging": False}
         if self.address is None and self.workers:
             kw["num_cpus"] = max(1, int(round(self.workers * self.cpus)))
+        if self.address is None:  # a Ray of our own keeps Ray's default (token authentication on) without its
+            import logging  # warning, printed on every run; Ray's own logging stays unconfigured (as above)
+
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         try:
             ray.init(address=self.address, **kw)
         except Exception as exc:  # noqa: BLE001 - Ray's own reason, in one line
@@ -141,6 +151,11 @@ class RayExecutor:
                     try:
                         info = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - a worker that died: the run is recorded failed
+                        full = _storage_full_cause(exc)
+                        if full is not None:  # every run in flight would meet it too: stop them, say it once
+                            for other in pending:
+                                ray.cancel(other, force=True)
+                            raise full from None
                         info = {**(store.run_info(run) or {}), "status": "failed",
                                 "error": f"the Ray worker running it failed: {type(exc).__name__}: "
                                          f"{' '.join(str(exc).split())[:300]}"}

@@ -211,7 +211,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
             os.remove(result.best_path)
     except Exception as exc:  # noqa: BLE001 - one failed run must not end the sweep; it is recorded
         if storage_full(exc):  # not the contender's failure, and every later write would meet it too: stop
-            raise storage_full_error(exc, f"writing run {run.key}") from None
+            raise storage_full_error(exc, f"writing run {run.key}", where=run_dir) from None
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]}"
         if isinstance(exc, torch.OutOfMemoryError):  # never retried at a smaller batch: that breaks fairness
             error += (" (the batch size was not changed, since every contender must train alike: lower "

@@ -11,18 +11,23 @@ job still exists. ``bakeoff run --detach`` submits and returns; ``bakeoff status
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import re
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bakeoff.errors import BakeoffError
+from bakeoff.errors import BakeoffError, StorageFull, storage_full, storage_full_error
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import DONE, FAILED, StudyStore
 from bakeoff.utils import read_json, write_json
 
 SLURM_DIR = "slurm"  # DIR/slurm: submitit's folder (scripts, logs, pickles) and jobs.json
 JOBS_FILE = "jobs.json"  # run key -> SLURM job id
+STORAGE_FULL = "bakeoff:storage-full"  # the comment of a job that stopped for a full disk or quota
 
 try:  # submitit is the optional extra bakeoff[slurm]; without it the class below is never used
     from submitit.helpers import Checkpointable
@@ -38,8 +43,6 @@ class RunJob(Checkpointable):  # type: ignore[misc]
         self.out, self.run, self.threads = out, run, threads
 
     def __call__(self) -> dict[str, Any]:
-        import os
-
         from bakeoff.runs.context import StudyContext
         from bakeoff.runs.executor import _set_threads
         from bakeoff.runs.runner import execute_run, train_as_rank
@@ -48,19 +51,45 @@ class RunJob(Checkpointable):  # type: ignore[misc]
         _set_threads(self.threads)
         if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # a multi-device run: each task is one DDP process
             os.environ[LAUNCHED_ENV] = "slurm"
-        store = StudyStore(self.out)
-        if store.is_done(self.run):
-            return store.run_info(self.run) or {}
-        ctx = StudyContext(store.saved_study())
-        if task_rank() != 0:  # trains beside the first task, which alone writes the run's files
-            train_as_rank(ctx, self.run)
-            return {}
-        return execute_run(ctx, store, self.run)
+        try:
+            store = StudyStore(self.out)
+            if store.is_done(self.run):
+                return store.run_info(self.run) or {}
+            ctx = StudyContext(store.saved_study())
+            if task_rank() != 0:  # trains beside the first task, which alone writes the run's files
+                train_as_rank(ctx, self.run)
+                return {}
+            return execute_run(ctx, store, self.run)
+        except Exception as exc:
+            if isinstance(exc, StorageFull) or storage_full(exc):  # the log and result may not be written
+                mark_job(STORAGE_FULL)
+            raise
 
 
 def jobs_of(root: Path) -> dict[str, str]:
     path = Path(root) / SLURM_DIR / JOBS_FILE
     return read_json(path) if path.is_file() else {}
+
+
+def mark_job(text: str) -> None:
+    """Set this SLURM job's comment (the job's own user may): a word to the driver that needs no disk, where
+    the disk is what failed. Best effort: outside SLURM, or where ``scontrol`` refuses, nothing happens."""
+    env = os.environ
+    job = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_TASK_ID" in env
+           else env.get("SLURM_JOB_ID"))
+    if job:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["scontrol", "update", f"JobId={job}", f"Comment={text}"], capture_output=True, timeout=30)
+
+
+def job_comment(job: str) -> str:
+    """A job's comment while SLURM still knows it (``MinJobAge`` after it ended: 300 s by default)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    found = re.search(r"\bComment=(.*?)(?= \w+=|$)", out.stdout.strip())
+    return found.group(1) if found and found.group(1) != "(null)" else ""
 
 
 def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
@@ -173,6 +202,10 @@ class SlurmExecutor:
                     continue
                 job = known.get(key)
                 if states is not None and job not in states:  # not queued, not running, no result (yet)
+                    if job and job_comment(job).startswith(STORAGE_FULL):  # not the run's failure: the study
+                        where = store.run_dir(run)  # stops, as it does locally (the other jobs meet it too)
+                        raise storage_full_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where)),
+                                                 f"writing run {key} in SLURM job {job}")
                     first = gone_since.setdefault(key, time.monotonic())
                     if time.monotonic() - first > 30:  # the result file had time to appear
                         info = {**info, "contender": run.contender, "seed": run.seed, "fold": run.fold,
