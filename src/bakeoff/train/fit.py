@@ -106,6 +106,8 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
     if rank != 0:
         return None
     fields = {k: getattr(result, k) for k in FitResult.__dataclass_fields__ if k != "module"}
+    if launched_by_slurm():  # this process goes on with the selected weights in its own module
+        return None, fields
     buf = io.BytesIO()  # bytes, not tensors: shared-memory handles would not outlive this process
     torch.save({k: v.detach().cpu() for k, v in module.model.state_dict().items()}, buf)
     return buf.getvalue(), fields
