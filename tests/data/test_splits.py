@@ -25,6 +25,21 @@ def test_holdout_is_a_stratified_partition():
         assert d.y[part].mean() == pytest.approx(d.y.mean(), abs=0.03)
 
 
+def test_a_fraction_that_is_not_one_over_k_is_held_out_as_asked():
+    """30 % is 30 %: scikit-learn's StratifiedShuffleSplit (the reference) gives the same test part, and 1/k
+    fractions keep the first fold of a stratified k-fold (a study's splits never change)."""
+    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+    d = _data(n=200)
+    (s,) = make_splits(d, SplitConfig(kind="holdout", val_fraction=0.2, test_fraction=0.3, seed=7))
+    assert (len(s.train), len(s.val), len(s.test)) == (100, 40, 60)
+    _, held = next(StratifiedShuffleSplit(1, test_size=60, random_state=7).split(np.zeros(200), d.y))
+    assert sorted(s.test.tolist()) == sorted(held.tolist())
+    (q,) = make_splits(d, SplitConfig(kind="holdout", val_fraction=0.25, test_fraction=0.25, seed=7))
+    _, held = next(StratifiedKFold(4, shuffle=True, random_state=7).split(np.zeros(200), d.y))
+    assert sorted(q.test.tolist()) == sorted(held.tolist())
+
+
 def test_kfold_tests_cover_every_sample_once():
     d = _data()
     splits = make_splits(d, SplitConfig(kind="kfold", folds=5))

@@ -49,6 +49,10 @@ def test_the_page_opens_clean_and_says_the_saved_numbers(three, tmp_path):
     assert sum(v is not None for row in sig["cells"].values() for v in row.values()) == 6  # all three pairs
     assert "3 contenders (cnn, se, cnn_narrow)" in seen["methods"] and "Holm" in seen["methods"]
     assert "@article{holm1979" in (out / "methods.txt").read_text()
+    sizes = json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["split_sizes"]
+    assert sum(sizes.values()) == 240  # whole embryos per part: the fractions asked, and the real sizes said
+    assert ("25% test asked, stratified by class, each group of samples kept whole in one part) (samples per part "
+            f"in fold 0: train {sizes['train']}, val {sizes['val']}, test {sizes['test']})") in seen["methods"]
     for png in (out / "plots").glob("*.png"):
         assert png.with_suffix(".svg").is_file()
     # FLOPs of one forward pass, as PyTorch's flop counter gives them for the same architecture

@@ -37,16 +37,30 @@ def _splitter(n_splits: int, stratify: bool, grouped: bool, seed: int):
 
 
 def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, grouped: bool, salt: int):
-    """Split ``idx`` into (rest, held) with about ``fraction`` of it held out."""
-    n_splits = max(2, int(round(1 / fraction)))
+    """Split ``idx`` into (rest, held) with ``fraction`` of it held out. A fraction of 1/k is the first fold of
+    a k-fold split (as it always was: a study's splits do not change); any other fraction is held out exactly
+    by scikit-learn's shuffle splits, whole groups when ``grouped`` (a share of the groups). Stratified and
+    grouped at once has only the k-fold form (``StratifiedGroupKFold``): k = round(1 / fraction) there,
+    and the parts' real sizes are in every run.json and the methods paragraph."""
+    k = 1 / fraction
+    n_splits = max(2, int(round(k)))
     groups = data.groups[idx] if grouped else None
+    exact = abs(k - round(k)) < 1e-9 or (grouped and cfg.stratify)
     try:
-        splitter = _splitter(n_splits, cfg.stratify, grouped, cfg.seed + salt)
+        if exact:
+            splitter = _splitter(n_splits, cfg.stratify, grouped, cfg.seed + salt)
+        else:
+            from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+
+            kind = GroupShuffleSplit if grouped else StratifiedShuffleSplit if cfg.stratify else ShuffleSplit
+            size = fraction if grouped else max(1, int(round(fraction * len(idx))))  # a count: 0.2 / 0.7 of 140
+            splitter = kind(n_splits=1, test_size=size, random_state=cfg.seed + salt)  # is 40, not ceil(40.000001)
         rest, held = next(iter(splitter.split(np.zeros(len(idx)), data.y[idx], groups)))
     except ValueError as exc:
         smallest = int(np.bincount(data.y[idx]).min()) if len(idx) else 0
+        need = n_splits if exact else 2
         raise BakeoffError(f"data.split: cannot hold out {fraction:.0%} of {len(idx)} samples (scikit-learn: {exc}); "
-                           f"expected at least {n_splits} samples of every class (the smallest has {smallest}): "
+                           f"expected at least {need} samples of every class (the smallest has {smallest}): "
                            f"use more data or a larger fraction") from None
     return idx[rest], idx[held]
 

@@ -74,14 +74,16 @@ TASK_WORDS = {"binary_classification": "binary classification", "multiclass_clas
               "semantic_segmentation": "semantic segmentation", "particle_picking": "particle picking"}
 
 
-def _split_words(split: Any, n_folds: int) -> str:
-    if split.kind == "holdout":
+def _split_words(split: Any, n_folds: int, grouped: bool = False, dense: bool = False) -> str:
+    how = ", stratified by class" if split.stratify and not dense else ""  # images: split unstratified
+    how += ", each group of samples kept whole in one part" if grouped else ""
+    if split.kind == "holdout":  # grouped, the fractions are those asked for; the sizes follow in the text
         return (f"one hold-out split ({1 - split.val_fraction - split.test_fraction:.0%} training, "
-                f"{split.val_fraction:.0%} validation, {split.test_fraction:.0%} test"
-                f"{', stratified by class' if split.stratify else ''})")
+                f"{split.val_fraction:.0%} validation, {split.test_fraction:.0%} test{' asked' if grouped else ''}"
+                f"{how})")
     if split.kind == "kfold":
         return (f"{split.folds}-fold cross-validation (each fold the test set once, {split.val_fraction:.0%} of "
-                f"the rest held out for validation{', stratified by class' if split.stratify else ''})")
+                f"the rest held out for validation{how})")
     return f"the data's own {n_folds} predefined fold(s) ({split.kind})"
 
 
@@ -98,9 +100,11 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     p = study.protocol
     done = [i for i in infos if i.get("status") == "done"]
     folds = sorted({i["fold"] for i in done})
-    counts = (done[0].get("class_counts") or {}) if done else {}
-    sizes = ", ".join(f"{part} {sum(v):,}" for part, v in counts.items() if isinstance(v, list))
-    unit = "pixels" if study.task in ("semantic_segmentation", "particle_picking") else "samples"
+    unit = "images" if study.task in ("semantic_segmentation", "particle_picking") else "samples"
+    counted = (done[0].get("split_sizes") or {}) if done else {}  # the parts' real sizes (runs before this
+    if not counted and done and unit == "samples":  # was recorded: their class counts, summed)
+        counted = {part: sum(v) for part, v in (done[0].get("class_counts") or {}).items() if isinstance(v, list)}
+    sizes = ", ".join(f"{part} {v:,}" for part, v in counted.items())
     n = checks.get("n_samples")
     devices = sorted({str(i.get("device")) for i in done if i.get("device")})
     gpus = sorted({g for i in done for g in (i.get("hardware") or {}).get("gpus", [])})
@@ -116,11 +120,11 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
     es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
           if p.early_stopping else "")
-    things = "images" if unit == "pixels" else "samples"
     s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {TASK_WORDS.get(study.task, study.task)} "
-         f"on {n:,} {things}" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
+         f"on {n:,} {unit}" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
          f" from {study.data.source}."]
-    s.append(f" Every contender used the same {_split_words(study.data.split, len(folds))}"
+    split_words = _split_words(study.data.split, len(folds), bool(checks.get("grouped_split")), unit == "images")
+    s.append(f" Every contender used the same {split_words}"
              + (f" ({unit} per part in fold {folds[0]}: {sizes})" if sizes else "") + ".")
     s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
              f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
