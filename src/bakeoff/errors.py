@@ -20,10 +20,13 @@ def storage_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def storage_full_error(exc: OSError, doing: str, where: object = None) -> StorageFull:
+def storage_full_error(exc: OSError | None, doing: str, where: object = None) -> StorageFull:
     """One line for a full disk or quota: which file (else ``where``: what other libraries' writes, such as
-    TensorBoard's and the CSV logger's, do not name), what was being done, and how to go on."""
-    named = f"{exc.filename or where}: " if exc.filename or where else ""
-    return StorageFull(f"{named}{exc.strerror or 'no space left on device'} while {doing}; expected free space "
+    TensorBoard's and the CSV logger's, do not name), what was being done, and how to go on. ``exc`` None:
+    known only from elsewhere (a SLURM job's word), so whether disk or quota is not known."""
+    filename = exc.filename if exc is not None else None
+    reason = exc.strerror if exc is not None and exc.strerror else "No space left on device (or quota exceeded)"
+    named = f"{filename or where}: " if filename or where else ""
+    return StorageFull(f"{named}{reason} while {doing}; expected free space "
                          f"there: free some (or give another --out) and run the same command again: finished runs "
                          f"are kept and an interrupted one resumes")

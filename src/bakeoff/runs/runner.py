@@ -178,7 +178,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         "contender": run.contender, "seed": run.seed, "fold": run.fold, "run_id": run.run_id, "hash": run.hash,
         "status": RUNNING, "model": contender.model, "params": contender.params,
         "protocol": protocol.model_dump(mode="json"), "split": split.fingerprints(data.ids),
-        "split_sizes": {p: int(len(split.indices(p))) for p in ("train", "val", "test")},
+        "split_sizes": {p: len(split.indices(p)) for p in ("train", "val", "test")},
         "class_counts": {p: ctx.class_counts(split.indices(p)) for p in ("train", "val", "test")},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
         "host": socket.gethostname(), "pid": os.getpid(), "hardware": hardware(),

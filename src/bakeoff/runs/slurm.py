@@ -12,7 +12,6 @@ job still exists. ``bakeoff run --detach`` submits and returns; ``bakeoff status
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import subprocess
@@ -203,9 +202,8 @@ class SlurmExecutor:
                 job = known.get(key)
                 if states is not None and job not in states:  # not queued, not running, no result (yet)
                     if job and job_comment(job).startswith(STORAGE_FULL):  # not the run's failure: the study
-                        where = store.run_dir(run)  # stops, as it does locally (the other jobs meet it too)
-                        raise storage_full_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where)),
-                                                 f"writing run {key} in SLURM job {job}")
+                        raise storage_full_error(None, f"writing run {key} in SLURM job {job}",  # stops, as
+                                                 where=store.run_dir(run))  # locally (other jobs meet it too)
                     first = gone_since.setdefault(key, time.monotonic())
                     if time.monotonic() - first > 30:  # the result file had time to appear
                         info = {**info, "contender": run.contender, "seed": run.seed, "fold": run.fold,
