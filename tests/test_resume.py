@@ -299,3 +299,71 @@ def test_a_damaged_kept_checkpoint_is_found_by_its_checksum_and_the_run_trained_
     info = json.loads((best.parent.parent / "run.json").read_text())
     assert info["checkpoint_sha256"] == sha256_of(best)
     pd.testing.assert_frame_equal(_results(out), _results(ref))
+
+
+def _grow_study(tmp_path, seeds, contenders=("cnn",)):
+    from tests.conftest import TINY_STUDY
+
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(seeds=seeds, epochs=1)
+    raw["contenders"] = {c: raw["contenders"][c] for c in contenders}
+    raw["evaluation"].update(speed=False, n_boot=200)
+    return write_study(tmp_path / f"s{len(seeds)}{len(contenders)}.yaml", raw)
+
+
+def test_a_study_grows_in_place_more_seeds_and_a_contender_train_only_the_new_runs(tmp_path):
+    """Seeds [0], then [0, 1], then a second contender, in one directory: each finished run is kept as it
+    is (not retrained, its files untouched) and the results equal those of the larger study from scratch."""
+    out = tmp_path / "grown"
+    assert _run(_grow_study(tmp_path, [0]), out).returncode == 0
+    first = out / "runs" / "cnn" / "seed0-fold0"
+    info0, preds0 = (first / "run.json").read_text(), (first / "predictions.npz").stat().st_mtime_ns
+    proc = _run(_grow_study(tmp_path, [0, 1]), out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (first / "run.json").read_text() == info0 and (first / "predictions.npz").stat().st_mtime_ns == preds0
+    assert (out / "runs" / "cnn" / "seed1-fold0" / "predictions.npz").is_file()
+    proc = _run(_grow_study(tmp_path, [0, 1], ("cnn", "se")), out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (first / "run.json").read_text() == info0
+    scratch = tmp_path / "scratch"
+    assert _run(_grow_study(tmp_path, [0, 1], ("cnn", "se")), scratch).returncode == 0
+    pd.testing.assert_frame_equal(_results(out), _results(scratch))
+    grown, fresh = (json.loads((d / "comparison.json").read_text())["pairs"][0] for d in (out, scratch))
+    assert grown["difference"] == fresh["difference"] and grown["ci_low"] == fresh["ci_low"]
+    # a changed contender under the same name is refused, naming it; nothing is touched
+    raw = json.loads(json.dumps(__import__("yaml").safe_load(_grow_study(tmp_path, [0, 1]).read_text())))
+    raw["contenders"]["cnn"]["params"] = {"dropout": 0.5}
+    proc = _run(write_study(tmp_path / "changed.yaml", raw), out)
+    assert proc.returncode == 2 and "contenders.cnn: differs" in proc.stderr, proc.stderr
+    assert (first / "run.json").read_text() == info0
+
+
+def test_runs_finished_when_the_hash_held_the_list_of_seeds_are_recognised_not_retrained(tmp_path):
+    """A directory written before studies could grow: its run.json hashes were computed over the whole
+    protocol, seeds list included (run_hash as it was called then). Rerun with the same study, and with one
+    more seed: the finished run is adopted (hash_before records the old hash), not retrained."""
+    from bakeoff.api import Study
+    from bakeoff.runs.spec import run_hash
+
+    study = _grow_study(tmp_path, [0])
+    out = tmp_path / "old"
+    assert _run(study, out).returncode == 0
+    path = out / "runs" / "cnn" / "seed0-fold0" / "run.json"
+    info = json.loads(path.read_text())
+    ctx = Study.from_yaml(study).context
+    old = run_hash(data=ctx.data_fingerprint, split=info["split"], contender=ctx.config.contenders["cnn"].identity(),
+                   seed=0, task=ctx.config.task, data_cfg=ctx.config.data.model_dump(mode="json"),
+                   protocol=ctx.protocol("cnn").model_dump(mode="json"), evaluation=ctx.config.evaluation.run_settings())
+    assert old != info["hash"]
+    info["hash"] = old
+    path.write_text(json.dumps(info))
+    plan = json.loads((out / "plan.json").read_text())
+    (out / "plan.json").write_text(json.dumps([{**r, "hash": old} for r in plan]))
+    (out / "finished_stamp.json").unlink()
+    stamp = path.stat().st_mtime_ns
+    proc = _run(_grow_study(tmp_path, [0, 1]), out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    now = json.loads(path.read_text())
+    assert now["hash_before"] == old and now["hash"] != old and now["started"] == info["started"]
+    assert not (out / "stale").exists() and stamp <= path.stat().st_mtime_ns
+    assert len(pd.read_csv(out / "results.csv")) == 2

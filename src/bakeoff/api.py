@@ -61,6 +61,7 @@ class Study:
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
             store.write_plan(runs)
+            store.adopt_earlier(runs, self.context.earlier_hash)
             executor_for(self.config.execution, detach=detach).execute(self.context, store, runs, progress)
             if detach:
                 return None

@@ -206,6 +206,11 @@ class ProtocolConfig(_Strict):
             raise ValueError(f"seeds must be distinct, got {v}")
         return v
 
+    def run_settings(self) -> dict[str, Any]:
+        """What shapes one run: every setting but the list of seeds beside it (the run's own seed is part
+        of its identity separately), so that adding seeds to a study leaves its finished runs as they are."""
+        return self.model_dump(mode="json", exclude={"seeds"})
+
 
 class ContenderConfig(_Strict):
     model: str
@@ -425,12 +430,19 @@ class StudyConfig(_Strict):
         return ProtocolConfig.model_validate(merged)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes what runs produce. Execution settings and the evaluation
+        """Hash of the settings every run of the study shares. Execution settings and the evaluation
         (metrics, statistics, verdicts: all recomputed from saved predictions) are left out, so a study
-        can be re-evaluated in place without retraining."""
-        return stable_hash({**self.model_dump(mode="json", exclude={"execution", "evaluation", "tracking"}),
-                            "contenders": {k: c.identity() for k, c in self.contenders.items()},
-                            "run_evaluation": self.evaluation.run_settings()})
+        can be re-evaluated in place without retraining; so are the list of seeds and the contenders, so
+        that a study can grow in place (more seeds, another contender): each run's own hash carries its
+        seed and its contender (``contender_changes`` names a contender whose definition changed)."""
+        shared = self.model_dump(mode="json", exclude={"execution", "evaluation", "tracking", "contenders"})
+        shared["protocol"].pop("seeds", None)
+        return stable_hash({**shared, "run_evaluation": self.evaluation.run_settings()})
+
+    def contender_changes(self, other: StudyConfig) -> list[str]:
+        """Contenders of both studies whose definition (model, params, protocol overrides) differs."""
+        return [name for name, c in self.contenders.items()
+                if name in other.contenders and c.identity() != other.contenders[name].identity()]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

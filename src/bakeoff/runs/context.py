@@ -255,20 +255,29 @@ class StudyContext:
         """Hash of the sample ids, labels and pixels: equal fingerprints mean the same data."""
         return self.data.fingerprint()
 
+    def _run_hash(self, contender: str, split: Split, seed: int, protocol: dict[str, Any]) -> str:
+        return run_hash(data=self.data_fingerprint, split=split.fingerprints(self.data.ids),
+                        contender=self.config.contenders[contender].identity(), seed=seed, task=self.config.task,
+                        data_cfg=self.config.data.model_dump(mode="json"), protocol=protocol,
+                        evaluation=self.config.evaluation.run_settings())
+
     def plan(self) -> list[RunSpec]:
-        data_fp = self.data_fingerprint
+        """Every contender x fold x seed with its hash: what shapes that one run (its data, split, contender,
+        seed and settings), not the seeds or contenders beside it, so a study grows in place."""
         runs = []
-        for name, contender in self.config.contenders.items():
+        for name in self.config.contenders:
             protocol = self.protocol(name)
             for split in self.splits:
                 for seed in protocol.seeds:
-                    h = run_hash(data=data_fp, split=split.fingerprints(self.data.ids),
-                                 contender=contender.identity(), seed=seed, task=self.config.task,
-                                 data_cfg=self.config.data.model_dump(mode="json"),
-                                 protocol=protocol.model_dump(mode="json"),
-                                 evaluation=self.config.evaluation.run_settings())
+                    h = self._run_hash(name, split, seed, protocol.run_settings())
                     runs.append(RunSpec(name, seed, split.fold, h, protocol.model_dump(mode="json")))
         return runs
+
+    def earlier_hash(self, run: RunSpec, seeds: list[int]) -> str:
+        """The hash ``run`` had when a run's hash held the study's whole list of seeds (``seeds``, as its
+        run.json records them): how runs finished before studies could grow are recognised."""
+        protocol = {**run.resolved_protocol().model_dump(mode="json"), "seeds": seeds}
+        return self._run_hash(run.contender, self.splits[run.fold], run.seed, protocol)
 
     def class_counts(self, idx: np.ndarray) -> list[int]:
         """Samples per class, or pixels per class for dense tasks."""

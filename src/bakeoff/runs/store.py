@@ -10,6 +10,7 @@ import fcntl
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,14 @@ class StudyStore:
                 name = saved.name if saved else "an unreadable study"
                 raise BakeoffError(
                     f"--out {self.root}: holds results of {name!r} with different settings; nothing was "
-                    f"changed. Use another --out directory (or the same study file and --set values to resume)")
+                    f"changed. Use another --out directory (or the same study file and --set values to resume; "
+                    f"more seeds or another contender may be added in place)")
+            changed = saved.contender_changes(study)
+            if changed:
+                raise BakeoffError(
+                    f"--out {self.root}: contenders.{changed[0]}: differs from the contender of that name whose "
+                    f"runs this directory holds (model, params or protocol overrides); nothing was changed. "
+                    f"Give the changed contender a new name, or use another --out directory")
         elif self.root.is_dir() and any(self.root.iterdir()):
             raise BakeoffError(f"--out {self.root}: exists and is not a bakeoff study directory; nothing was "
                                f"changed. Use a new or empty directory")
@@ -146,6 +154,24 @@ class StudyStore:
     def read_plan(self) -> list[RunSpec] | None:
         path = self.root / PLAN_FILE
         return [RunSpec(**r) for r in read_json(path)] if path.is_file() else None
+
+    def adopt_earlier(self, runs: list[RunSpec], earlier: Callable[[RunSpec, list[int]], str]) -> int:
+        """Runs finished (or interrupted) when a run's hash still held the study's list of seeds: a run whose
+        run.json hash is ``earlier(run, the seeds its run.json records)`` is this very run, so its run.json
+        takes the current hash (the old one kept as ``hash_before``). Returns how many were adopted."""
+        adopted = 0
+        for run in runs:
+            path = self.run_dir(run) / RUN_FILE
+            if not path.is_file():
+                continue
+            info = read_json(path)
+            seeds = (info.get("protocol") or {}).get("seeds")
+            if info.get("hash") == run.hash or not isinstance(seeds, list) or info.get("hash") != earlier(run, seeds):
+                continue
+            info["hash_before"], info["hash"] = info["hash"], run.hash
+            self.write_run(run, info)
+            adopted += 1
+        return adopted
 
     def run_info(self, run: RunSpec) -> dict[str, Any] | None:
         path = self.run_dir(run) / RUN_FILE

@@ -200,3 +200,66 @@ SCENARIOS = [
     Scenario("power: binary AUROC, 3 seeds, tau 0, sep +0.3", "binary", "auroc", seeds=3, effect=0.3,
              expect="power"),
 ]
+
+
+# ------------------------------------------------------------------------------------ planner calibration
+
+def true_difference(sc: Scenario, seed: int = 99, n: int = 4000, seeds: int = 24) -> float:
+    """The scenario's true mean difference A - B in the metric's units: the mean paired difference of
+    many runs on a large test set (Monte Carlo; the generators are defined in their own units)."""
+    from dataclasses import replace
+
+    big = replace(sc, seeds=seeds, folds=1, shared=False, n=n)
+    runs = GENERATORS[sc.kind](big, np.random.default_rng(seed))
+    return float(np.mean([runs.values(k, "a", np.ones((1, n)))[0] - runs.values(k, "b", np.ones((1, n)))[0]
+                          for k in runs.keys]))
+
+
+def plan_calibration(sc: Scenario, pilots: int, sims_per_design: int, seed: int = 0, target: float = 0.8,
+                     plan_sims: int = 400, seeds_grid: tuple[int, ...] = (2, 3, 5, 10, 20),
+                     factors: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)) -> dict[str, Any]:
+    """The planner judged by what its plans deliver: ``pilots`` pilot studies of design ``sc`` (drawn under
+    its effect), each planned by ``plan_pair`` for the true difference; each proposed design's real power
+    is the rate of 'A better' over ``sims_per_design`` studies of that design simulated from the generator
+    and judged by the real rule. Returns the pairs (predicted, delivered) and their summary."""
+    from dataclasses import replace
+
+    from bakeoff.stats.plan import plan_pair
+
+    rng = np.random.default_rng(seed)
+    ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=0.05, n_boot=200, n_permutations=99)
+    effect = true_difference(sc)
+    delivered: dict[tuple[int, int], float] = {}
+    rows = []
+    for i in range(pilots):
+        pair = judge(sc, GENERATORS[sc.kind](sc, rng), ev)
+        plan = plan_pair(pair, 0.05, effect=effect, seeds=seeds_grid, test_factors=factors, target=target,
+                         sims=plan_sims)
+        best = plan["smallest_design"]
+        if best is None:
+            rows.append({"pilot": i, "design": None, "predicted": None, "delivered": None})
+            continue
+        design = (best["seeds"], best["test_units"])
+        if design not in delivered:
+            big = replace(sc, seeds=design[0], n=design[1])
+            delivered[design] = run_scenario(big, sims_per_design, seed=seed + 7)["a_better"]
+        rows.append({"pilot": i, "design": design, "predicted": best["power"], "delivered": delivered[design]})
+    planned = [r for r in rows if r["design"] is not None]
+    pred = np.array([r["predicted"] for r in planned]) if planned else np.zeros(0)
+    got = np.array([r["delivered"] for r in planned]) if planned else np.zeros(0)
+    return {"scenario": sc.name, "true_difference": effect, "pilots": pilots, "planned": len(planned),
+            "mean_predicted": float(pred.mean()) if planned else float("nan"),
+            "mean_delivered": float(got.mean()) if planned else float("nan"),
+            "mean_error": float((pred - got).mean()) if planned else float("nan"),
+            "designs": sorted({r["design"] for r in planned}), "rows": rows}
+
+
+# Pilot designs the planner is calibrated on (the issue's: binary, Dice, k-fold), each under a real effect.
+PLAN_SCENARIOS = [
+    Scenario("plan: binary AUROC pilot, 200 samples x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, n=200,
+             tau=0.10, effect=0.25),
+    Scenario("plan: Dice pilot, 20 images x 3 seeds, tau 0.01", "dense", "mean_dice", seeds=3, n=20, tau=0.01,
+             effect=0.015),
+    Scenario("plan: binary AUROC pilot, 5 disjoint folds x 1 seed, tau 0.10", "binary", "auroc", seeds=1, folds=5,
+             n=200, tau=0.10, effect=0.3),
+]

@@ -95,6 +95,7 @@ class GroupEstimate:
     tau2: float | None  # training-run variance (None with one run)
     shared: float  # c: covariance of the runs' sampling errors (test units common to all runs)
     churn: float  # per-run sampling variance not shared between runs
+    run_var: float | None = None  # s²: variance of the per-run values (tau2 + churn before the floor at 0)
 
 
 @dataclass
@@ -132,7 +133,7 @@ class Estimate:
         return {"design": self.design, "pooled_over_folds": self.fold_spread is not None,
                 "fold_spread": self.fold_spread, "df": self.df,
                 "groups": [{"folds": g.folds, "runs": g.runs, "test_units": g.units, "tau2": g.tau2,
-                            "shared": g.shared, "churn": g.churn} for g in self.groups]}
+                            "shared": g.shared, "churn": g.churn, "run_var": g.run_var} for g in self.groups]}
 
 
 def seed_df_weight(df: float) -> float:
@@ -167,7 +168,7 @@ def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> Gro
         shared = max(c, 0.0)
         parts = [(s2 / R * seed_df_weight(R - 1), R - 1), (shared, n - 1)]  # for the df only
         return GroupEstimate(folds, R, n, mean, s2 / R + shared, parts, max(0.0, s2 - max(v_bar - c, 0.0)),
-                             shared, max(v_bar - c, 0.0))
+                             shared, max(v_bar - c, 0.0), s2)
     return GroupEstimate(folds, 1, n, mean, v_bar, [(v_bar, n - 1)], None, v_bar, 0.0)
 
 
@@ -243,18 +244,26 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------------------------- planning
+#
+# Planning predicts what a design delivers from a pilot whose variance components are themselves
+# estimates: the training-run variance rests on (seeds - 1) degrees of freedom per test set, which with
+# three seeds is two. Plugging such an estimate in as if it were known makes the planner promise power
+# the design does not deliver (the cheapest design that looks sufficient is the one whose variance was
+# most underestimated). So every simulated study draws its own variance components from their
+# distribution given the pilot (a scaled inverse chi-square for the run variance, truncated at the
+# churn it contains; the same for the shared sampling term), and the power is the average over those
+# draws: the predictive power ("assurance", O'Hagan, Stevens & Campbell 2005). Our own: no library
+# offers predictive power for a crossed seeds x test-units design judged by this rule.
 
 MAX_SEEDS = 50
 MAX_TEST_FACTOR = 20.0
+PLAN_SEEDS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50)
+PLAN_FACTORS = tuple(float(f) for f in np.geomspace(1.0, MAX_TEST_FACTOR, 14))
+SECOND_PILOT_SEEDS = 3  # the fewest seeds from which the training-run variance has 2 degrees of freedom
 
 
-def _pooled_tau2(comp: dict[str, Any]) -> tuple[float, float]:
-    """With one run per disjoint fold: (training variance, mean sampling variance of a fold). The folds'
-    spread mixes both; the sampling part is taken as shared by all runs of a fold, so more seeds help only
-    through the training part."""
-    groups = comp["groups"]
-    sampling = sum(g["shared"] + g["churn"] for g in groups) / len(groups)
-    return max(0.0, (comp.get("fold_spread") or 0.0) - sampling), sampling
+class CannotPlan(ValueError):
+    """The pilot cannot estimate what the plan needs (one seed, one test set): the message says what would."""
 
 
 def seeds_per_test_set(comp: dict[str, Any]) -> int:
@@ -265,89 +274,84 @@ def seeds_per_test_set(comp: dict[str, Any]) -> int:
     return max(1, g0["runs"] // max(1, len(g0["folds"])))
 
 
-def variance_at(comp: dict[str, Any], seeds_factor: Any, test_factor: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(variance, df) of the mean difference if every test set had ``test_factor`` times its units and
-    every group ``seeds_factor`` times its runs (components from ``Estimate.components``); the factors
-    may be arrays (broadcast)."""
-    sf, tf = np.asarray(seeds_factor, float), np.asarray(test_factor, float)
-    groups = comp["groups"]
-    G = len(groups)
-    if comp.get("pooled_over_folds"):
-        tau2, sampling = _pooled_tau2(comp)
-        var = (tau2 / sf + sampling / tf) / G
-        return var, np.maximum(1.0, G * sf - 1) + 0 * tf
-    num = np.zeros(np.broadcast(sf, tf).shape)
-    den = np.zeros_like(num)
-    df_num = np.zeros_like(num)
-    for g in groups:
-        R = g["runs"] * sf
-        n = g["test_units"] * tf
-        train = ((g["tau2"] or 0.0) / R + g["churn"] / (tf * R)) / G ** 2
-        shared = g["shared"] / tf / G ** 2
-        num = num + train + shared
-        w = np.vectorize(seed_df_weight)(np.maximum(R - 1, 1.0)) if g["runs"] > 1 else 1.0
-        df_num = df_num + train * w + shared
-        if g["runs"] > 1:
-            den = den + (train * w) ** 2 / np.maximum(R - 1, 1e-9)
-        den = den + shared ** 2 / np.maximum(n - 1, 1e-9)
-    df = np.where(den > 0, df_num ** 2 / np.where(den > 0, den, 1), np.inf)
-    return num, df
+def _run_var(g: dict[str, Any]) -> float:
+    rv = g.get("run_var")
+    return float(rv) if rv is not None else float((g.get("tau2") or 0.0) + g["churn"])
 
 
-def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha: float,
-                  power: float = 0.8) -> dict[str, Any]:
-    """Seeds (at today's test sets) or test units (at today's seeds) for the interval to clear the
-    margin with probability ``power`` (normal approximation on the t quantile) if the difference stays
-    at ``effect``; None for a direction that cannot within ``MAX_SEEDS`` / ``MAX_TEST_FACTOR``."""
-    room = abs(effect) - min_effect if abs(effect) > min_effect else min_effect - abs(effect)
-    seeds_now = seeds_per_test_set(comp)
-    units = sum(g["test_units"] for g in comp["groups"])
-    out: dict[str, Any] = {"power": power, "seeds": None, "test_units": None}
-    if not np.isfinite(room) or room <= 0:
-        out["note"] = "the observed difference sits on the margin: no study size decides it"
-        return out
-
-    def enough(sf: np.ndarray, tf: np.ndarray) -> np.ndarray:
-        var, df = variance_at(comp, sf, tf)
-        need = stats.t.ppf(1 - alpha / 2, np.maximum(df, 1.0)) + stats.norm.ppf(power)
-        return need * np.sqrt(var) < room
-
-    seeds = np.arange(1, MAX_SEEDS + 1)
-    ok = enough(seeds / seeds_now, np.ones(len(seeds)))
-    if ok.any():
-        out["seeds"] = int(seeds[ok.argmax()])
-    factors = np.geomspace(1.0, MAX_TEST_FACTOR, 60)
-    ok = enough(np.ones(len(factors)), factors)
-    if ok.any():
-        out["test_units"] = int(np.ceil(factors[ok.argmax()] * units))
-    if out["seeds"] is None and out["test_units"] is None:
-        out["note"] = (f"neither <= {MAX_SEEDS} seeds nor <= {MAX_TEST_FACTOR:g}x test units alone; both "
-                       f"together might (bakeoff plan)")
-    return out
+def _truncated_inverse_chi2(est: float, df: float, floor: float, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a variance whose estimate ``est`` has ``df`` degrees of freedom (Jeffreys prior: est * df /
+    chi2_df), given that it is at least ``floor`` (a part of it known to be there)."""
+    if est <= 0 or df <= 0:
+        return np.full(size, max(est, floor, 0.0))
+    top = stats.chi2.cdf(est * df / floor, df) if floor > 0 else 1.0
+    u = rng.uniform(0, 1, size) * max(top, 1e-12)
+    return est * df / np.maximum(stats.chi2.ppf(u, df), 1e-300)
 
 
-def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha: float, seeds_factor: float,
-                   test_factor: float, sims: int = 2000, seed: int = 0) -> dict[str, float]:
-    """Monte Carlo: studies drawn from the estimated components at another size, each judged by the same
-    rule as ``estimate`` + ``claim_tests`` (crossed estimate with Satterthwaite df, or the t test over
-    folds with one run each). Returns P(better beyond the margin), P(equivalent) and the mean half-width
-    of the interval. The jackknife's estimates are drawn as scaled chi-squares on n - 1 df."""
+def draw_components(comp: dict[str, Any], sims: int, seed: int = 0,
+                    seed_sd: float | None = None) -> dict[str, Any]:
+    """``sims`` plausible values of the variance components given the pilot (see above): training-run
+    variance ``tau2`` (sims,), and per test set ``shared`` and ``churn`` (sims, G). ``seed_sd``: a stated
+    seed-to-seed standard deviation of the difference, used when the pilot cannot estimate it. Raises
+    ``CannotPlan`` when nothing estimates the training-run variance."""
     rng = np.random.default_rng(seed)
     groups = comp["groups"]
     G = len(groups)
-    pooled = bool(comp.get("pooled_over_folds"))
-    if pooled:
-        tau2_all, _ = _pooled_tau2(comp)
-    group_means, var_parts = [], []
-    for g in groups:
-        R = max(1, int(round(g["runs"] * seeds_factor)))
-        n = max(2, int(round(g["test_units"] * test_factor)))
-        if pooled:
-            tau2, shared, churn = tau2_all, (g["shared"] + g["churn"]) / test_factor, 0.0
+    n0 = np.array([max(2, g["test_units"]) for g in groups], float)
+    if comp.get("pooled_over_folds"):
+        sampling = np.array([g["shared"] + g["churn"] for g in groups], float)
+        spread = float(comp.get("fold_spread") or 0.0)
+        if seed_sd is not None:
+            tau2 = np.full(sims, seed_sd ** 2)
         else:
-            tau2, shared, churn = (g["tau2"] or 0.0), g["shared"] / test_factor, g["churn"] / test_factor
-        d = (rng.normal(0, np.sqrt(tau2), (sims, R)) + rng.normal(0, np.sqrt(churn), (sims, R))
-             + rng.normal(0, np.sqrt(shared), (sims, 1)))
+            tau2 = _truncated_inverse_chi2(spread, G - 1, sampling.mean(), sims, rng) - sampling.mean()
+        # one run per test set cannot tell how much of its sampling error another seed would share:
+        # the split is unknown, so every simulated study draws it (uniform between all shared and all churn)
+        frac = rng.uniform(0, 1, (sims, 1))
+        samp = sampling[None] * (n0 - 1) / rng.chisquare(n0 - 1, (sims, G))
+        return {"tau2": np.maximum(tau2, 0.0), "shared": samp * (1 - frac), "churn": samp * frac}
+    runs = np.array([g["runs"] for g in groups], float)
+    df = float(np.sum(runs - 1))
+    shared = np.array([g["shared"] for g in groups], float)
+    churn = np.array([g["churn"] for g in groups], float)
+    shared_draw = shared[None] * (n0 - 1) / rng.chisquare(n0 - 1, (sims, G))
+    if df >= 1:
+        w = (runs - 1) / df
+        s2 = float(np.sum(w * np.array([_run_var(g) for g in groups])))
+        churn_pool = float(np.sum(w * churn))
+        tau2 = _truncated_inverse_chi2(s2, df, churn_pool, sims, rng) - churn_pool
+    elif seed_sd is not None:
+        tau2 = np.full(sims, seed_sd ** 2)
+    else:
+        raise CannotPlan(f"one training run per contender cannot estimate how much results vary from seed to "
+                         f"seed; train {SECOND_PILOT_SEEDS} seeds (a second pilot: {SECOND_PILOT_SEEDS - 1} more "
+                         f"per contender, added in place) or state a seed-to-seed sd (--seed-sd)")
+    return {"tau2": np.maximum(tau2, 0.0), "shared": shared_draw, "churn": np.broadcast_to(churn, (sims, G))}
+
+
+def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha: float, seeds: int,
+                   test_factor: float, sims: int = 2000, seed: int = 0, seed_sd: float | None = None,
+                   draws: dict[str, Any] | None = None) -> dict[str, float]:
+    """Predictive Monte Carlo: ``sims`` studies with ``seeds`` seeds per test set and ``test_factor`` times
+    its units, each with its own draw of the variance components (``draw_components``), each judged by
+    the same rule as ``estimate`` + ``claim_tests`` (crossed estimate with Satterthwaite df, or the t test
+    over folds with one run each). Returns P(better beyond the margin), P(equivalent) and the median
+    half-width of the interval. The same ``seed`` gives every design the same component draws, so that
+    designs are compared on common random numbers."""
+    draws = draws or draw_components(comp, sims, seed, seed_sd)
+    rng = np.random.default_rng(seed + 1)
+    groups = comp["groups"]
+    G = len(groups)
+    folds_per_group = [1 if comp.get("pooled_over_folds") else max(1, len(g["folds"])) for g in groups]
+    tau = np.sqrt(draws["tau2"])[:, None]
+    group_means, var_parts = [], []
+    for i, g in enumerate(groups):
+        R = max(1, int(seeds) * folds_per_group[i])
+        n = max(2, int(round(g["test_units"] * test_factor)))
+        shared, churn = draws["shared"][:, i] / test_factor, draws["churn"][:, i] / test_factor
+        d = (tau * rng.standard_normal((sims, R)) + np.sqrt(churn)[:, None] * rng.standard_normal((sims, R))
+             + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1)))
         group_means.append(d.mean(1))
         if R >= 2:
             var_parts += [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1)),
@@ -356,7 +360,7 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
             var_parts += [((shared + churn) * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
     M = np.stack(group_means, axis=1)
     means = M.mean(1) + effect
-    if G >= 2 and all(max(1, int(round(g["runs"] * seeds_factor))) == 1 for g in groups):
+    if G >= 2 and all(max(1, int(seeds) * k) == 1 for k in folds_per_group):
         var_hat, df = M.var(1, ddof=1) / G, np.full(sims, G - 1.0)
     else:
         var_hat = sum(a for a, _, _ in var_parts) / G ** 2
@@ -370,4 +374,36 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
     better = (lo > min_effect) if effect >= 0 else (hi < -min_effect)
     equiv = (np.abs(means) + q90 * se < min_effect) if min_effect > 0 else np.zeros(sims, bool)
     return {"p_better": float(better.mean()), "p_equivalent": float(equiv.mean()),
-            "half_width": float(np.mean(q * se))}
+            "half_width": float(np.median(q * se))}
+
+
+def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha: float,
+                  power: float = 0.8, sims: int = 400, seed_sd: float | None = None) -> dict[str, Any]:
+    """Seeds (at today's test sets) or test units (at today's seeds) for the verdict to clear the margin
+    with predictive probability ``power`` if the difference stays at ``effect`` (``simulate_power``);
+    None for a direction that cannot within ``MAX_SEEDS`` / ``MAX_TEST_FACTOR``."""
+    room = abs(effect) - min_effect if abs(effect) > min_effect else min_effect - abs(effect)
+    seeds_now = seeds_per_test_set(comp)
+    units = sum(g["test_units"] for g in comp["groups"])
+    out: dict[str, Any] = {"power": power, "seeds": None, "test_units": None}
+    if not np.isfinite(room) or room <= 0:
+        out["note"] = "the observed difference sits on the margin: no study size decides it"
+        return out
+    try:
+        draws = draw_components(comp, sims, 0, seed_sd)
+    except CannotPlan as exc:
+        out["note"] = str(exc)
+        out["seeds_for_a_plan"] = SECOND_PILOT_SEEDS
+        return out
+
+    def p(seeds: int, tf: float) -> float:
+        return simulate_power(comp, effect, min_effect, alpha, seeds, tf, sims, 0, draws=draws)["p_better"]
+
+    out["seeds"] = next((s for s in PLAN_SEEDS if s >= seeds_now and p(s, 1.0) >= power), None)
+    if seeds_now >= 2 or comp.get("pooled_over_folds"):
+        tf = next((f for f in PLAN_FACTORS if p(seeds_now, f) >= power), None)
+        out["test_units"] = None if tf is None else int(np.ceil(tf * units))
+    if out["seeds"] is None and out["test_units"] is None:
+        out["note"] = (f"neither <= {MAX_SEEDS} seeds nor <= {MAX_TEST_FACTOR:g}x test units alone decide it "
+                       f"with {power:.0%} probability; both together might (bakeoff plan)")
+    return out

@@ -12,7 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from bakeoff.errors import BakeoffError
-from bakeoff.stats.design import seeds_per_test_set, simulate_power
+from bakeoff.stats.design import (
+    SECOND_PILOT_SEEDS,
+    CannotPlan,
+    draw_components,
+    seeds_per_test_set,
+    simulate_power,
+)
 
 DEFAULT_SEEDS = (1, 2, 3, 5, 10, 20)
 DEFAULT_TEST_FACTORS = (0.5, 1.0, 2.0, 4.0)
@@ -20,8 +26,10 @@ DEFAULT_TEST_FACTORS = (0.5, 1.0, 2.0, 4.0)
 
 def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = None, effect: float | None = None,
               seeds: tuple[int, ...] = DEFAULT_SEEDS, test_factors: tuple[float, ...] = DEFAULT_TEST_FACTORS,
-              target: float = 0.8, sims: int = 2000) -> dict[str, Any]:
-    """Power and interval half-width of one pair on each (seeds, test units) design of the grid."""
+              target: float = 0.8, sims: int = 2000, seed_sd: float | None = None) -> dict[str, Any]:
+    """Predictive power and interval half-width of one pair on each (seeds, test units) design of the
+    grid (``bakeoff.stats.design.simulate_power``: the pilot's variance components drawn from their
+    uncertainty, not plugged in), and the cheapest design that reaches ``target``."""
     comp = (pair.get("design") or {}).get("components")
     if not comp or not comp.get("groups"):
         raise BakeoffError(f"comparison.json: pair {pair.get('a')} - {pair.get('b')} has no variance components; "
@@ -30,23 +38,33 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
     d = pair["difference"] if effect is None else effect
     seeds_now = seeds_per_test_set(comp)
     units_now = sum(g["test_units"] for g in comp["groups"])
-    rows = []
+    out = {"a": pair["a"], "b": pair["b"], "metric": pair["metric"], "effect": d, "min_effect": margin,
+           "effect_source": "observed difference" if effect is None else "--effect",
+           "seeds_now": seeds_now, "test_units_now": units_now, "unit": pair.get("unit", "sample"),
+           "variance_shares": pair["design"].get("variance_shares"), "grid": [], "target_power": target,
+           "smallest_design": None, "seed_sd": seed_sd}
+    try:
+        draws = draw_components(comp, sims, 0, seed_sd)
+    except CannotPlan as exc:
+        out["cannot_plan"] = str(exc)
+        out["second_pilot_seeds"] = SECOND_PILOT_SEEDS
+        out["note"] = str(exc)
+        return out
     for s in seeds:
         for tf in test_factors:
-            sim = simulate_power(comp, d, margin, alpha, s / seeds_now, tf, sims=sims, seed=s * 1000 + int(tf * 10))
-            rows.append({"seeds": s, "test_units": int(round(units_now * tf)), "power": sim["p_better"],
-                         "p_equivalent": sim["p_equivalent"], "half_width": sim["half_width"]})
-    # one seed judges the trained models, not the training recipe (its seed variation is not estimated)
-    enough = [r for r in rows if r["power"] >= target and r["seeds"] > 1]
-    best = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
-    return {"a": pair["a"], "b": pair["b"], "metric": pair["metric"], "effect": d, "min_effect": margin,
-            "seeds_now": seeds_now, "test_units_now": units_now, "unit": pair.get("unit", "sample"),
-            "variance_shares": pair["design"].get("variance_shares"), "grid": rows, "target_power": target,
-            "smallest_design": best,
-            "note": ("power = P(verdict 'better' beyond the margin) if the true difference were "
-                     f"{d:+.4g}; simulated from the pilot's variance components ({sims} studies per cell). "
-                     "With 1 seed the verdict is about the trained models, not the training recipe: seed "
-                     "variation is not estimated, so that row is never proposed as the smallest design")}
+            sim = simulate_power(comp, d, margin, alpha, s, tf, sims=sims, draws=draws)
+            out["grid"].append({"seeds": s, "test_units": int(round(units_now * tf)), "power": sim["p_better"],
+                                "p_equivalent": sim["p_equivalent"], "half_width": sim["half_width"],
+                                "scope": "trained weights" if s == 1 else "training recipe"})
+    # one seed judges the trained weights, not the training recipe: never proposed for the question
+    enough = [r for r in out["grid"] if r["power"] >= target and r["seeds"] > 1]
+    out["smallest_design"] = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
+    out["note"] = (f"power = predictive probability of the verdict 'better' beyond the margin if the true difference "
+                   f"were {d:+.4g} ({out['effect_source']}): {sims} simulated studies per cell, each with variance "
+                   f"components drawn from their uncertainty given this pilot (with few seeds the seed-to-seed "
+                   f"variance is uncertain, and the plan says so by asking for more). Rows of 1 seed are verdicts "
+                   f"on the trained weights only, never proposed")
+    return out
 
 
 def plan_study(comparison: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
@@ -59,7 +77,8 @@ def plan_study(comparison: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]
 
 
 def grid_table(plan: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Rows seeds, columns test-set sizes, cells 'power (± half-width)'."""
+    """Rows seeds, columns test-set sizes, cells 'power (± half-width)'; one-seed cells judge the trained
+    weights only ('weights')."""
     sizes = sorted({r["test_units"] for r in plan["grid"]})
     seeds = sorted({r["seeds"] for r in plan["grid"]})
     cell = {(r["seeds"], r["test_units"]): r for r in plan["grid"]}
@@ -69,8 +88,9 @@ def grid_table(plan: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row = [str(s)]
         for n in sizes:
             r = cell[s, n]
-            mark = "*" if r["power"] >= plan["target_power"] else ""
-            row.append(f"{r['power']:.2f}{mark} (±{r['half_width']:.3g})")
+            mark = "*" if r["power"] >= plan["target_power"] and s > 1 else ""
+            weights = " weights" if s == 1 else ""
+            row.append(f"{r['power']:.2f}{mark}{weights} (±{r['half_width']:.3g})")
         body.append(row)
     return header, body
 
