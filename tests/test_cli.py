@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -302,5 +303,22 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     assert {(r["seeds"], r["test_units"]) for r in grid} == {(2, n), (2, 4 * n), (5, n), (5, 4 * n)}
     by = {(r["seeds"], r["test_units"]): r for r in grid}
     assert by[5, 4 * n]["half_width"] < by[2, n]["half_width"]  # more of both narrows the interval
+    # predictive power on common random numbers: more seeds or more test samples never lower it
+    assert by[5, n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[2, 4 * n]["power"]
+    assert by[2, 4 * n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[5, n]["power"]
+    # an unfinished study (se's second seed not done, no comparison.json yet) is planned from its finished
+    # runs; with one seed in common it cannot estimate seed variance and says what would
+    partial = tmp_path / "partial"
+    shutil.copytree(out, partial)
+    shutil.rmtree(partial / "runs" / "se" / "seed1-fold0")
+    (partial / "comparison.json").unlink()
+    proc = bakeoff("plan", partial, "--sims", "200")
+    assert proc.returncode == 0, proc.stderr
+    flat = " ".join(proc.stdout.split())
+    assert "reading the finished runs" in flat and "cannot plan from this pilot" in flat and "train 3 seeds" in flat
+    proc = bakeoff("plan", partial, "--sims", "200", "--seed-sd", "0.01", "--seeds", "2,3", "--test-factors", "1",
+                   "--out", plan_json)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(plan_json.read_text())["pairs"][0]["seed_sd"] == 0.01
     _assert_clean_error(bakeoff("plan", tmp_path), "comparison.json", "not found")
     _assert_clean_error(bakeoff("plan", out, "--power", "2"), "--power")

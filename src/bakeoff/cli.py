@@ -335,17 +335,30 @@ def plan(
     test_factors: Annotated[str | None, typer.Option(help="Test-set sizes as multiples of today's "
                                                           "[default: 0.5,1,2,4].")] = None,
     sims: Annotated[int, typer.Option(help="Simulated studies per grid cell.")] = 2000,
+    seed_sd: Annotated[float | None, typer.Option(help="Seed-to-seed sd of the difference to assume when the pilot "
+                                                       "has one seed (it cannot estimate it).")] = None,
     json_out: Annotated[Path | None, typer.Option("--out", help="Write the plan as JSON here.")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study."""
+    """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study
+    (finished, or still running: its finished runs)."""
     from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, grid_table, plan_study, shares_text
     from bakeoff.utils import read_json, write_json
 
     path = out / "comparison.json"
-    if not path.is_file():
-        raise BakeoffError(f"{path}: not found; expected a finished study directory (run `bakeoff run` or "
-                           f"`bakeoff report {out}` first)")
+    if seed_sd is not None and not seed_sd > 0:
+        raise BakeoffError(f"--seed-sd {seed_sd}: expected a positive standard deviation in the metric's units")
+    if not path.is_file() or _older_than_runs(path, out):
+        if not (out / "study.yaml").is_file():
+            raise BakeoffError(f"{path}: not found; expected a study directory (run `bakeoff run` first)")
+        from bakeoff.api import rebuild_report
+
+        console.print(f"{out}: reading the finished runs (comparison.json is missing or older than them)",
+                      highlight=False)
+        rebuild_report(out, make_plots=False)
+        if not path.is_file():
+            raise BakeoffError(f"{path}: not written: no pair of contenders has a finished run in common yet; "
+                               f"expected at least one finished run of each (bakeoff status {out})")
     if not 0 < power < 1:
         raise BakeoffError(f"--power {power}: expected a probability between 0 and 1, e.g. 0.8")
     try:
@@ -361,8 +374,12 @@ def plan(
     except ValueError as exc:
         raise BakeoffError(f"{path}: not valid JSON ({exc}); rebuild it with `bakeoff report {out}`") from None
     plans = plan_study(comparison, min_effect=min_effect, effect=effect, seeds=seed_grid,
-                       test_factors=factor_grid, target=power, sims=sims)
+                       test_factors=factor_grid, target=power, sims=sims, seed_sd=seed_sd)
     for p in plans:
+        if p.get("cannot_plan"):
+            console.print(f"{p['a']} − {p['b']} on {p['metric']}: cannot plan from this pilot: {p['cannot_plan']}",
+                          highlight=False)
+            continue
         header, body = grid_table(p)
         t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict 'better' beyond ±{p['min_effect']:g}) "
                         f"if the difference is {p['effect']:+.4g} (± expected 95% half-width); * reaches "
@@ -382,6 +399,12 @@ def plan(
     if json_out is not None:
         write_json(json_out, {"pairs": plans})
         console.print(f"written: {json_out}")
+
+
+def _older_than_runs(path: Path, out: Path) -> bool:
+    """Whether a run finished after ``path`` was written (a study still running, or resumed)."""
+    stamp = path.stat().st_mtime_ns
+    return any(p.stat().st_mtime_ns > stamp for p in (out / "runs").glob("*/*/run.json"))
 
 
 @app.command()

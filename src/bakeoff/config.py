@@ -235,6 +235,10 @@ class EvaluationConfig(_Strict):
     baseline: str | None = None  # None: the first contender
     min_effect: float = Field(0.0, ge=0)
     alpha: float = Field(0.05, gt=0, lt=0.5)
+    # one seed cannot estimate how much a contender's score varies from seed to seed: its verdict is about the
+    # trained weights. A stated seed-to-seed sd of the paired difference (metric units, e.g. from an earlier
+    # study's `bakeoff plan`) makes it a verdict about the training recipe under that assumption.
+    seed_sd: float | None = Field(None, gt=0)
     pairs: Literal["baseline", "all"] = "baseline"  # each contender against the baseline, or every pair
     n_boot: int = Field(2000, ge=200)  # per-run bootstrap intervals (intervals.csv)
     n_permutations: int = Field(999, ge=99)  # DeLong's fallback when its variance is zero or undefined

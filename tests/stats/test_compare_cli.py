@@ -25,7 +25,9 @@ def test_compare_npz_and_csv(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "good better" in proc.stdout and "McNemar" in proc.stdout
     pair = json.loads(out.read_text())["pairs"][0]
-    assert pair["verdict"] == "good better" and pair["ci_low"] > 0
+    # two prediction files are two trained models: the verdict says it is about them
+    assert pair["verdict"] == "good better (these trained weights, 1 seed)" and pair["ci_low"] > 0
+    assert pair["scope"] == "trained weights" and "train 3 seeds" in pair["to_resolve"]["note"]
     from sklearn.metrics import roc_auc_score
 
     assert pair["difference"] == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, weak), abs=1e-12)

@@ -50,9 +50,9 @@ def test_leave_one_out_values_recomputed_by_hand_and_the_verdict():
         assert loo[i] == pytest.approx(skm.cohen_kappa_score(y[keep], a[keep].argmax(1), weights="quadratic"),
                                        abs=1e-9)
     res = compare(runs, "a", "b", EvaluationConfig(primary="qwk"), extras=False)
-    assert res["verdict"] == "a better" and res["p_value"] < 1e-6
+    assert res["verdict"] == "a better (these trained weights, 1 seed)" and res["p_value"] < 1e-6
     same = Sample({0: y}, {(0, 0): a}, {(0, 0): a}, num_classes=K)
     res = compare(same, "a", "b", EvaluationConfig(primary="accuracy"), extras=False)
     assert res["p_value"] == 1.0 and res["difference"] == 0
     brier = compare(runs, "a", "b", EvaluationConfig(primary="brier"), extras=False)
-    assert brier["difference"] < 0 and brier["verdict"] == "a better"  # lower Brier is better
+    assert brier["difference"] < 0 and brier["verdict"].startswith("a better")  # lower Brier is better

@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
-from bakeoff.stats.design import required_size
+from bakeoff.stats.design import PLAN_SEEDS, required_size, simulate_power
 from bakeoff.stats.paired import delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
 from tests.stats.helpers import Sample, compare
@@ -117,16 +117,24 @@ def test_verdicts_and_what_would_decide():
     assert verdict("A", "B", 0.01, 0.0, True, p_margin=0.2) == "inconclusive"
     assert verdict("A", "B", 0.01, 0.02, True, p_margin=0.001) == "inconclusive"  # inside the margin
     assert verdict("A", "B", 0.001, 0.0, True, p_margin=1.0, p_equivalence=0.0) == "inconclusive"  # no margin
-    # training-run variance dominates: seeds decide, test samples cannot
-    comp = {"design": "single", "groups": [{"folds": [0], "runs": 3, "test_units": 250, "tau2": 4e-4,
+    # training-run variance dominates: seeds decide, test samples cannot. A pilot of 200 runs knows its
+    # variance: the seeds asked for are those of the known-variance formula (the next count of the grid)
+    comp = {"design": "single", "groups": [{"folds": [0], "runs": 200, "test_units": 250, "tau2": 4e-4,
                                             "shared": 1e-7, "churn": 1e-7}]}
-    need = required_size(comp, effect=0.01, min_effect=0.0, alpha=0.05)
-    assert need["seeds"] is not None and need["seeds"] > 3 and need["test_units"] is None
-    # by hand: the smallest S with (t_{S-1} + z_0.8) sqrt(tau2 / S) < 0.01 (the tiny test parts aside)
     by_hand = next(S for S in range(2, 51)
                    if (stats.t.ppf(0.975, S - 1) + stats.norm.ppf(0.8)) * np.sqrt(4e-4 / S + 2e-7 / S + 1e-7) < 0.01)
-    assert abs(need["seeds"] - by_hand) <= 1
+    power = simulate_power(comp, 0.01, 0.0, 0.05, by_hand, 1.0, sims=4000)["p_better"]
+    assert 0.74 <= power <= 0.90, (by_hand, power)  # the rule's df weighting makes it a little conservative
+    assert simulate_power(comp, 0.01, 0.0, 0.05, by_hand // 2, 1.0, sims=4000)["p_better"] < 0.6
+    few = dict(comp, groups=[dict(comp["groups"][0], runs=10)])  # 10 seeds: 9 df, uncertain
+    need10 = required_size(few, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)
+    assert need10["seeds"] is not None and need10["seeds"] >= next(s for s in PLAN_SEEDS if s >= by_hand)
+    three = dict(comp, groups=[dict(comp["groups"][0], runs=3)])  # 3 seeds: 2 df, more uncertain still
+    need3 = required_size(three, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)
+    assert need3["seeds"] is None or need3["seeds"] >= need10["seeds"]
     assert required_size(comp, 0.0, 0.0, 0.05)["seeds"] is None
+    one = dict(comp, groups=[dict(comp["groups"][0], runs=1, tau2=None)])  # one seed cannot plan: it says so
+    assert "train 3 seeds" in required_size(one, 0.01, 0.0, 0.05)["note"]
 
 
 def _simulate(rng, n, effect=0.0):

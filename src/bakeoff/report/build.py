@@ -109,7 +109,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
 
 FIGURE_CAPTIONS = {
     "training_curves": "Training curves per contender: mean over runs, band from min to max.",
-    "metric_bars": "Test metrics, mean ± std over runs (dots: runs).",
+    "metric_bars": "Test metrics, mean ± std over runs, the bars cut at each metric's range (dots: runs).",
     "confusion_matrices": "Confusion matrices on test, summed over runs.",
     "roc_curves": "ROC and precision-recall curves on test, one line per run.",
     "reliability": "Reliability diagrams with expected calibration error (torchmetrics, 10 equal-width bins).",

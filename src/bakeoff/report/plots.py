@@ -62,6 +62,18 @@ def training_curves(store: StudyStore, df: pd.DataFrame, order: list[str], prima
     return _save(fig, out / "training_curves.png")
 
 
+def bars_in_range(means: list[float], spreads: list[float],
+                  bounds: list[tuple[float, float] | None]) -> np.ndarray:
+    """Asymmetric error bars (2, n): mean ± spread, cut at each metric's range (a Dice bar never
+    reaches past 1, an AUROC bar never below 0)."""
+    lower, upper = [], []
+    for m, sd, b in zip(means, spreads, bounds):
+        lo, hi = b if b is not None else (-np.inf, np.inf)
+        lower.append(0.0 if not np.isfinite(m) else max(0.0, min(sd, m - lo)))
+        upper.append(0.0 if not np.isfinite(m) else max(0.0, min(sd, hi - m)))
+    return np.array([lower, upper])
+
+
 def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path, task: str) -> Path:
     """The task's scores (its registered metrics where higher is better), one group of bars each."""
     from bakeoff.tasks import metric_info, overall_metrics
@@ -78,12 +90,14 @@ def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path,
         x = np.arange(len(metrics)) + (i - (len(order) - 1) / 2) * width
         means = [np.mean(v) for v in vals]
         stds = [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals]
-        ax.bar(x, means, width, yerr=stds, capsize=3, color=colors[contender], alpha=0.8, label=contender)
+        ax.bar(x, means, width, yerr=bars_in_range(means, stds, [metric_info(m, task).bounds for m in metrics]),
+               capsize=3, color=colors[contender], alpha=0.8, label=contender)
         for xi, v in zip(x, vals):
             ax.scatter(xi + rng.uniform(-width / 5, width / 5, len(v)), v, s=8, color="black", zorder=3)
     ax.set_xticks(np.arange(len(metrics)), [m.replace("_", "\n") for m in metrics], fontsize=8)
     ax.set_ylabel("test score")
-    ax.set_title(f"Test metrics, mean ± std over runs (dots: runs; threshold {threshold} where it applies)")
+    ax.set_title(f"Test metrics, mean ± std over runs, within each metric's range (dots: runs; threshold "
+                 f"{threshold} where it applies)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -330,6 +344,8 @@ def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
 def class_scores(df: pd.DataFrame, order: list[str], class_names: list[str], out: Path,
                  metric: str = "dice") -> Path | None:
     """Per-class test Dice (or another per-class metric) across contenders: mean ± std over runs."""
+    from bakeoff.tasks.metric import builtin_bounds
+
     done = df[df["status"] == DONE]
     cols = [(n, f"test_{metric}_{n}") for n in class_names if f"test_{metric}_{n}" in done]
     if not cols:
@@ -343,10 +359,11 @@ def class_scores(df: pd.DataFrame, order: list[str], class_names: list[str], out
         x = np.arange(len(cols)) + (i - (len(order) - 1) / 2) * width
         means = [np.nanmean(v) if np.any(~np.isnan(v)) else np.nan for v in vals]
         stds = [np.nanstd(v, ddof=1) if np.sum(~np.isnan(v)) > 1 else 0 for v in vals]
-        ax.bar(x, means, width, yerr=stds, capsize=3, color=colors[contender], alpha=0.8, label=contender)
+        ax.bar(x, means, width, yerr=bars_in_range(means, stds, [builtin_bounds(metric)] * len(means)), capsize=3,
+               color=colors[contender], alpha=0.8, label=contender)
     ax.set_xticks(np.arange(len(cols)), [n.replace("_", "\n") for n, _ in cols], fontsize=8)
     ax.set_ylabel(f"test {metric}")
-    ax.set_title(f"Per-class test {metric}, mean ± std over runs")
+    ax.set_title(f"Per-class test {metric}, mean ± std over runs (within its range)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

@@ -39,6 +39,18 @@ class Scenario:
     effect: float = 0.0
     min_effect: float = 0.0
     expect: str = "null"  # null | margin | power
+    # correlation of one seed's run quality across folds (the same seed in every fold, overlapping training)
+    fold_corr: float = 0.0
+    seed_sd_known: bool = False  # one seed, judged with evaluation.seed_sd set to the true seed-to-seed sd
+
+
+def _run_effects(sc: Scenario, rng: np.random.Generator) -> dict[tuple[int, int, str], float]:
+    """Each run's quality deviation (sd ``tau``): a part shared by one seed's runs in every fold
+    (correlation ``fold_corr``) and the run's own."""
+    seed_part = {(s, w): rng.normal() for s in range(sc.seeds) for w in "ab"}
+    r = sc.fold_corr
+    return {(s, f, w): sc.tau * (np.sqrt(r) * seed_part[s, w] + np.sqrt(1 - r) * rng.normal())
+            for s in range(sc.seeds) for f in range(sc.folds) for w in "ab"}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -71,6 +83,7 @@ def binary_runs(sc: Scenario, rng: np.random.Generator):
     sets = _test_sets(sc)
     y, a, b = {}, {}, {}
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    u = _run_effects(sc, rng)
     for f, ids in enumerate(sets):
         key = int(ids[0])
         if key not in cache:
@@ -82,7 +95,7 @@ def binary_runs(sc: Scenario, rng: np.random.Generator):
         y[f] = yy
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
-                sep = 1.2 + (sc.effect if which == "a" else 0.0) + sc.tau * rng.normal()
+                sep = 1.2 + (sc.effect if which == "a" else 0.0) + u[s, f, which]
                 out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.4 * k[which] + 0.6 * rng.normal(size=len(yy)))
     return _paired(sc, get_task("binary_classification"), sets, a, b, y)
 
@@ -94,6 +107,7 @@ def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
     y, a, b = {}, {}, {}
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     grades = np.arange(K)
+    u = _run_effects(sc, rng)
     for f, ids in enumerate(sets):
         key = int(ids[0])
         if key not in cache:
@@ -104,7 +118,7 @@ def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
         y[f] = yy
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
-                sigma = 0.9 * np.exp(sc.tau * rng.normal()) - (sc.effect if which == "a" else 0.0)
+                sigma = 0.9 * np.exp(u[s, f, which]) - (sc.effect if which == "a" else 0.0)
                 latent = yy + z + sigma * (0.5 * k[which] + 0.85 * rng.normal(size=len(yy)))
                 logits = -((latent[:, None] - grades[None]) ** 2)
                 p = np.exp(logits - logits.max(1, keepdims=True))
@@ -118,6 +132,7 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
     sets = _test_sets(sc)
     a, b = {}, {}
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    u_run = _run_effects(sc, rng)
     for f, ids in enumerate(sets):
         key = int(ids[0])
         if key not in cache:
@@ -127,7 +142,7 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
         den, g, k = cache[key]
         for s in range(sc.seeds):
             for which, out in (("a", a), ("b", b)):
-                u = sc.tau * rng.normal()
+                u = u_run[s, f, which]
                 dice = 0.75 + g + k[which] + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
                 out[s, f] = (np.clip(dice, 0.01, 0.99) * den, den.copy())
     return _paired(sc, get_task("semantic_segmentation", classes + 1), sets, a, b)
@@ -141,7 +156,7 @@ def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
     from bakeoff.stats import compare
 
     res = compare.compare_pair(runs, "A", "B", ev, extras=False)
-    compare.adjust_pairs([res], ev.primary, ev.alpha)
+    compare.adjust_pairs([res], ev.primary, ev.alpha, advise=False)
     return res
 
 
@@ -149,14 +164,16 @@ def run_scenario(sc: Scenario, sims: int, seed: int = 0, alpha: float = 0.05) ->
     """Rates over ``sims`` simulated studies: a false (or, under an effect, true) "better", a false
     "equivalent", and a "better beyond the margin" when the true difference sits on the margin."""
     rng = np.random.default_rng(seed)
-    ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99)
-    counts = {"better": 0, "a_better": 0, "equivalent": 0}
+    ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99,
+                          seed_sd=true_seed_sd(sc) if sc.seed_sd_known else None)
+    counts = {"better": 0, "a_better": 0, "equivalent": 0, "recipe_better": 0}
     for _ in range(sims):
         res = judge(sc, GENERATORS[sc.kind](sc, rng), ev)
         v = res["verdict"]
         counts["better"] += "better" in v
-        counts["a_better"] += v == "A better"
+        counts["a_better"] += v.startswith("A better")
         counts["equivalent"] += v.startswith("equivalent")
+        counts["recipe_better"] += "better" in v and res["scope"] == "training recipe"  # a claim about the recipe
     return {k: c / sims for k, c in counts.items()}
 
 
@@ -172,6 +189,16 @@ SCENARIOS = [
              shared=True, tau=0.10),
     Scenario("binary AUROC, 5 disjoint folds, tau 0.10", "binary", "auroc", seeds=1, folds=5, tau=0.10),
     Scenario("binary AUROC, 5 disjoint folds x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, folds=5, tau=0.10),
+    Scenario("binary AUROC, 1 seed, tau 0.15 (verdicts about the trained weights)", "binary", "auroc", seeds=1,
+             tau=0.15, expect="weights"),
+    Scenario("binary AUROC, 1 seed, tau 0.15, evaluation.seed_sd stated", "binary", "auroc", seeds=1, tau=0.15,
+             seed_sd_known=True),
+    Scenario("binary AUROC, 5 disjoint folds x 3 seeds, tau 0.20, fold correlation 0.5", "binary", "auroc",
+             seeds=3, folds=5, tau=0.20, fold_corr=0.5),
+    Scenario("binary AUROC, 5 disjoint folds x 1 seed, tau 0.20, fold correlation 0.25", "binary", "auroc",
+             seeds=1, folds=5, tau=0.20, fold_corr=0.25),
+    Scenario("binary AUROC, 5 disjoint folds x 1 seed, tau 0.20, fold correlation 0.5", "binary", "auroc",
+             seeds=1, folds=5, tau=0.20, fold_corr=0.5),
     Scenario("binary Brier, 3 seeds, tau 0.10", "binary", "brier", seeds=3, tau=0.10),
     Scenario("ordinal QWK, 1 seed", "multiclass", "qwk", seeds=1),
     Scenario("ordinal QWK, 3 seeds, tau 0", "multiclass", "qwk", seeds=3),
@@ -203,6 +230,23 @@ SCENARIOS = [
 
 
 # ------------------------------------------------------------------------------------ planner calibration
+
+_SEED_SD: dict[tuple, float] = {}
+
+
+def true_seed_sd(sc: Scenario, n: int = 20000, seeds: int = 60) -> float:
+    """The sd of one run's paired difference from seed to seed (training variation only: on a test set so
+    large that sampling adds next to nothing), in the metric's units (Monte Carlo, cached)."""
+    from dataclasses import replace
+
+    key = (sc.kind, sc.metric, sc.tau, sc.effect)
+    if key not in _SEED_SD:
+        big = replace(sc, seeds=seeds, folds=1, shared=False, n=n, fold_corr=0.0)
+        runs = GENERATORS[sc.kind](big, np.random.default_rng(98))
+        d = [runs.values(k, "a", np.ones((1, n)))[0] - runs.values(k, "b", np.ones((1, n)))[0] for k in runs.keys]
+        _SEED_SD[key] = float(np.std(d, ddof=1))
+    return _SEED_SD[key]
+
 
 def true_difference(sc: Scenario, seed: int = 99, n: int = 4000, seeds: int = 24) -> float:
     """The scenario's true mean difference A - B in the metric's units: the mean paired difference of
@@ -259,7 +303,7 @@ PLAN_SCENARIOS = [
     Scenario("plan: binary AUROC pilot, 200 samples x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, n=200,
              tau=0.10, effect=0.25),
     Scenario("plan: Dice pilot, 20 images x 3 seeds, tau 0.01", "dense", "mean_dice", seeds=3, n=20, tau=0.01,
-             effect=0.015),
-    Scenario("plan: binary AUROC pilot, 5 disjoint folds x 1 seed, tau 0.10", "binary", "auroc", seeds=1, folds=5,
+             effect=0.02),
+    Scenario("plan: binary AUROC pilot, 5 disjoint folds x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, folds=5,
              n=200, tau=0.10, effect=0.3),
 ]

@@ -96,6 +96,7 @@ class GroupEstimate:
     shared: float  # c: covariance of the runs' sampling errors (test units common to all runs)
     churn: float  # per-run sampling variance not shared between runs
     run_var: float | None = None  # s²: variance of the per-run values (tau2 + churn before the floor at 0)
+    run_var_floor: float | None = None  # seeds x disjoint folds: the interaction mean square / folds
 
 
 @dataclass
@@ -131,9 +132,11 @@ class Estimate:
         """What ``bakeoff plan`` needs to predict other designs: per test set, per-run variance components
         in the units of the metric, at the study's test-set size."""
         return {"design": self.design, "pooled_over_folds": self.fold_spread is not None,
+                "seeds_across_folds": self.design == "disjoint, seeds shared",
                 "fold_spread": self.fold_spread, "df": self.df,
                 "groups": [{"folds": g.folds, "runs": g.runs, "test_units": g.units, "tau2": g.tau2,
-                            "shared": g.shared, "churn": g.churn, "run_var": g.run_var} for g in self.groups]}
+                            "shared": g.shared, "churn": g.churn, "run_var": g.run_var,
+                            "run_var_floor": g.run_var_floor} for g in self.groups]}
 
 
 def seed_df_weight(df: float) -> float:
@@ -145,7 +148,7 @@ def seed_df_weight(df: float) -> float:
     return float(df / stats.chi2.ppf(DF_QUANTILE, df)) if df >= 1 else 1.0
 
 
-def _satterthwaite(parts: list[tuple[float, float]]) -> float:
+def satterthwaite(parts: list[tuple[float, float]]) -> float:
     parts = [(a, d) for a, d in parts if a > 0 and d > 0]
     if not parts:
         return float("inf")
@@ -172,6 +175,50 @@ def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> Gro
     return GroupEstimate(folds, 1, n, mean, v_bar, [(v_bar, n - 1)], None, v_bar, 0.0)
 
 
+def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
+                        loos: dict[Key, np.ndarray]) -> tuple[GroupEstimate, list[int]] | None:
+    """Disjoint folds run with the same seeds (the k-fold design): each seed's equal-weight mean over the
+    folds is one replicate on the union of the test sets, its jackknife the leave-one-unit-out value of
+    that mean (a unit changes only its own fold's term). None unless every test set is one fold and two or
+    more seeds have a finished run in every fold. Returns the estimate and the seeds left out."""
+    if any(len(g) != 1 for g in groups):
+        return None
+    folds = [g[0] for g in groups]
+    ok = {f: {k[0] for k in points if k[1] == f and np.isfinite(points[k])} for f in folds}
+    seeds = sorted(set.intersection(*ok.values()))
+    if len(seeds) < 2:
+        return None
+    dropped = sorted(set.union(*ok.values()) - set(seeds))
+    G, S = len(folds), len(seeds)
+    P = np.array([np.mean([points[s, f] for f in folds]) for s in seeds])
+    C = np.zeros((S, S))
+    units = 0
+    for f in folds:
+        pts = np.array([points[s, f] for s in seeds])
+        L = np.stack([loos[s, f] for s in seeds])
+        L = np.where(np.isfinite(L), L, pts[:, None])
+        n = L.shape[1]
+        units += n
+        if n >= 2:
+            centred = L - L.mean(1, keepdims=True)
+            C += (n - 1) / n * centred @ centred.T / G ** 2
+    v_bar = float(np.mean(np.diag(C)))
+    c = float((C.sum() - np.trace(C)) / (S * (S - 1)))
+    s2 = float(np.var(P, ddof=1))
+    shared, churn = max(c, 0.0), max(v_bar - c, 0.0)
+    parts = [(s2 / S * seed_df_weight(S - 1), S - 1), (shared, units - G)]
+    # the seed x fold interaction: what a seed's mean over the folds would vary by if seeds had no effect
+    # common to their folds, on (S - 1)(G - 1) df: the planner pools it with the seeds' spread or bounds
+    # that spread by it (``draw_components``)
+    table = np.array([[points[s, f] for f in folds] for s in seeds])
+    resid = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
+    floor = float(np.sum(resid ** 2) / ((S - 1) * (G - 1)) / G)
+    est = GroupEstimate(folds, S, units, float(P.mean()), s2 / S + shared, parts, max(0.0, s2 - churn), shared,
+                        churn, s2)
+    est.run_var_floor = floor
+    return est, dropped
+
+
 def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[int],
              ids: dict[int, np.ndarray] | None = None) -> Estimate:
     """The design-aware estimate of the mean of ``points`` over runs (keys (seed, fold))."""
@@ -194,13 +241,30 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
     G = len(ests)
     means = np.array([e.mean for e in ests])
     if G >= 2 and all(e.runs == 1 for e in ests):
-        var = float(np.var(means, ddof=1) / G)
+        spread = float(np.var(means, ddof=1))
+        # the folds' models share the seed and most of their training data, so their results are
+        # correlated: Nadeau & Bengio's (2003) corrected resampled t, with n_test / n_train = 1 / (k - 1)
+        var = spread * (1 / G + 1 / (G - 1))
         return Estimate(float(means.mean()), var, G - 1.0, design, ests,
-                        method=f"t test over {G} independent test sets (one run each): their spread carries "
-                               f"training, fold and test-sample variation; {G - 1} degrees of freedom",
-                        notes=notes, fold_spread=float(np.var(means, ddof=1)))
+                        method=f"corrected resampled t test over {G} folds with one run each (Nadeau & Bengio "
+                               f"2003: the variance of their spread x (1/{G} + 1/{G - 1}), since the folds' models "
+                               f"share the seed and overlapping training data); {G - 1} degrees of freedom",
+                        notes=notes + ["one seed per fold: the correlation of folds that share a seed is assumed "
+                                       "(n_test/n_train), not estimated; 2 or more seeds estimate it"],
+                        fold_spread=spread)
+    crossed = _seeds_across_folds(groups, points, loos) if design == "disjoint" else None
+    if crossed is not None:
+        est, dropped = crossed
+        if dropped:
+            notes.append(f"seed(s) {dropped} lack a finished run in some fold and are left out of the verdict")
+        return Estimate(est.mean, est.var, satterthwaite(est.parts), "disjoint, seeds shared", [est],
+                        method=f"seeds crossed with {G} disjoint folds: each seed's mean over the folds is one "
+                               f"replicate (a seed's folds share its initialisation and data order and overlap in "
+                               f"training data, so they are correlated), its spread over {est.runs} seeds plus the "
+                               f"jackknife covariance of the test units every seed shares; Welch–Satterthwaite "
+                               f"degrees of freedom, t interval and t test", notes=notes)
     var = float(sum(e.var for e in ests) / G ** 2)
-    df = _satterthwaite([(a / G ** 2, d) for e in ests for a, d in e.parts])
+    df = satterthwaite([(a / G ** 2, d) for e in ests for a, d in e.parts])
     if all(e.runs == 1 for e in ests):
         notes.append("one training run per contender: the verdict is about these trained models; "
                      "seed-to-seed variation is not estimated (add seeds to judge the training recipe)")
@@ -250,8 +314,8 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
 # three seeds is two. Plugging such an estimate in as if it were known makes the planner promise power
 # the design does not deliver (the cheapest design that looks sufficient is the one whose variance was
 # most underestimated). So every simulated study draws its own variance components from their
-# distribution given the pilot (a scaled inverse chi-square for the run variance, truncated at the
-# churn it contains; the same for the shared sampling term), and the power is the average over those
+# distribution given the pilot (a scaled inverse chi-square for the run variance, given that it holds
+# the churn it contains; the same for the shared sampling term), and the power is the average over those
 # draws: the predictive power ("assurance", O'Hagan, Stevens & Campbell 2005). Our own: no library
 # offers predictive power for a crossed seeds x test-units design judged by this rule.
 
@@ -267,11 +331,26 @@ class CannotPlan(ValueError):
 
 
 def seeds_per_test_set(comp: dict[str, Any]) -> int:
-    """Seeds in today's study: runs on a test set are its folds x seeds (one run per fold when pooled)."""
+    """Seeds in today's study: runs on a test set are its folds x seeds (one run per fold when pooled;
+    with seeds crossed with disjoint folds, one replicate per seed)."""
     if comp.get("pooled_over_folds"):
         return 1
     g0 = comp["groups"][0]
+    if comp.get("seeds_across_folds"):
+        return int(g0["runs"])
     return max(1, g0["runs"] // max(1, len(g0["folds"])))
+
+
+def _as_seeds_across_folds(comp: dict[str, Any]) -> dict[str, Any]:
+    """A k-fold pilot with one seed, as the design its verdict takes with two or more seeds: one test set
+    (the union of the folds), each seed one replicate whose sampling error is the folds' mean."""
+    groups = comp["groups"]
+    G = len(groups)
+    sampling = sum(g["shared"] + g["churn"] for g in groups) / G ** 2
+    return {**comp, "pooled_over_folds": False, "seeds_across_folds": True, "one_seed_kfold": True,
+            "groups": [{"folds": [f for g in groups for f in g["folds"]], "runs": 1,
+                        "test_units": sum(g["test_units"] for g in groups), "tau2": None, "shared": sampling,
+                        "churn": 0.0, "run_var": None}]}
 
 
 def _run_var(g: dict[str, Any]) -> float:
@@ -280,8 +359,11 @@ def _run_var(g: dict[str, Any]) -> float:
 
 
 def _truncated_inverse_chi2(est: float, df: float, floor: float, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Draws of a variance whose estimate ``est`` has ``df`` degrees of freedom (Jeffreys prior: est * df /
-    chi2_df), given that it is at least ``floor`` (a part of it known to be there)."""
+    """Draws of a variance whose estimate ``est`` has ``df`` degrees of freedom, from its posterior under
+    the Jeffreys prior (est * df / chi2_df) given that it is at least ``floor`` (the churn a run's variance
+    is known to contain: the training-run variance above it cannot be negative). Taking the positive part of
+    an unconstrained draw instead put the mass below the floor on "no seed variation" and made the plans
+    promise 0.17 more power than they delivered (Dice pilot of 3 seeds, the planner's calibration test)."""
     if est <= 0 or df <= 0:
         return np.full(size, max(est, floor, 0.0))
     top = stats.chi2.cdf(est * df / floor, df) if floor > 0 else 1.0
@@ -296,38 +378,48 @@ def draw_components(comp: dict[str, Any], sims: int, seed: int = 0,
     seed-to-seed standard deviation of the difference, used when the pilot cannot estimate it. Raises
     ``CannotPlan`` when nothing estimates the training-run variance."""
     rng = np.random.default_rng(seed)
+    if comp.get("pooled_over_folds"):
+        comp = _as_seeds_across_folds(comp)
     groups = comp["groups"]
     G = len(groups)
     n0 = np.array([max(2, g["test_units"]) for g in groups], float)
-    if comp.get("pooled_over_folds"):
-        sampling = np.array([g["shared"] + g["churn"] for g in groups], float)
-        spread = float(comp.get("fold_spread") or 0.0)
-        if seed_sd is not None:
-            tau2 = np.full(sims, seed_sd ** 2)
-        else:
-            tau2 = _truncated_inverse_chi2(spread, G - 1, sampling.mean(), sims, rng) - sampling.mean()
-        # one run per test set cannot tell how much of its sampling error another seed would share:
-        # the split is unknown, so every simulated study draws it (uniform between all shared and all churn)
-        frac = rng.uniform(0, 1, (sims, 1))
-        samp = sampling[None] * (n0 - 1) / rng.chisquare(n0 - 1, (sims, G))
-        return {"tau2": np.maximum(tau2, 0.0), "shared": samp * (1 - frac), "churn": samp * frac}
     runs = np.array([g["runs"] for g in groups], float)
     df = float(np.sum(runs - 1))
     shared = np.array([g["shared"] for g in groups], float)
     churn = np.array([g["churn"] for g in groups], float)
     shared_draw = shared[None] * (n0 - 1) / rng.chisquare(n0 - 1, (sims, G))
+    if comp.get("one_seed_kfold"):
+        # one run per fold cannot tell how much of its sampling error another seed would share: the split
+        # is unknown, so every simulated study draws it (uniform between all shared and all churn)
+        frac = rng.uniform(0, 1, (sims, 1))
+        shared_draw, churn = shared_draw * (1 - frac), shared_draw * frac
     if df >= 1:
         w = (runs - 1) / df
         s2 = float(np.sum(w * np.array([_run_var(g) for g in groups])))
         churn_pool = float(np.sum(w * churn))
-        tau2 = _truncated_inverse_chi2(s2, df, churn_pool, sims, rng) - churn_pool
+        floor = churn_pool
+        inter = groups[0].get("run_var_floor") if G == 1 and comp.get("seeds_across_folds") else None
+        if inter is not None:
+            # seeds x folds: the seed-to-seed variance of a seed's k-fold mean is the interaction's (the run
+            # noise of its folds, on (S-1)(k-1) df) plus any effect a seed has on all its folds. Where the
+            # seeds' spread does not exceed the interaction (F below its 75 % point: Bancroft's preliminary
+            # test, Paull's 1950 level), the two are pooled; otherwise the interaction bounds it from below
+            df2 = df * (len(groups[0]["folds"]) - 1)
+            if inter > 0 and df2 >= 1 and s2 / inter < stats.f.ppf(0.75, df, df2):
+                s2, df = (df * s2 + df2 * inter) / (df + df2), df + df2
+            else:
+                floor = max(floor, float(inter))
+        tau2 = _truncated_inverse_chi2(s2, df, floor, sims, rng) - churn_pool
     elif seed_sd is not None:
         tau2 = np.full(sims, seed_sd ** 2)
     else:
-        raise CannotPlan(f"one training run per contender cannot estimate how much results vary from seed to "
-                         f"seed; train {SECOND_PILOT_SEEDS} seeds (a second pilot: {SECOND_PILOT_SEEDS - 1} more "
+        what = ("one seed per fold cannot estimate how much a seed's k-fold result varies from seed to seed (a "
+                "seed's folds are correlated)" if comp.get("one_seed_kfold") else
+                "one training run per contender cannot estimate how much results vary from seed to seed")
+        raise CannotPlan(f"{what}; train {SECOND_PILOT_SEEDS} seeds (a second pilot: {SECOND_PILOT_SEEDS - 1} more "
                          f"per contender, added in place) or state a seed-to-seed sd (--seed-sd)")
-    return {"tau2": np.maximum(tau2, 0.0), "shared": shared_draw, "churn": np.broadcast_to(churn, (sims, G))}
+    return {"tau2": np.maximum(tau2, 0.0), "shared": shared_draw, "churn": np.broadcast_to(churn, (sims, G)),
+            "comp": comp}
 
 
 def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha: float, seeds: int,
@@ -336,14 +428,16 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
     """Predictive Monte Carlo: ``sims`` studies with ``seeds`` seeds per test set and ``test_factor`` times
     its units, each with its own draw of the variance components (``draw_components``), each judged by
     the same rule as ``estimate`` + ``claim_tests`` (crossed estimate with Satterthwaite df, or the t test
-    over folds with one run each). Returns P(better beyond the margin), P(equivalent) and the median
+    over folds with one run each). A k-fold design is simulated as its verdict judges it with two or more
+    seeds (each seed's mean over the folds one replicate); its one-seed row is not simulated. Returns P(better beyond the margin), P(equivalent) and the median
     half-width of the interval. The same ``seed`` gives every design the same component draws, so that
     designs are compared on common random numbers."""
     draws = draws or draw_components(comp, sims, seed, seed_sd)
+    comp = draws["comp"]
     rng = np.random.default_rng(seed + 1)
     groups = comp["groups"]
     G = len(groups)
-    folds_per_group = [1 if comp.get("pooled_over_folds") else max(1, len(g["folds"])) for g in groups]
+    folds_per_group = [1 if comp.get("seeds_across_folds") else max(1, len(g["folds"])) for g in groups]
     tau = np.sqrt(draws["tau2"])[:, None]
     group_means, var_parts = [], []
     for i, g in enumerate(groups):
@@ -360,13 +454,10 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
             var_parts += [((shared + churn) * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
     M = np.stack(group_means, axis=1)
     means = M.mean(1) + effect
-    if G >= 2 and all(max(1, int(seeds) * k) == 1 for k in folds_per_group):
-        var_hat, df = M.var(1, ddof=1) / G, np.full(sims, G - 1.0)
-    else:
-        var_hat = sum(a for a, _, _ in var_parts) / G ** 2
-        num = sum(a * w for a, _, w in var_parts) / G ** 2
-        den = sum((a * w / G ** 2) ** 2 / d for a, d, w in var_parts)
-        df = np.where(den > 0, num ** 2 / np.where(den > 0, den, 1), np.inf)
+    var_hat = sum(a for a, _, _ in var_parts) / G ** 2
+    num = sum(a * w for a, _, w in var_parts) / G ** 2
+    den = sum((a * w / G ** 2) ** 2 / d for a, d, w in var_parts)
+    df = np.where(den > 0, num ** 2 / np.where(den > 0, den, 1), np.inf)
     se = np.sqrt(var_hat)
     q = stats.t.ppf(1 - alpha / 2, df)
     lo, hi = means - q * se, means + q * se

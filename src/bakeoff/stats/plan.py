@@ -50,14 +50,19 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
         out["second_pilot_seeds"] = SECOND_PILOT_SEEDS
         out["note"] = str(exc)
         return out
+    kfold = bool(draws["comp"].get("seeds_across_folds"))
     for s in seeds:
         for tf in test_factors:
+            if s == 1 and kfold:  # a corrected resampled t over folds: its fold correlation is assumed
+                out["grid"].append({"seeds": 1, "test_units": int(round(units_now * tf)), "power": None,
+                                    "p_equivalent": None, "half_width": None, "scope": "not simulated"})
+                continue
             sim = simulate_power(comp, d, margin, alpha, s, tf, sims=sims, draws=draws)
             out["grid"].append({"seeds": s, "test_units": int(round(units_now * tf)), "power": sim["p_better"],
                                 "p_equivalent": sim["p_equivalent"], "half_width": sim["half_width"],
                                 "scope": "trained weights" if s == 1 else "training recipe"})
     # one seed judges the trained weights, not the training recipe: never proposed for the question
-    enough = [r for r in out["grid"] if r["power"] >= target and r["seeds"] > 1]
+    enough = [r for r in out["grid"] if r["power"] is not None and r["power"] >= target and r["seeds"] > 1]
     out["smallest_design"] = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
     out["note"] = (f"power = predictive probability of the verdict 'better' beyond the margin if the true difference "
                    f"were {d:+.4g} ({out['effect_source']}): {sims} simulated studies per cell, each with variance "
@@ -88,6 +93,9 @@ def grid_table(plan: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         row = [str(s)]
         for n in sizes:
             r = cell[s, n]
+            if r["power"] is None:
+                row.append("—")
+                continue
             mark = "*" if r["power"] >= plan["target_power"] and s > 1 else ""
             weights = " weights" if s == 1 else ""
             row.append(f"{r['power']:.2f}{mark}{weights} (±{r['half_width']:.3g})")

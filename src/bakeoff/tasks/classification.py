@@ -86,7 +86,7 @@ class MulticlassClassification(SampleTask):
     def per_class_metric(self, name: str) -> Any:
         """``f1_class2``: the F1 of class 2 against the rest, from the same confusion cells."""
         from bakeoff.stats.multiclass import per_class
-        from bakeoff.tasks.metric import Metric, cells_table
+        from bakeoff.tasks.metric import Metric, builtin_bounds, cells_table
 
         if name not in self.per_class_names():
             return None
@@ -97,7 +97,7 @@ class MulticlassClassification(SampleTask):
             return per_class((W @ cells.reshape(len(cells), -1)).reshape(-1, K, K), family, int(k))
 
         return Metric(name, True, False, f"{family} of class {k}",
-                      cells_table, compute, tasks=(self.name,))
+                      cells_table, compute, tasks=(self.name,), bounds=builtin_bounds(family))
 
     @property
     def num_outputs(self) -> int:

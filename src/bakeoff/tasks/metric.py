@@ -45,6 +45,9 @@ class Metric:
     compute: Compute | None = None
     leave_one_out: Callable[[Any], np.ndarray] | None = None  # a closed form of compute(table, 1 - I)
     tasks: tuple[str, ...] = ()
+    # the range the metric's values lie in ((0, inf) for a distance); None: unbounded or not declared.
+    # Intervals of a contender's own score stay inside it (logit scale), differences inside +-(hi - lo)
+    bounds: tuple[float, float] | None = None
 
     @property
     def resamplable(self) -> bool:
@@ -67,6 +70,22 @@ class Metric:
 
 
 REGISTRY: dict[tuple[str, str], Metric] = {}
+
+
+def builtin_bounds(name: str, tasks: Iterable[str] = ()) -> tuple[float, float]:
+    """The range of a built-in metric (or a per-class member of its family)."""
+    family = name.rsplit("_class", 1)[0]
+
+    def of(*families: str) -> bool:  # the family itself, or a per-class member (dice_nucleus, mcc_class2)
+        return any(family == f or family.startswith(f + "_") for f in families)
+
+    if of("mcc", "qwk"):
+        return -1.0, 1.0
+    if of("hd95", "mean_hd95", "localisation_error", "loss"):
+        return 0.0, float("inf")
+    if family == "brier" and set(tasks) & set(MULTICLASS_TASKS):
+        return 0.0, 2.0
+    return 0.0, 1.0
 
 
 def register(metric: Metric, tasks: Iterable[str]) -> Metric:
@@ -111,12 +130,14 @@ def metric_info(name: str, task: str | None = None) -> Metric:
 
 # -- a user's own metric -------------------------------------------------------------------------------
 def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: Iterable[str] = SAMPLE_TASKS,
-                    needs_threshold: bool = False, description: str = "") -> Callable[[Callable], Callable]:
+                    needs_threshold: bool = False, description: str = "",
+                    bounds: tuple[float, float] | None = None) -> Callable[[Callable], Callable]:
     """Decorator: ``fn(y, probs) -> float`` (``fn(y, probs, threshold)`` with ``needs_threshold``) becomes a
     metric of ``tasks`` named ``name`` (default: the function's name). ``probs`` is (n,) P(class 1) for
     binary classification, (n, K) for multi-class. A study uses it with ``evaluation.metrics:
     [package.module:function]``; it is then reported, logged, usable as ``primary`` and
-    ``select.monitor``, resampled and compared like a built-in metric."""
+    ``select.monitor``, resampled and compared like a built-in metric. ``bounds``: the range its values
+    lie in (e.g. ``(0, 1)``), so that its intervals stay inside it."""
     tasks = tuple(tasks)
     bad = [t for t in tasks if t not in SAMPLE_TASKS]
     if bad:
@@ -136,7 +157,8 @@ def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: I
             return np.array([float(fn(np.repeat(y, c), np.repeat(p, c, axis=0), *extra)) for c in counts])
 
         doc = description or " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
-        m = register(Metric(name or fn.__name__, higher_is_better, not needs_threshold, doc, update, compute), tasks)
+        m = register(Metric(name or fn.__name__, higher_is_better, not needs_threshold, doc, update, compute,
+                            bounds=tuple(bounds) if bounds is not None else None), tasks)
         fn.metric = m  # type: ignore[attr-defined]
         return fn
 
@@ -175,14 +197,15 @@ def _builtins() -> None:
             return weighted_binary_metrics(t[0], t[1], W, t[2], (name,))[name]
 
         loo = (lambda t: leave_one_out_metric(t[0], t[1], t[2], name)) if name in FAST_LOO else None
-        register(Metric(name, hib, not thresholded, doc, binary_table, compute, loo), ["binary_classification"])
+        register(Metric(name, hib, not thresholded, doc, binary_table, compute, loo,
+                        bounds=builtin_bounds(name)), ["binary_classification"])
 
     def confusion(name: str, doc: str = "") -> None:
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
             K = t.shape[1]
             return cm_metrics((W @ t.reshape(len(t), -1)).reshape(-1, K, K), (name,))[name]
 
-        register(Metric(name, True, False, doc, cells_table, compute), MULTICLASS_TASKS)
+        register(Metric(name, True, False, doc, cells_table, compute, bounds=builtin_bounds(name)), MULTICLASS_TASKS)
 
     def one_vs_rest(name: str, doc: str) -> None:
         """Macro average over the classes of the binary metric of class k against the rest; a class
@@ -200,7 +223,7 @@ def _builtins() -> None:
             with np.errstate(invalid="ignore"):
                 return np.nanmean(np.array(vals), axis=0)
 
-        register(Metric(name, True, True, doc, probs_table, compute), MULTICLASS_TASKS)
+        register(Metric(name, True, True, doc, probs_table, compute, bounds=(0.0, 1.0)), MULTICLASS_TASKS)
 
     binary("accuracy", True, True, "fraction correct at the threshold")
     binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
@@ -226,7 +249,8 @@ def _builtins() -> None:
         return ((p - np.eye(p.shape[1])[np.asarray(part["y"]).astype(np.int64)]) ** 2).sum(1)
 
     register(Metric("brier", False, True, "mean over samples of the squared distance of the probabilities "
-                    "to the one-hot truth", brier_update, lambda b, W: _div(W @ b, W.sum(1))), MULTICLASS_TASKS)
+                    "to the one-hot truth", brier_update, lambda b, W: _div(W @ b, W.sum(1)), bounds=(0.0, 2.0)),
+             MULTICLASS_TASKS)
 
     # dense tasks: every metric but pixel AUROC is a ratio of sums over images of a (num, den) table
     def dense(name: str, hib: bool, doc: str = "", tasks: tuple[str, ...] = DENSE_TASKS) -> None:
@@ -244,7 +268,7 @@ def _builtins() -> None:
                         ("recall", True, ""), ("hd95", False, ""), ("nsd", True, ""),
                         ("localisation_error", False, "mean distance of matched centres, pixels")):
         dense(n, hib, doc, ("particle_picking",))
-    register(Metric("pixel_auroc", True, True, "AUROC of the particle probability over all pixels"),
+    register(Metric("pixel_auroc", True, True, "AUROC of the particle probability over all pixels", bounds=(0.0, 1.0)),
              ["particle_picking"])
     register(Metric("loss", False, True, "the training loss on the validation split"),
              (*SAMPLE_TASKS, *DENSE_TASKS))
@@ -286,7 +310,8 @@ def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Metric:
             tables = task.tables(part, boundary=True)
         return tables[name]
 
-    return Metric(name, higher_is_better, True, doc, update, lambda t, W: aggregate(t[0], t[1], W))
+    return Metric(name, higher_is_better, True, doc, update, lambda t, W: aggregate(t[0], t[1], W),
+                  bounds=builtin_bounds(name))
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
