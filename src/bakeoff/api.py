@@ -75,6 +75,48 @@ class Study:
             store.unlock()
 
 
+    def with_seeds(self, seeds: list[int]) -> Study:
+        """This study with another list of seeds (for every contender: they share the seeds)."""
+        raw = self.config.model_dump(mode="json")
+        raw["protocol"]["seeds"] = list(seeds)
+        for c in raw["contenders"].values():
+            if "seeds" in (c.get("protocol") or {}):
+                c["protocol"]["seeds"] = list(seeds)
+        return Study(validate_study(raw), self.context._data)
+
+    def run_until_decided(self, out: str | Path, progress: Progress | None = None, max_seeds: int | None = None,
+                          on_look: Callable[[dict[str, Any]], None] | None = None) -> StudyReport:
+        """A sequential bake-off (``bakeoff.stats.sequential``): train the study's seeds (at least 3), look,
+        and add one seed for every contender while a pair is undecided and can still be decided, up to
+        ``max_seeds`` (default ``evaluation.sequential.max_seeds``). Each round is one batch for the
+        executor; finished runs are reused, so a rerun resumes. The looks are kept in sequential.json and the
+        report's verdicts are those of the last look."""
+        from bakeoff.config import SequentialConfig
+        from bakeoff.runs.store import SEQUENTIAL_FILE
+        from bakeoff.stats.sequential import judge_look, settings
+
+        ev = self.config.evaluation
+        rule = settings(ev.sequential or SequentialConfig(), len(self.config.protocol.seeds), max_seeds)
+        seeds = list(self.config.protocol.seeds)
+        while len(seeds) < rule["first"]:
+            seeds.append(max(seeds) + 1)
+        record: dict[str, Any] = {"rule": "group-sequential, Lan–DeMets alpha spending", "first": rule["first"],
+                                  "max_seeds": rule["max_seeds"], "spending": rule["spending"], "looks": []}
+        path = Path(out) / SEQUENTIAL_FILE
+        while True:
+            study = self.with_seeds(seeds)
+            report = study.run(out, progress)
+            assert report is not None
+            look = judge_look(report.comparison, len(seeds), rule, ev.alpha)
+            record["looks"].append(look)
+            if on_look is not None:
+                on_look(look)
+            if look["stop"]:
+                break
+            seeds.append(max(seeds) + 1)
+        write_json(path, record)
+        return rebuild_report(out)
+
     def evaluate(self, out: str | Path, checkpoints: list[str], fold: int = 0) -> StudyReport:
         """Evaluate given checkpoints (``NAME=PATH``) on split ``fold`` (validation and test parts), without
         training; the outputs are those of a full run. Every file is checked before anything is written."""

@@ -41,16 +41,33 @@ def run(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study value: KEY.PATH=VALUE.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="SLURM: submit the jobs and return at once; then "
                                          "'bakeoff status OUT' and 'bakeoff report OUT'.")] = False,
+    until_decided: Annotated[bool, typer.Option("--until-decided", help="Sequential: add one seed per contender "
+                                                "per round while a pair is undecided and can still be decided "
+                                                "(also evaluation.sequential).")] = False,
+    max_seeds: Annotated[int | None, typer.Option(help="With --until-decided: the most seeds per contender "
+                                                       "[default: evaluation.sequential.max_seeds, 10].")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if not detach and _finished(study, out, set_ or []):
-        return
     from bakeoff.api import Study
 
-    s = Study.from_yaml(study, set_ or [])
+    s = None
+    if until_decided or max_seeds is not None:
+        s = Study.from_yaml(study, set_ or [])
+    if max_seeds is not None and max_seeds < 3:
+        raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
+                           f"of freedom)")
+    if max_seeds is not None and not until_decided and s.config.evaluation.sequential is None:
+        raise BakeoffError("--max-seeds: only with --until-decided (or evaluation.sequential in the study file)")
+    if detach and (until_decided or (s is not None and s.config.evaluation.sequential)):
+        raise BakeoffError("--detach: a sequential study decides after each round whether to go on; expected "
+                           "--until-decided without --detach (run it where it can wait for the jobs)")
+    if not detach and not until_decided and _finished(study, out, set_ or []):
+        return
+    s = s or Study.from_yaml(study, set_ or [])
+    sequential = until_decided or s.config.evaluation.sequential is not None
     runs = s.plan()
     console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
@@ -92,7 +109,20 @@ def run(
                     bar.console.print(f"[red]run {r.key} failed:[/red] {payload.get('error')}")
                 bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
 
-        result = s.run(out, progress, detach=detach)
+        if sequential:
+            def on_look(look: dict[str, Any]) -> None:
+                verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
+                stop = {"decided": "every pair decided: stop", "futile": "cannot be decided within the budget: "
+                        "stop", "budget": "budget reached: stop", None: "undecided: one more seed each"}[look["stop"]]
+                bar.console.print(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
+                                  f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}", highlight=False)
+                if not look["stop"]:
+                    bar.update(overall, total=len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1),
+                               completed=0)
+
+            result = s.run_until_decided(out, progress, max_seeds=max_seeds, on_look=on_look)
+        else:
+            result = s.run(out, progress, detach=detach)
     if result is None:
         ids = sorted(set(queued.values()))
         console.print(f"submitted {len(queued)} run(s) as SLURM job(s) {', '.join(ids[:8])}"

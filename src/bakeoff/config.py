@@ -227,6 +227,15 @@ class ContenderConfig(_Strict):
         return self.model_dump(mode="json", exclude={"feature_layer"} if self.feature_layer is None else None)
 
 
+class SequentialConfig(_Strict):
+    """``evaluation.sequential``: add one seed per contender per round (the same for all) while a pair is
+    undecided and can still be decided, up to ``max_seeds``; error control across the looks by Lan–DeMets
+    alpha spending (``bakeoff.stats.sequential``)."""
+
+    max_seeds: int = Field(10, ge=3, le=100)
+    spending: Literal["obrien_fleming", "pocock"] = "obrien_fleming"
+
+
 class EvaluationConfig(_Strict):
     primary: str = "auroc"
     # your own metrics, package.module:function each, decorated with @bakeoff.register_metric: imported
@@ -239,6 +248,8 @@ class EvaluationConfig(_Strict):
     # trained weights. A stated seed-to-seed sd of the paired difference (metric units, e.g. from an earlier
     # study's `bakeoff plan`) makes it a verdict about the training recipe under that assumption.
     seed_sd: float | None = Field(None, gt=0)
+    # a sequential study (also `bakeoff run --until-decided`): seeds are added until the verdicts are known
+    sequential: SequentialConfig | None = None
     pairs: Literal["baseline", "all"] = "baseline"  # each contender against the baseline, or every pair
     n_boot: int = Field(2000, ge=200)  # per-run bootstrap intervals (intervals.csv)
     n_permutations: int = Field(999, ge=99)  # DeLong's fallback when its variance is zero or undefined

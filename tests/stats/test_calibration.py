@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from bakeoff.stats.calibration import PLAN_SCENARIOS, SCENARIOS, plan_calibration, run_scenario
+from bakeoff.stats.calibration import (
+    PLAN_SCENARIOS,
+    SCENARIOS,
+    SEQUENTIAL_SCENARIOS,
+    fixed_seeds_for_power,
+    plan_calibration,
+    run_scenario,
+    run_sequential,
+)
 
 ALPHA = 0.05
 BOUND = ALPHA + 0.02
@@ -100,3 +108,26 @@ def test_the_planner_delivers_the_power_it_predicts(scenario):
           f"designs {res['designs']}")
     assert res["planned"] >= PLAN_PILOTS // 2
     assert abs(res["mean_error"]) <= 0.10 and res["mean_delivered"] >= 0.75, res
+
+
+# The sequential procedure (bakeoff run --until-decided): looks after 3..10 seeds, O'Brien–Fleming spending.
+SEQ_NULLS = [s for s in SEQUENTIAL_SCENARIOS if s.expect == "null"]
+SEQ_POWER = [s for s in SEQUENTIAL_SCENARIOS if s.expect == "power"]
+
+
+@pytest.mark.parametrize("scenario", SEQ_NULLS, ids=_ids(SEQ_NULLS))
+def test_the_sequential_procedure_holds_alpha_over_all_its_looks(scenario):
+    rates = run_sequential(scenario, 300, max_seeds=10, seed=1)
+    print(f"{scenario.name}: false better/worse {rates['better']:.3f} over the whole procedure; stopped futile "
+          f"{rates['futile']:.2f}, at the budget {rates['budget']:.2f}; mean seeds {rates['mean_seeds']:.2f}")
+    assert rates["better"] <= BOUND, rates
+
+
+@pytest.mark.parametrize("scenario", SEQ_POWER, ids=_ids(SEQ_POWER))
+def test_the_sequential_procedure_needs_fewer_runs_than_the_fixed_design_of_equal_power(scenario):
+    rates = run_sequential(scenario, 200, max_seeds=10, seed=1)
+    fixed = fixed_seeds_for_power(scenario, rates["a_better"], 200, seed=2)
+    print(f"{scenario.name}: power {rates['a_better']:.3f} with {rates['mean_seeds']:.2f} seeds on average; the "
+          f"fixed design of equal power needs {fixed} seeds")
+    assert rates["better"] - rates["a_better"] <= ALPHA / 2
+    assert fixed is not None and rates["mean_seeds"] <= 0.7 * fixed, (rates, fixed)

@@ -13,7 +13,7 @@ import pandas as pd
 from bakeoff.config import StudyConfig
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
-from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, StudyStore
+from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
@@ -55,6 +55,13 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     tuned = load_tuned(store, order)
     infos = store.all_run_infos()
     comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
+    sequential = store.root / SEQUENTIAL_FILE
+    if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
+        from bakeoff.stats.sequential import apply_to_comparison
+
+        record = read_json(sequential)
+        if record.get("looks") and record["looks"][-1]["seeds"] == len(study.protocol.seeds):
+            apply_to_comparison(comparison, record, ev.alpha)
     summary = summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df) else pd.DataFrame()
     atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
     atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
@@ -410,7 +417,11 @@ def design_lines(comparison: dict[str, Any]) -> list[str]:
             line += f"; {note}"
         if p.get("degenerate"):
             line += f"; {p['degenerate']}"
+        if p.get("scope"):
+            line += f"; verdict {p.get('scope_text', p['scope'])}"
         lines.append(line)
+    if comparison.get("sequential"):
+        lines.append(comparison["sequential"]["text"])
     return lines
 
 

@@ -185,6 +185,15 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
     for p in comparison.get("pairs", []):
         text, cls = verdict_sentence(p, scale, unit, label)
         out.append(f'<p class="verdict {cls}">{esc(text)}</p>')
+        if p.get("scope") == "trained weights" or p.get("seed_sd"):
+            out.append(f'<p class="note">{esc(p.get("scope_text", ""))}</p>')
+        from bakeoff.report.build import to_decide_text
+
+        advice = to_decide_text(p)
+        if advice:
+            out.append(f'<p class="note"><b>What would decide it</b>: {esc(advice)}</p>')
+    if comparison.get("sequential"):
+        out.append(f'<p class="note">{esc(comparison["sequential"]["text"])}</p>')
     if comparison.get("note"):
         out.append(f'<p class="note">{esc(comparison["note"])}</p>')
     if comparison.get("pairs"):

@@ -6,6 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 BIB = {
+    "bouthillier2021": """@inproceedings{bouthillier2021,
+  author    = {Bouthillier, Xavier and Delaunay, Pierre and Bronzi, Mirko and others},
+  title     = {Accounting for Variance in Machine Learning Benchmarks},
+  booktitle = {Proceedings of Machine Learning and Systems},
+  volume    = {3}, pages = {747--769}, year = {2021}
+}""",
+    "nadeau2003": """@article{nadeau2003,
+  author  = {Nadeau, Claude and Bengio, Yoshua},
+  title   = {Inference for the Generalization Error},
+  journal = {Machine Learning},
+  volume  = {52}, number = {3}, pages = {239--281}, year = {2003}
+}""",
+    "jennison2000": r"""@book{jennison2000,
+  author    = {Jennison, Christopher and Turnbull, Bruce W.},
+  title     = {Group Sequential Methods with Applications to Clinical Trials},
+  publisher = {Chapman \& Hall/CRC}, year = {2000}
+}""",
     "holm1979": """@article{holm1979,
   author  = {Holm, Sture},
   title   = {A Simple Sequentially Rejective Multiple Test Procedure},
@@ -147,6 +164,22 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
                  f"α = {ev.alpha:g}" + (f", and a difference was called better only beyond a margin of "
                                         f"{ev.min_effect:g} (equivalence by two one-sided tests)" if ev.min_effect else "")
                  + ".")
+        if any(pr.get("scope") == "trained weights" for pr in pairs):
+            s.append(" With one seed per contender, seed-to-seed variation was not estimated: each verdict is about "
+                     "the two trained models, not about the architectures or their training recipes [bouthillier2021].")
+            cites.append("bouthillier2021")
+        elif any(pr.get("seed_sd") for pr in pairs):
+            s.append(f" With one seed per contender, a seed-to-seed standard deviation of the difference of "
+                     f"{ev.seed_sd:g} was assumed (stated, not estimated) so that the verdicts concern the training "
+                     f"recipes [bouthillier2021].")
+            cites.append("bouthillier2021")
+        if any("Nadeau" in pr.get("ci_method", "") for pr in pairs):
+            s.append(" Folds trained with one seed were compared with the corrected resampled t test [nadeau2003].")
+            cites.append("nadeau2003")
+        seq = comparison.get("sequential")
+        if seq:
+            s.append(" " + seq["text"] + " [jennison2000]")
+            cites.append("jennison2000")
         per_run = {k for pr in pairs for r in pr.get("per_run", []) for k in r if k not in ("seed", "fold")}
         if "delong_auroc" in per_run:
             cites.append("delong1988")

@@ -37,6 +37,7 @@ LOGS_DIR = "logs"  # logs/csv/metrics.csv and logs/tensorboard/
 CSV_LOG = f"{LOGS_DIR}/csv/metrics.csv"
 BEST_FILE = "best.ckpt"  # CHECKPOINTS_DIR/best.ckpt (its SHA-256 in run.json: checkpoint_sha256)
 RESUME_FILE = "last.ckpt"  # CHECKPOINTS_DIR/last.ckpt: an unfinished run's state at its last epoch end
+SEQUENTIAL_FILE = "sequential.json"  # a sequential study's looks: seeds, nominal alpha, verdicts, why it stopped
 PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neither the data nor torch
 DONE, FAILED, RUNNING = "done", "failed", "running"
 

@@ -307,3 +307,60 @@ PLAN_SCENARIOS = [
     Scenario("plan: binary AUROC pilot, 5 disjoint folds x 3 seeds, tau 0.10", "binary", "auroc", seeds=3, folds=5,
              n=200, tau=0.10, effect=0.3),
 ]
+
+
+# ------------------------------------------------------------------------------ sequential calibration
+
+def run_sequential(sc: Scenario, sims: int, max_seeds: int = 10, spending: str = "obrien_fleming", seed: int = 0,
+                   alpha: float = 0.05) -> dict[str, float]:
+    """The sequential procedure of ``bakeoff.stats.sequential`` over ``sims`` simulated studies: each
+    draws ``max_seeds`` seeds' runs at once and is looked at after 3, 4, ... seeds (the runs of the first
+    s seeds), judged by the real verdict rule at each look's nominal level, stopped as a real study would
+    be. Returns the rates of each final verdict and the mean number of seeds used."""
+    from dataclasses import replace
+
+    from bakeoff.config import SequentialConfig
+    from bakeoff.stats.sequential import judge_look, settings
+
+    rng = np.random.default_rng(seed)
+    ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99)
+    rule = settings(SequentialConfig(max_seeds=max_seeds, spending=spending), sc.seeds)
+    counts = {"better": 0, "a_better": 0, "equivalent": 0, "futile": 0, "budget": 0}
+    used = []
+    for _ in range(sims):
+        full = GENERATORS[sc.kind](replace(sc, seeds=max_seeds), rng)
+        for s in rule["looks"]:
+            runs = replace(full, a={k: v for k, v in full.a.items() if k[0] < s},
+                           b={k: v for k, v in full.b.items() if k[0] < s})
+            res = judge(sc, runs, ev)
+            look = judge_look({"pairs": [res], "primary": sc.metric}, s, rule, alpha)
+            if look["stop"]:
+                break
+        v = look["verdicts"]["A - B"]
+        counts["better"] += "better" in v
+        counts["a_better"] += v.startswith("A better")
+        counts["equivalent"] += v.startswith("equivalent")
+        counts["futile"] += look["stop"] == "futile"
+        counts["budget"] += look["stop"] == "budget"
+        used.append(s)
+    return {**{k: c / sims for k, c in counts.items()}, "mean_seeds": float(np.mean(used))}
+
+
+def fixed_seeds_for_power(sc: Scenario, power: float, sims: int, seed: int = 0, top: int = 30) -> int | None:
+    """The fewest seeds of a fixed design whose simulated power reaches ``power``."""
+    from dataclasses import replace
+
+    for s in range(3, top + 1):
+        if run_scenario(replace(sc, seeds=s), sims, seed=seed)["a_better"] >= power:
+            return s
+    return None
+
+
+SEQUENTIAL_SCENARIOS = [
+    Scenario("sequential: binary AUROC, tau 0.10, no difference", "binary", "auroc", seeds=3, tau=0.10),
+    Scenario("sequential: Dice, 20 images, tau 0.01, no difference", "dense", "mean_dice", seeds=3, n=20, tau=0.01),
+    Scenario("sequential: binary AUROC, 5 disjoint folds, tau 0.20, fold correlation 0.5, no difference", "binary",
+             "auroc", seeds=3, folds=5, tau=0.20, fold_corr=0.5),
+    Scenario("sequential: binary AUROC, tau 0.10, sep +0.35", "binary", "auroc", seeds=3, tau=0.10, effect=0.35,
+             expect="power"),
+]
