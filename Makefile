@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= results/spots3d
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the fast loop (under 2 minutes on 2 cores): config, statistics without the calibration suite, the bad-input
+# catalogue's study-file cases; `make test` runs everything
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -x tests/test_config.py tests/stats tests/models \
+		--deselect tests/stats/test_calibration.py --deselect tests/stats/test_study_verdicts.py \
+		--deselect tests/stats/test_compare_cli.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -1,9 +1,12 @@
 """The calibration table of bakeoff's verdict rule, with more simulated studies than the test suite runs.
 
 Every row simulates studies (binary, ordinal/multi-class, dense; 1-5 seeds; seed variation on and off;
-shared and disjoint folds; 10 and 100 images; at zero and at the margin) and judges each with the code a
-real study runs (``compare_*_pair`` then ``adjust_pairs``). Prints the rate of each verdict with its Monte
-Carlo standard error. Run: python benchmarks/bench_calibration.py [--sims 4000]
+shared, disjoint and fold-correlated folds; 10 and 100 images; at zero and at the margin) and judges each
+with the code a real study runs (``compare_*_pair`` then ``adjust_pairs``). Prints the rate of each
+verdict with its Monte Carlo standard error; for power rows, beside it the power of an oracle that knows
+the variance of the mean difference (a z test), so that the price of estimating it shows. Then the
+sequential procedure (``--until-decided``) under the null and under an effect, with the mean seeds used.
+Run: python benchmarks/bench_calibration.py [--sims 4000]
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 
 import numpy as np
 
-from bakeoff.stats.calibration import SCENARIOS, run_scenario
+from bakeoff.stats.calibration import SCENARIOS, SEQUENTIAL_SCENARIOS, run_scenario, run_sequential
 
 
 def main(sims: int = 4000, seed: int = 1) -> None:
@@ -23,11 +26,20 @@ def main(sims: int = 4000, seed: int = 1) -> None:
         r = run_scenario(sc, sims, seed=seed)
         took = (time.perf_counter() - start) / sims * 1e3
         rows = {"null": [("false better/worse", r["better"])],
+                "weights": [("directional (about the weights)", r["better"]), ("about the recipe", r["recipe_better"])],
                 "margin": [("false equivalent", r["equivalent"]), ("false better beyond margin", r["a_better"])],
-                "power": [("power (A better)", r["a_better"])]}[sc.expect]
+                "power": [("power (A better)", r["a_better"]), ("oracle power (known variance)", r["oracle_power"])]
+                }[sc.expect]
         for what, rate in rows:
             se = np.sqrt(max(rate * (1 - rate), 1e-12) / sims)
             print(f"{sc.name:86s} {rate:7.3f} {se:8.3f}  {what} ({took:.1f} ms/study)", flush=True)
+    for sc in SEQUENTIAL_SCENARIOS:
+        n = max(100, sims // 10)
+        r = run_sequential(sc, n, max_seeds=10, seed=seed)
+        what = "false better/worse" if sc.expect == "null" else "power (A better)"
+        rate = r["better"] if sc.expect == "null" else r["a_better"]
+        print(f"{sc.name:86s} {rate:7.3f} {np.sqrt(max(rate * (1 - rate), 1e-12) / n):8.3f}  {what}; mean seeds "
+              f"{r['mean_seeds']:.2f} of at most 10 ({n} studies)", flush=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from bakeoff.config import EvaluationConfig
 
@@ -167,14 +168,19 @@ def run_scenario(sc: Scenario, sims: int, seed: int = 0, alpha: float = 0.05) ->
     ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99,
                           seed_sd=true_seed_sd(sc) if sc.seed_sd_known else None)
     counts = {"better": 0, "a_better": 0, "equivalent": 0, "recipe_better": 0}
+    diffs = []
     for _ in range(sims):
         res = judge(sc, GENERATORS[sc.kind](sc, rng), ev)
+        diffs.append(res["difference"] * (1 if res["higher_is_better"] else -1))
         v = res["verdict"]
         counts["better"] += "better" in v
         counts["a_better"] += v.startswith("A better")
         counts["equivalent"] += v.startswith("equivalent")
         counts["recipe_better"] += "better" in v and res["scope"] == "training recipe"  # a claim about the recipe
-    return {k: c / sims for k, c in counts.items()}
+    d = np.array(diffs)
+    # the oracle: a z test that knows the variance of the mean difference (its spread over these studies)
+    oracle = float(np.mean(d / d.std(ddof=1) > stats.norm.ppf(1 - alpha / 2))) if sims > 2 and d.std() > 0 else 0.0
+    return {**{k: c / sims for k, c in counts.items()}, "oracle_power": oracle}
 
 
 # The issue's table (issue 10), one row each; "power" rows carry a real effect.
