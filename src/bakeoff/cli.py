@@ -51,23 +51,23 @@ def run(
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bakeoff.api import Study
+    from bakeoff.config import load_study  # light: a finished study answers below without torch
 
-    s = None
-    if until_decided or max_seeds is not None:
-        s = Study.from_yaml(study, set_ or [])
+    cfg = load_study(study, set_ or [])
+    sequential = until_decided or cfg.evaluation.sequential is not None
     if max_seeds is not None and max_seeds < 3:
         raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
                            f"of freedom)")
-    if max_seeds is not None and not until_decided and s.config.evaluation.sequential is None:
+    if max_seeds is not None and not sequential:
         raise BakeoffError("--max-seeds: only with --until-decided (or evaluation.sequential in the study file)")
-    if detach and (until_decided or (s is not None and s.config.evaluation.sequential)):
+    if detach and sequential:
         raise BakeoffError("--detach: a sequential study decides after each round whether to go on; expected "
                            "--until-decided without --detach (run it where it can wait for the jobs)")
-    if not detach and not until_decided and _finished(study, out, set_ or []):
+    if not detach and not sequential and _finished(study, out, set_ or []):
         return
-    s = s or Study.from_yaml(study, set_ or [])
-    sequential = until_decided or s.config.evaluation.sequential is not None
+    from bakeoff.api import Study
+
+    s = Study(cfg)
     runs = s.plan()
     console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
