@@ -293,6 +293,15 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     assert pair["design"]["test_sets"] == "single" and pair["df"] > 0
     summary = pd.read_csv(out / "summary.csv").set_index(["contender", "metric"])
     assert summary.loc[("se", "test_auroc"), "ci_low"] == pytest.approx(pair["contenders"]["se"]["ci_low"])
+    # no interval in summary.csv outside its metric's range (costs: never below 0)
+    from bakeoff.tasks import metric_info
+
+    for (_, col), row in summary.iterrows():
+        if not np.isfinite(row["ci_low"]):
+            continue
+        name = col.split("_", 1)[1] if col.startswith(("test_", "val_")) else None
+        lo, hi = metric_info(name, "binary_classification").bounds if name else (0.0, float("inf"))
+        assert lo <= row["ci_low"] <= row["ci_high"] <= hi, (col, row)
     plan_json = tmp_path / "plan.json"
     proc = bakeoff("plan", out, "--seeds", "2,5", "--test-factors", "1,4", "--sims", "300", "--min-effect", "0.01",
                    "--effect", "0.05", "--out", plan_json)

@@ -92,8 +92,9 @@ def summarize(df: pd.DataFrame, order: list[str],
             given = intervals.get(col, {}).get(contender)
             if given:
                 lo, hi, method = given["ci_low"], given["ci_high"], given.get("method", "design model")
-            elif col in COST_COLUMNS:
-                (lo, hi), method = t_interval(v), "t-interval over runs, 95%"
+            elif col in COST_COLUMNS:  # times, memory, sizes: never below 0, and neither is their interval
+                (lo, hi), method = t_interval(v), "t-interval over runs, 95%, cut at 0"
+                lo = max(lo, 0.0) if np.isfinite(lo) else lo
             else:
                 lo, hi, method = np.nan, np.nan, ""
             rows.append({"contender": contender, "metric": col, "n": int((~np.isnan(v)).sum()),

@@ -17,8 +17,10 @@ t(R - 1) tail it needs and with many test samples it tends to the normal one. It
 percentile bootstrap over seeds and samples counts it twice and lacks the t tail.
 
 Folds that share one test set are training replicates on that set (a copy of one run into five folds
-adds nothing). Disjoint test sets are independent strata, combined with equal weight; with one run per
-fold, the folds' own spread gives the interval (a t-test over folds, k - 1 degrees of freedom).
+adds nothing). Disjoint test sets run with the same seeds (k-fold cross-validation) are correlated through
+the seed and their overlapping training data: each seed's mean over the folds is then one replicate on the
+union of the test sets; with one run per fold, Nadeau & Bengio's corrected resampled t over the folds.
+Other disjoint test sets are independent strata, combined with equal weight.
 
 No library offers this estimator for arbitrary metrics on a seeds x samples design; statsmodels' mixed
 models need per-sample additive scores, which AUROC, QWK and pooled Dice are not.
@@ -213,10 +215,8 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
     table = np.array([[points[s, f] for f in folds] for s in seeds])
     resid = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
     floor = float(np.sum(resid ** 2) / ((S - 1) * (G - 1)) / G)
-    est = GroupEstimate(folds, S, units, float(P.mean()), s2 / S + shared, parts, max(0.0, s2 - churn), shared,
-                        churn, s2)
-    est.run_var_floor = floor
-    return est, dropped
+    return GroupEstimate(folds, S, units, float(P.mean()), s2 / S + shared, parts, max(0.0, s2 - churn), shared,
+                         churn, s2, run_var_floor=floor), dropped
 
 
 def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[int],
@@ -429,9 +429,10 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
     its units, each with its own draw of the variance components (``draw_components``), each judged by
     the same rule as ``estimate`` + ``claim_tests`` (crossed estimate with Satterthwaite df, or the t test
     over folds with one run each). A k-fold design is simulated as its verdict judges it with two or more
-    seeds (each seed's mean over the folds one replicate); its one-seed row is not simulated. Returns P(better beyond the margin), P(equivalent) and the median
-    half-width of the interval. The same ``seed`` gives every design the same component draws, so that
-    designs are compared on common random numbers."""
+    seeds (each seed's mean over the folds one replicate); its one-seed row is not simulated. Returns
+    P(better beyond the margin), P(equivalent) and the median half-width of the interval. The same
+    ``seed`` gives every design the same component draws, so that designs are compared on common random
+    numbers."""
     draws = draws or draw_components(comp, sims, seed, seed_sd)
     comp = draws["comp"]
     rng = np.random.default_rng(seed + 1)
