@@ -109,12 +109,12 @@ class Study:
             assert report is not None
             look = judge_look(report.comparison, len(seeds), rule, ev.alpha)
             record["looks"].append(look)
+            write_json(path, record)  # after every look: a study stopped between rounds keeps what it saw
             if on_look is not None:
                 on_look(look)
             if look["stop"]:
                 break
             seeds.append(max(seeds) + 1)
-        write_json(path, record)
         return rebuild_report(out)
 
     def evaluate(self, out: str | Path, checkpoints: list[str], fold: int = 0) -> StudyReport:
