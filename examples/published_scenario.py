@@ -47,7 +47,7 @@ def report(label: str, cnn_fp: np.ndarray, se_fp: np.ndarray) -> None:
     need = pair.get("to_resolve") or {}
     if need.get("test_units"):
         print(f"  to decide against the 0.02 margin with 80% power: about {need['test_units']:,} test patches, "
-              f"if the difference held")
+              f"if the difference held (a verdict on these two trained models: one seed)")
 
 
 if __name__ == "__main__":

@@ -391,7 +391,10 @@ def to_decide_text(pair: dict[str, Any]) -> str:
     if need.get("seeds"):
         options.append(f"~{need['seeds']} seeds")
     if need.get("test_units"):
-        options.append(f"~{need['test_units']:,} test {unit}s")
+        options.append(f"~{need['test_units']:,} test {unit}s"
+                       + (" (for a verdict on these trained weights)" if need.get("test_units_scope") else ""))
+    if need.get("seeds_for_a_plan"):  # one seed: the recipe needs seeds before anything can be planned
+        return need["note"] + ("; " + options[0] if options else "")
     if not options:
         return need.get("note", "neither more seeds nor more test units within reason")
     return " or ".join(options) + f" ({need['power']:.0%} power if the difference holds)"

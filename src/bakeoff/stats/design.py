@@ -484,17 +484,25 @@ def required_size(comp: dict[str, Any], effect: float, min_effect: float, alpha:
     try:
         draws = draw_components(comp, sims, 0, seed_sd)
     except CannotPlan as exc:
+        # the recipe cannot be planned; a verdict on these trained weights can (no seed term in it)
         out["note"] = str(exc)
         out["seeds_for_a_plan"] = SECOND_PILOT_SEEDS
-        return out
+        out["test_units_scope"] = "trained weights"
+        draws = draw_components(comp, sims, 0, 0.0)
+        one_run = True
+    else:
+        one_run = False
 
     def p(seeds: int, tf: float) -> float:
         return simulate_power(comp, effect, min_effect, alpha, seeds, tf, sims, 0, draws=draws)["p_better"]
 
-    out["seeds"] = next((s for s in PLAN_SEEDS if s >= seeds_now and p(s, 1.0) >= power), None)
-    if seeds_now >= 2 or comp.get("pooled_over_folds"):
+    if not one_run:
+        out["seeds"] = next((s for s in PLAN_SEEDS if s >= seeds_now and p(s, 1.0) >= power), None)
+    if seeds_now >= 2 or one_run:
         tf = next((f for f in PLAN_FACTORS if p(seeds_now, f) >= power), None)
         out["test_units"] = None if tf is None else int(np.ceil(tf * units))
+    if one_run:
+        return out
     if out["seeds"] is None and out["test_units"] is None:
         out["note"] = (f"neither <= {MAX_SEEDS} seeds nor <= {MAX_TEST_FACTOR:g}x test units alone decide it "
                        f"with {power:.0%} probability; both together might (bakeoff plan)")
