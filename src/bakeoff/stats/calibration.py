@@ -156,7 +156,7 @@ def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
     """One simulated study through the real comparison: the pair's result after Holm."""
     from bakeoff.stats import compare
 
-    res = compare.compare_pair(runs, "A", "B", ev, extras=False)
+    res = compare.compare_pair(runs, "A", "B", ev, extras=False, own_scale=False)
     compare.adjust_pairs([res], ev.primary, ev.alpha, advise=False)
     return res
 
@@ -240,29 +240,30 @@ SCENARIOS = [
 _SEED_SD: dict[tuple, float] = {}
 
 
-def true_seed_sd(sc: Scenario, n: int = 20000, seeds: int = 60) -> float:
-    """The sd of one run's paired difference from seed to seed (training variation only: on a test set so
-    large that sampling adds next to nothing), in the metric's units (Monte Carlo, cached)."""
+def _big_differences(sc: Scenario, rng_seed: int, n: int, seeds: int, **overrides: Any) -> list[float]:
+    """Each run's paired difference A - B of scenario ``sc`` redrawn with ``seeds`` seeds on one test set
+    of ``n`` units (so large that sampling adds next to nothing), in the metric's units."""
     from dataclasses import replace
 
+    big = replace(sc, seeds=seeds, folds=1, shared=False, n=n, **overrides)
+    runs = GENERATORS[sc.kind](big, np.random.default_rng(rng_seed))
+    one = np.ones((1, n))
+    return [float(runs.values(k, "a", one)[0] - runs.values(k, "b", one)[0]) for k in runs.keys]
+
+
+def true_seed_sd(sc: Scenario, n: int = 20000, seeds: int = 60) -> float:
+    """The sd of one run's paired difference from seed to seed (training variation only), in the
+    metric's units (Monte Carlo, cached)."""
     key = (sc.kind, sc.metric, sc.tau, sc.effect)
     if key not in _SEED_SD:
-        big = replace(sc, seeds=seeds, folds=1, shared=False, n=n, fold_corr=0.0)
-        runs = GENERATORS[sc.kind](big, np.random.default_rng(98))
-        d = [runs.values(k, "a", np.ones((1, n)))[0] - runs.values(k, "b", np.ones((1, n)))[0] for k in runs.keys]
-        _SEED_SD[key] = float(np.std(d, ddof=1))
+        _SEED_SD[key] = float(np.std(_big_differences(sc, 98, n, seeds, fold_corr=0.0), ddof=1))
     return _SEED_SD[key]
 
 
 def true_difference(sc: Scenario, seed: int = 99, n: int = 4000, seeds: int = 24) -> float:
     """The scenario's true mean difference A - B in the metric's units: the mean paired difference of
     many runs on a large test set (Monte Carlo; the generators are defined in their own units)."""
-    from dataclasses import replace
-
-    big = replace(sc, seeds=seeds, folds=1, shared=False, n=n)
-    runs = GENERATORS[sc.kind](big, np.random.default_rng(seed))
-    return float(np.mean([runs.values(k, "a", np.ones((1, n)))[0] - runs.values(k, "b", np.ones((1, n)))[0]
-                          for k in runs.keys]))
+    return float(np.mean(_big_differences(sc, seed, n, seeds)))
 
 
 def plan_calibration(sc: Scenario, pilots: int, sims_per_design: int, seed: int = 0, target: float = 0.8,

@@ -68,10 +68,12 @@ ValueFn = Callable[[tuple[int, int], str, np.ndarray], np.ndarray]
 
 
 def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
-                     loo: Callable[[tuple[int, int], str], np.ndarray] | None = None) -> dict[str, Estimate]:
+                     loo: Callable[[tuple[int, int], str], np.ndarray] | None = None,
+                     own_scale: bool = True) -> dict[str, Estimate]:
     """The design-aware estimates of A - B, of A and of B: ``value(key, "a"|"b", W)`` is the metric of
     one contender's run under sample weights W (B, n); the jackknife uses leave-one-unit-out weights, or
-    ``loo(key, which)`` where a metric has a closed form for them."""
+    ``loo(key, which)`` where a metric has a closed form for them. With ``own_scale`` also each
+    contender's score on the logit scale of the metric's range (for its own interval only)."""
     points: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     loos: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     for key in runs.keys:
@@ -85,7 +87,7 @@ def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
     ids = getattr(runs, "ids", None)
     out = {w: estimate(points[w], loos[w], runs.folds, ids) for w in points}
     bounds = getattr(getattr(runs, "metric", None), "bounds", None)
-    if bounds is not None and np.isfinite(bounds[0]) and np.isfinite(bounds[1]):
+    if own_scale and bounds is not None and np.isfinite(bounds[0]) and np.isfinite(bounds[1]):
         for w in ("a", "b"):  # each contender's own score, also on the logit scale of its range
             out[f"{w}_logit"] = estimate(
                 {k: float(to_logit(np.array([v]), bounds, len(loos[w][k]))[0]) for k, v in points[w].items()},
@@ -244,13 +246,14 @@ def variance_shares(est: Estimate) -> dict[str, Any] | None:
 
 def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0, extras: bool = True,
                  per_run_tests: Callable[[tuple[int, int]], dict[str, Any]] | None = None,
-                 unit: str = "sample") -> dict[str, Any]:
+                 unit: str = "sample", own_scale: bool = True) -> dict[str, Any]:
     """The verdict on the paired metric for A against B, whatever the task: the design-aware estimates
     from the metric under unit weights, and with ``extras`` the task's per-run tests (reported, not part
-    of the verdict)."""
+    of the verdict); without ``own_scale`` the contenders' own intervals are plain t intervals (for
+    simulations that judge only the verdict)."""
     m = runs.metric
     loo = (lambda key, which: m.leave_one_out((runs.a if which == "a" else runs.b)[key])) if m.leave_one_out else None
-    est = design_estimates(runs, runs.values, lambda f: runs.units[f], loo)
+    est = design_estimates(runs, runs.values, lambda f: runs.units[f], loo, own_scale=own_scale)
     per_run = [{"seed": s, "fold": f, **per_run_tests((s, f))}
                for (s, f) in (runs.keys if extras and per_run_tests else [])]
     return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed, unit=unit, extras=extras)

@@ -157,15 +157,20 @@ def satterthwaite(parts: list[tuple[float, float]]) -> float:
     return float(sum(a for a, _ in parts) ** 2 / sum(a * a / d for a, d in parts))
 
 
+def jackknife_cov(loo: np.ndarray) -> np.ndarray:
+    """The jackknife covariance (R, R) of R runs' values from their leave-one-unit-out values (R, n)."""
+    R, n = loo.shape
+    if n < 2:
+        return np.zeros((R, R))
+    centred = loo - loo.mean(1, keepdims=True)
+    return (n - 1) / n * centred @ centred.T
+
+
 def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> GroupEstimate:
     """``points`` (R,) per-run values on one test set, ``loo`` (R, n) their leave-one-unit-out values."""
     R, n = loo.shape
     mean = float(np.mean(points))
-    if n >= 2:
-        centred = loo - loo.mean(1, keepdims=True)
-        C = (n - 1) / n * centred @ centred.T
-    else:
-        C = np.zeros((R, R))
+    C = jackknife_cov(loo)
     v_bar = float(np.mean(np.diag(C)))
     if R >= 2:
         c = float((C.sum() - np.trace(C)) / (R * (R - 1)))
@@ -199,11 +204,8 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
         pts = np.array([points[s, f] for s in seeds])
         L = np.stack([loos[s, f] for s in seeds])
         L = np.where(np.isfinite(L), L, pts[:, None])
-        n = L.shape[1]
-        units += n
-        if n >= 2:
-            centred = L - L.mean(1, keepdims=True)
-            C += (n - 1) / n * centred @ centred.T / G ** 2
+        units += L.shape[1]
+        C += jackknife_cov(L) / G ** 2  # a unit changes only its own fold's term of the mean
     v_bar = float(np.mean(np.diag(C)))
     c = float((C.sum() - np.trace(C)) / (S * (S - 1)))
     s2 = float(np.var(P, ddof=1))
