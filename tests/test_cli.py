@@ -258,7 +258,9 @@ def test_other_studys_directory_is_never_overwritten(finished, tmp_path):
     _assert_clean_error(bakeoff("report", tmp_path / "nowhere"), "no study.yaml here")
 
 
-def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
+def test_leakage_is_refused_unless_allowed_and_then_recorded(tmp_path, tiny_raw):
+    """Pixel-identical samples in two parts of a split: refused (one line naming the twin and the fix)
+    unless data.allow_duplicates, which keeps them with a warning and lists them in data_checks."""
     from bakeoff.config import validate_study
     from bakeoff.runs.context import StudyContext
 
@@ -266,12 +268,34 @@ def test_leakage_warns_or_fails_when_strict(tmp_path, tiny_raw):
     X, y = rng.normal(size=(60, 9, 11, 11)), np.tile([0, 1], 30)
     X[1::2][:10] = X[1]  # ten copies of one positive: some land in different parts
     tiny_raw["data"] = {"source": "npz:" + _npz(tmp_path, "d.npz", X=X, y=y)}
+    study = write_study(tmp_path / "study.yaml", tiny_raw)
+    _assert_clean_error(bakeoff("check", study), "pixel-identical twin", "data.allow_duplicates: true")
+    assert not (tmp_path / "out").exists()
+    tiny_raw["data"]["allow_duplicates"] = True
     with pytest.warns(UserWarning, match="pixel-identical twin"):
         checks = StudyContext(validate_study(tiny_raw)).data_checks
-    assert checks["exact_duplicates"]
-    tiny_raw["data"]["strict"] = True
-    study = write_study(tmp_path / "study.yaml", tiny_raw)
-    _assert_clean_error(bakeoff("run", study, "--out", tmp_path / "out"), "pixel-identical twin", "data.strict")
+    assert checks["exact_duplicates"] and all(d["part"] != d["duplicate_part"] for d in checks["exact_duplicates"])
+
+
+def test_report_refuses_a_study_file_that_is_not_the_runs_own(finished, tmp_path):
+    """study.yaml replaced by another study's (other contenders): one line naming the mismatch, nothing
+    rewritten."""
+    import shutil
+
+    import yaml
+
+    _, out, _ = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    raw = yaml.safe_load((copy / "study.yaml").read_text())
+    raw["name"] = "someone_else"
+    raw["contenders"] = {"unet": {"model": "bakeoff:se_resnet", "params": {"spatial_dims": 3, "base_channels": 8}}}
+    raw["evaluation"].pop("baseline", None)
+    (copy / "study.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    _assert_clean_error(bakeoff("report", copy), "study 'someone_else' does not match any of the",
+                        "was study.yaml replaced?")
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
 
 
 def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, tmp_path):

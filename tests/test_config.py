@@ -34,7 +34,7 @@ def test_wrong_type_names_path_and_value(tiny_raw):
 
 def test_bad_literal_lists_choices(tiny_raw):
     tiny_raw["protocol"]["optimizer"]["name"] = "adamx"
-    with pytest.raises(BakeoffError, match=r"protocol\.optimizer\.name: Input should be 'adam', 'adamw' or 'sgd'"):
+    with pytest.raises(BakeoffError, match=r"protocol\.optimizer\.name: expected 'adam', 'adamw' or 'sgd'"):
         validate_study(tiny_raw)
 
 

@@ -45,6 +45,31 @@ def test_same_seed_same_model(spots):
     np.testing.assert_array_equal(preds[0], preds[1])
 
 
+def test_training_leaves_the_callers_determinism_settings_as_they_were(spots):
+    """The trainer API runs in the user's process (a notebook): its deterministic kernels are on while it
+    trains and the caller's own settings are back afterwards, whatever they were."""
+    Xt, yt, Xv, yv = spots
+
+    def switches():
+        return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                torch.utils.deterministic.fill_uninitialized_memory)
+
+    original = switches()
+    try:
+        for mine in [(False, False, False, True, True), (True, False, True, False, True)]:
+            torch.use_deterministic_algorithms(mine[0], warn_only=mine[1])
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = mine[2], mine[3]
+            torch.utils.deterministic.fill_uninitialized_memory = mine[4]
+            t = bakeoff.create_trainer("simple_cnn3d", epochs=1, seed=1)
+            t.train(Xt[:64], yt[:64], Xv[:32], yv[:32])
+            assert switches() == mine
+    finally:
+        torch.use_deterministic_algorithms(original[0], warn_only=original[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = original[2], original[3]
+        torch.utils.deterministic.fill_uninitialized_memory = original[4]
+
+
 def test_bad_input_is_one_clear_error(spots):
     Xt, yt, Xv, yv = spots
     t = bakeoff.create_trainer("simple_cnn3d", epochs=1)

@@ -10,14 +10,23 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bakeoff.errors import BakeoffError, storage_full, storage_full_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Fair, reproducible bake-offs of deep-learning architectures on scientific images.")
-console = Console()
-err_console = Console(stderr=True)
+# no emoji codes: user text (":boom:" in a module name) is printed as written; user text goes through
+# rich.markup.escape or Text, never as markup
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
+
+
+def _error_line(message: str) -> None:
+    """The one line a user error gets: "error: " in red, the message literally (no markup, no emoji)."""
+    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
 
 _DEBUG = {"on": os.environ.get("BAKEOFF_DEBUG") == "1"}
 
@@ -88,9 +97,9 @@ def run(
                            visible=True)
             elif event == "tune_failed":
                 number, error = payload
-                bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {error}")
+                bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {escape(str(error))}")
             elif event == "damaged":
-                bar.console.print(f"[yellow]run {r.key}:[/yellow] {payload}")
+                bar.console.print(f"[yellow]run {escape(str(r.key))}:[/yellow] {escape(str(payload))}")
             elif event == "queued":
                 queued[r.key] = payload
                 bar.update(overall, info=f"{len(queued)} SLURM job(s) queued")
@@ -106,7 +115,7 @@ def run(
                 bar.advance(overall)
                 if event == "end" and payload.get("status") != "done":
                     failures.append(f"{r.key}: {payload.get('error')}")
-                    bar.console.print(f"[red]run {r.key} failed:[/red] {payload.get('error')}")
+                    bar.console.print(f"[red]run {escape(str(r.key))} failed:[/red] {escape(str(payload.get('error')))}")
                 bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
 
         if sequential:
@@ -197,6 +206,10 @@ def report(
 
     result = build(out, make_plots=not no_plots)
     _print_report(result)
+    if not os.access(out, os.W_OK | os.X_OK):
+        console.print(f"{out}: read-only, so nothing was rebuilt or saved; the report above is from the saved "
+                      f"predictions", highlight=False, markup=False)
+        return
     console.print(f"rebuilt: {out / 'results.csv'}, {out / 'summary.csv'}"
                   + ("" if no_plots else f", {len(result.plots)} plots in {out / 'plots'}, {out / 'report.html'}"))
     console.print("✓ first-named contender better  ✗ worse  ≈ equivalent within the margin  ? inconclusive")
@@ -542,7 +555,7 @@ def _print_report(result: Any) -> None:
     for line in fairness_lines(result):
         console.print(line, highlight=False)
     for line in failure_lines(result):
-        console.print(f"[red]{line}[/red]", highlight=False)
+        console.print(Text(line, style="red"), highlight=False)
 
 
 def main() -> None:
@@ -553,17 +566,24 @@ def main() -> None:
     except BakeoffError as exc:
         if _DEBUG["on"]:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        _error_line(str(exc))
         sys.exit(2)
     except OSError as exc:
         if _DEBUG["on"] or not storage_full(exc):
             raise
-        err_console.print(f"[red]error:[/red] {storage_full_error(exc, 'writing the study')}", soft_wrap=True,
-                          highlight=False)
+        _error_line(str(storage_full_error(exc, 'writing the study')))
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("interrupted; completed runs are kept and the same command resumes")
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    err_console.print("interrupted; completed runs are kept and the same command resumes", highlight=False)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -13,22 +13,33 @@ from typing import Any
 from bakeoff.errors import BakeoffError
 
 
+def import_user_module(name: str, what: str) -> Any:
+    """The user's own module of a ``package.module:callable``: a missing one is the user's to install or
+    to put on the path, not an extra of bakeoff's."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise BakeoffError(f"{what}: cannot import module {name!r} ({type(exc).__name__}: {exc}); expected an "
+                           f"importable module: install the package that provides it, or run bakeoff from the "
+                           f"folder that holds {name.split('.')[0]}/ (or add that folder to PYTHONPATH)") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed while importing
+        raise BakeoffError(f"{what}: importing module {name!r} raised {type(exc).__name__}: {exc}; expected it to "
+                           f"import cleanly: fix the error in that module") from None
+
+
 def import_callable(ref: str, where: str) -> Callable[..., Any]:
     """``package.module:callable`` → the callable, or a one-line error naming what is missing."""
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
         raise BakeoffError(f"{where}: {ref!r} is not of the form package.module:callable")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise BakeoffError(f"{where}: cannot import {module_name!r} ({exc}); expected a module on the Python "
-                           f"path (install it, or run from its folder)") from None
+    module = import_user_module(module_name, where)
     fn = getattr(module, attr, None)
     if not callable(fn):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         close = difflib.get_close_matches(attr, names, n=1)
         raise BakeoffError(f"{where}: {module_name} has no callable {attr!r}"
-                           + (f" (did you mean {close[0]!r}?)" if close else ""))
+                           + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + f"; expected a function or class defined in {module_name}")
     return fn
 
 
@@ -84,7 +95,7 @@ def call_checked(fn: Callable[..., Any], data_kwargs: dict[str, Any], params: di
         close = {k: difflib.get_close_matches(k, valid, n=1) for k in unknown}
         hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
         raise BakeoffError(f"{label}: unknown parameter(s) {unknown}" + (f" ({hint})" if hint else "")
-                           + f"; valid: {valid}")
+                           + f"; expected one of {valid}")
     check_param_types(signature_of or fn, params, label)
     kwargs = {k: v for k, v in data_kwargs.items() if k in valid and k not in params}
     kwargs.update({k: v for k, v in params.items() if v is not None})  # None means "the component's default"
@@ -93,4 +104,5 @@ def call_checked(fn: Callable[..., Any], data_kwargs: dict[str, Any], params: di
     except BakeoffError:
         raise
     except Exception as exc:  # noqa: BLE001 - the component's own complaint, in one line
-        raise BakeoffError(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise BakeoffError(f"{label}: {type(exc).__name__}: {' '.join(str(exc).split())}; expected settings it "
+                           f"can be built with: fix its params (or the data) as the message says") from None

@@ -18,6 +18,11 @@ from bakeoff.utils import stable_hash
 
 TaskName = Literal["binary_classification", "multiclass_classification", "ordinal_classification",
                    "semantic_segmentation", "particle_picking"]
+# Study and contender names become folder and file names: letters, digits, '_', '.', '-', starting with a
+# letter or digit (never '.', '..' or a hidden name), at most MAX_NAME characters.
+MAX_NAME = 64
+SAFE_NAME = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}$"
+
 # The metric a task is judged and selected on unless the study names one.
 # The task names and default metrics, kept here so that reading a study needs no torch; each task class
 # declares the same (Task.name, Task.default_primary) and tests/test_common_checks.py keeps them equal.
@@ -55,7 +60,8 @@ class SplitConfig(_Strict):
     @model_validator(mode="after")
     def _fractions(self) -> SplitConfig:
         if self.kind == "holdout" and self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("val_fraction + test_fraction must be < 1")
+            raise ValueError(f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction:g}; expected "
+                             f"less than 1 (some samples must be left to train on)")
         return self
 
 
@@ -68,7 +74,9 @@ class DataConfig(_Strict):
     channels: Literal[1, 3] | None = None
     spatial_dims: Literal[2, 3] | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
-    strict: bool = False  # fail (instead of warn) when identical samples sit on both sides of a split
+    # a pixel-identical sample in two parts of a split (train and test) is refused unless this is set;
+    # when set, the fairness audit and the methods paragraph say how many there are
+    allow_duplicates: bool = False
     # image paths in a CSV manifest must lie under the manifest's folder unless this is set (a shared
     # manifest cannot make bakeoff read elsewhere on the machine)
     allow_outside_root: bool = False
@@ -76,6 +84,9 @@ class DataConfig(_Strict):
     # physical size of a pixel/voxel per spatial axis, used by boundary metrics (None: 1 per axis)
     num_classes: int | None = Field(None, ge=2)
     spacing: list[float] | None = None
+    # segmentation: the values the masks hold, in class order, when they are not 0..K-1 (a binary mask
+    # saved as 0/255 by Fiji: [0, 255]); recorded in the methods paragraph
+    mask_values: list[int] | None = None
 
     @field_validator("source")
     @classmethod
@@ -85,6 +96,13 @@ class DataConfig(_Strict):
             raise ValueError(f"expected 'builtin:NAME', 'npz:PATH', 'npz_dir:FOLDER', 'tiff_dir:FOLDER', "
                              f"'csv:MANIFEST', 'folder:ROOT' (bakeoff list sources) or your own loader "
                              f"'package.module:callable', got {v!r}")
+        return v
+
+    @field_validator("mask_values")
+    @classmethod
+    def _mask_values(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) < 2 or len(set(v)) != len(v)):
+            raise ValueError(f"expected two or more distinct values, one per class in class order, got {v}")
         return v
 
     @field_validator("spacing")
@@ -378,7 +396,7 @@ class TrackingConfig(_Strict):
 
 
 class StudyConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=SAFE_NAME)
     task: TaskName = "binary_classification"
     data: DataConfig = Field(default_factory=DataConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
@@ -393,9 +411,13 @@ class StudyConfig(_Strict):
     def _names(cls, v: dict[str, ContenderConfig]) -> dict[str, ContenderConfig]:
         import re
 
-        for name in v:
-            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-                raise ValueError(f"contender name {name!r} may hold only letters, digits, '_', '.', '-'")
+        for name in v:  # a contender's name is a folder of the study (runs/NAME/): a safe path component
+            if not re.fullmatch(SAFE_NAME, name):
+                shown = name if len(name) <= 40 else name[:37] + "..."
+                raise ValueError(f"contender name {shown!r} ({len(name)} characters) is not a safe folder name; "
+                                 f"expected 1-{MAX_NAME} letters, digits, '_', '.', '-', starting with a letter or "
+                                 f"digit (it names the folder runs/NAME/): rename it, e.g. "
+                                 f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name).lstrip('._-')[:MAX_NAME] or 'model_a'!r}")
         return v
 
     @model_validator(mode="before")
@@ -482,7 +504,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _first_error(exc: ValidationError) -> str:
-    return format_validation_error(exc).split("; ")[0]
+    return _error_parts(exc, root=ProtocolConfig)[0]
 
 
 class DuplicateKey(Exception):
@@ -516,21 +538,30 @@ def read_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1}:" if mark else ""
-        raise BakeoffError(f"{where}:{at} not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = str(getattr(exc, "problem", exc))
+        if "'\\t'" in problem or "\t" in problem:
+            raise BakeoffError(f"{where}:{at} a tab indents this line; expected spaces (YAML does not allow tabs for "
+                               f"indentation): replace each tab with two spaces") from None
+        if "another document" in problem:
+            raise BakeoffError(f"{where}:{at} a second YAML document starts here ('---'); expected one study per "
+                               f"file: put the other study in a file of its own") from None
+        raise BakeoffError(f"{where}:{at} not valid YAML ({problem}); expected a YAML mapping of the study's "
+                           f"sections (name, task, data, protocol, contenders, evaluation): see examples/") from None
 
 
-def _model_at(loc: list[str]) -> type[BaseModel] | None:
+def _model_at(loc: list[str], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The schema section that holds the last key of ``loc`` (contender names and dict keys skipped)."""
     import typing
 
-    model: Any = StudyConfig
+    model: Any = root or StudyConfig
     i = 0
     while i < len(loc) - 1:
         field = model.model_fields.get(loc[i]) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if field is None:
             return None
         ann = field.annotation
-        args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
+        is_union = typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None))
+        args = [a for a in typing.get_args(ann) if a is not type(None)] if is_union else [ann]
         nxt = None
         for a in args:
             if isinstance(a, type) and issubclass(a, BaseModel):
@@ -549,32 +580,41 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _suggest(loc: list[str]) -> str:
+def _suggest(loc: list[str], root: type[BaseModel] | None = None) -> str:
     import difflib
 
-    model = _model_at(loc)
+    model = _model_at(loc, root)
     if model is None or not loc:
         return ""
     fields = list(model.model_fields)
     close = difflib.get_close_matches(loc[-1], fields, n=1, cutoff=0.6)
     if close:
-        return f"; did you mean {close[0]!r}?"
+        return f"; expected one of the section's keys: did you mean {close[0]!r}?"
     return f"; expected one of {', '.join(fields)}"
 
 
 def format_validation_error(exc: ValidationError, source: str | None = None,
-                            overrides: list[str] | None = None) -> str:
+                            overrides: list[str] | None = None, root: type[BaseModel] | None = None) -> str:
     """One line per study: ``file: key.path: message (got VALUE)`` for each problem, joined by '; '. A
     problem at a key that a ``--set`` gave is blamed on that ``--set``, not on the file."""
+    return "; ".join(_error_parts(exc, source, overrides, root))
+
+
+def _error_parts(exc: ValidationError, source: str | None = None, overrides: list[str] | None = None,
+                 root: type[BaseModel] | None = None) -> list[str]:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         loc = _strip_union_tags(loc)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key" + _suggest(loc.split("."))
+            msg = "unknown key" + _suggest(loc.split("."), root)
+        elif err["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            msg = msg.removeprefix("Value error, ")
         elif err["type"] == "missing":
-            msg = "required key is missing"
+            msg = "required key is missing; expected it in the study file"
+        else:
+            msg = _expected_words(err)
         got = err.get("input")
         show_got = err["type"] not in ("extra_forbidden", "missing") and not isinstance(got, dict)
         text = f"{loc}: {msg}" if loc else msg
@@ -587,7 +627,24 @@ def format_validation_error(exc: ValidationError, source: str | None = None,
         elif source:
             text = f"{source}: {text}"
         parts.append(text)
-    return "; ".join(dict.fromkeys(parts))
+    return list(dict.fromkeys(parts))
+
+
+def _expected_words(err: Any) -> str:
+    """pydantic's "Input should be X" as "expected X", so that every message says what was expected."""
+    import re
+
+    ctx = err.get("ctx") or {}
+    if err["type"] == "string_pattern_mismatch":
+        if ctx.get("pattern") == SAFE_NAME:
+            return (f"expected 1-{MAX_NAME} letters, digits, '_', '.', '-', starting with a letter or digit (it names "
+                    f"files and folders)")
+        return f"expected text matching {ctx.get('pattern')!r}"
+    if err["type"] == "too_short":
+        return f"expected at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    msg = err["msg"]
+    return re.sub(r"^(Input|String|Value|Dictionary|List) should (be |have )?", "expected ", msg) \
+        if re.match(r"^(Input|String|Value|Dictionary|List) should", msg) else f"{msg}; expected a valid value"
 
 
 def _strip_union_tags(loc: str) -> str:
@@ -613,7 +670,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         node = out
         for part in parts[:-1]:
             if not isinstance(node.get(part, {}), dict):
-                raise BakeoffError(f"--set {item!r}: {part!r} is not a section")
+                at = ".".join(parts[:parts.index(part) + 1])
+                raise BakeoffError(f"--set {item!r}: {part!r} is not a section (it holds the value "
+                                   f"{node.get(part)!r}); expected KEY.PATH to end at it: --set {at}=VALUE")
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return out

@@ -51,7 +51,7 @@ def test_unknown_names_suggest_close_matches():
 
 def test_unknown_params_list_the_valid_ones():
     with pytest.raises(BakeoffError, match=r"unknown parameter\(s\) \['base_chanels'\] \('base_chanels': did you "
-                                           r"mean 'base_channels'\?\); valid: .*base_channels"):
+                                           r"mean 'base_channels'\?\); expected one of .*base_channels"):
         create_model("se_resnet", **dict(SPOT, params={"base_chanels": 8}))
 
 

@@ -127,6 +127,18 @@ def test_a_disk_that_fills_up_mid_study_stops_it_with_one_line_and_the_rerun_com
         assert (out / "report.html").is_file()
 
 
+def _remove_read_only(top: Path) -> None:
+    for p in [top, *top.rglob("*")]:
+        with contextlib.suppress(OSError):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _make_read_only(root: Path) -> None:
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+
+
 def _without_privileges() -> list[str]:
     """A command prefix that runs the CLI as root without its capabilities (``setpriv`` drops them all, so
     file permissions apply to it as to any user: a 0o555 folder is read-only). Root's files, the checkout
@@ -187,7 +199,55 @@ def test_an_output_directory_the_user_cannot_write_is_one_line_before_any_traini
             assert w in message, (w, message)
         assert (_snapshot(out) if out.exists() else {}) == before  # nothing changed
     finally:
-        for p in [top, *top.rglob("*")]:
-            with contextlib.suppress(OSError):
-                p.chmod(0o755 if p.is_dir() else 0o644)
-        shutil.rmtree(top, ignore_errors=True)
+        _remove_read_only(top)
+
+
+def test_report_on_a_read_only_study_prints_the_report_and_writes_nothing(small_study):
+    """`bakeoff report` on an archived study the user may not write: the terminal report from the saved
+    predictions, a line saying nothing was saved, exit 0, every file as it was (no lock, no temp file)."""
+    _, ref = small_study
+    prefix = _without_privileges()
+    top = Path(tempfile.mkdtemp(prefix="bakeoff-ro-report-"))
+    try:
+        out = top / "done"
+        shutil.copytree(ref, out)
+        _make_read_only(out)
+        before = _snapshot(out)
+        env = dict(os.environ, COLUMNS="300")
+        proc = subprocess.run([*prefix, sys.executable, "-m", "bakeoff.cli", "report", str(out)], capture_output=True,
+                              text=True, env=env, timeout=600)
+        said = " ".join((proc.stdout + proc.stderr).split())
+        assert proc.returncode == 0, (proc.stderr[-3000:], proc.stdout[-2000:])
+        assert "Traceback" not in proc.stderr and "auroc" in proc.stdout and "se − cnn" in proc.stdout, said
+        assert "cannot be written (read-only)" in said and "nothing was rebuilt or saved" in said, said
+        assert _snapshot(out) == before and not list(out.rglob("*.tmp"))
+    finally:
+        _remove_read_only(top)
+
+
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
+    """Ctrl-C (SIGINT) while a run trains: the process stops within seconds with exit 130 and the line that
+    says the same command resumes (typer alone would exit 130 silently)."""
+    import signal
+    import time
+
+    import yaml
+
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["protocol"].update(seeds=[0], epochs=5000)
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("runs/*/*/run.json")):
+        time.sleep(0.2)
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+    time.sleep(3.0)  # inside the epoch loop
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.time() - sent < 10, (proc.returncode, err[-2000:])
+    assert "interrupted; completed runs are kept and the same command resumes" in " ".join(err.split()), err[-2000:]
+    assert "Traceback" not in err

@@ -135,3 +135,64 @@ def test_auroc_and_brier_are_symmetric_under_swapping_the_classes(yp):
     a, b = task.metrics(y, p, 0.5), task.metrics(1 - y, 1 - p, 0.5)
     assert a["auroc"] == pytest.approx(b["auroc"], abs=1e-12)
     assert a["brier"] == pytest.approx(b["brier"], abs=1e-12)
+
+
+# contender names (issue 23): a name is a folder of the study, so every name the study file accepts must be
+# one safe path component under --out/runs/, and every other name is refused before anything is written
+names = st.one_of(st.text(max_size=80), st.from_regex(r"[A-Za-z0-9_.\-/\\ ]{1,70}", fullmatch=True),
+                  st.sampled_from([".", "..", "...", "a/../..", "/abs", "~", "con", "a" * 65, "-rf", ".hidden"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=names)
+def test_every_accepted_contender_name_is_a_folder_under_out_runs(name, tmp_path_factory):
+    import copy
+    import os
+
+    from bakeoff.config import validate_study
+    from bakeoff.runs.spec import RunSpec
+    from bakeoff.runs.store import StudyStore
+    from tests.conftest import TINY_STUDY
+
+    raw = copy.deepcopy(TINY_STUDY)
+    raw["contenders"] = {name: {"model": "bakeoff:simple_cnn3d"}}
+    raw["evaluation"].pop("baseline", None)
+    try:
+        study = validate_study(raw)
+    except BakeoffError as exc:
+        assert "contender name" in str(exc) and "expected" in str(exc)
+        return
+    out = tmp_path_factory.getbasetemp() / "names" / "out"
+    (contender,) = study.contenders
+    run_dir = StudyStore(out).run_dir(RunSpec(contender, 0, 0, "h"))
+    runs = (out / "runs").resolve()
+    assert run_dir.resolve().parent.parent == runs and run_dir.resolve().parent.name == contender
+    assert len(contender) <= 64 and contender not in (".", "..") and os.sep not in contender
+
+
+def test_names_at_the_edge_train_and_write_only_under_out(tmp_path, monkeypatch):
+    """The accepted names nearest to unsafe ones ('a..b', a trailing '.', the 64-character limit) through the
+    CLI: every file lands under --out (runs under --out/runs/NAME/), and every contender is in results.csv."""
+    import sys
+
+    import pandas as pd
+    import yaml
+
+    from bakeoff.cli import main
+    from tests.robustness.test_catalogue import _raw
+
+    edge = ["a..b", "9-._x.", "Z" * 64]
+    raw = _raw(contenders={n: {"model": "bakeoff:simple_cnn3d"} for n in edge})
+    (tmp_path / "work").mkdir()
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.chdir(tmp_path / "work")  # a relative path written by mistake would land here
+    monkeypatch.setattr(sys, "argv", ["bakeoff", "run", str(study), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code in (0, None)
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(tmp_path / "out")]
+    assert outside == [study], outside
+    runs = sorted(p.parent.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("run.json"))
+    assert runs == sorted(f"runs/{n}/seed0-fold0" for n in edge)
+    assert sorted(pd.read_csv(tmp_path / "out" / "results.csv")["contender"]) == sorted(edge)

@@ -114,6 +114,9 @@ def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
 def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
              allow_outside_root: bool = False) -> ArrayData:
     manifest = Path(path)
+    if manifest.is_dir():
+        raise BakeoffError(f"data.source: {manifest} is a folder; expected a CSV manifest file (csv:FOLDER/FILE.csv), "
+                           f"or folder:{manifest} for one sub-folder per class")
     if not manifest.is_file():
         raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns path,label")
     try:
@@ -141,13 +144,30 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
             raise BakeoffError(f"{manifest}: row {i + 2}: path {shown!r} lies outside the manifest's folder {root} "
                                f"({len(outside)} such row(s)); expected paths under it, or set "
                                f"data.allow_outside_root: true if you trust this manifest")
+    folders = [(i, r["path"]) for i, (r, p) in enumerate(zip(rows, paths)) if p.is_dir()]
+    if folders:
+        i, shown = folders[0]
+        raise BakeoffError(f"{manifest}: row {i + 2}: path {shown!r} is a folder ({len(folders)} such row(s)); "
+                           f"expected the path of one image file in every row")
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
-        raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); paths "
-                           f"are relative to the CSV's folder")
+        raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); expected "
+                           f"existing image files, with paths relative to the CSV's folder")
+    # one image, one id however its path is spelt ("./a.png", "sub/../a.png", "a.png"): the same file twice
+    # is then refused as a repeated id, before its twin could sit on the other side of the split
+    root = manifest.parent.resolve()
+    ids = [p.resolve().relative_to(root).as_posix() if p.resolve().is_relative_to(root) else str(p.resolve())
+           for p in paths]
+    seen: dict[str, int] = {}
+    for i, key in enumerate(ids):
+        if key in seen:
+            raise BakeoffError(f"{manifest}: rows {seen[key] + 2} and {i + 2} name the same image {key!r} "
+                               f"({rows[seen[key]]['path']!r}, {rows[i]['path']!r}); expected each image once: "
+                               f"remove one of the rows")
+        seen[key] = i
     y, names = _labels([r["label"] for r in rows], str(manifest))
     X = np.stack(_uniform(read_images(paths, channels, size), size, manifest))
-    data = from_arrays(X, y, ids=[r["path"] for r in rows], spatial_dims=2, num_classes=len(names),
+    data = from_arrays(X, y, ids=ids, spatial_dims=2, num_classes=len(names),
                        groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest))
     data.meta["class_names"] = names
     for col in columns:

@@ -108,7 +108,8 @@ class TiffSource:
                 self.shape, self.dtype = tuple(series.shape), np.dtype(series.dtype)
                 self.mappable = bool(series.dataoffset is not None)
         except Exception as exc:  # noqa: BLE001 - any unreadable TIFF is the same user error
-            raise BakeoffError(f"{path}: cannot read as TIFF ({exc})") from None
+            raise BakeoffError(f"{path}: cannot read as TIFF ({exc}); expected a complete TIFF file: export or copy "
+                               f"it again") from None
 
     def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
         import tifffile
@@ -122,7 +123,8 @@ class TiffSource:
             arr = tifffile.imread(self.path)
             return np.asarray(arr if index is None else arr[index])
         except Exception as exc:  # noqa: BLE001
-            raise BakeoffError(f"{self.path}: cannot read TIFF pixels ({exc})") from None
+            raise BakeoffError(f"{self.path}: cannot read TIFF pixels ({exc}); expected a complete TIFF file: export "
+                               f"or copy it again") from None
 
 
 # -- the dataset ------------------------------------------------------------------------------------------
@@ -147,6 +149,9 @@ class SegData:
     coords: list[list[np.ndarray]] | None = None  # [image][class] -> (m, ndim) sampled positions
     digests: list[str] | None = None
     normalize: str = "minmax"
+    # data.mask_values: the values the masks hold, in class order ([0, 255]: 255 is class 1); None: the
+    # values are the class labels themselves
+    mask_values: tuple[int, ...] | None = None
     y: np.ndarray | None = None  # one dummy label per image, so sample-level code can count samples
     folds: np.ndarray | None = None
 
@@ -167,7 +172,22 @@ class SegData:
         return tuple(int(s) for s in self.images[i].shape[1:])
 
     def fingerprint(self) -> str:
-        return stable_hash([self.ids.tolist(), self.digests, self.num_classes, self.spacing])
+        return stable_hash([self.ids.tolist(), self.digests, self.num_classes, self.spacing]
+                           + ([list(self.mask_values)] if self.mask_values is not None else []))
+
+    def _labels(self, m: np.ndarray, name: str) -> np.ndarray:
+        """Mask values as class labels 0..K-1 (through ``mask_values`` when the study gives them)."""
+        m = m.astype(np.int64)
+        if self.mask_values is None:
+            return m
+        values = np.asarray(self.mask_values, np.int64)
+        order = np.argsort(values)
+        pos = np.clip(np.searchsorted(values[order], m), 0, len(values) - 1)
+        found = values[order][pos] == m
+        if not found.all():
+            raise BakeoffError(f"{name}: mask values {sorted(set(np.unique(m[~found]).tolist()))[:5]} are not in "
+                               f"data.mask_values {list(self.mask_values)}; expected every value listed there")
+        return order[pos]
 
     # -- reading ------------------------------------------------------------------------------------------
     def _norm(self, x: np.ndarray, i: int) -> np.ndarray:
@@ -183,14 +203,14 @@ class SegData:
         return self._norm(self.images[i].read(), i)
 
     def mask(self, i: int) -> np.ndarray:
-        return self.masks[i].read().astype(np.int64)
+        return self._labels(self.masks[i].read(), self.masks[i].name)
 
     def patch(self, i: int, start: tuple[int, ...], size: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """The normalised image patch (C, *size) and its mask, zero-padded where the image is smaller."""
         shape = self.spatial_shape(i)
         sl = tuple(slice(s, min(s + n, d)) for s, n, d in zip(start, size, shape))
         x = self._norm(self.images[i].read((slice(None),) + sl), i)
-        y = self.masks[i].read(sl).astype(np.int64)
+        y = self._labels(self.masks[i].read(sl), self.masks[i].name)
         if x.shape[1:] != tuple(size):
             pad = [(0, n - e) for n, e in zip(size, x.shape[1:])]
             x = np.pad(x, [(0, 0)] + pad)
@@ -227,7 +247,7 @@ class SegData:
             stats.append((xf.min(), xf.max(), xf.mean(), xf.std()))
             h = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=12)
             del x, xf
-            m = msk.read().astype(np.int64)
+            m = self._labels(msk.read(), msk.name)
             if m.min() < 0 or (K is not None and m.max() >= K):
                 bad_vals = sorted(set(np.unique(m).tolist()) - set(range(K or 0)))[:5]
                 want = f"0..{K - 1}" if K else "labels >= 0"
@@ -247,6 +267,14 @@ class SegData:
             del m, flat
         if K is None:
             K = max(len(c) for c in counts)
+            present = np.flatnonzero(np.sum([np.pad(c, (0, K - len(c))) for c in counts], axis=0))
+            if len(present) < K:  # 0/255 masks (a binary mask saved for display) are not 256 classes
+                shown = [int(v) for v in present[:6]]
+                raise BakeoffError(
+                    f"{self.meta.get('source', 'data')}: the masks hold the values {shown}"
+                    f"{' ...' if len(present) > 6 else ''}, not the class labels 0..{len(present) - 1}; expected "
+                    f"labels 0..K-1: set data.mask_values: {shown} to read them as classes 0..{len(present) - 1}"
+                    f" in that order, or data.num_classes: {K} if the classes in between are real but absent")
             self.num_classes = K
         self.class_pixels = np.stack([np.pad(c, (0, K - len(c))) for c in counts])
         for per_class in coords:
@@ -361,7 +389,8 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
 
 
 def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
-                      num_classes: int | None, spacing: list[float] | None, normalize: str) -> SegData:
+                      num_classes: int | None, spacing: list[float] | None, normalize: str,
+                      mask_values: list[int] | None = None) -> SegData:
     """A registered dense source (``bakeoff list sources``): ``builtin:organelles2d|cryoem2d|nuclei2d``,
     ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked and normalised."""
     from bakeoff.data.sources import find_source
@@ -372,6 +401,12 @@ def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dim
     data = spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
                        spacing=sp)
     data.normalize = normalize
+    if mask_values is not None:
+        if num_classes is not None and num_classes != len(mask_values):
+            raise BakeoffError(f"data.mask_values: {len(mask_values)} values but data.num_classes is {num_classes}; "
+                               f"expected one value per class (or leave num_classes out)")
+        data.mask_values = tuple(int(v) for v in mask_values)
+        data.num_classes = len(mask_values)
     data.check()
     return data
 

@@ -97,13 +97,20 @@ def from_arrays(
                            f"samples (first indices {first}); expected finite values")
     if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
             or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
+        if np.issubdtype(y.dtype, np.number):
+            odd = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+            raise BakeoffError(f"{name}: y of sample {odd[0]} is {y[odd[0]]:g} ({len(odd)} sample(s) not whole numbers"
+                               f", first indices {odd[:5].tolist()}); expected integer class labels 0..K-1: fix or "
+                               f"remove those samples")
         raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected integer class labels")
     y = y.astype(np.int64)
     if num_classes is not None:
         outside = sorted(set(np.unique(y).tolist()) - set(range(num_classes)))
         if outside:
             want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
-            raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want}; expected labels in {want}")
+            first = int(np.flatnonzero(~np.isin(y, np.arange(num_classes)))[0])
+            raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want} (first: sample {first}); expected "
+                               f"labels in {want}")
     ids = np.asarray([f"{i:06d}" for i in range(len(y))] if ids is None else ids).astype(str)
     if len(ids) != len(y):
         raise BakeoffError(f"{name}: {len(ids)} ids for {len(y)} samples; expected one id per sample")
@@ -258,11 +265,22 @@ def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | 
     path = Path(rest)
     if not path.is_file():
         raise BakeoffError(f"data.source: file {path} not found; expected an .npz with arrays X and y")
+    arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+            for k in f.files:
+                arrays[k] = f[k]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc}); expected a complete .npz written "
+                               f"by np.savez") from None
+        key = next(k for k in f.files if k not in arrays)  # the array np.load stopped at
+        raise BakeoffError(f"{path}: array {key!r} holds Python objects (dtype object, e.g. lists of different "
+                           f"lengths or mixed types); expected numeric arrays: save it with "
+                           f"np.asarray({key}, dtype=np.float32) (labels: an integer dtype)") from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc})") from None
+        raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc}); expected a complete .npz written by "
+                           f"np.savez") from None
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids, folds "

@@ -123,6 +123,15 @@ def _column_splits(data, cfg: SplitConfig) -> list[Split]:
     part = data.meta.get("column:split")
     test = np.flatnonzero(np.char.lower(np.asarray(part).astype(str)) == "test") if part is not None else np.zeros(0, int)
     rest = np.setdiff1d(np.arange(len(col)), test)
+    blank = [int(i) for i in rest if col[i].strip().lower() in ("", "nan", "na", "none")]
+    odd = [int(i) for i in rest if cfg.kind == "kfold_column" and int(i) not in blank
+           and not col[i].strip().lstrip("-").isdigit()]
+    for rows, what in ((blank, "blank"), (odd, "not an integer")):
+        if rows:  # a blank cell would otherwise become one more fold (rows as the manifest counts them)
+            shown = ", ".join(f"row {i + 2} ({str(col[i])!r})" if what != "blank" else f"row {i + 2}" for i in rows[:5])
+            raise BakeoffError(f"data.split: column {cfg.column!r} is {what} in {len(rows)} row(s) ({shown}"
+                               f"{' ...' if len(rows) > 5 else ''}); expected a fold number in every row that is "
+                               f"not in the test part: fill them in or remove those rows")
     values = sorted(set(col[rest].tolist()), key=lambda v: (len(v), v))
     if cfg.kind == "column":
         if str(cfg.val_fold) not in values:

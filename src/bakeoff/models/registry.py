@@ -94,7 +94,7 @@ def resolve(model: str) -> ModelSpec:
     if provider == "bakeoff":
         if name not in _REGISTRY:
             raise BakeoffError(f"unknown model {model!r}{_suggest(name, list(_REGISTRY), 'bakeoff:')}; "
-                               f"`bakeoff models` lists them")
+                               f"expected a registered model: `bakeoff list models` lists them")
     elif provider == "monai":
         names = _monai_names()
         if name not in names:
@@ -150,12 +150,18 @@ def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims
         return net
     if spec.provider == "timm":
         if spatial_dims != 2:
-            raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D")
-        return _timm_model(spec, in_channels, num_outputs, params)
-    module = _import(spec.provider, spec.provider)
+            raise BakeoffError(f"model {spec}: timm models are 2D; the data are {spatial_dims}D: expected a 3D model "
+                               f"(bakeoff:NAME or monai:NAME with spatial_dims 3)")
+        net = _timm_model(spec, in_channels, num_outputs, params)
+        _check_timm_patches(spec, net, tuple(input_shape))
+        return net
+    from bakeoff.components import import_user_module
+
+    module = import_user_module(spec.provider, f"model {model!r}")
     fn = getattr(module, spec.name, None)
     if not callable(fn):
-        raise BakeoffError(f"model {model!r}: {spec.provider} has no callable {spec.name!r}")
+        raise BakeoffError(f"model {model!r}: {spec.provider} has no callable {spec.name!r}; expected a function or "
+                           f"class defined in {spec.provider}")
     data_kwargs = dict(in_channels=in_channels, num_outputs=num_outputs, spatial_dims=spatial_dims,
                        input_shape=tuple(input_shape))
     net = call_checked(fn, data_kwargs, params, f"model {model}")
@@ -193,6 +199,21 @@ def _check_patches(spec: ModelSpec, cls: Any, params: dict[str, Any], shape: tup
                            f"{shape}: the border pixels that fill no patch would be dropped silently; expected "
                            f"per side a divisor (side {shape[0]}: {fits[0][:6]}...), or images resized to "
                            f"a multiple of the patch")
+
+
+def _check_timm_patches(spec: ModelSpec, net: nn.Module, shape: tuple[int, ...]) -> None:
+    """A timm transformer's patch embedding (``patch_embed.patch_size``) must tile the images: a strided
+    convolution drops the border pixels that fill no patch, without a word."""
+    patch = getattr(getattr(net, "patch_embed", None), "patch_size", None)
+    if patch is None:
+        return
+    patch = tuple(int(p) for p in (patch if isinstance(patch, (list, tuple)) else (patch,) * len(shape)))
+    if len(patch) == len(shape) and any(s % p for s, p in zip(shape, patch)):
+        near = [max(p, s // p * p) for s, p in zip(shape, patch)]
+        raise BakeoffError(f"model {spec}: its patch size {patch} does not divide the image size {shape}: the "
+                           f"border pixels that fill no patch would be dropped silently; expected images whose "
+                           f"sides are multiples of the patch (data.image_size: {near if len(set(near)) > 1 else near[0]}"
+                           f" and params.img_size to match), or a model with a smaller patch")
 
 
 def _timm_model(spec: ModelSpec, in_channels: int, num_outputs: int, params: dict[str, Any]) -> nn.Module:

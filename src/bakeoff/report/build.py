@@ -47,7 +47,19 @@ class StudyReport:
         return wide.loc[[c for c in self.study.contenders if c in wide.index]]
 
 
-def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True) -> StudyReport:
+def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True, write: bool = True) -> StudyReport:
+    """Tables, statistics and (with ``make_plots``) figures and report.html from the saved predictions;
+    without ``write`` nothing is written (a read-only study directory): the report is only returned."""
+    if not write:
+        return _build(store, study, False, write=False)
+    return _build(store, study, make_plots)
+
+
+def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool = True) -> StudyReport:
+    def put_text(path: Path, text: str) -> None:
+        if write:
+            atomic_write_text(path, text)
+
     order = list(study.contenders)
     ev = study.evaluation
     df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
@@ -63,8 +75,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
         if record.get("looks") and record["looks"][-1]["seeds"] == len(study.protocol.seeds):
             apply_to_comparison(comparison, record, ev.alpha)
     summary = summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df) else pd.DataFrame()
-    atomic_write_text(store.root / RESULTS_FILE, df.to_csv(index=False))
-    atomic_write_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
+    put_text(store.root / RESULTS_FILE, df.to_csv(index=False))
+    put_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
     ranks_table = None
     if comparison and primary_col in df:
         designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
@@ -74,10 +86,11 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True)
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
-    write_json(store.root / COMPARISON_FILE, comparison)
-    write_results_table(store.root, study, df, summary)
+    if write:
+        write_json(store.root / COMPARISON_FILE, comparison)
+        write_results_table(store.root, study, df, summary)
     intervals = run_intervals(study, df, evaluations)
-    atomic_write_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
+    put_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
     made: list[Path] = []
     if make_plots and evaluations:
         out = store.root / "plots"
@@ -484,7 +497,7 @@ def fairness_lines(report: StudyReport) -> list[str]:
     leak = fair.get("leakage") or {}
     if leak.get("exact_duplicates"):
         lines.append(f"  LEAKAGE: {len(leak['exact_duplicates'])} pixel-identical samples across split parts "
-                     f"(listed in comparison.json → fairness.leakage)")
+                     f"kept by data.allow_duplicates (listed in comparison.json → fairness.leakage)")
     if leak.get("groups_across_parts"):
         lines.append(f"  LEAKAGE: {len(leak['groups_across_parts'])} groups appear in more than one split part")
     if fair.get("tuning", {}).get("mode", "none") != "none":

@@ -143,6 +143,14 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     split_words = _split_words(study.data.split, len(folds), bool(checks.get("grouped_split")), unit == "images")
     s.append(f" Every contender used the same {split_words}"
              + (f" ({unit} per part in fold {folds[0]}: {sizes})" if sizes else "") + ".")
+    dups = checks.get("exact_duplicates") or []
+    if dups:
+        s.append(f" {len(dups)} {unit} had a pixel-identical copy in another part of the split and were kept at the "
+                 f"user's request (data.allow_duplicates), which can inflate the test scores.")
+    mv = getattr(study.data, "mask_values", None)
+    if mv:
+        s.append(f" The mask values {', '.join(map(str, mv))} were read as classes {', '.join(map(str, range(len(mv))))}"
+                 f" (data.mask_values).")
     s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
              f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
              f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, loss {loss}"

@@ -162,7 +162,8 @@ class StudyContext:
         except Exception as exc:  # noqa: BLE001 - whatever the network raises, named and in one line
             raise BakeoffError(f"contenders.{name}: {c.model} cannot take inputs of shape {list(shape)} "
                                f"(batch, channels, *{'patch' if self.dense else 'sample'}): {type(exc).__name__}: "
-                               f"{' '.join(str(exc).split())[:300]}") from None
+                               f"{' '.join(str(exc).split())[:300]}; expected a network that takes this input: fix "
+                               f"its params or protocol.patch_size / data.image_size") from None
         finally:
             torch.random.set_rng_state(state)
         expected = self.task.num_classes if self.protocol(name).loss.name == "cumulative_link" \
@@ -242,9 +243,11 @@ class StudyContext:
             first = dups[0]
             msg = (f"data: {len(dups)} samples have a pixel-identical twin in another part of the split (first: "
                    f"{first['id']} in {first['part']} = {first['duplicate_of']} in {first['duplicate_part']})")
-            if self.config.data.strict:
-                raise BakeoffError(msg + "; expected none (data.strict is on)")
-            warnings.warn(msg + "; results may be inflated", stacklevel=2)
+            if not self.config.data.allow_duplicates:
+                raise BakeoffError(msg + "; expected each image in one part only: remove the copies, group them "
+                                         "(a group column), or set data.allow_duplicates: true to keep them (the "
+                                         "report then lists them)")
+            warnings.warn(msg + " (data.allow_duplicates is on); results may be inflated", stacklevel=2)
         return checks
 
     def split_fingerprints(self) -> list[dict[str, str]]:

@@ -7,6 +7,7 @@ trainer files all load; anything that needs arbitrary pickled code is refused.
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 import traceback
@@ -29,7 +30,10 @@ EVALUATED_FILE = "evaluated_checkpoints.json"
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file, loaded safely."""
     if not path.is_file():
-        raise BakeoffError(f"--checkpoint {path}: file not found")
+        raise BakeoffError(f"--checkpoint {path}: file not found; expected NAME=PATH to an existing checkpoint file")
+    if path.stat().st_size == 0:
+        raise BakeoffError(f"--checkpoint {path}: the file is empty (0 bytes); expected a checkpoint written by "
+                           f"torch.save (an interrupted copy leaves an empty file: copy it again)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -42,7 +46,9 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
         raise BakeoffError(f"{path}: refused: loading it would run arbitrary pickled code ({first}); expected "
                            f"a state dict or a Lightning .ckpt saved with tensors and plain data only") from None
     except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise BakeoffError(f"{path}: cannot read as a PyTorch checkpoint ({str(exc).splitlines()[0][:160]})") from None
+        first = next((x for x in str(exc).splitlines() if x.strip()), type(exc).__name__)[:160]
+        raise BakeoffError(f"{path}: cannot read as a PyTorch checkpoint ({first}); expected a complete file written "
+                           f"by torch.save") from None
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BakeoffError(f"{path}: holds no state dict of tensors; expected a state dict or a .ckpt with "
@@ -50,7 +56,26 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def match_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, model_name: str) -> None:
+def _trained_with(path: Path, params: dict[str, Any] | None) -> str:
+    """For a checkpoint of a bakeoff run (RUN/checkpoints/best.ckpt beside RUN/run.json): the model
+    params it was trained with that differ from the contender's, in words; else a hint."""
+    info_path = path.parent.parent / "run.json"
+    if params is not None and info_path.is_file():
+        try:
+            trained = json.loads(info_path.read_text()).get("params") or {}
+        except (OSError, ValueError):
+            trained = None
+        if isinstance(trained, dict):
+            diff = [f"{k}: {trained.get(k)!r} in the checkpoint's run, {params.get(k)!r} here"
+                    for k in sorted(set(trained) | set(params)) if trained.get(k) != params.get(k)]
+            if diff:
+                return f"; the model params differ ({'; '.join(diff[:3])}): expected the params it was trained with"
+    return ("; the same layers at another size mean other model params (a width such as base_channels or channels): "
+            "expected the contender's params as when the checkpoint was trained")
+
+
+def match_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, model_name: str,
+                params: dict[str, Any] | None = None) -> None:
     """Load ``state`` into ``model`` after stripping the module prefix the keys share; strict."""
     target = model.state_dict()
     prefixes: dict[str, int] = {}
@@ -74,7 +99,8 @@ def match_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Pa
         if shapes:
             parts.append(f"{len(shapes)} of another shape (first: {shapes[:2]})")
         raise BakeoffError(f"{path}: keys do not match {model_name}" + (f" after removing prefix {prefix!r}" if prefix
-                           else "") + ": " + "; ".join(parts))
+                           else "") + ": " + "; ".join(parts)
+                           + (_trained_with(path, params) if shapes and not missing and not unexpected else ""))
     model.load_state_dict(stripped, strict=True)
 
 
@@ -116,7 +142,7 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     state = load_state(path)  # refused files end the command before anything is written
     input_shape = ctx.input_shape(name, fold)
     model = ctx.build_model(name, fold=fold)
-    match_state(model, state, path, contender.model)
+    match_state(model, state, path, contender.model, contender.params)
     if store.is_done(run):
         return store.run_info(run)
     run_dir = store.start(run)

@@ -199,7 +199,10 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         finally:
             CHECKPOINT_EVERY_S.reset(token)
         module = result.module
-        info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
+        from bakeoff.train import determinism
+
+        with determinism.applied(protocol.deterministic):  # predicted as trained; the process's own after
+            info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(
             status=DONE, best_epoch=result.best_epoch, best_score=result.best_score,
             epochs_trained=result.epochs_trained, train_time_s=result.train_time_s,

@@ -42,6 +42,10 @@ PLAN_FILE = "plan.json"  # the planned runs, so that `bakeoff status` needs neit
 DONE, FAILED, RUNNING = "done", "failed", "running"
 
 
+# data sources that read every file under a folder: an output directory inside one would become data
+SCANNED_SOURCES = ("folder", "tiff_dir", "npz_dir")
+
+
 class StudyStore:
     def __init__(self, out: str | os.PathLike) -> None:
         self.root = Path(out)
@@ -69,6 +73,13 @@ class StudyStore:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise BakeoffError(f"--out {self.root}: {existing} is not writable by this user; expected a directory "
                                f"you can write to (check its permissions, or choose another --out)")
+        kind, _, rest = study.data.source.partition(":")
+        if kind in SCANNED_SOURCES and rest:  # sources that read every file under a folder
+            data_root = Path(rest).expanduser().resolve()
+            if self.root.resolve().is_relative_to(data_root):
+                raise BakeoffError(f"--out {self.root}: lies inside the data folder {data_root} ({kind}:), whose "
+                                   f"every file is read as data (a rerun would read the results as images); "
+                                   f"expected an output directory outside it, e.g. --out {data_root.parent / 'results'}")
         path = self.root / STUDY_FILE
         if path.is_file():
             try:
@@ -79,8 +90,9 @@ class StudyStore:
                 name = saved.name if saved else "an unreadable study"
                 raise BakeoffError(
                     f"--out {self.root}: holds results of {name!r} with different settings; nothing was "
-                    f"changed. Use another --out directory (or the same study file and --set values to resume; "
-                    f"more seeds or another contender may be added in place)")
+                    f"changed. Expected a new directory or this study's own: use another --out directory (or the "
+                    f"same study file and --set values to resume; more seeds or another contender may be added in "
+                    f"place)")
             changed = saved.contender_changes(study)
             if changed:
                 raise BakeoffError(
@@ -89,7 +101,7 @@ class StudyStore:
                     f"Give the changed contender a new name, or use another --out directory")
         elif self.root.is_dir() and any(self.root.iterdir()):
             raise BakeoffError(f"--out {self.root}: exists and is not a bakeoff study directory; nothing was "
-                               f"changed. Use a new or empty directory")
+                               f"changed. Expected a new or empty directory: choose another --out")
 
     def open_for(self, study: StudyConfig) -> None:
         """Create the directory, or check that it holds this same study; then take the lock."""

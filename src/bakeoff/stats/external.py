@@ -24,7 +24,7 @@ def read_scores(path: Path) -> dict[str, np.ndarray | None]:
     """Per-sample scores from an .npz (a bakeoff predictions.npz, or arrays probs/scores [, y] [, ids])
     or a .csv (columns score [, label] [, id])."""
     if not path.is_file():
-        raise BakeoffError(f"{path}: file not found")
+        raise BakeoffError(f"{path}: file not found; expected an .npz or .csv of per-sample scores")
     if path.suffix == ".csv":
         df = pd.read_csv(path)
         if "score" not in df:
@@ -40,7 +40,9 @@ def read_scores(path: Path) -> dict[str, np.ndarray | None]:
             with np.load(path, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-            raise BakeoffError(f"{path}: cannot read as .npz or .csv ({exc})") from None
+            raise BakeoffError(f"{path}: cannot read as .npz or .csv ({' '.join(str(exc).split())[:200]}); expected an "
+                               f".npz of numeric arrays (probs/scores, y, ids) or a CSV with columns id, score, "
+                               f"label") from None
     scores = _pick(arrays, SCORE_KEYS)
     if scores is None or scores.ndim != 1:
         raise BakeoffError(f"{path}: expected a 1-D array named one of {SCORE_KEYS} (binary scores), "
@@ -63,8 +65,18 @@ def paired_from_files(path_a: Path, path_b: Path, labels: Path | None, task: Any
                       threshold: float = 0.5) -> PairedRuns:
     a, b = read_scores(path_a), read_scores(path_b)
     if a["ids"] is not None and b["ids"] is not None:
-        if set(a["ids"]) != set(b["ids"]):
-            raise BakeoffError(f"{path_a} and {path_b} hold different sample ids; expected the same samples")
+        for path, arr in ((path_a, a), (path_b, b)):
+            ids, counts = np.unique(arr["ids"], return_counts=True)
+            if (counts > 1).any():
+                raise BakeoffError(f"{path}: sample id {str(ids[counts > 1][0])!r} occurs {counts[counts > 1][0]} times "
+                                   f"({int((counts > 1).sum())} repeated id(s)); expected each sample once")
+        only_a = sorted(set(a["ids"]) - set(b["ids"]))
+        only_b = sorted(set(b["ids"]) - set(a["ids"]))
+        if only_a or only_b:
+            shown = "; ".join(f"{len(o)} only in {p} (first: {str(o[0])!r})" for o, p in ((only_a, path_a), (only_b, path_b))
+                              if o)
+            raise BakeoffError(f"{path_a} and {path_b} hold different sample ids ({shown}); expected the same "
+                               f"samples in both: predict on the same test set")
         order_b = {k: i for i, k in enumerate(b["ids"])}
         perm = np.array([order_b[k] for k in a["ids"]])
         b = {k: (None if v is None else v[perm]) for k, v in b.items()}

@@ -264,7 +264,7 @@ class SemanticSegmentation(Task):
             return provided
         return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                  num_classes=cls.fixed_classes or cfg.num_classes, spacing=cfg.spacing,
-                                 normalize=cfg.normalize)
+                                 normalize=cfg.normalize, mask_values=cfg.mask_values)
 
     @classmethod
     def for_data(cls, data: Any, evaluation: Any) -> Task:

@@ -64,12 +64,47 @@ def recorded(policy: Policy) -> Iterator[dict[str, Any]]:
     """Apply ``policy`` and collect the ops that ran without a deterministic kernel; yields the record,
     filled in on exit: ``{"policy", "mode", "nondeterministic_ops"}``."""
     p = normalise(policy)
-    apply(p)
-    record: dict[str, Any] = {"policy": p, "mode": "off" if p == "false" else "strict", "nondeterministic_ops": [],
-                              "fill_uninitialized_memory": bool(torch.utils.deterministic.fill_uninitialized_memory)}
-    if p not in ("auto", "warn"):
-        yield record
-        return
+    before = _switches()
+    try:
+        apply(p)
+        record: dict[str, Any] = {"policy": p, "mode": "off" if p == "false" else "strict",
+                                  "nondeterministic_ops": [],
+                                  "fill_uninitialized_memory": bool(torch.utils.deterministic.fill_uninitialized_memory)}
+        if p not in ("auto", "warn"):
+            yield record
+            return
+        yield from _collect(p, record)
+    finally:  # the caller's process (the trainer API, a notebook) gets its own settings back
+        _restore(before)
+
+
+@contextlib.contextmanager
+def applied(policy: Policy) -> Iterator[None]:
+    """``policy`` for the duration of the block (predicting a run's test set), the caller's settings after."""
+    before = _switches()
+    try:
+        apply(policy)
+        yield
+    finally:
+        _restore(before)
+
+
+def _switches() -> tuple[bool, bool, bool, bool, bool]:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            bool(torch.utils.deterministic.fill_uninitialized_memory), bool(torch.backends.cudnn.deterministic),
+            bool(torch.backends.cudnn.benchmark))
+
+
+def _restore(state: tuple[bool, bool, bool, bool, bool]) -> None:
+    on, warn_only, fill, cudnn_det, bench = state
+    torch.use_deterministic_algorithms(on, warn_only=warn_only)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    torch.backends.cudnn.deterministic = cudnn_det
+    torch.backends.cudnn.benchmark = bench
+
+
+def _collect(p: str, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield ``record`` while PyTorch's warnings about ops without a deterministic kernel are collected."""
     ops: set[str] = set()
     others: list[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
