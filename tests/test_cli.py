@@ -277,27 +277,6 @@ def test_leakage_is_refused_unless_allowed_and_then_recorded(tmp_path, tiny_raw)
     assert checks["exact_duplicates"] and all(d["part"] != d["duplicate_part"] for d in checks["exact_duplicates"])
 
 
-def test_report_refuses_a_study_file_that_is_not_the_runs_own(finished, tmp_path):
-    """study.yaml replaced by another study's (other contenders): one line naming the mismatch, nothing
-    rewritten."""
-    import shutil
-
-    import yaml
-
-    _, out, _ = finished
-    copy = tmp_path / "copy"
-    shutil.copytree(out, copy)
-    raw = yaml.safe_load((copy / "study.yaml").read_text())
-    raw["name"] = "someone_else"
-    raw["contenders"] = {"unet": {"model": "bakeoff:se_resnet", "params": {"spatial_dims": 3, "base_channels": 8}}}
-    raw["evaluation"].pop("baseline", None)
-    (copy / "study.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    _assert_clean_error(bakeoff("report", copy), "study 'someone_else' does not match any of the",
-                        "was study.yaml replaced?")
-    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
-
-
 def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, tmp_path):
     """`bakeoff plan` on the finished study; the pair's interval recomputed from predictions.npz."""
     from bakeoff.config import EvaluationConfig

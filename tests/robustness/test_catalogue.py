@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 124 cases: 113 bad inputs and 11 odd but valid ones (the last test keeps this count
+The catalogue holds 125 cases: 114 bad inputs and 11 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -553,6 +553,9 @@ BAD.update({
                                    lambda r: {"X": np.array([np.zeros(3), np.zeros(4)], dtype=object), "y": np.arange(2)}),
     "D-npz-half-label": npz_case(["y of sample 3 is 0.5", "expected integer class labels"],
                                  lambda r: {**_good_xy(r), "y": np.where(np.arange(60) == 3, 0.5, np.arange(60) % 2)}),
+    "M-half-label-among-integers": csv_case(["row 5: label '0.5' is not an integer like the other labels",
+                                             "expected integer labels 0..K-1"],
+                                            lambda n: _rows(n, [("0.5" if i == 3 else str(i % 2)) for i in range(len(n))])),
     "M-path-is-a-folder": csv_case(["row 2", "is a folder", "expected the path of one image file"],
                                    lambda n: _rows(["img"] + n[1:], _two(n))),
     "M-manifest-is-a-folder": lambda tmp: (

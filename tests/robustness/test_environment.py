@@ -251,3 +251,25 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     assert proc.returncode == 130 and time.time() - sent < 10, (proc.returncode, err[-2000:])
     assert "interrupted; completed runs are kept and the same command resumes" in " ".join(err.split()), err[-2000:]
     assert "Traceback" not in err
+
+
+def test_report_refuses_a_study_file_that_is_not_the_runs_own(small_study, tmp_path):
+    """study.yaml replaced by another study's (other contenders): one line naming the mismatch (exit 2),
+    nothing rewritten."""
+    import yaml
+
+    _, ref = small_study
+    copy = tmp_path / "copy"
+    shutil.copytree(ref, copy)
+    raw = yaml.safe_load((copy / "study.yaml").read_text())
+    raw["name"] = "someone_else"
+    raw["contenders"] = {"unet": {"model": "bakeoff:se_resnet", "params": {"spatial_dims": 3, "base_channels": 8}}}
+    raw["evaluation"].pop("baseline", None)
+    (copy / "study.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    before = _snapshot(copy)
+    proc = subprocess.run([sys.executable, "-m", "bakeoff.cli", "report", str(copy)], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="300"), timeout=600)
+    message = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and message.startswith("error: "), proc.stderr
+    assert "study 'someone_else' does not match any of the" in message and "was study.yaml replaced?" in message
+    assert _snapshot(copy) == before

@@ -99,6 +99,12 @@ def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
         if any(str(i) != v.strip() for i, v in zip(ints, raw)):
             raise ValueError
     except ValueError:
+        whole = [i for i, v in enumerate(raw) if v.lstrip("-").isdigit()]
+        odd = [i for i, v in enumerate(raw) if not v.lstrip("-").isdigit()]
+        if len(whole) > len(odd):  # integer labels with a few that are not: a typo, not class names
+            raise BakeoffError(f"{where}: row {odd[0] + 2}: label {raw[odd[0]]!r} is not an integer like the other "
+                               f"labels ({len(odd)} such row(s)); expected integer labels 0..K-1 (or class names "
+                               f"in every row): fix or remove those rows") from None
         names = sorted(set(raw))
         index = {n: i for i, n in enumerate(names)}
         return np.array([index[v] for v in raw], np.int64), names
