@@ -335,3 +335,20 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     assert json.loads(plan_json.read_text())["pairs"][0]["seed_sd"] == 0.01
     _assert_clean_error(bakeoff("plan", tmp_path), "comparison.json", "not found")
     _assert_clean_error(bakeoff("plan", out, "--power", "2"), "--power")
+
+
+def test_report_with_and_without_figures_writes_the_same_comparison(finished, tmp_path):
+    """Statistics live in stats/: `bakeoff report --no-plots` and `bakeoff report` write byte-identical
+    comparison.json (rank stability, significance map and calibration included)."""
+    import shutil
+
+    _, out, _ = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert bakeoff("report", copy, "--no-plots").returncode == 0
+    bare = (copy / "comparison.json").read_bytes()
+    assert bakeoff("report", copy).returncode == 0
+    assert (copy / "comparison.json").read_bytes() == bare
+    comp = json.loads(bare)
+    assert {"rank_stability", "significance_map", "calibration"} <= set(comp), sorted(comp)
+    assert set(comp["calibration"]["ece"]) == {"cnn", "se"} and comp["calibration"]["curves"]["se"]["confidence"]

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
+from bakeoff.report.plots import cd_diagram
+from bakeoff.stats.ranks import friedman_ranks, rank_table
 
 
 def _results(k=3, seeds=5, seed=0):

@@ -16,7 +16,8 @@ from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
-from bakeoff.stats.ranks import cd_diagram, friedman_ranks, rank_table
+from bakeoff.stats.ranks import friedman_ranks, rank_table
+from bakeoff.stats.summary import study_summary
 from bakeoff.tasks import metric_info, overall_metrics, task_class
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
@@ -86,6 +87,8 @@ def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool 
     checks = store.root / DATA_CHECKS_FILE
     if comparison and checks.is_file():
         comparison["fairness"]["leakage"] = read_json(checks)
+    if comparison:  # rank stability, significance map, calibration: the same with or without figures
+        comparison.update(study_summary(study, df, evaluations, comparison))
     if write:
         write_json(store.root / COMPARISON_FILE, comparison)
         write_results_table(store.root, study, df, summary)
@@ -108,11 +111,11 @@ def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool 
                      *plots.gradcam_pictures(store, df, order, out)]
         made.extend(p for p in extra if p is not None)
         if (comparison.get("ranking") or {}).get("p_value") is not None:
-            made.append(cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
+            made.append(plots.cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     report = StudyReport(study, df, summary, comparison, made)
     if make_plots:
         try:
-            write_page(store, report, evaluations, infos)
+            write_page(store, report, infos)
         except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
             import warnings
 
@@ -156,32 +159,11 @@ def _costs(df: pd.DataFrame, infos: list[dict[str, Any]], order: list[str], prim
     return out.loc[[c for c in order if c in out.index]]
 
 
-def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, comparison: dict) -> list[dict[str, Any]]:
-    """Every pair's Holm-adjusted verdict on the primary metric (the comparison's own pairs when it
-    compared them all; else every pair, adjusted over all of them) for the significance map."""
-    from itertools import combinations
-
-    from bakeoff.stats.compare import adjust_pairs
-
-    ev = study.evaluation
-    order = [c for c in study.contenders if c in set(df.get("contender", []))]
-    if ev.pairs == "all" or len(order) <= 2:
-        return comparison.get("pairs", [])
-    kind = task_class(study.task)
-    pairs = [p for i, (a, b) in enumerate(combinations(order, 2))
-             if (p := kind.compare_runs(evaluations, df, a, b, ev, seed=i)) is not None]
-    adjust_pairs(pairs, ev.primary, ev.alpha)
-    return pairs
-
-
-def write_page(store: StudyStore, report: StudyReport, evaluations: dict, infos: list[dict[str, Any]]) -> Path:
+def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any]]) -> Path:
     """DIR/report.html (and the figures only it shows: rank stability, significance map, reliability,
     quality vs cost)."""
     from bakeoff.report import html
     from bakeoff.report.methods import methods_paragraph
-    from bakeoff.stats.compare import test_parts
-    from bakeoff.stats.rank_stability import rank_stability, significance_map
-    from bakeoff.tasks import task_for
 
     study, df, comparison = report.study, report.results, report.comparison
     ev = study.evaluation
@@ -189,27 +171,13 @@ def write_page(store: StudyStore, report: StudyReport, evaluations: dict, infos:
     out = store.root / "plots"
     colours = plots._colors(list(study.contenders))
     checks = read_json(store.root / DATA_CHECKS_FILE) if (store.root / DATA_CHECKS_FILE).is_file() else {}
-    stability, blob, sig_fig, rel, scatter = None, None, None, None, None
-    done = [c for c in order if len(df[(df["contender"] == c) & (df["status"] == DONE)])]
-    if len(done) >= 2 and not comparison.get("note"):
-        parts = {c: test_parts(evaluations, df, c) for c in done}
-        first = next(iter(next(iter(parts.values())).values()))
-        task = task_for(study.task, {"test": first}, ev)
-        if task.metric(ev.primary).resamplable:
-            stability = rank_stability(task, parts, ev.primary, ev.threshold, n_boot=min(ev.n_boot, 1000))
-        if stability:
-            comparison["rank_stability"] = stability
-            blob = plots.rank_blobs(stability, list(study.contenders), out)
-        pairs = all_pairs(study, df, evaluations, comparison)
-        if pairs:
-            comparison["significance_map"] = significance_map(pairs, done)
-            sig_fig = plots.significance_plot(comparison["significance_map"], ev.primary, out)
-    if evaluations and not task_class(study.task).dense:
-        rel, eces = plots.reliability(evaluations, order, study.task, out)
-        if eces:
-            comparison["calibration"] = {"metric": "expected calibration error (L1, 10 bins), test", "ece": eces}
-    if comparison:  # what only the page computes, beside the verdicts
-        write_json(store.root / COMPARISON_FILE, comparison)
+    # the page draws what the comparison holds (bakeoff.stats.summary); it computes no statistic
+    stability = comparison.get("rank_stability")
+    blob = plots.rank_blobs(stability, list(study.contenders), out) if stability else None
+    sig = comparison.get("significance_map")
+    sig_fig = plots.significance_plot(sig, ev.primary, out) if sig else None
+    rel = plots.reliability(comparison["calibration"], order, out) if comparison.get("calibration") else None
+    scatter = None
     costs = _costs(df, infos, order, f"test_{ev.primary}")
     if len(costs):
         scatter = plots.quality_vs_cost(costs, list(study.contenders), ev.primary,

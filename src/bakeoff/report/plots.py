@@ -180,60 +180,46 @@ def roc_curves(evaluations: dict, order: list[str], task_name: str, out: Path) -
     return _save(fig, out / "roc_curves.png")
 
 
-def reliability(evaluations: dict, order: list[str], task_name: str, out: Path, n_bins: int = 10
-                ) -> tuple[Path | None, dict[str, float]]:
-    """Reliability diagrams on test (runs pooled; for several classes, the top-label confidence) with the
-    expected calibration error from torchmetrics (``binary/multiclass_calibration_error``, L1, equal-width
-    bins); the bins' accuracy drawn from the same bins. Returns the figure and ECE per contender (mean over
-    runs)."""
-    import torch
-    import torchmetrics.functional.classification as tmf
-
+def reliability(calibration: dict[str, Any], order: list[str], out: Path) -> Path | None:
+    """Reliability diagrams on test from ``comparison.json → calibration`` (``bakeoff.stats.summary``):
+    each contender's binned confidence against its observed frequency, with its ECE in the legend."""
     colors = _colors(order)
+    curves = calibration.get("curves") or {}
+    names = [c for c in order if c in curves]
+    if not names:
+        return None
     fig, ax = plt.subplots(figsize=(5.2, 5))
-    eces: dict[str, float] = {}
-    edges = np.linspace(0, 1, n_bins + 1)
-    for contender in order:
-        runs = [v["preds"]["test"] for (c, _), v in evaluations.items() if c == contender]
-        if not runs:
-            continue
-        conf_all, hit_all, per_run = [], [], []
-        for d in runs:
-            y, p = np.asarray(d["y"]), np.asarray(d["probs"], dtype=np.float64)
-            if p.ndim == 1:
-                per_run.append(float(tmf.binary_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
-                                                                  n_bins=n_bins)))
-                conf, hit = p, y.astype(float)  # the diagram of P(y = 1) against its observed frequency
-            else:
-                per_run.append(float(tmf.multiclass_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
-                                                                      num_classes=p.shape[1], n_bins=n_bins)))
-                conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
-            conf_all.append(conf)
-            hit_all.append(hit)
-        conf, hit = np.concatenate(conf_all), np.concatenate(hit_all)
-        which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
-        xs, ys = [], []
-        for b in range(n_bins):
-            sel = which == b
-            if sel.any():
-                xs.append(conf[sel].mean())
-                ys.append(hit[sel].mean())
-        eces[contender] = float(np.mean(per_run))
-        ax.plot(xs, ys, "o-", color=colors[contender], ms=4, label=f"{contender}: ECE {eces[contender]:.3f}")
-    if not eces:
-        plt.close(fig)
-        return None, {}
+    for contender in names:
+        cv = curves[contender]
+        ax.plot(cv["confidence"], cv["frequency"], "o-", color=colors[contender], ms=4,
+                label=f"{contender}: ECE {calibration['ece'][contender]:.3f}")
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
-    binary = all(np.asarray(v["preds"]["test"]["probs"]).ndim == 1 for v in evaluations.values())
-    ax.set_xlabel("predicted probability" + ("" if binary else " (top-label confidence)"))
-    ax.set_ylabel("observed frequency" + ("" if binary else " (accuracy)"))
+    top = any(curves[c].get("top_label") for c in names)
+    ax.set_xlabel("predicted probability" + (" (top-label confidence)" if top else ""))
+    ax.set_ylabel("observed frequency" + (" (accuracy)" if top else ""))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_title(f"Reliability on test ({n_bins} bins, runs pooled)")
+    ax.set_title(f"Reliability on test ({calibration.get('n_bins', 10)} bins, runs pooled)")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return _save(fig, out / "reliability.png"), eces
+    return _save(fig, out / "reliability.png")
+
+
+def cd_diagram(table: pd.DataFrame, result: dict[str, Any], path: Path) -> Path:
+    """Critical-difference diagram (scikit-posthocs): average ranks, Nemenyi post-hoc significance as bars."""
+    import scikit_posthocs as sp
+
+    sig = sp.posthoc_nemenyi_friedman(table.to_numpy())
+    sig.index = sig.columns = list(table.columns)
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * table.shape[1]))
+    sp.critical_difference_diagram(pd.Series(result["average_ranks"]), sig, ax=ax, alpha=result["alpha"])
+    ax.set_title(f"Average ranks over {result['n_blocks']} (seed, fold) blocks; Friedman p = "
+                 f"{result['p_value']:.3g}", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def pareto_front(cost: np.ndarray, quality: np.ndarray, higher_is_better: bool = True) -> np.ndarray:

@@ -1,12 +1,11 @@
 """Three or more contenders: Friedman test, average ranks and a critical-difference diagram (Demšar 2006).
 
 Nemenyi's outcome depends on which other contenders are in the pool, so bakeoff's pairwise verdicts come
-from the paired tests with Holm; the diagram is a picture of ranks.
+from the paired tests with Holm; the diagram (``report.plots.cd_diagram``) is a picture of ranks.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,25 +48,3 @@ def friedman_ranks(table: pd.DataFrame, alpha: float = 0.05, independent: bool =
     return {**out, "test": "Friedman chi-square (scipy.stats.friedmanchisquare) over independent test sets",
             "statistic": float(stat), "p_value": float(p), "nemenyi_critical_difference": cd,
             "note": "ranks picture the pool; pairwise verdicts come from the paired tests with Holm"}
-
-
-def cd_diagram(table: pd.DataFrame, result: dict[str, Any], path: Path) -> Path:
-    """Critical-difference diagram (scikit-posthocs), Nemenyi post-hoc significance as the bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import scikit_posthocs as sp
-
-    sig = sp.posthoc_nemenyi_friedman(table.to_numpy())
-    sig.index = sig.columns = list(table.columns)
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * table.shape[1]))
-    sp.critical_difference_diagram(pd.Series(result["average_ranks"]), sig, ax=ax, alpha=result["alpha"])
-    ax.set_title(f"Average ranks over {result['n_blocks']} (seed, fold) blocks; Friedman p = "
-                 f"{result['p_value']:.3g}", fontsize=9)
-    fig.tight_layout()
-    from bakeoff.report.plots import save_figure
-
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-    return path
