@@ -11,8 +11,8 @@ import time
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from bakeoff.measure.weighted import BINARY_METRICS
 from bakeoff.stats.bootstrap import bootstrap_replicates
-from bakeoff.stats.weighted import BINARY_METRICS
 from bakeoff.tasks import get_task
 
 

@@ -337,6 +337,7 @@ def compare(
     from bakeoff.errors import BakeoffError
     from bakeoff.stats.compare import adjust_pairs, compare_pair
     from bakeoff.stats.external import paired_from_files
+    from bakeoff.stats.paired import run_pair_tests
     from bakeoff.tasks import get_task
     from bakeoff.utils import write_json
 
@@ -348,7 +349,8 @@ def compare(
     except ValidationError as exc:
         raise BakeoffError(format_validation_error(exc, "compare")) from None
     runs = paired_from_files(a, b, labels, task, metric, threshold)
-    pair = compare_pair(runs, a.stem, b.stem, ev, per_run_tests=lambda key: task.per_run_tests(runs, key, ev))
+    pair = compare_pair(runs, a.stem, b.stem, ev,
+                        per_run_tests=lambda key: run_pair_tests(task.per_run_tests, runs, key, ev))
     result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
               "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
     result["multiple_testing"] = adjust_pairs(result["pairs"], metric, alpha)

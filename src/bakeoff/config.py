@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bakeoff.components import import_callable
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
@@ -300,10 +301,11 @@ class EvaluationConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _import_metrics(cls, v: list[str]) -> list[str]:
-        if v:  # (the import is skipped otherwise: reading a study stays free of torch)
-            from bakeoff.tasks.metric import load_user_metrics
-
-            load_user_metrics(v)
+        for i, ref in enumerate(v):  # importing the module registers its metric (@bakeoff.register_metric)
+            fn = import_callable(ref, f"evaluation.metrics[{i}]")
+            if getattr(getattr(fn, "metric", None), "compute", None) is None:
+                raise BakeoffError(f"evaluation.metrics[{i}]: {ref} is not a metric; expected a function decorated "
+                                   f"with @bakeoff.register_metric(higher_is_better=..., tasks=[...])")
         return v
 
     def run_settings(self) -> dict[str, Any]:

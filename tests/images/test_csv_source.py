@@ -73,10 +73,10 @@ def test_folder_layout_and_conversions(tmp_path):
 
 def _manifest(tmp_path, rows, header=("path", "label", "fold")):
     (tmp_path / "im").mkdir(exist_ok=True)
-    for r in rows:
+    for i, r in enumerate(rows):  # every image its own pixels: no twin across the split's parts
         p = tmp_path / r[0]
         if not p.exists() and not r[0].startswith("missing"):
-            Image.fromarray(np.zeros((8, 8), np.uint8)).save(p)
+            Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(p)
     path = tmp_path / "m.csv"
     with open(path, "w", newline="") as f:
         w = csv.writer(f)

@@ -71,15 +71,22 @@ def test_gradcam_on_a_vit_uses_tokens():
     assert out["heatmaps"].shape == (2, 32, 32) and out["heatmaps"].max() <= 1.0
 
 
-def test_timm_pretrained_is_local_only(tmp_path):
+def test_timm_pretrained_is_local_only(tmp_path, monkeypatch):
+    import os
+
+    import huggingface_hub.constants as hub
     import timm
     from safetensors.torch import save_file
 
     from bakeoff.errors import BakeoffError
 
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
     with pytest.raises(BakeoffError, match="bakeoff never downloads"):
         create_model("timm:resnet10t", in_channels=3, num_outputs=5, spatial_dims=2, input_shape=(32, 32),
                      params={"pretrained": True})
+    # offline only while bakeoff looked: the user's process keeps its own hub setting
+    assert "HF_HUB_OFFLINE" not in os.environ and hub.HF_HUB_OFFLINE is False
     ref = timm.create_model("resnet10t", num_classes=7)
     save_file(ref.state_dict(), tmp_path / "w.safetensors")
     net = create_model("timm:resnet10t", in_channels=3, num_outputs=5, spatial_dims=2, input_shape=(32, 32),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bakeoff.stats.compare import compare_pair
-from bakeoff.stats.paired import PairedRuns, paired_runs
+from bakeoff.stats.paired import PairedRuns, paired_runs, run_pair_tests
 from bakeoff.tasks import get_task
 
 
@@ -62,4 +62,4 @@ def compare(runs: Sample | Dense | PairedRuns, a: str, b: str, ev: Any, **kw: An
     else:
         task, paired = as_paired(runs, ev.primary, ev.threshold)
     return compare_pair(paired, a, b, ev, unit=task.unit,
-                        per_run_tests=lambda key: task.per_run_tests(paired, key, ev), **kw)
+                        per_run_tests=lambda key: run_pair_tests(task.per_run_tests, paired, key, ev), **kw)

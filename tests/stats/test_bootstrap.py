@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from bakeoff.measure.weighted import BINARY_METRICS, weighted_binary_metrics
 from bakeoff.stats.bootstrap import bootstrap_cis, bootstrap_replicates, bootstrap_weights, strata_of
-from bakeoff.stats.weighted import BINARY_METRICS, weighted_binary_metrics
 from bakeoff.tasks import get_task
 
 BINARY = get_task("binary_classification")

@@ -11,10 +11,10 @@ from scipy import stats
 from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 
 from bakeoff.config import EvaluationConfig
+from bakeoff.measure.weighted import weighted_binary_metrics
 from bakeoff.stats.compare import adjust_pairs
 from bakeoff.stats.design import estimate, group_by_test_set, jackknife_values
 from bakeoff.stats.paired import delong
-from bakeoff.stats.weighted import weighted_binary_metrics
 from tests.stats.helpers import Dense, Sample, compare
 
 
@@ -256,7 +256,7 @@ def test_estimate_is_robust_to_undefined_values():
 
 @pytest.mark.parametrize("metric", ["accuracy", "f1", "mcc", "auroc", "brier", "balanced_accuracy"])
 def test_closed_form_leave_one_out_equals_the_weighted_jackknife(metric):
-    from bakeoff.stats.weighted import leave_one_out_metric
+    from bakeoff.measure.weighted import leave_one_out_metric
 
     rng = np.random.default_rng(10)
     y = (rng.random(120) < 0.35).astype(int)

@@ -7,8 +7,8 @@ import pytest
 from sklearn import metrics as skm
 
 from bakeoff.config import EvaluationConfig
+from bakeoff.measure.multiclass import CM_METRICS, cm_metrics
 from bakeoff.stats.design import jackknife_values
-from bakeoff.stats.multiclass import CM_METRICS, cm_metrics
 from bakeoff.tasks import get_task
 from tests.stats.helpers import Sample, as_paired, compare
 

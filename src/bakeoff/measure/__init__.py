@@ -1,6 +1,4 @@
-"""What is measured on a trained model: scores of its saved predictions, inference speed, Grad-CAM."""
-
-from bakeoff.measure.metrics import evaluate_predictions, load_predictions
-from bakeoff.measure.speed import measure_inference
-
-__all__ = ["evaluate_predictions", "load_predictions", "measure_inference"]
+"""What is measured on a trained model and its predictions, below the tasks that use it: metric kernels
+vectorised over resampling weights (``weighted``, ``multiclass``), scores of saved predictions
+(``metrics``), inference speed (``speed``), Grad-CAM (``gradcam``) and feature maps (``features``). Each
+module is imported where it is used; this package imports nothing itself."""

@@ -7,12 +7,14 @@ come from the contender. Unknown parameters are errors that list the valid ones.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
 import inspect
+import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,23 +218,40 @@ def _check_timm_patches(spec: ModelSpec, net: nn.Module, shape: tuple[int, ...])
                            f" and params.img_size to match), or a model with a smaller patch")
 
 
+@contextlib.contextmanager
+def _hub_offline(on: bool) -> Iterator[None]:
+    """The Hugging Face hub offline while timm looks for pretrained weights (a missing file is an error at
+    once, never a download or a hang); the process's own setting back afterwards."""
+    if not on:
+        yield
+        return
+    try:
+        import huggingface_hub.constants as hub_constants
+    except ImportError:
+        hub_constants = None
+    env, flag = os.environ.get("HF_HUB_OFFLINE"), getattr(hub_constants, "HF_HUB_OFFLINE", None)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    if hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        if env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = env
+        if hub_constants is not None:
+            hub_constants.HF_HUB_OFFLINE = flag
+
+
 def _timm_model(spec: ModelSpec, in_channels: int, num_outputs: int, params: dict[str, Any]) -> nn.Module:
     """``timm.create_model`` with ``pretrained=False`` by default. ``pretrained: true`` reads weights only
     from the local Hugging Face cache or from ``pretrained_file`` (a local .safetensors/.pth): the hub is
     switched to offline mode first, so a missing file is an immediate error, never a download or a hang."""
-    import os
 
     params = dict(params)
     weights_file = params.pop("pretrained_file", None)
     pretrained = bool(params.pop("pretrained", False)) or weights_file is not None
-    if pretrained:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        try:
-            import huggingface_hub.constants as hub_constants
-
-            hub_constants.HF_HUB_OFFLINE = True
-        except ImportError:
-            pass
     timm = _import("timm", "timm")
     kwargs: dict[str, Any] = dict(pretrained=pretrained, in_chans=in_channels, num_classes=num_outputs)
     if weights_file is not None:
@@ -242,7 +261,8 @@ def _timm_model(spec: ModelSpec, in_channels: int, num_outputs: int, params: dic
         kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
     kwargs.update(params)
     try:
-        return timm.create_model(spec.name, **kwargs)
+        with _hub_offline(pretrained):
+            return timm.create_model(spec.name, **kwargs)
     except Exception as exc:  # noqa: BLE001 - timm raises many kinds; each is one user-facing problem
         if pretrained:
             raise BakeoffError(

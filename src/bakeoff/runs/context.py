@@ -123,7 +123,10 @@ class StudyContext:
 
     def input_shape(self, contender: str, fold: int = 0, protocol: ProtocolConfig | None = None) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
-        return self.task.input_shape(self.data, protocol or self.protocol(contender), self.splits[fold].train)
+        from bakeoff.train.strategy import strategy_for  # (torch and Lightning only when a shape is asked)
+
+        return strategy_for(self.task).input_shape(self.task, self.data, protocol or self.protocol(contender),
+                                                   self.splits[fold].train)
 
     def build_model(self, contender: str, protocol: ProtocolConfig | None = None, fold: int = 0) -> Any:
         """The contender's network for this study's data and task; with the cumulative-link loss, a

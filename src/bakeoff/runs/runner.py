@@ -7,7 +7,6 @@ import platform
 import socket
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,20 +17,18 @@ from bakeoff.measure.metrics import SCORES_FILE, evaluate_predictions, predictio
 from bakeoff.measure.speed import measure_inference
 from bakeoff.models import count_parameters
 from bakeoff.runs.context import RunSpec, StudyContext
-from bakeoff.runs.store import (  # noqa: F401 - FEATURES_FILE is used by the tasks through here
+from bakeoff.runs.store import (
     DONE,
     FAILED,
-    FEATURES_FILE,
-    GRADCAM_FILE,
     METRICS_FILE,
     PREDICTIONS_FILE,
     RUNNING,
     StudyStore,
 )
 from bakeoff.train.fit import seed_everything, set_tf32
+from bakeoff.train.progress import Report, progress_recorder
+from bakeoff.train.strategy import strategy_for
 from bakeoff.utils import save_npz, sha256_of, write_json
-
-Report = Callable[[int, int, dict[str, float]], None]
 
 
 def versions() -> dict[str, str]:
@@ -53,60 +50,6 @@ def hardware() -> dict[str, Any]:
 
 
 
-def feature_maps(model: torch.nn.Module, layer: str, x: np.ndarray, channels: int = 8) -> dict[str, np.ndarray]:
-    """The first ``channels`` activation maps of module ``layer`` for one input (C, *spatial)."""
-    modules = dict(model.named_modules())
-    if layer not in modules:
-        raise ValueError(f"feature_layer {layer!r} is not a module of this network; some names: "
-                         f"{[n for n in modules if n][:8]}")
-    seen: dict[str, torch.Tensor] = {}
-    handle = modules[layer].register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
-    try:
-        model.eval()
-        with torch.inference_mode():
-            device = next(model.parameters()).device
-            model(torch.from_numpy(x)[None].to(device))
-    finally:
-        handle.remove()
-    out = seen.get("out")
-    if not isinstance(out, torch.Tensor) or out.ndim < 3:
-        raise ValueError(f"feature_layer {layer!r} does not output a (N, C, *spatial) tensor")
-    return {"features": out[0, :channels].float().cpu().numpy().astype(np.float16), "input": x.astype(np.float16)}
-
-
-def dense_predictions(module: Any, data: Any, idx: np.ndarray, known: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Whole-image label maps (and particle probabilities) with the truth they are scored against;
-    ``known``: these images' predictions already made by this module (not made again)."""
-    from bakeoff.tasks.segmentation import mask_centres
-
-    out = dict(known) if known is not None and len(known["pred"]) == len(idx) else module.predict_images(data, idx)
-    out["ids"] = data.ids[idx]
-    out["class_names"] = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
-    out["spacing"] = tuple(data.spacing)
-    out["y"] = [data.mask(int(i)).astype(np.uint8) for i in idx]
-    out["centres"] = [np.asarray(data.centres[int(i)], np.float32) if data.centres is not None
-                      else mask_centres(m) for i, m in zip(idx, out["y"])]
-    return out
-
-
-
-
-def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, single_logit: bool, run_dir: Any) -> None:
-    """Grad-CAM of the first ``n`` validation samples by id (the same for every contender); skipped when
-    pytorch-grad-cam is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec("pytorch_grad_cam") is None:
-        return
-    from bakeoff.measure.gradcam import gradcam
-
-    pick = va[np.argsort(data.ids[va], kind="stable")[:n]]
-    out = gradcam(model, data.X[pick], single_logit)
-    save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=data.X[pick].astype(np.float16),
-             heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
-             class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))
-
-
 def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
                      input_shape: tuple[int, ...]) -> dict[str, Any]:
     """Predict the run's validation and test samples with a trained module, save predictions.npz and
@@ -116,7 +59,7 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
     contender = cfg.contenders[run.contender]
     split = ctx.splits[run.fold]
     va, te = split.val, split.test
-    preds = ctx.task.predict_parts(module, data, va, te, protocol)
+    preds = strategy_for(ctx.task).predict_parts(ctx.task, module, data, va, te, protocol)
     ctx.task.save_extras(module, data, va, preds, contender, cfg.evaluation, input_shape, run_dir)
     example = ctx.task.speed_example(data, te, input_shape, protocol.batch_size)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
@@ -133,26 +76,8 @@ def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: 
     """Train ``model`` on the fold's training part, selecting on its validation part (the task's loop:
     arrays in memory, or patches of images for dense tasks); the selected weights restored."""
     split = ctx.splits[fold]
-    return ctx.task.fit(model, protocol, ctx.data, split.train, split.val, run_dir=run_dir, seed=seed,
-                        threshold=ctx.config.evaluation.threshold, report=report)
-
-
-def _recording(report: Report | None, run_dir: Any) -> Report:
-    """The caller's epoch report, plus progress.json in the run directory (epoch, time, metrics)."""
-    from bakeoff.runs.store import PROGRESS_FILE
-
-    t0, first = time.time(), []  # the first epoch this attempt reports (a resumed run starts later)
-
-    def record(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-        if not first:
-            first.append(epoch)
-        per_epoch = (time.time() - t0) / max(epoch - first[0] + 1, 1)
-        write_json(run_dir / PROGRESS_FILE, {"epoch": epoch, "epochs": epochs, "eta_s": per_epoch * (epochs - epoch),
-                                             "updated": time.time(), "metrics": metrics})
-        if report is not None:
-            report(epoch, epochs, metrics)
-
-    return record
+    return strategy_for(ctx.task).fit(ctx.task, model, protocol, ctx.data, split.train, split.val, run_dir=run_dir,
+                                      seed=seed, threshold=ctx.config.evaluation.threshold, report=report)
 
 
 def train_as_rank(ctx: StudyContext, run: RunSpec) -> None:
@@ -195,7 +120,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
 
         token = CHECKPOINT_EVERY_S.set(cfg.execution.checkpoint_every_s)
         try:
-            result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, _recording(report, run_dir))
+            result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, progress_recorder(report, run_dir))
         finally:
             CHECKPOINT_EVERY_S.reset(token)
         module = result.module

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bakeoff.stats.weighted import class_indices
+from bakeoff.measure.weighted import class_indices
 
 CHUNK = 250  # replicates per block: bounds memory at CHUNK x n
 

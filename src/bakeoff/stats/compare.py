@@ -21,9 +21,9 @@ from bakeoff.stats.design import (
     required_size,
     satterthwaite,
 )
-from bakeoff.stats.paired import PairedRuns, paired_runs
+from bakeoff.stats.paired import PairedRuns, paired_runs, run_pair_tests
 from bakeoff.stats.verdict import verdict
-from bakeoff.tasks import task_class
+from bakeoff.tasks import task_class, task_for
 
 _NOT_PER_UNIT = ("class_names", "spacing")  # saved with a dense part, not one entry per image
 
@@ -259,6 +259,22 @@ def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: i
     return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed, unit=unit, extras=extras)
 
 
+def compare_runs(task_name: str, evaluations: dict, df: pd.DataFrame, a: str, b: str, ev: EvaluationConfig,
+                 seed: int) -> dict | None:
+    """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs):
+    the same pairing, estimates and tests for every task, through the primary metric's per-unit table,
+    with the task's per-run tests beside it."""
+    some = next(iter(test_parts(evaluations, df, a).values()), None)
+    if some is None:
+        return None
+    task = task_for(task_name, {"test": some}, ev)
+    runs = pair_runs(task, evaluations, df, a, b, ev)
+    if runs is None:
+        return None
+    return compare_pair(runs, a, b, ev, seed=seed, unit=task.unit,
+                        per_run_tests=lambda key: run_pair_tests(task.per_run_tests, runs, key, ev))
+
+
 def across_runs(runs: Any, est: dict[str, Estimate], ev: EvaluationConfig, hib: bool, seed: int) -> dict:
     """Tests that treat replicates as independent, on the per-test-set means (independent only when the
     test sets are disjoint): BCa interval, Bayesian correlated t-test, Wilcoxon, optionally ASO. With one
@@ -323,7 +339,7 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         else:
             pairs = [(c, base) for c in order if c != base]
         for i, (a, b) in enumerate(pairs):
-            pair = kind.compare_runs(evaluations, df, a, b, study.evaluation, seed=i)
+            pair = compare_runs(study.task, evaluations, df, a, b, study.evaluation, seed=i)
             if pair is not None:
                 out["pairs"].append(pair)
         out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary, study.evaluation.alpha)

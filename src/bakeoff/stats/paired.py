@@ -116,3 +116,51 @@ def paired_runs(task: Any, metric: str, parts_a: dict[tuple[int, int], dict[str,
     return PairedRuns(m, {k: m.table(parts_a[k], task, threshold) for k in keys},
                       {k: m.table(parts_b[k], task, threshold) for k in keys}, units, ids or None,
                       {k: parts_a[k] for k in keys}, {k: parts_b[k] for k in keys})
+
+
+# -- the tests of one (seed, fold) run pair reported beside the verdict (not part of it): a task names
+# the ones that fit its predictions (``Task.per_run_tests``); they are computed here
+def _mcnemar_threshold(runs: Any, key: tuple[int, int], ev: Any) -> dict[str, Any]:
+    """McNemar on correctness at the decision threshold (one probability per sample)."""
+    pa, pb = runs.parts_a[key], runs.parts_b[key]
+    y, thr = np.asarray(pa["y"]).astype(bool), ev.threshold
+    return {"mcnemar_accuracy": mcnemar_exact((pa["probs"] > thr) == y, (pb["probs"] > thr) == y)}
+
+
+def _delong(runs: Any, key: tuple[int, int], ev: Any) -> dict[str, Any]:
+    """DeLong's test of the two AUROCs on the same samples."""
+    pa, pb = runs.parts_a[key], runs.parts_b[key]
+    return {"delong_auroc": delong(np.asarray(pa["y"]).astype(bool), pa["probs"], pb["probs"], ev.n_permutations)}
+
+
+def _mcnemar_argmax(runs: Any, key: tuple[int, int], ev: Any) -> dict[str, Any]:
+    """McNemar on the correctness of the arg-max decisions (K probabilities per sample)."""
+    pa, pb = runs.parts_a[key], runs.parts_b[key]
+    y = np.asarray(pa["y"])
+    return {"mcnemar_accuracy": mcnemar_exact(pa["probs"].argmax(1) == y, pb["probs"].argmax(1) == y)}
+
+
+def _wilcoxon_images(runs: Any, key: tuple[int, int], ev: Any) -> dict[str, Any]:
+    """Wilcoxon signed-rank test of the images' own scores (the primary metric on each image alone)."""
+    eye = np.eye(runs.units[key[1]])
+    ia, ib = runs.values(key, "a", eye), runs.values(key, "b", eye)
+    ok = ~(np.isnan(ia) | np.isnan(ib))
+    entry: dict[str, Any] = {"images": int(ok.sum())}
+    if ok.sum() >= 6 and np.any(ia[ok] != ib[ok]):
+        w = stats.wilcoxon(ia[ok], ib[ok])
+        entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
+    else:
+        entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
+    return entry
+
+
+PER_RUN_TESTS = {"mcnemar_threshold": _mcnemar_threshold, "delong": _delong, "mcnemar_argmax": _mcnemar_argmax,
+                 "wilcoxon_images": _wilcoxon_images}
+
+
+def run_pair_tests(names: tuple[str, ...], runs: Any, key: tuple[int, int], ev: Any) -> dict[str, Any]:
+    """The named per-run tests (``PER_RUN_TESTS``) of run pair ``key``, merged."""
+    out: dict[str, Any] = {}
+    for name in names:
+        out.update(PER_RUN_TESTS[name](runs, key, ev))
+    return out

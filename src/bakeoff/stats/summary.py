@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.config import StudyConfig
-from bakeoff.stats.compare import adjust_pairs, test_parts
+from bakeoff.stats.compare import adjust_pairs, compare_runs, test_parts
 from bakeoff.stats.rank_stability import rank_stability, significance_map
 from bakeoff.tasks import task_class, task_for
 
@@ -26,9 +26,8 @@ def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, compariso
     order = [c for c in study.contenders if c in set(df.get("contender", []))]
     if ev.pairs == "all" or len(order) <= 2:
         return comparison.get("pairs", [])
-    kind = task_class(study.task)
     pairs = [p for i, (a, b) in enumerate(combinations(order, 2))
-             if (p := kind.compare_runs(evaluations, df, a, b, ev, seed=i)) is not None]
+             if (p := compare_runs(study.task, evaluations, df, a, b, ev, seed=i)) is not None]
     adjust_pairs(pairs, ev.primary, ev.alpha)
     return pairs
 

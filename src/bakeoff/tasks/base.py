@@ -120,10 +120,6 @@ class Task(ABC):
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         """Samples per class (pixels for dense tasks) of the items ``idx``."""
 
-    @abstractmethod
-    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
-        """What the network sees: a sample's shape, or the training patch size."""
-
     # -- the verdicts: two contenders' saved runs paired on the primary metric --------------------------
     unit = "sample"  # what the test set is made of, and what resampling draws
 
@@ -137,43 +133,11 @@ class Task(ABC):
             return f"{primary} has no per-{cls.unit} form to resample; choose another primary metric for verdicts"
         return None
 
-    @classmethod
-    def compare_runs(cls, evaluations: dict, df: Any, a: str, b: str, evaluation: Any, seed: int) -> dict | None:
-        """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs):
-        the same pairing, estimates and tests for every task, through the primary metric's per-unit table."""
-        from bakeoff.stats.compare import compare_pair, pair_runs, test_parts
-        from bakeoff.tasks import task_for
+    # the tests of one (seed, fold) run pair reported beside the verdict, by name (bakeoff.stats.paired)
+    per_run_tests: tuple[str, ...] = ()
 
-        some = next(iter(test_parts(evaluations, df, a).values()), None)
-        if some is None:
-            return None
-        task = task_for(cls.name, {"test": some}, evaluation)
-        runs = pair_runs(task, evaluations, df, a, b, evaluation)
-        if runs is None:
-            return None
-        return compare_pair(runs, a, b, evaluation, seed=seed, unit=task.unit,
-                            per_run_tests=lambda key: task.per_run_tests(runs, key, evaluation))
-
-    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
-        """Tests of one (seed, fold) run pair reported beside the verdict (not part of it)."""
-        return {}
-
-    # -- what a run does, which differs by task (runs/runner.py calls these; nothing there branches on
-    # the task) -------------------------------------------------------------------------------------
-    @abstractmethod
-    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
-            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
-        """Train ``model`` with its own loop and loaders, selecting on ``val_idx``; a ``FitResult``."""
-
-    @abstractmethod
-    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
-        """An (untrained) module around ``model`` that predicts as a trained one does."""
-
-    @abstractmethod
-    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
-                      protocol: Any) -> dict[str, dict[str, Any]]:
-        """The saved form of the validation and test predictions, ``{part: {...}}``."""
-
+    # -- what a run saves beside its predictions (how it trains and predicts: train.strategy, chosen from
+    # ``dense``) ------------------------------------------------------------------------------------------
     @abstractmethod
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
         """A batch of real inputs for timing inference."""
@@ -273,30 +237,6 @@ class SampleTask(Task):
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         return np.bincount(data.y[idx], minlength=self.num_classes).tolist()
 
-    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
-        return data.input_shape
-
-    # -- a run on samples held in memory -------------------------------------------------------------
-    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
-            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
-        from bakeoff.train.fit import fit
-
-        return fit(self, model, protocol, data.X[train_idx], data.y[train_idx], data.X[val_idx], data.y[val_idx],
-                   run_dir=run_dir, threshold=threshold, report=report)
-
-    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
-        from bakeoff.train.module import BakeoffModule
-
-        return BakeoffModule(model, self, torch.nn.Identity(), protocol, threshold)
-
-    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
-                      protocol: Any) -> dict[str, dict[str, Any]]:
-        from bakeoff.train.module import inference_batch
-
-        return {part: {"ids": data.ids[idx], "y": data.y[idx],
-                       "probs": module.predict_arrays(data.X[idx], inference_batch(protocol))}
-                for part, idx in (("val", val_idx), ("test", test_idx))}
-
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
         return torch.from_numpy(data.X[test_idx[:batch]])
 
@@ -304,6 +244,22 @@ class SampleTask(Task):
                     evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
         """Grad-CAM of the first validation images (2D)."""
         if evaluation.gradcam and data.spatial_dims == 2:
-            from bakeoff.runs.runner import save_gradcam
-
             save_gradcam(module.model, data, val_idx, evaluation.gradcam, self.num_outputs == 1, run_dir)
+
+
+def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, single_logit: bool, run_dir: Any) -> None:
+    """Grad-CAM of the first ``n`` validation samples by id (the same for every contender); skipped when
+    pytorch-grad-cam is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("pytorch_grad_cam") is None:
+        return
+    from bakeoff.layout import GRADCAM_FILE
+    from bakeoff.measure.gradcam import gradcam
+    from bakeoff.utils import save_npz
+
+    pick = va[np.argsort(data.ids[va], kind="stable")[:n]]
+    out = gradcam(model, data.X[pick], single_logit)
+    save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=data.X[pick].astype(np.float16),
+             heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
+             class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))

@@ -27,16 +27,7 @@ class BinaryClassification(SampleTask):
     default_primary = "auroc"
     fixed_classes = 2
     thresholded = True
-
-    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
-        """McNemar on correctness at the threshold and DeLong on AUROC, per run pair."""
-        from bakeoff.stats.paired import delong, mcnemar_exact
-
-        pa, pb = runs.parts_a[key], runs.parts_b[key]
-        y, thr = np.asarray(pa["y"]).astype(bool), evaluation.threshold
-        return {"mcnemar_accuracy": mcnemar_exact((pa["probs"] > thr) == y, (pb["probs"] > thr) == y),
-                "delong_auroc": delong(y, pa["probs"], pb["probs"], evaluation.n_permutations)}
-
+    per_run_tests = ("mcnemar_threshold", "delong")  # stats.paired: McNemar at the threshold, DeLong
     default_loss = "bce"
 
     @property
@@ -64,15 +55,7 @@ class MulticlassClassification(SampleTask):
 
     name = "multiclass_classification"
     default_primary = "auroc"
-
-    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
-        """McNemar on the correctness of the arg-max decisions, per run pair."""
-        from bakeoff.stats.paired import mcnemar_exact
-
-        pa, pb = runs.parts_a[key], runs.parts_b[key]
-        y = np.asarray(pa["y"])
-        return {"mcnemar_accuracy": mcnemar_exact(pa["probs"].argmax(1) == y, pb["probs"].argmax(1) == y)}
-
+    per_run_tests = ("mcnemar_argmax",)  # stats.paired: McNemar on the arg-max decisions
     default_loss = "ce"
 
     def per_class_names(self) -> tuple[str, ...]:
@@ -85,7 +68,7 @@ class MulticlassClassification(SampleTask):
 
     def per_class_metric(self, name: str) -> Any:
         """``f1_class2``: the F1 of class 2 against the rest, from the same confusion cells."""
-        from bakeoff.stats.multiclass import per_class
+        from bakeoff.measure.multiclass import per_class
         from bakeoff.tasks.metric import Metric, builtin_bounds, cells_table
 
         if name not in self.per_class_names():

@@ -9,8 +9,8 @@ the bootstrap, leave-one-out weights for the jackknife of ``bakeoff.stats.design
 It also declares its direction (``higher_is_better``), whether it needs a decision threshold, and which
 tasks it fits (the registry is keyed by task and name).
 
-The built-in ``compute`` functions are vectorised over replicates (``bakeoff.stats.weighted`` for binary
-metrics, ``bakeoff.stats.multiclass`` for confusion-matrix metrics, ``aggregate`` for ratio-of-sums dense
+The built-in ``compute`` functions are vectorised over replicates (``bakeoff.measure.weighted`` for binary
+metrics, ``bakeoff.measure.multiclass`` for confusion-matrix metrics, ``aggregate`` for ratio-of-sums dense
 metrics), because no library offers metrics under many weight vectors at once; tests check each against
 scikit-learn, torchmetrics and MONAI. A user's metric is a plain function ``fn(y, probs) -> float``
 decorated with :func:`register_metric`; its ``compute`` resamples explicitly (weights are integer counts),
@@ -189,8 +189,8 @@ def _builtins() -> None:
     if _DONE:
         return
     _DONE.append(True)
-    from bakeoff.stats.multiclass import cm_metrics
-    from bakeoff.stats.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
+    from bakeoff.measure.multiclass import cm_metrics
+    from bakeoff.measure.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
 
     def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
@@ -280,7 +280,7 @@ def binary_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
 
 
 def cells_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
-    from bakeoff.stats.multiclass import class_cells
+    from bakeoff.measure.multiclass import class_cells
 
     return class_cells(part["y"], part["probs"])
 

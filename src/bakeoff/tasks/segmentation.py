@@ -240,20 +240,7 @@ class SemanticSegmentation(Task):
     # -- verdicts: per-image tables paired by (seed, fold) and image id ------------------------------------
     unit = "image"
 
-    def per_run_tests(self, runs: Any, key: tuple[int, int], evaluation: Any) -> dict[str, Any]:
-        """Wilcoxon signed-rank test of the images' own scores (the metric on each image alone)."""
-        from scipy import stats as sps
-
-        eye = np.eye(runs.units[key[1]])
-        ia, ib = runs.values(key, "a", eye), runs.values(key, "b", eye)
-        ok = ~(np.isnan(ia) | np.isnan(ib))
-        entry: dict[str, Any] = {"images": int(ok.sum())}
-        if ok.sum() >= 6 and np.any(ia[ok] != ib[ok]):
-            w = sps.wilcoxon(ia[ok], ib[ok])
-            entry["wilcoxon_images"] = {"statistic": float(w.statistic), "p_value": float(w.pvalue)}
-        else:
-            entry["wilcoxon_images"] = {"note": "needs >= 6 images with defined, not all equal, scores"}
-        return entry
+    per_run_tests = ("wilcoxon_images",)  # stats.paired: Wilcoxon of the images' own scores
 
     # -- images, read patch by patch ------------------------------------------------------------------------
     @classmethod
@@ -277,34 +264,6 @@ class SemanticSegmentation(Task):
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         return data.class_pixels[idx].sum(0).astype(int).tolist()
 
-    def input_shape(self, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
-        from bakeoff.train.dense import patch_size_for
-
-        return patch_size_for(data, protocol, train_idx)
-
-    # -- a run on images: patches in training, whole images predicted --------------------------------------
-    def fit(self, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
-            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
-        from bakeoff.train.dense import fit_dense
-
-        return fit_dense(self, model, protocol, data, train_idx, val_idx, run_dir=run_dir, seed=seed, report=report)
-
-    def module_for(self, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
-        from bakeoff.train.dense import DenseModule
-
-        return DenseModule(model, self, torch.nn.Identity(), protocol, input_shape)
-
-    def predict_parts(self, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
-                      protocol: Any) -> dict[str, dict[str, Any]]:
-        """The validation images as the selected epoch predicted them (no second pass); the test part made
-        once, or taken from validation when the validation images double as the test set."""
-        from bakeoff.runs.runner import dense_predictions
-
-        preds = {"val": dense_predictions(module, data, val_idx, getattr(module, "selected_val", None))}
-        preds["test"] = dense_predictions(module, data, test_idx,
-                                          preds["val"] if np.array_equal(val_idx, test_idx) else None)
-        return preds
-
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
         return torch.from_numpy(np.stack([data.patch(int(test_idx[0]), (0,) * data.spatial_dims, input_shape)[0]]
                                          * batch))
@@ -318,7 +277,8 @@ class SemanticSegmentation(Task):
         preds["val"]["image"] = [data.image(int(val_idx[j])).astype(np.float16) if j in chosen else None
                                  for j in range(len(val_idx))]
         if contender.feature_layer:
-            from bakeoff.runs.runner import FEATURES_FILE, feature_maps
+            from bakeoff.layout import FEATURES_FILE
+            from bakeoff.measure.features import feature_maps
             from bakeoff.utils import save_npz
 
             first = int(val_idx[order[0]])

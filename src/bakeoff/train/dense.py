@@ -9,7 +9,6 @@ inference on whole images, so every contender is judged on the same full images.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +21,7 @@ from bakeoff.data.segdata import SegData
 from bakeoff.errors import BakeoffError
 from bakeoff.tasks import Task
 from bakeoff.train.module import BakeoffModule
-
-Report = Callable[[int, int, dict[str, float]], None]
+from bakeoff.train.progress import Report
 
 
 def patch_size_for(data: SegData, protocol: ProtocolConfig, idx: np.ndarray) -> tuple[int, ...]:

@@ -98,9 +98,9 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
               "data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
     report = None
     if rank == 0 and run_dir is not None:  # progress.json for bakeoff status (the caller's callback stays home)
-        from bakeoff.runs.runner import _recording
+        from bakeoff.train.progress import progress_recorder
 
-        report = _recording(None, Path(run_dir))
+        report = progress_recorder(None, Path(run_dir))
     result = run_fit(module, protocol, train, val, run_dir if rank == 0 else None, report, record, fabric=fabric)
     _leave_process_group(fabric)
     if rank != 0:

@@ -23,7 +23,7 @@ import contextvars
 import math
 import resource
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,7 @@ from bakeoff.config import ExecutionConfig, ProtocolConfig
 from bakeoff.faults import kill_point
 from bakeoff.measure.speed import _sync
 from bakeoff.train import determinism
-
-Report = Callable[[int, int, dict[str, float]], None]
+from bakeoff.train.progress import Report
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _loggers(run_dir: Path | None) -> list[Any]:
         return []
     from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
 
-    from bakeoff.runs.store import LOGS_DIR
+    from bakeoff.layout import LOGS_DIR
 
     return [CSVLogger(run_dir / LOGS_DIR, name="csv", version=""),  # the report reads runs.store.CSV_LOG
             TensorBoardLogger(run_dir / LOGS_DIR, name="tensorboard", version="", default_hp_metric=False)]
@@ -375,7 +374,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     if select.state is not None:
         raw.load_state_dict(select.state)
         if run_dir is not None:
-            from bakeoff.runs.store import BEST_FILE, CHECKPOINTS_DIR
+            from bakeoff.layout import BEST_FILE, CHECKPOINTS_DIR
 
             path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
             # weights only (the optimizer state tripled the size); keys as the module's state_dict; written
@@ -398,7 +397,7 @@ def resume_path(run_dir: Path | None) -> Path | None:
     """checkpoints/last.ckpt: everything an interrupted run needs to continue."""
     if run_dir is None:
         return None
-    from bakeoff.runs.store import CHECKPOINTS_DIR, RESUME_FILE
+    from bakeoff.layout import CHECKPOINTS_DIR, RESUME_FILE
 
     return Path(run_dir) / CHECKPOINTS_DIR / RESUME_FILE
 

@@ -1,0 +1,54 @@
+"""The layer contract (``.importlinter``): import-linter's own check, run as a user would, and no cycle
+between bakeoff's packages (grimp's import graph, the one import-linter builds), so a dependency that
+points the wrong way fails the suite, not a later review."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_layered_import_contract_holds():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert exe, "import-linter is a dev dependency (pyproject.toml)"
+    proc = subprocess.run([exe, "--config", str(ROOT / ".importlinter")], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode == 0 and "1 kept, 0 broken" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_no_cycle_between_packages():
+    import grimp
+
+    graph = grimp.build_graph("bakeoff")
+    top = sorted({m.split(".")[1] for m in graph.modules if m.count(".") >= 1})
+
+    def package(m: str) -> str:
+        return m.split(".")[1] if m.count(".") >= 1 else m
+
+    edges = {p: set() for p in top}
+    for m in graph.modules:
+        if m.count(".") < 1:
+            continue
+        for imported in graph.find_modules_directly_imported_by(m):
+            if imported.startswith("bakeoff.") and package(imported) != package(m):
+                edges[package(m)].add(package(imported))
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(p: str) -> None:  # depth-first search; a grey node met again closes a cycle
+        state[p] = 1
+        path.append(p)
+        for q in sorted(edges.get(p, ())):
+            assert state.get(q) != 1, f"package cycle: {' -> '.join(path[path.index(q):] + [q])}"
+            if q not in state:
+                visit(q)
+        path.pop()
+        state[p] = 2
+
+    for p in top:
+        if p not in state:
+            visit(p)
