@@ -21,12 +21,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# the fast loop (under 2 minutes on 2 cores): config, statistics without the calibration suite, the bad-input
-# catalogue's study-file cases; `make test` runs everything
+# the fast loop (under 2 minutes on 2 cores): every package's own tests without the slow and engine ones
+# (markers in tests/conftest.py): config, the layer contract, data, models, losses, tasks, train, stats,
+# the bad-input catalogue through the CLI, property tests, report tables; `make test` runs everything
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -x tests/test_config.py tests/stats tests/models \
-		--deselect tests/stats/test_calibration.py --deselect tests/stats/test_study_verdicts.py \
-		--deselect tests/stats/test_compare_cli.py
+	$(BIN)/python -m pytest -q -x -m "not slow and not engine and not gpu" tests/test_config.py \
+		tests/test_layers.py tests/data tests/models tests/test_losses.py tests/tasks tests/train tests/stats \
+		tests/robustness/test_catalogue.py tests/robustness/test_properties.py tests/report/test_tables.py \
+		tests/report/test_methods.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -52,3 +52,24 @@ def slurm():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     yield
     subprocess.run(["bash", str(script), "stop"], timeout=60)
+
+
+# Markers (pyproject.toml): ``engine`` for tests that drive a real external engine (SLURM, Ray, headless
+# Chromium, a Jupyter kernel, several processes), ``slow`` for end-to-end studies and simulations that
+# take more than ~10 s on 2 cores; `make test-fast` leaves both out, `make test` runs everything.
+ENGINE_FILES = ("test_slurm.py", "test_executor.py", "test_html_report.py", "test_notebook.py",
+                "test_multi_device.py", "test_tracking.py")
+SLOW_FILES = ("test_calibration.py", "test_resume.py", "test_environment.py", "test_examples.py",
+              "test_seg_examples.py", "test_digits_example.py", "test_sequential.py", "test_tuning.py",
+              "test_study_verdicts.py", "test_compare_cli.py")
+SLOW_TESTS = ("test_cpu_reruns_are_bit_identical_and_recorded", "test_kfold_study_through_the_api",
+              "test_compile_reports_its_time_apart_and_trains", "test_names_at_the_edge_train_and_write_only_under_out")
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    for item in items:
+        name = Path(str(item.fspath)).name
+        if name in ENGINE_FILES:
+            item.add_marker(pytest.mark.engine)
+        if name in SLOW_FILES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
