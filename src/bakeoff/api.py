@@ -12,7 +12,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
 from bakeoff.runs.context import RunSpec, StudyContext
 from bakeoff.runs.evaluate import EVALUATED_FILE
-from bakeoff.runs.executor import executor_for
+from bakeoff.runs.executor import executor_for, executor_spec
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
 from bakeoff.utils import read_json, write_json
@@ -45,9 +45,9 @@ class Study:
     def run(self, out: str | Path, progress: Progress | None = None, detach: bool = False) -> StudyReport | None:
         """Run every run not yet done in ``out`` and build the report. ``detach`` (SLURM): submit the jobs
         and return None at once; ``bakeoff status`` / ``bakeoff report`` read the directory later."""
-        if detach and self.config.execution.backend != "slurm":
+        if detach and not executor_spec(self.config.execution.backend).detaches:
             raise BakeoffError(f"--detach: needs execution.backend: slurm (got {self.config.execution.backend!r}); "
-                               f"local and Ray runs end with this process")
+                               f"expected an executor that submits jobs: local and Ray runs end with this process")
         store = StudyStore(out)
         store.check_for(self.config)  # the output directory first: seconds, before the data are loaded
         runs = self.plan()  # everything that can fail does so before any training

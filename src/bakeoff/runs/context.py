@@ -14,6 +14,7 @@ from bakeoff.data.sources import ArrayData
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
+from bakeoff.runs.executor import EXECUTORS, executor_spec
 from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.tasks import Task, task_class
 
@@ -104,15 +105,17 @@ class StudyContext:
                 self.task.check_metric(m.split("/", 1)[1], f"{where}.early_stopping.monitor")
             resolve(self.config.contenders[name].model)
             ex = self.config.execution
-            if ex.backend == "local" or (ex.backend == "ray" and not ex.address):  # training happens here
+            runner = executor_spec(ex.backend)
+            if runner.trains_here(ex):  # a device this machine lacks is an error here, not on a cluster
                 check_device(p, where)
             if isinstance(p.devices, int) and p.devices > 1 and self.dense:
                 raise BakeoffError(f"{where}.devices: {p.devices} devices per run are for in-memory classification "
                                    f"studies; expected 1 for {self.config.task}")
-            if p.num_nodes > 1 and ex.backend != "slurm":
+            if p.num_nodes > 1 and not runner.multi_node:
+                able = sorted(n for n, e in EXECUTORS.items() if e.multi_node)
                 raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run need SLURM to start the "
-                                   f"processes; expected execution.backend: slurm, or num_nodes: 1 with "
-                                   f"execution.backend {ex.backend!r}")
+                                   f"processes; expected execution.backend: {' or '.join(able)}, or num_nodes: 1 "
+                                   f"with execution.backend {ex.backend!r}")
             if p.num_nodes > 1 and self.dense:
                 raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run are for in-memory "
                                    f"classification studies; expected 1 for {self.config.task}")

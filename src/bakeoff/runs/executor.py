@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bakeoff.errors import BakeoffError, StorageFull
-from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import StudyStore
+
+if TYPE_CHECKING:  # the context checks a study against the executors registered here
+    from bakeoff.runs.context import StudyContext
 
 Progress = Callable[[str, RunSpec, Any], None]
 
@@ -72,6 +75,7 @@ def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threa
                 queue: Any = None) -> dict[str, Any]:
     """What a Ray worker does: rebuild the context from the resolved study and the shared data, run."""
     from bakeoff.config import StudyConfig
+    from bakeoff.runs.context import StudyContext  # (in the worker's own process)
     from bakeoff.runs.runner import execute_run
 
     _set_threads(threads)
@@ -167,18 +171,61 @@ class RayExecutor:
                 ray.shutdown()
 
 
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A registered executor: its factory ``make(execution, detach)`` and what it can do, which the
+    study's checks ask instead of naming backends."""
+
+    name: str
+    make: Callable[[Any, bool], Executor]
+    doc: str
+    detaches: bool = False  # can submit the runs and return at once (--detach)
+    multi_node: bool = False  # can start one run's processes on several nodes (protocol.num_nodes > 1)
+    trains_here: Callable[[Any], bool] = lambda execution: True  # runs train on this machine
+
+
+EXECUTORS: dict[str, ExecutorSpec] = {}
+
+
+def register_executor(name: str, *, doc: str, detaches: bool = False, multi_node: bool = False,
+                      trains_here: Callable[[Any], bool] | None = None) -> Callable[[Callable], Callable]:
+    """Register ``fn(execution, detach) -> Executor`` as ``execution.backend: name``."""
+    def wrap(fn: Callable[[Any, bool], Executor]) -> Callable[[Any, bool], Executor]:
+        EXECUTORS[name] = ExecutorSpec(name, fn, doc, detaches, multi_node, trains_here or (lambda execution: True))
+        return fn
+    return wrap
+
+
+def executor_spec(backend: str) -> ExecutorSpec:
+    if backend not in EXECUTORS:
+        raise BakeoffError(f"execution.backend: {backend!r} is not a registered executor; expected one of "
+                           f"{sorted(EXECUTORS)}")
+    return EXECUTORS[backend]
+
+
+@register_executor("local", doc="this machine: one run after another, or execution.workers runs at once (Ray)")
+def _local(execution: Any, detach: bool) -> Executor:
+    if execution.workers == 1:
+        return LocalExecutor()
+    return RayExecutor(None, execution.workers, execution.cpus_per_run, execution.gpus_per_run,
+                       execution.threads_per_run)
+
+
+@register_executor("ray", doc="a Ray cluster at execution.address (or a local Ray)",
+                   trains_here=lambda execution: not execution.address)
+def _ray(execution: Any, detach: bool) -> Executor:
+    return RayExecutor(execution.address, execution.workers if execution.workers > 1 else None,
+                       execution.cpus_per_run, execution.gpus_per_run, execution.threads_per_run)
+
+
+@register_executor("slurm", doc="a SLURM job array (submitit)", detaches=True, multi_node=True,
+                   trains_here=lambda execution: False)
+def _slurm(execution: Any, detach: bool) -> Executor:
+    from bakeoff.runs.slurm import SlurmExecutor
+
+    return SlurmExecutor(execution, detach=detach)
+
+
 def executor_for(execution: Any, detach: bool = False) -> Executor:
     """The executor ``execution`` (the study's ``execution:`` section) names; ``detach``: submit, don't wait."""
-    if execution.backend == "local" and execution.workers == 1:
-        return LocalExecutor()
-    if execution.backend == "local":
-        return RayExecutor(None, execution.workers, execution.cpus_per_run, execution.gpus_per_run,
-                           execution.threads_per_run)
-    if execution.backend == "ray":
-        return RayExecutor(execution.address, execution.workers if execution.workers > 1 else None,
-                           execution.cpus_per_run, execution.gpus_per_run, execution.threads_per_run)
-    if execution.backend == "slurm":
-        from bakeoff.runs.slurm import SlurmExecutor
-
-        return SlurmExecutor(execution, detach=detach)
-    raise BakeoffError(f"execution.backend: {execution.backend!r} is not available; expected local, ray or slurm")
+    return executor_spec(execution.backend).make(execution, detach)
