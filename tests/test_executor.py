@@ -49,12 +49,17 @@ def test_a_local_ray_runs_the_study_with_the_local_executors_results(tmp_path, t
     local = Study.from_dict(tiny_raw).run(tmp_path / "local")
     tiny_raw["execution"] = {"workers": 2, "threads_per_run": 1}
     events = []
-    ray_report = Study.from_dict(tiny_raw).run(tmp_path / "ray", lambda e, r, p: events.append((e, r.key)))
+    ray_report = Study.from_dict(tiny_raw).run(tmp_path / "ray", events.append)
     keep = [c for c in local.results.columns if not any(t in c for t in ("time", "per_s", "memory", "latency"))]
     sort = ["contender", "seed", "fold"]
     pd.testing.assert_frame_equal(ray_report.results[keep].sort_values(sort).reset_index(drop=True),
                                   local.results[keep].sort_values(sort).reset_index(drop=True))
     assert (ray_report.results["status"] == "done").all() and len(ray_report.results) == 4
-    assert sum(e == "epoch" for e, _ in events) == 8 and sum(e == "end" for e, _ in events) == 4
+    from bakeoff.runs.events import EpochDone, Finished, Started
+
+    assert sum(isinstance(e, EpochDone) for e in events) == 8  # typed events: 2 epochs of 4 runs, streamed back
+    assert sorted(e.run.key for e in events if isinstance(e, Finished)) == sorted(
+        e.run.key for e in events if isinstance(e, Started)) and sum(isinstance(e, Finished) for e in events) == 4
+    assert all(e.epochs == 2 and "val/auroc" in e.metrics for e in events if isinstance(e, EpochDone))
     pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")}
     assert len(pids) >= 2 and os.getpid() not in pids  # in Ray's worker processes, not here

@@ -12,6 +12,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
 from bakeoff.runs.context import RunSpec, StudyContext
 from bakeoff.runs.evaluate import EVALUATED_FILE
+from bakeoff.runs.events import Progress
 from bakeoff.runs.executor import executor_for, executor_spec
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
@@ -20,7 +21,6 @@ from bakeoff.utils import read_json, write_json
 # (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run
 # info), "damaged" (a finished run trained again; payload: why); during tuning ("tune", contender name,
 # (trial, trials, params)) and ("tune_failed", contender name, (trial number, error)).
-Progress = Callable[[str, RunSpec, Any], None]
 
 
 class Study:

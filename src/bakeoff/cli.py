@@ -61,6 +61,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bakeoff.config import load_study  # light: a finished study answers below without torch
+    from bakeoff.runs import events as ev
 
     cfg = load_study(study, set_ or [])
     sequential = until_decided or cfg.evaluation.sequential is not None
@@ -89,34 +90,33 @@ def run(
         overall = bar.add_task("runs", total=len(runs), info="")
         current = bar.add_task("", total=1, info="", visible=False)
 
-        def progress(event: str, r: Any, payload: Any) -> None:
-            if event == "tune":
-                trial, trials, params = payload
-                shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-                bar.update(current, description=f"  tuning {r}", completed=trial - 1, total=trials, info=shown,
-                           visible=True)
-            elif event == "tune_failed":
-                number, error = payload
-                bar.console.print(f"[yellow]tuning {r}: trial {number} failed:[/yellow] {escape(str(error))}")
-            elif event == "damaged":
-                bar.console.print(f"[yellow]run {escape(str(r.key))}:[/yellow] {escape(str(payload))}")
-            elif event == "queued":
-                queued[r.key] = payload
+        def progress(e: Any) -> None:
+            if isinstance(e, ev.TrialDone):
+                shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+                bar.update(current, description=f"  tuning {e.contender}", completed=e.trial - 1, total=e.trials,
+                           info=shown, visible=True)
+            elif isinstance(e, ev.TrialFailed):
+                bar.console.print(f"[yellow]tuning {escape(e.contender)}: trial {e.trial} failed:[/yellow] "
+                                  f"{escape(e.error)}")
+            elif isinstance(e, ev.Damaged):
+                bar.console.print(f"[yellow]run {escape(e.run.key)}:[/yellow] {escape(e.reason)}")
+            elif isinstance(e, ev.Queued):
+                queued[e.run.key] = e.job
                 bar.update(overall, info=f"{len(queued)} SLURM job(s) queued")
-            elif event == "start":
-                bar.update(current, description=f"  {r.key}", completed=0,
-                           total=s.context.protocol(r.contender).epochs, info="", visible=True)
-            elif event == "epoch":
-                epoch, max_epochs, metrics = payload
-                monitor = s.context.protocol(r.contender).select.monitor
-                shown = f"{monitor} {metrics[monitor]:.3f}" if monitor in metrics else ""
-                bar.update(current, completed=epoch, total=max_epochs, info=shown)
-            elif event in ("end", "skip"):
+            elif isinstance(e, ev.Started):
+                bar.update(current, description=f"  {e.run.key}", completed=0,
+                           total=s.context.protocol(e.run.contender).epochs, info="", visible=True)
+            elif isinstance(e, ev.EpochDone):
+                monitor = s.context.protocol(e.run.contender).select.monitor
+                shown = f"{monitor} {e.metrics[monitor]:.3f}" if monitor in e.metrics else ""
+                bar.update(current, completed=e.epoch, total=e.epochs, info=shown)
+            elif isinstance(e, (ev.Finished, ev.Skipped)):
                 bar.advance(overall)
-                if event == "end" and payload.get("status") != "done":
-                    failures.append(f"{r.key}: {payload.get('error')}")
-                    bar.console.print(f"[red]run {escape(str(r.key))} failed:[/red] {escape(str(payload.get('error')))}")
-                bar.update(overall, info=f"last: {r.key} ({'cached' if event == 'skip' else payload['status']})")
+                if isinstance(e, ev.Finished) and e.failed:
+                    failures.append(f"{e.run.key}: {e.info.get('error')}")
+                    bar.console.print(f"[red]run {escape(e.run.key)} failed:[/red] {escape(str(e.info.get('error')))}")
+                status = "cached" if isinstance(e, ev.Skipped) else e.info.get("status")
+                bar.update(overall, info=f"last: {e.run.key} ({status})")
 
         if sequential:
             def on_look(look: dict[str, Any]) -> None:

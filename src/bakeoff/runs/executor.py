@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bakeoff.errors import BakeoffError, StorageFull
+from bakeoff.runs.events import Damaged, EpochDone, Finished, Progress, Skipped, Started
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import StudyStore
 
 if TYPE_CHECKING:  # the context checks a study against the executors registered here
     from bakeoff.runs.context import StudyContext
 
-Progress = Callable[[str, RunSpec, Any], None]
 
 
 class Executor(Protocol):
@@ -38,11 +38,11 @@ def not_done(store: StudyStore, runs: list[RunSpec], progress: Progress | None =
     for run in runs:
         if store.is_done(run):
             if progress:
-                progress("skip", run, store.run_info(run))
+                progress(Skipped(run, store.run_info(run) or {}))
         else:
             damage = store.damaged(run)
             if damage and progress:
-                progress("damaged", run, damage)
+                progress(Damaged(run, damage))
             todo.append(run)
     return todo
 
@@ -64,11 +64,11 @@ class LocalExecutor:
         _set_threads(ctx.config.execution.threads_per_run)
         for run in not_done(store, runs, progress):
             if progress:
-                progress("start", run, None)
-            report = (lambda e, m, d, _r=run: progress("epoch", _r, (e, m, d))) if progress else None
+                progress(Started(run))
+            report = (lambda e, m, d, _r=run: progress(EpochDone(_r, e, m, d))) if progress else None
             info = execute_run(ctx, store, run, report)
             if progress:
-                progress("end", run, info)
+                progress(Finished(run, info))
 
 
 def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threads: int | None,
@@ -143,13 +143,13 @@ class RayExecutor:
             for run in todo:
                 pending[task.remote(config, data_ref, str(store.root), run, threads, queue)] = run
                 if progress:
-                    progress("start", run, None)
+                    progress(Started(run))
             by_key = {r.key: r for r in todo}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 while queue is not None and not queue.empty():
                     key, epoch, epochs, metrics = queue.get_nowait()
-                    progress("epoch", by_key[key], (epoch, epochs, metrics))
+                    progress(EpochDone(by_key[key], epoch, epochs, metrics))
                 for ref in done:
                     run = pending.pop(ref)
                     try:
@@ -165,7 +165,7 @@ class RayExecutor:
                                          f"{' '.join(str(exc).split())[:300]}"}
                         store.write_run(run, info)
                     if progress:
-                        progress("end", run, info)
+                        progress(Finished(run, info))
         finally:
             if self._started:
                 ray.shutdown()

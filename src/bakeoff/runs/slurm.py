@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError, StorageFull, storage_full, storage_full_error
+from bakeoff.runs.events import Finished, Progress, Queued, Started
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import DONE, FAILED, StudyStore
 from bakeoff.utils import read_json, write_json
@@ -139,7 +140,7 @@ class SlurmExecutor:
         executor.update_parameters(**params)
         return executor
 
-    def execute(self, ctx: Any, store: StudyStore, runs: list[RunSpec], progress: Any = None) -> None:
+    def execute(self, ctx: Any, store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> None:
         if ctx._data is not None:
             raise BakeoffError("execution.backend: slurm jobs read the data from data.source on the cluster's "
                                "nodes; data given in Python cannot travel there. Save it (an .npz) and name it "
@@ -174,12 +175,12 @@ class SlurmExecutor:
                 write_json(folder / JOBS_FILE, known)
         for r in todo:
             if progress:
-                progress("queued", r, known[r.key])
+                progress(Queued(r, str(known[r.key])))
         if self.detach:
             return
         self.wait(store, todo, progress)
 
-    def wait(self, store: StudyStore, runs: list[RunSpec], progress: Any = None) -> None:
+    def wait(self, store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> None:
         """Until every run is done or failed; a job that left the queue without a result is a failed run."""
         known = jobs_of(store.root)
         left = {r.key: r for r in runs}
@@ -193,11 +194,11 @@ class SlurmExecutor:
                 if status == "running" and key not in started:
                     started.add(key)
                     if progress:
-                        progress("start", run, None)
+                        progress(Started(run))
                 if status in (DONE, FAILED):
                     del left[key]
                     if progress:
-                        progress("end", run, info)
+                        progress(Finished(run, info))
                     continue
                 job = known.get(key)
                 if states is not None and job not in states:  # not queued, not running, no result (yet)

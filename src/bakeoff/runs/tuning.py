@@ -8,12 +8,12 @@ Optuna SQLite study under ``DIR/tuning/``, so an interrupted study resumes its t
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from typing import Any
 
 from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.context import StudyContext
+from bakeoff.runs.events import Progress, TrialDone, TrialFailed
 from bakeoff.runs.store import CHECKPOINTS_DIR, StudyStore
 from bakeoff.train.fit import seed_everything
 from bakeoff.utils import read_json, write_json
@@ -46,7 +46,7 @@ def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_di
 
 
 def tune(ctx: StudyContext, store: StudyStore,
-         progress: Callable[[str, str, Any], None] | None = None) -> dict[str, dict[str, Any]]:
+         progress: Progress | None = None) -> dict[str, dict[str, Any]]:
     """Run (or resume) every contender's trials; returns the best setting per contender."""
     cfg = ctx.config.tuning
     if cfg.mode == "none":
@@ -69,7 +69,7 @@ def tune(ctx: StudyContext, store: StudyStore,
             trial = study.ask()
             params = {path: _suggest(trial, path, dim) for path, dim in cfg.space.items()}
             if progress:
-                progress("tune", name, (i + 1, cfg.trials, params))
+                progress(TrialDone(name, i + 1, cfg.trials, params))
             try:
                 value = _objective(ctx, name, params, root / name / f"trial{trial.number}")
             except Exception as exc:  # noqa: BLE001 - a failed trial uses its share of the budget, like any other
@@ -77,7 +77,7 @@ def tune(ctx: StudyContext, store: StudyStore,
                 trial.set_user_attr("error", error)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 if progress:
-                    progress("tune_failed", name, (trial.number, error))
+                    progress(TrialFailed(name, trial.number, str(error)))
                 continue
             study.tell(trial, value)
         complete = [t for t in study.trials if t.state.name == "COMPLETE"]
