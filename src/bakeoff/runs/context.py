@@ -60,6 +60,13 @@ class StudyContext:
         return self.task_class.dense
 
     @cached_property
+    def strategy(self) -> Any:
+        """How this study's runs train and predict (``train.strategy``, chosen from the task)."""
+        from bakeoff.train.strategy import strategy_for  # (torch and Lightning only when a study is checked)
+
+        return strategy_for(self.task)
+
+    @cached_property
     def task_class(self) -> type[Task]:
         return task_class(self.config.task)
 
@@ -108,17 +115,11 @@ class StudyContext:
             runner = executor_spec(ex.backend)
             if runner.trains_here(ex):  # a device this machine lacks is an error here, not on a cluster
                 check_device(p, where)
-            if isinstance(p.devices, int) and p.devices > 1 and self.dense:
-                raise BakeoffError(f"{where}.devices: {p.devices} devices per run are for in-memory classification "
-                                   f"studies; expected 1 for {self.config.task}")
             if p.num_nodes > 1 and not runner.multi_node:
                 able = sorted(n for n, e in EXECUTORS.items() if e.multi_node)
                 raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run need SLURM to start the "
                                    f"processes; expected execution.backend: {' or '.join(able)}, or num_nodes: 1 "
                                    f"with execution.backend {ex.backend!r}")
-            if p.num_nodes > 1 and self.dense:
-                raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run are for in-memory "
-                                   f"classification studies; expected 1 for {self.config.task}")
             self._check_task_settings(p, where)
             self._check_builds(name)
             if self.config.contenders[name].feature_layer:
@@ -126,10 +127,8 @@ class StudyContext:
 
     def input_shape(self, contender: str, fold: int = 0, protocol: ProtocolConfig | None = None) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
-        from bakeoff.train.strategy import strategy_for  # (torch and Lightning only when a shape is asked)
-
-        return strategy_for(self.task).input_shape(self.task, self.data, protocol or self.protocol(contender),
-                                                   self.splits[fold].train)
+        return self.strategy.input_shape(self.task, self.data, protocol or self.protocol(contender),
+                                          self.splits[fold].train)
 
     def build_model(self, contender: str, protocol: ProtocolConfig | None = None, fold: int = 0) -> Any:
         """The contender's network for this study's data and task; with the cumulative-link loss, a
@@ -167,7 +166,7 @@ class StudyContext:
                 out = net(torch.zeros(shape))
         except Exception as exc:  # noqa: BLE001 - whatever the network raises, named and in one line
             raise BakeoffError(f"contenders.{name}: {c.model} cannot take inputs of shape {list(shape)} "
-                               f"(batch, channels, *{'patch' if self.dense else 'sample'}): {type(exc).__name__}: "
+                               f"(batch, channels, *{self.strategy.unit}): {type(exc).__name__}: "
                                f"{' '.join(str(exc).split())[:300]}; expected a network that takes this input: fix "
                                f"its params or protocol.patch_size / data.image_size") from None
         finally:
@@ -175,13 +174,8 @@ class StudyContext:
         expected = self.task.num_classes if self.protocol(name).loss.name == "cumulative_link" \
             else self.task.num_outputs
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else None
-        if self.dense:
-            ok = got == (1, expected, *shape[2:])
-            want = f"(1, {expected}, {', '.join(map(str, shape[2:]))})"
-        else:  # (1, K); a single logit may come as (1,) or (1, 1)
-            ok = got is not None and len(got) >= 1 and got[0] == 1 and int(np.prod(got[1:])) == expected
-            want = f"(1, {expected})"
-        if not ok:
+        want, fits = self.strategy.output_shape(tuple(shape), expected)
+        if not fits(got):
             raise BakeoffError(f"contenders.{name}: {c.model} gives outputs of shape "
                                f"{None if got is None else list(got)} for one input of shape {list(shape)}; "
                                f"expected {want}")
@@ -213,16 +207,7 @@ class StudyContext:
             build_loss(p.loss, self.task.default_loss, np.arange(K) % K, K, counts=np.ones(K), dense=self.dense)
         except BakeoffError as exc:
             raise BakeoffError(str(exc).replace("protocol.loss", f"{where}.loss", 1)) from None
-        if self.dense:
-            if "rotate" in p.augment:
-                raise BakeoffError(f"{where}.augment: 'rotate' is not available for segmentation (masks would "
-                                   f"need nearest-neighbour resampling); expected flip and/or rot90")
-            if p.patch_size is not None and len(p.patch_size) != self.data.spatial_dims:
-                raise BakeoffError(f"{where}.patch_size: {p.patch_size} has {len(p.patch_size)} values; expected "
-                                   f"{self.data.spatial_dims} for {self.data.spatial_dims}D images")
-        elif p.patch_size is not None or p.iterations_per_epoch is not None:
-            raise BakeoffError(f"{where}.patch_size / iterations_per_epoch: only for segmentation and particle "
-                               f"picking; {self.config.task} trains on whole samples")
+        self.strategy.check_protocol(self.task, self.data, p, where)  # what its way of training cannot do
 
     @cached_property
     def data_checks(self) -> dict[str, Any]:

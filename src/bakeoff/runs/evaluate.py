@@ -22,7 +22,6 @@ from bakeoff.models import count_parameters
 from bakeoff.runs.context import StudyContext
 from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.runs.store import DONE, FAILED, StudyStore
-from bakeoff.train.strategy import strategy_for
 from bakeoff.utils import sha256_of
 
 EVALUATED_FILE = "evaluated_checkpoints.json"
@@ -149,7 +148,7 @@ def evaluate_checkpoint(ctx: StudyContext, store: StudyStore, name: str, path: P
     run_dir = store.start(run)
     t0 = time.perf_counter()
     try:
-        module = strategy_for(ctx.task).module_for(ctx.task, model, protocol, input_shape, cfg.evaluation.threshold)
+        module = ctx.strategy.module_for(ctx.task, model, protocol, input_shape, cfg.evaluation.threshold)
         info["n_parameters"] = count_parameters(model)
         info["speed"] = predict_and_save(ctx, run, module, run_dir, input_shape)
         info.update(status=DONE, device=str(module.device))

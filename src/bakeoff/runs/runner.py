@@ -27,7 +27,6 @@ from bakeoff.runs.store import (
 )
 from bakeoff.train.fit import seed_everything, set_tf32
 from bakeoff.train.progress import Report, progress_recorder
-from bakeoff.train.strategy import strategy_for
 from bakeoff.utils import save_npz, sha256_of, write_json
 
 
@@ -59,7 +58,7 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
     contender = cfg.contenders[run.contender]
     split = ctx.splits[run.fold]
     va, te = split.val, split.test
-    preds = strategy_for(ctx.task).predict_parts(ctx.task, module, data, va, te, protocol)
+    preds = ctx.strategy.predict_parts(ctx.task, module, data, va, te, protocol)
     ctx.task.save_extras(module, data, va, preds, contender, cfg.evaluation, input_shape, run_dir)
     example = ctx.task.speed_example(data, te, input_shape, protocol.batch_size)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
@@ -76,7 +75,7 @@ def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: 
     """Train ``model`` on the fold's training part, selecting on its validation part (the task's loop:
     arrays in memory, or patches of images for dense tasks); the selected weights restored."""
     split = ctx.splits[fold]
-    return strategy_for(ctx.task).fit(ctx.task, model, protocol, ctx.data, split.train, split.val, run_dir=run_dir,
+    return ctx.strategy.fit(ctx.task, model, protocol, ctx.data, split.train, split.val, run_dir=run_dir,
                                       seed=seed, threshold=ctx.config.evaluation.threshold, report=report)
 
 

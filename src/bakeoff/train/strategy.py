@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bakeoff.errors import BakeoffError
 from bakeoff.tasks import Task
 from bakeoff.tasks.segmentation import mask_centres
 from bakeoff.train.dense import DenseModule, fit_dense, patch_size_for
@@ -25,6 +26,19 @@ class SampleStrategy:
     """Samples in memory: the network sees whole samples."""
 
     name = "samples"
+    unit = "sample"  # what one input of the network is
+
+    def check_protocol(self, task: Task, data: Any, p: Any, where: str) -> None:
+        """Settings this strategy cannot honour, refused before any training."""
+        if p.patch_size is not None or p.iterations_per_epoch is not None:
+            raise BakeoffError(f"{where}.patch_size / iterations_per_epoch: only for segmentation and particle "
+                               f"picking; {task.name} trains on whole samples")
+
+    def output_shape(self, input_shape: tuple[int, ...], outputs: int) -> tuple[str, Any]:
+        """What one input of ``input_shape`` must give, in words, and a test of the shape it gave: (1, K)
+        (a single logit may come as (1,) or (1, 1))."""
+        return (f"(1, {outputs})", lambda got: got is not None and len(got) >= 1 and got[0] == 1
+                and int(np.prod(got[1:])) == outputs)
 
     def input_shape(self, task: Task, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
         return data.input_shape
@@ -50,6 +64,26 @@ class PatchStrategy:
     """Images read patch by patch: random patches in training, whole images predicted."""
 
     name = "patches"
+    unit = "patch"
+
+    def check_protocol(self, task: Task, data: Any, p: Any, where: str) -> None:
+        if isinstance(p.devices, int) and p.devices > 1:
+            raise BakeoffError(f"{where}.devices: {p.devices} devices per run are for in-memory classification "
+                               f"studies; expected 1 for {task.name}")
+        if p.num_nodes > 1:
+            raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run are for in-memory classification "
+                               f"studies; expected 1 for {task.name}")
+        if "rotate" in p.augment:
+            raise BakeoffError(f"{where}.augment: 'rotate' is not available for segmentation (masks would need "
+                               f"nearest-neighbour resampling); expected flip and/or rot90")
+        if p.patch_size is not None and len(p.patch_size) != data.spatial_dims:
+            raise BakeoffError(f"{where}.patch_size: {p.patch_size} has {len(p.patch_size)} values; expected "
+                               f"{data.spatial_dims} for {data.spatial_dims}D images")
+
+    def output_shape(self, input_shape: tuple[int, ...], outputs: int) -> tuple[str, Any]:
+        """(1, K, *spatial): one score map per class, the size of the input."""
+        want = (1, outputs, *input_shape[2:])
+        return f"({', '.join(map(str, want))})", lambda got: got == want
 
     def input_shape(self, task: Task, data: Any, protocol: Any, train_idx: np.ndarray) -> tuple[int, ...]:
         return patch_size_for(data, protocol, train_idx)
