@@ -102,14 +102,9 @@ def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool 
         made.append(plots.metric_bars(df, order, ev.threshold, out, study.task))
         kind = task_class(study.task)
         made.append(plots.confusion_matrices(evaluations, order, ev.threshold if kind.thresholded else None, out))
-        if kind.dense:
-            first = next(iter(evaluations.values()))["preds"]["test"]
-            extra = [plots.class_scores(df, order, first["class_names"], out), plots.qualitative(evaluations, order, out),
-                     plots.feature_maps(store, df, order, out)]
-        else:
-            extra = [plots.roc_curves(evaluations, order, study.task, out),
-                     *plots.gradcam_pictures(store, df, order, out)]
-        made.extend(p for p in extra if p is not None)
+        for figure in kind.figures:  # the figures the task declares (Task.figures), drawn by report.plots
+            drawn = TASK_FIGURES[figure](store, study, df, evaluations, order, out)
+            made.extend(p for p in (drawn if isinstance(drawn, list) else [drawn]) if p is not None)
         if (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(plots.cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
     report = StudyReport(study, df, summary, comparison, made)
@@ -128,6 +123,22 @@ def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool 
             if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
                 raise
     return report
+
+
+def _class_scores(store: StudyStore, study: StudyConfig, df: pd.DataFrame, evaluations: dict, order: list[str],
+                  out: Path) -> Path | None:
+    first = next(iter(evaluations.values()))["preds"]["test"]
+    return plots.class_scores(df, order, first["class_names"], out)
+
+
+# a task names its own figures (Task.figures); each is drawn here from what the study saved
+TASK_FIGURES: dict[str, Any] = {
+    "roc_curves": lambda store, study, df, ev, order, out: plots.roc_curves(ev, order, study.task, out),
+    "gradcam": lambda store, study, df, ev, order, out: plots.gradcam_pictures(store, df, order, out),
+    "class_scores": _class_scores,
+    "qualitative": lambda store, study, df, ev, order, out: plots.qualitative(ev, order, out),
+    "feature_maps": lambda store, study, df, ev, order, out: plots.feature_maps(store, df, order, out),
+}
 
 
 FIGURE_CAPTIONS = {

@@ -135,6 +135,9 @@ class Task(ABC):
 
     # the tests of one (seed, fold) run pair reported beside the verdict, by name (bakeoff.stats.paired)
     per_run_tests: tuple[str, ...] = ()
+    # the report's figures particular to this task, by name (report.build.TASK_FIGURES), after the curves,
+    # metric bars and confusion matrices every task gets
+    figures: tuple[str, ...] = ()
 
     # -- what a run saves beside its predictions (how it trains and predicts: train.strategy, chosen from
     # ``dense``) ------------------------------------------------------------------------------------------
@@ -189,6 +192,8 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
 
 class SampleTask(Task):
     """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
+
+    figures = ("roc_curves", "gradcam")
 
     def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
         """Every metric of these predictions, each from its registered ``Metric``."""

@@ -172,6 +172,7 @@ class SemanticSegmentation(Task):
     default_primary = "mean_dice"
     default_loss = "ce"
     dense = True
+    figures = ("class_scores", "qualitative", "feature_maps")
 
     @classmethod
     def create(cls, num_classes: int | None, settings: Any = None) -> Task:
