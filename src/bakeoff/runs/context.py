@@ -184,8 +184,9 @@ class StudyContext:
         """Build the network once (CPU) to check that the named layer exists."""
         c = self.config.contenders[name]
         where = f"contenders.{name}.feature_layer"
-        if not self.dense:
-            raise BakeoffError(f"{where}: feature maps are drawn for segmentation and particle picking only")
+        if not self.task.saves_feature_maps:
+            raise BakeoffError(f"{where}: feature maps are drawn for segmentation and particle picking only; "
+                               f"expected no feature_layer for {self.config.task}")
         net = self.build_model(name)
         names = [n for n, _ in net.named_modules() if n]
         if c.feature_layer not in names:
@@ -217,19 +218,7 @@ class StudyContext:
         checks = {"exact_duplicates": dups, "groups_across_parts": overlap,
                   "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None),
                   "data_fingerprint": self.data_fingerprint, "n_samples": int(len(self.data.ids))}
-        names = getattr(self.data, "meta", {}).get("class_names")
-        if names is not None and not self.dense:
-            checks["class_names"] = {str(k): str(n) for k, n in enumerate(names)}  # label k means this class
-        if self.dense:
-            absent = {s.fold: [int(k) for k in np.flatnonzero(self.data.class_pixels[s.train].sum(0) == 0)]
-                      for s in self.splits}
-            absent = {f: ks for f, ks in absent.items() if ks}
-            checks["classes_absent_from_training"] = absent
-            if absent:
-                names = self.task.class_names
-                f, ks = next(iter(absent.items()))
-                warnings.warn(f"data: class(es) {[names[k] for k in ks]} never occur in the training images of "
-                              f"fold {f}; their scores are reported but undefined in meaning", stacklevel=2)
+        checks.update(self.task.data_checks(self.data, self.splits))
         if dups:
             first = dups[0]
             msg = (f"data: {len(dups)} samples have a pixel-identical twin in another part of the split (first: "

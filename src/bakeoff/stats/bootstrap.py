@@ -43,7 +43,7 @@ def bootstrap_replicates(task: Any, part: dict[str, Any], names: tuple[str, ...]
     metrics = {m: task.metric(m) for m in names}
     tables = tables_for(metrics, part, task, threshold)
     n = len(part["ids"] if "ids" in part else part["y"])
-    strata = strata_of(part.get("y") if task.unit == "sample" else None, n)
+    strata = strata_of(part.get("y") if task.stratify_by_label else None, n)
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {m: [] for m in names}
     for start in range(0, n_boot, CHUNK):

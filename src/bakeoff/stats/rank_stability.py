@@ -39,7 +39,7 @@ def rank_stability(task: Any, parts: dict[str, dict[tuple[int, int], dict[str, A
     first = parts[contenders[0]]
     fold_part = {f: first[next(k for k in keys if k[1] == f)] for f in folds}
     n_units = {f: len(p["ids"] if "ids" in p else p["y"]) for f, p in fold_part.items()}
-    strata = {f: strata_of(fold_part[f].get("y") if task.unit == "sample" else None, n_units[f]) for f in folds}
+    strata = {f: strata_of(fold_part[f].get("y") if task.stratify_by_label else None, n_units[f]) for f in folds}
 
     def values(W: dict[int, np.ndarray], S: np.ndarray) -> np.ndarray:
         """(contenders, B): the mean over runs, run (s, f) weighted by seed s's multiplicity S[:, s]."""
@@ -94,7 +94,7 @@ def rank_stability(task: Any, parts: dict[str, dict[tuple[int, int], dict[str, A
                         "q025": float(np.quantile(taus, 0.025)) if len(taus) else None,
                         "mean": float(taus.mean()) if len(taus) else None},
         "method": ("ranks over bootstrap resamples of the test units" +
-                   (" (stratified by class)" if task.unit == "sample" else "") +
+                   (" (stratified by class)" if task.stratify_by_label else "") +
                    (" and of the seeds" if resample_seeds and len(seeds) > 1 else "") +
                    ", shared by all contenders; Kendall's tau against the full-data ranking (challengeR)"),
     }

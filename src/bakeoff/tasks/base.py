@@ -138,6 +138,14 @@ class Task(ABC):
     # the report's figures particular to this task, by name (report.build.TASK_FIGURES), after the curves,
     # metric bars and confusion matrices every task gets
     figures: tuple[str, ...] = ()
+    # resampling of the test units keeps each label's share (one label per unit) or draws units freely
+    stratify_by_label = False
+    # the run saves the activations of ``contenders.NAME.feature_layer`` (measure.features)
+    saves_feature_maps = False
+
+    def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
+        """What this task adds to data_checks.json beside the leakage checks every task gets."""
+        return {}
 
     # -- what a run saves beside its predictions (how it trains and predicts: train.strategy, chosen from
     # ``dense``) ------------------------------------------------------------------------------------------
@@ -194,6 +202,11 @@ class SampleTask(Task):
     """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
 
     figures = ("roc_curves", "gradcam")
+    stratify_by_label = True
+
+    def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
+        names = getattr(data, "meta", {}).get("class_names")  # label k means this class
+        return {"class_names": {str(k): str(n) for k, n in enumerate(names)}} if names is not None else {}
 
     def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
         """Every metric of these predictions, each from its registered ``Metric``."""

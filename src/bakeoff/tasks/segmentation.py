@@ -173,6 +173,19 @@ class SemanticSegmentation(Task):
     default_loss = "ce"
     dense = True
     figures = ("class_scores", "qualitative", "feature_maps")
+    saves_feature_maps = True
+
+    def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
+        """The classes that never occur in a fold's training images (their scores are undefined in meaning)."""
+        import warnings
+
+        absent = {s.fold: [int(k) for k in np.flatnonzero(data.class_pixels[s.train].sum(0) == 0)] for s in splits}
+        absent = {f: ks for f, ks in absent.items() if ks}
+        if absent:
+            f, ks = next(iter(absent.items()))
+            warnings.warn(f"data: class(es) {[self.class_names[k] for k in ks]} never occur in the training images "
+                          f"of fold {f}; their scores are reported but undefined in meaning", stacklevel=3)
+        return {"classes_absent_from_training": absent}
 
     @classmethod
     def create(cls, num_classes: int | None, settings: Any = None) -> Task:
