@@ -18,9 +18,7 @@ from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
 from bakeoff.utils import read_json, write_json
 
-# (event, run, payload): "start", "epoch" (payload: epoch, max_epochs, metrics), "skip", "end" (payload: run
-# info), "damaged" (a finished run trained again; payload: why); during tuning ("tune", contender name,
-# (trial, trials, params)) and ("tune_failed", contender name, (trial number, error)).
+# progress: a callback of typed events, bakeoff.runs.events (Started, EpochDone, Finished, ...)
 
 
 class Study:

@@ -51,12 +51,8 @@ class StudyReport:
 def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True, write: bool = True) -> StudyReport:
     """Tables, statistics and (with ``make_plots``) figures and report.html from the saved predictions;
     without ``write`` nothing is written (a read-only study directory): the report is only returned."""
-    if not write:
-        return _build(store, study, False, write=False)
-    return _build(store, study, make_plots)
+    make_plots = make_plots and write  # figures and the page are files
 
-
-def _build(store: StudyStore, study: StudyConfig, make_plots: bool, write: bool = True) -> StudyReport:
     def put_text(path: Path, text: str) -> None:
         if write:
             atomic_write_text(path, text)
