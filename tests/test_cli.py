@@ -261,8 +261,8 @@ def test_other_studys_directory_is_never_overwritten(finished, tmp_path):
 def test_leakage_is_refused_unless_allowed_and_then_recorded(tmp_path, tiny_raw):
     """Pixel-identical samples in two parts of a split: refused (one line naming the twin and the fix)
     unless data.allow_duplicates, which keeps them with a warning and lists them in data_checks."""
-    from bakeoff.config import validate_study
     from bakeoff.runs.context import StudyContext
+    from bakeoff.tasks import validate_study
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 9, 11, 11)), np.tile([0, 1], 30)

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bakeoff.config import apply_overrides, load_study, validate_study
+from bakeoff.config import apply_overrides
 from bakeoff.errors import BakeoffError
+from bakeoff.tasks import load_study, validate_study
 from tests.conftest import write_study
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bakeoff.config import StudyConfig, load_study, validate_study
+from bakeoff.config import StudyConfig
 from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report
@@ -16,6 +16,7 @@ from bakeoff.runs.events import Progress
 from bakeoff.runs.executor import executor_for, executor_spec
 from bakeoff.runs.store import DATA_CHECKS_FILE, StudyStore
 from bakeoff.runs.tuning import tune
+from bakeoff.tasks import load_study, resolve_study, validate_study
 from bakeoff.utils import read_json, write_json
 
 # progress: a callback of typed events, bakeoff.runs.events (Started, EpochDone, Finished, ...)
@@ -25,8 +26,8 @@ class Study:
     """A validated study; ``run(out)`` trains whatever is not done yet and returns the report."""
 
     def __init__(self, config: StudyConfig, data: ArrayData | None = None) -> None:
-        self.config = config
-        self.context = StudyContext(config, data)
+        self.config = resolve_study(config)  # what the study leaves to its task, filled in
+        self.context = StudyContext(self.config, data)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Study:

@@ -60,8 +60,8 @@ def run(
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bakeoff.config import load_study  # light: a finished study answers below without torch
     from bakeoff.runs import events as ev
+    from bakeoff.tasks import load_study  # light: a finished study answers below without torch
 
     cfg = load_study(study, set_ or [])
     sequential = until_decided or cfg.evaluation.sequential is not None
@@ -149,9 +149,9 @@ def run(
 
 def _finished(study: Path, out: Path, overrides: list[str]) -> bool:
     """A finished study run again with nothing changed: say so from the saved files (no torch)."""
-    from bakeoff.config import load_study
     from bakeoff.runs.finished import nothing_to_do
     from bakeoff.runs.store import StudyStore
+    from bakeoff.tasks import load_study
     from bakeoff.utils import read_json
 
     store = StudyStore(out)
@@ -262,8 +262,8 @@ def check(
     import time
 
     t0 = time.perf_counter()
-    from bakeoff.config import load_study
     from bakeoff.runs.store import StudyStore
+    from bakeoff.tasks import load_study
 
     cfg = load_study(study, set_ or [])
     if out is not None:
@@ -504,12 +504,12 @@ def list_(
         for spec in specs:
             t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification", spec.doc)
     elif kind == "tasks":
-        from bakeoff.tasks.base import _known_tasks
+        from bakeoff.tasks import known_tasks
 
         t = Table(title="tasks (task: NAME in the study file)")
         for col in ("name", "default primary", "unit", "description"):
             t.add_column(col)
-        for name, cls in _known_tasks().items():
+        for name, cls in known_tasks().items():
             if fnmatch.fnmatch(name, pattern):
                 t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
     elif kind == "metrics":

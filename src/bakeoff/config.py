@@ -7,6 +7,7 @@ Every field has a default here and nowhere else; the resolved study (all default
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,19 +18,14 @@ from bakeoff.components import import_callable
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
-TaskName = Literal["binary_classification", "multiclass_classification", "ordinal_classification",
-                   "semantic_segmentation", "particle_picking"]
 # Study and contender names become folder and file names: letters, digits, '_', '.', '-', starting with a
 # letter or digit (never '.', '..' or a hidden name), at most MAX_NAME characters.
 MAX_NAME = 64
 SAFE_NAME = rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}$"
 
-# The metric a task is judged and selected on unless the study names one.
-# The task names and default metrics, kept here so that reading a study needs no torch; each task class
-# declares the same (Task.name, Task.default_primary) and tests/test_common_checks.py keeps them equal.
-DEFAULT_PRIMARY = {"binary_classification": "auroc", "multiclass_classification": "auroc",
-                   "ordinal_classification": "qwk",
-                   "semantic_segmentation": "mean_dice", "particle_picking": "particle_f1"}
+# The schema knows no task: ``task`` is a name, and what a task implies (its primary metric, the metric
+# and direction checkpoints are selected on) is left None here and filled in by ``bakeoff.tasks.resolve_study``
+# from the task's own declaration. ``bakeoff.tasks.load_study`` reads and resolves a study file in one call.
 
 
 class _Strict(BaseModel):
@@ -164,13 +160,13 @@ class LossConfig(_Strict):
 class SelectConfig(_Strict):
     """Which checkpoint counts: the epoch with the best ``monitor`` on the validation split."""
 
-    monitor: str = "val/auroc"
-    mode: Literal["min", "max"] = "max"
+    monitor: str | None = None  # None: the task's default primary metric (bakeoff.tasks.resolve_study)
+    mode: Literal["min", "max"] | None = None  # None: the monitored metric's direction
 
     @field_validator("monitor")
     @classmethod
-    def _val_only(cls, v: str) -> str:
-        if not v.startswith("val/"):
+    def _val_only(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("val/"):
             raise ValueError(f"selection must use a validation metric 'val/<metric>', got {v!r}")
         return v
 
@@ -256,7 +252,7 @@ class SequentialConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    primary: str = "auroc"
+    primary: str | None = None  # None: the task's default (bakeoff.tasks.resolve_study)
     # your own metrics, package.module:function each, decorated with @bakeoff.register_metric: imported
     # (and so registered) when the study is read, then usable by name like a built-in metric
     metrics: list[str] = Field(default_factory=list)
@@ -399,7 +395,7 @@ class TrackingConfig(_Strict):
 
 class StudyConfig(_Strict):
     name: str = Field(pattern=SAFE_NAME)
-    task: TaskName = "binary_classification"
+    task: str = Field("binary_classification", pattern=r"^[A-Za-z0-9_.:-]+$")  # a registered task (bakeoff list tasks)
     data: DataConfig = Field(default_factory=DataConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     contenders: dict[str, ContenderConfig] = Field(min_length=1)
@@ -422,22 +418,6 @@ class StudyConfig(_Strict):
                                  f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name).lstrip('._-')[:MAX_NAME] or 'model_a'!r}")
         return v
 
-    @model_validator(mode="before")
-    @classmethod
-    def _task_defaults(cls, raw: Any) -> Any:
-        """A task's natural primary and selection metric, unless the study names them."""
-        if not isinstance(raw, dict) or raw.get("task") not in DEFAULT_PRIMARY:
-            return raw
-        metric = DEFAULT_PRIMARY[raw["task"]]
-        raw = dict(raw)
-        ev = raw.get("evaluation")
-        if isinstance(ev, dict | type(None)) and "primary" not in (ev or {}):
-            raw["evaluation"] = {**(ev or {}), "primary": metric}
-        pr = raw.get("protocol")
-        if isinstance(pr, dict | type(None)) and "select" not in (pr or {}):
-            raw["protocol"] = {**(pr or {}), "select": {"monitor": f"val/{metric}", "mode": "max"}}
-        return raw
-
     @model_validator(mode="after")
     def _cross(self) -> StudyConfig:
         if self.evaluation.baseline is not None and self.evaluation.baseline not in self.contenders:
@@ -453,6 +433,23 @@ class StudyConfig(_Strict):
             if c.protocol.get("seeds") not in (None, self.protocol.seeds):
                 raise ValueError(f"contenders.{name}.protocol.seeds: every contender must use the shared seeds")
         return self
+
+    def with_task_defaults(self, primary: str, higher_is_better: Callable[[str], bool]) -> StudyConfig:
+        """This study with what it leaves to its task filled in: ``primary`` where ``evaluation.primary`` is
+        None, selection on ``val/PRIMARY`` where ``protocol.select.monitor`` is None (the task's default, not
+        the study's primary: a study that changes its primary keeps its checkpoints), and each selection's
+        direction from its metric (``higher_is_better(name)``)."""
+        raw = self.model_dump(mode="json")
+        raw["evaluation"]["primary"] = raw["evaluation"]["primary"] or primary
+        select = raw["protocol"]["select"]
+        select["monitor"] = select["monitor"] or f"val/{primary}"
+        if select["mode"] is None:
+            select["mode"] = "max" if higher_is_better(select["monitor"][4:]) else "min"
+        for c in raw["contenders"].values():
+            own = (c.get("protocol") or {}).get("select")
+            if isinstance(own, dict) and own.get("monitor") and not own.get("mode"):
+                own["mode"] = "max" if higher_is_better(own["monitor"][4:]) else "min"
+        return StudyConfig.model_validate(raw)
 
     @property
     def baseline(self) -> str:

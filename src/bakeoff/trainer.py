@@ -19,7 +19,7 @@ from bakeoff.data.sources import from_arrays
 from bakeoff.data.transforms import normalize
 from bakeoff.errors import BakeoffError
 from bakeoff.models import create_model, resolve
-from bakeoff.tasks import get_task, task_class
+from bakeoff.tasks import get_task
 from bakeoff.train.fit import fit, seed_everything
 from bakeoff.train.module import BakeoffModule, inference_batch
 
@@ -41,9 +41,9 @@ class ArrayTrainer:
                  spatial_dims: int | None = None) -> None:
         self.model_name = str(resolve(model))
         self.model_params = dict(model_params)
-        self.protocol = protocol
-        self.seed = seed
         self.task = get_task(task, num_classes)
+        self.protocol = self.task.with_selection(protocol)  # as in a study file: the task's primary
+        self.seed = seed
         self.normalize = normalize
         self.spatial_dims = spatial_dims
         self.model: torch.nn.Module | None = None
@@ -131,8 +131,6 @@ def create_trainer(model: str, *, seed: int = 0, task: str = "binary_classificat
             proto[key] = value
         else:
             model_params[key] = value
-    if "select" not in proto:  # the task's default primary metric, as in a study file
-        proto["select"] = {"monitor": f"val/{task_class(task).default_primary}"}
     try:
         protocol = ProtocolConfig.model_validate(proto)
     except ValidationError as exc:

@@ -106,8 +106,8 @@ def test_predefined_folds_from_the_data():
 
 
 def test_grouped_data_without_grouped_split_warns(tiny_raw):
-    from bakeoff.config import validate_study
     from bakeoff.runs.context import StudyContext
+    from bakeoff.tasks import validate_study
 
     tiny_raw["data"]["split"]["grouped"] = False
     with pytest.warns(UserWarning, match="splitting one group across parts inflates results"):

@@ -127,9 +127,9 @@ def test_bad_manifests_are_one_clear_line(tmp_path, case, expect):
 
 
 def test_string_labels_are_mapped_and_stated(tmp_path):
-    from bakeoff.config import validate_study
     from bakeoff.data.transforms import normalize
     from bakeoff.runs.context import StudyContext
+    from bakeoff.tasks import validate_study
 
     rows = [(f"im/{i}.png", ["mild", "none", "severe"][i % 3], i % 2) for i in range(12)]
     manifest = _manifest(tmp_path, rows)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bakeoff.config import validate_study
 from bakeoff.report.methods import methods_paragraph
+from bakeoff.tasks import validate_study
 
 
 def test_kept_duplicates_and_mask_values_are_stated(tiny_raw):

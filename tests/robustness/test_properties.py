@@ -149,9 +149,9 @@ def test_every_accepted_contender_name_is_a_folder_under_out_runs(name, tmp_path
     import copy
     import os
 
-    from bakeoff.config import validate_study
     from bakeoff.runs.spec import RunSpec
     from bakeoff.runs.store import StudyStore
+    from bakeoff.tasks import validate_study
     from tests.conftest import TINY_STUDY
 
     raw = copy.deepcopy(TINY_STUDY)

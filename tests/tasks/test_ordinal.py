@@ -33,7 +33,7 @@ def test_qwk_f1_auroc_per_class_match_sklearn(task_name):
 
 
 def test_ordinal_study_defaults_to_qwk():
-    from bakeoff.config import validate_study
+    from bakeoff.tasks import validate_study
 
     s = validate_study({"name": "o", "task": "ordinal_classification", "contenders": {"a": {"model": "bakeoff:se_resnet"}}})
     assert s.evaluation.primary == "qwk" and s.protocol.select.monitor == "val/qwk"

@@ -1,14 +1,20 @@
-"""The task interface: what differs between tasks lives behind it."""
+"""The task interface: what differs between tasks lives behind it.
+
+Task modules import no torch at module level (tensors arrive as arguments; the few functions that make
+tensors import it where they do): reading a study and resolving its task's defaults must stay light, so
+that ``bakeoff status`` and a rerun of a finished study answer without loading torch."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from bakeoff.errors import BakeoffError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Task(ABC):
@@ -51,8 +57,7 @@ class Task(ABC):
     def __init__(self, num_classes: int) -> None:
         self.num_classes = num_classes
 
-    # the metric the task is judged and selected on unless the study names one (config.DEFAULT_PRIMARY
-    # holds the same table for the torch-free schema; a test keeps them equal)
+    # the metric the task is judged and selected on unless the study names one (bakeoff.tasks.resolve_study)
     default_primary: str = ""
 
     @classmethod
@@ -116,6 +121,12 @@ class Task(ABC):
     def for_data(cls, data: Any, evaluation: Any) -> Task:
         """The task instance these data and evaluation settings give (classes, scoring settings)."""
 
+    @classmethod
+    @abstractmethod
+    def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> Task:
+        """The task instance that scores one part's saved predictions (the classes and settings they
+        carry) under the study's current ``evaluation`` settings."""
+
     @abstractmethod
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         """Samples per class (pixels for dense tasks) of the items ``idx``."""
@@ -158,6 +169,22 @@ class Task(ABC):
         """Figures' raw material a run keeps beside its predictions (none by default)."""
         return None
 
+    def with_selection(self, protocol: Any) -> Any:
+        """``protocol`` with its checkpoint selection filled in where it leaves it to the task (None): the
+        task's default primary metric, in that metric's direction (as ``bakeoff.tasks.resolve_study``)."""
+        sel = protocol.select
+        if sel.monitor is not None and sel.mode is not None:
+            return protocol
+        from bakeoff.tasks.metric import metric_info
+
+        monitor = sel.monitor or f"val/{self.default_primary}"
+        try:
+            hib = metric_info(monitor[4:], self.name).higher_is_better
+        except KeyError:  # an unknown metric is refused by name when the study is checked
+            hib = True
+        return protocol.model_copy(update={"select": sel.model_copy(update={
+            "monitor": monitor, "mode": sel.mode or ("max" if hib else "min")})})
+
     def check_metric(self, name: str, where: str) -> None:
         names = self.metric_names
         if name not in names and name != "loss":
@@ -166,6 +193,7 @@ class Task(ABC):
 
 
 TASKS: dict[str, type[Task]] = {}
+ENTRY_POINTS = "bakeoff.tasks"  # a package's own tasks: [project.entry-points."bakeoff.tasks"] NAME = "mod:Class"
 
 
 def register_task(cls: type[Task]) -> type[Task]:
@@ -174,16 +202,28 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
-def _known_tasks() -> dict[str, type[Task]]:
-    import bakeoff.tasks.classification  # noqa: F401 - the built-in tasks register on import
-    import bakeoff.tasks.segmentation  # noqa: F401
+def known_tasks() -> dict[str, type[Task]]:
+    """Every task: each module of this package registers its own on import (a new built-in task is one
+    new file here, listed nowhere else), then the tasks other installed packages declare as entry points
+    (group ``bakeoff.tasks``), then any a study's imported module registered with ``register_task``."""
+    import importlib
+    import importlib.metadata
+    import pkgutil
 
+    import bakeoff.tasks as package
+
+    for mod in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{mod.name}")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        if ep.name not in TASKS:
+            cls = ep.load()
+            TASKS.setdefault(getattr(cls, "name", "") or ep.name, cls)
     return TASKS
 
 
 def task_class(name: str) -> type[Task]:
     """The class of task ``name`` (what a study is before its data are loaded)."""
-    tasks = _known_tasks()
+    tasks = TASKS if name in TASKS else known_tasks()
     if name not in tasks:
         import difflib
 
@@ -252,10 +292,17 @@ class SampleTask(Task):
                                f"multiclass_classification")
         return get_task(cls.name, cls.fixed_classes or found)
 
+    @classmethod
+    def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> Task:
+        probs = part["probs"]
+        return get_task(cls.name, probs.shape[1] if probs.ndim == 2 else 2)
+
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         return np.bincount(data.y[idx], minlength=self.num_classes).tolist()
 
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(data.X[test_idx[:batch]])
 
     def save_extras(self, module: Any, data: Any, val_idx: np.ndarray, preds: dict[str, Any], contender: Any,

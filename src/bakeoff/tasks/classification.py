@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torchmetrics.functional.classification as tmf
 
 from bakeoff.tasks.base import SampleTask, register_task
 
+if TYPE_CHECKING:
+    import torch
+
 
 def _t(a: np.ndarray) -> torch.Tensor:
+    import torch  # (task modules load without torch: bakeoff.tasks.base)
+
     return torch.as_tensor(np.asarray(a))
+
+
+def _tmf() -> Any:
+    import torchmetrics.functional.classification as tmf
+
+    return tmf
 
 
 PER_CLASS = ("precision", "recall", "f1")
@@ -35,15 +44,16 @@ class BinaryClassification(SampleTask):
         return 1
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits.reshape(len(logits), -1)[:, 0].float())
+        return logits.reshape(len(logits), -1)[:, 0].float().sigmoid()
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         return y.float()
 
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        return tmf.binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
+        return _tmf().binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
 
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
+        tmf = _tmf()
         fpr, tpr, _ = tmf.binary_roc(_t(probs).double(), _t(y).long())
         prec, rec, _ = tmf.binary_precision_recall_curve(_t(probs).double(), _t(y).long())
         return {"roc": (fpr.numpy(), tpr.numpy()), "pr": (rec.numpy(), prec.numpy())}
@@ -87,13 +97,13 @@ class MulticlassClassification(SampleTask):
         return self.num_classes
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.float(), dim=1)
+        return logits.float().softmax(dim=1)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         return y.long()
 
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-        return tmf.multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()
+        return _tmf().multiclass_confusion_matrix(_t(probs).double(), _t(y).long(), self.num_classes).numpy()
 
 
 @register_task

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from bakeoff.errors import BakeoffError
-from bakeoff.tasks.base import Task, register_task
+from bakeoff.tasks.base import Task, get_task, register_task
+
+if TYPE_CHECKING:
+    import torch
 
 OVERLAP = ("dice", "iou", "precision", "recall")
 BOUNDARY = ("hd95", "nsd")
@@ -80,6 +82,7 @@ def boundary_scores(pred: np.ndarray, true: np.ndarray, K: int, spacing: tuple[f
     against MONAI's two functions)."""
     import warnings
 
+    import torch  # (task modules load without torch: bakeoff.tasks.base)
     from monai.metrics.utils import get_edge_surface_distance
 
     hd = np.full(K, np.nan)
@@ -239,7 +242,7 @@ class SemanticSegmentation(Task):
         return list(range(0 if self.settings.include_background else 1, self.num_classes))
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.float(), dim=1)
+        return logits.float().softmax(dim=1)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         return y
@@ -271,14 +274,19 @@ class SemanticSegmentation(Task):
     def for_data(cls, data: Any, evaluation: Any) -> Task:
         names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
         settings = DenseSettings.from_evaluation(names, data.spacing, evaluation)
-        from bakeoff.tasks.base import get_task
-
         return get_task(cls.name, data.num_classes, settings)
+
+    @classmethod
+    def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> Task:
+        settings = DenseSettings.from_evaluation(part["class_names"], part["spacing"], evaluation)
+        return get_task(cls.name, len(part["class_names"]), settings)
 
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
         return data.class_pixels[idx].sum(0).astype(int).tolist()
 
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
+        import torch
+
         return torch.from_numpy(np.stack([data.patch(int(test_idx[0]), (0,) * data.spatial_dims, input_shape)[0]]
                                          * batch))
 
@@ -406,6 +414,7 @@ class ParticlePicking(SemanticSegmentation):
 
 def pixel_auroc(probs: list[np.ndarray], masks: list[np.ndarray]) -> float:
     """AUROC of the particle probability over all pixels (torchmetrics), strided beyond MAX_AUROC_PIXELS."""
+    import torch
     import torchmetrics.functional.classification as tmf
 
     p = np.concatenate([np.asarray(a, np.float32).ravel() for a in probs])

@@ -258,6 +258,7 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
     if "rotate" in protocol.augment:
         raise BakeoffError("protocol.augment: 'rotate' is not available for segmentation (masks would need "
                            "nearest-neighbour resampling); expected flip and/or rot90")
+    protocol = task.with_selection(protocol)
     counts = data.class_pixels[train_idx].sum(0)
     loss_fn = build_loss(protocol.loss, task.default_loss, None, task.num_classes, counts=counts, dense=True)
     size = patch_size_for(data, protocol, train_idx)

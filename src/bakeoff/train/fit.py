@@ -54,6 +54,7 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
         X_val: np.ndarray, y_val: np.ndarray, *, run_dir: Path | None, threshold: float = 0.5,
         report: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
     """Train ``model`` (already built under the run's seed) and restore the weights of the selected epoch."""
+    protocol = task.with_selection(protocol)
     loss_fn = build_loss(protocol.loss, task.default_loss, y_train, task.num_classes)
     module = BakeoffModule(model, task, loss_fn, protocol, threshold)
     if world_size(protocol) > 1:

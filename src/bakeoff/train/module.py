@@ -36,7 +36,7 @@ class BakeoffModule(nn.Module):
         self.protocol = protocol
         self.threshold = threshold
         self.augment = BatchAugment(protocol.augment, protocol.rotate_degrees)
-        self.primary = protocol.select.monitor.split("/", 1)[1]
+        self.primary = (protocol.select.monitor or "val/loss").split("/", 1)[1]  # (resolved by fit: Task.with_selection)
         self._reset("train")
         self._reset("val")
 
