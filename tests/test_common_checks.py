@@ -49,9 +49,10 @@ def test_every_registered_loss_is_finite_with_gradients_on_its_tasks(name, kind)
     logits, target, default, k = _batch(kind)
     for weighting in ("none", "balanced"):
         y = None if kind == "dense" else target.long().numpy()
-        loss_fn = build_loss(LossConfig(name=name, class_weights=weighting), default, y, k,
-                             counts=np.array([50.0, 30.0, 20.0][:k]) if kind == "dense" else None,
-                             dense=kind == "dense")
+        task = get_task({"binary": "binary_classification", "multiclass": "multiclass_classification",
+                         "dense": "semantic_segmentation"}[kind], k)
+        loss_fn = build_loss(LossConfig(name=name, class_weights=weighting), task, y,
+                             counts=np.array([50.0, 30.0, 20.0][:k]) if kind == "dense" else None)
         x = logits.clone().requires_grad_(True)
         value = loss_fn(x, target)
         assert value.ndim == 0 and torch.isfinite(value), (name, weighting, value)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from bakeoff.config import LossConfig
 from bakeoff.errors import BakeoffError
 from bakeoff.losses import WeightedBCE, build_loss, class_weights
+from bakeoff.tasks import get_task
 
 
 def test_balanced_weights_come_from_training_labels():
@@ -32,19 +33,20 @@ def test_weighted_bce_is_the_weighted_mean():
 
 def test_build_loss_checks_task_fit():
     y = np.array([0, 1, 2, 1])
-    ce = build_loss(LossConfig(name="ce", class_weights="balanced"), "ce", y, 3)
+    ce = build_loss(LossConfig(name="ce", class_weights="balanced"), get_task("multiclass_classification", 3), y)
     assert torch.allclose(ce.weight, torch.tensor(class_weights("balanced", y, 3), dtype=torch.float32))
     with pytest.raises(BakeoffError, match=r"bce is for binary classification \(one logit\); this study is multi"):
-        build_loss(LossConfig(name="bce"), "ce", y, 3)
+        build_loss(LossConfig(name="bce"), get_task("multiclass_classification", 3), y)
 
 
 def test_loss_params_are_checked_with_close_matches():
     from bakeoff.losses import build_loss as build
 
     with pytest.raises(BakeoffError, match=r"unknown parameter\(s\) \['alpah'\] \('alpah': did you mean 'alpha'\?\)"):
-        build(LossConfig(name="tversky", params={"alpah": 0.3}), "ce", None, 3, counts=np.ones(3), dense=True)
+        build(LossConfig(name="tversky", params={"alpah": 0.3}), get_task("semantic_segmentation", 3), None,
+              counts=np.ones(3))
     with pytest.raises(BakeoffError, match=r"unknown loss 'dice_c' \(did you mean 'dice_ce'\?\)"):
-        build(LossConfig(name="dice_c"), "ce", None, 3, counts=np.ones(3), dense=True)
+        build(LossConfig(name="dice_c"), get_task("semantic_segmentation", 3), None, counts=np.ones(3))
     with pytest.raises(Exception, match="a loss's own settings go under params; expected loss: "
                                         r"\{name: tversky, params: \{alpha: 0.3\}\}"):
         LossConfig(name="tversky", alpha=0.3)

@@ -9,6 +9,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from bakeoff.config import LossConfig
 from bakeoff.losses import CumulativeLinkHead, build_loss
+from bakeoff.tasks import get_task
 
 
 def test_probabilities_are_valid_and_thresholds_ordered():
@@ -33,7 +34,7 @@ def test_learns_an_ordinal_problem():
     y = torch.from_numpy(grade)
     torch.manual_seed(0)
     head = CumulativeLinkHead(nn.Linear(2, 1), 5)
-    loss_fn = build_loss(LossConfig(name="cumulative_link"), "ce", grade, 5)
+    loss_fn = build_loss(LossConfig(name="cumulative_link"), get_task("ordinal_classification", 5), grade)
     opt = torch.optim.Adam(head.parameters(), 0.05)
     for _ in range(300):
         opt.zero_grad()

@@ -230,27 +230,33 @@ def _balanced_softmax_tversky(ctx: LossContext, *, tau: float = 1.0, alpha: floa
 
 
 
-def loss_kind(default: str, dense: bool) -> str:
-    """The kind of task a study trains: its default loss tells binary from multi-class."""
-    return "dense" if dense else ("binary" if default == "bce" else "multiclass")
+# the words a message uses for a kind of task; a task of another kind is named by its kind
+KIND_WORDS = {"binary": "binary classification (one logit)", "multiclass": "multi-class / ordinal classification",
+              "dense": "segmentation and particle picking"}
 
 
-def losses_for(kind: str) -> list[str]:
-    return [n for n, spec in LOSSES.items() if kind in spec.kinds]
+def losses_for(kind: str, own: dict[str, Any] | None = None) -> list[str]:
+    return [n for n, spec in LOSSES.items() if kind in spec.kinds] + list(own or {})
 
 
-def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_classes: int,
-               counts: np.ndarray | None = None, dense: bool = False) -> nn.Module:
-    """The loss a run trains with, from the registry or a user's ``package.module:callable``; ``counts``
-    are the training split's per-class pixel counts (dense)."""
+def build_loss(cfg: LossConfig, task: Any, y_train: np.ndarray | None, counts: np.ndarray | None = None) -> nn.Module:
+    """The loss a run of ``task`` trains with: one of the registry's losses for the task's ``loss_kind``, one
+    the task brings itself (``task.own_losses``: name -> factory, as registered ones), or a user's
+    ``package.module:callable``; ``counts`` are the training split's per-class pixel counts (dense)."""
     from bakeoff.components import call_checked, import_callable
 
+    default, kind, num_classes, own = task.default_loss, task.loss_kind, task.num_classes, dict(task.own_losses)
+    dense = kind == "dense"
     name = cfg.name or default
-    kind = loss_kind(default, dense)
-    weights = class_weights(cfg.class_weights, y_train, num_classes, counts, cfg.effective_beta)
+    classes = y_train is not None and np.issubdtype(np.asarray(y_train).dtype, np.integer)
+    weights = class_weights(cfg.class_weights, y_train, num_classes, counts, cfg.effective_beta) \
+        if classes or counts is not None or isinstance(cfg.class_weights, list) else None
+    if weights is None and cfg.class_weights != "none" and not classes and counts is None:
+        raise BakeoffError(f"protocol.loss.class_weights: {cfg.class_weights!r} weights classes, and this study's "
+                           f"targets are not classes; expected none")
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
     if counts is None:
-        counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes) if y_train is not None \
+        counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=num_classes) if classes \
             else np.ones(num_classes)
     ctx = LossContext(num_classes, w, np.asarray(counts), dense)
     label = f"protocol.loss ({name})"
@@ -261,16 +267,14 @@ def build_loss(cfg: LossConfig, default: str, y_train: np.ndarray | None, num_cl
         if not isinstance(loss, nn.Module):
             raise BakeoffError(f"protocol.loss.name: {name} returned {type(loss).__name__}; expected a torch.nn.Module")
         return loss
-    spec = LOSSES.get(name)
+    spec = LossSpec(name, own[name], (kind,)) if name in own else LOSSES.get(name)
     if spec is None:
         import difflib
 
-        close = difflib.get_close_matches(name, list(LOSSES), n=1)
+        close = difflib.get_close_matches(name, [*LOSSES, *own], n=1)
         raise BakeoffError(f"protocol.loss.name: unknown loss {name!r}" + (f" (did you mean {close[0]!r}?)" if close
-                           else "") + f"; expected one of {losses_for(kind)} or package.module:callable")
+                           else "") + f"; expected one of {losses_for(kind, own)} or package.module:callable")
     if kind not in spec.kinds:
-        what = {"binary": "binary classification (one logit)", "multiclass": "multi-class / ordinal classification",
-                "dense": "segmentation and particle picking"}
-        raise BakeoffError(f"protocol.loss.name: {name} is for {' or '.join(what[k] for k in spec.kinds)}; "
-                           f"this study is {what[kind]}: expected one of {losses_for(kind)}")
+        raise BakeoffError(f"protocol.loss.name: {name} is for {' or '.join(KIND_WORDS.get(k, k) for k in spec.kinds)}; "
+                           f"this study is {KIND_WORDS.get(kind, kind)}: expected one of {losses_for(kind, own)}")
     return call_checked(lambda **kw: spec.factory(ctx, **kw), {}, cfg.params, label, signature_of=spec.factory)

@@ -12,6 +12,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from bakeoff.config import LossConfig
 from bakeoff.errors import BakeoffError
 from bakeoff.losses import build_loss, class_weights
+from bakeoff.tasks import get_task
 
 K = 4
 COUNTS = np.array([900, 60, 30, 10])
@@ -26,7 +27,7 @@ def batch():
 
 
 def _loss(**cfg):
-    return build_loss(LossConfig(**cfg), "ce", None, K, counts=COUNTS, dense=True)
+    return build_loss(LossConfig(**cfg), get_task("semantic_segmentation", K), None, counts=COUNTS)
 
 
 def test_weighted_ce_matches_torch(batch):
@@ -99,4 +100,4 @@ def test_class_weightings():
 def test_segmentation_loss_refused_for_classification():
     with pytest.raises(BakeoffError, match="dice is for segmentation and particle picking; this study is "
                                            "multi-class / ordinal classification: expected one of"):
-        build_loss(LossConfig(name="dice"), "ce", np.array([0, 1, 2]), 3)
+        build_loss(LossConfig(name="dice"), get_task("multiclass_classification", 3), np.array([0, 1, 2]))

@@ -96,10 +96,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
         primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
         made.append(plots.training_curves(store, df, order, primary_monitor, out))
         made.append(plots.metric_bars(df, order, ev.threshold, out, study.task))
-        kind = task_class(study.task)
-        made.append(plots.confusion_matrices(evaluations, order, ev.threshold if kind.thresholded else None, out))
-        for figure in kind.figures:  # the figures the task declares (Task.figures), drawn by report.plots
-            drawn = TASK_FIGURES[figure](store, study, df, evaluations, order, out)
+        for figure in task_class(study.task).figures:  # the figures the task declares (Task.figures)
+            drawn = plots.TASK_FIGURES[figure](store, study, df, evaluations, order, out)
             made.extend(p for p in (drawn if isinstance(drawn, list) else [drawn]) if p is not None)
         if (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(plots.cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
@@ -119,22 +117,6 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
             if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
                 raise
     return report
-
-
-def _class_scores(store: StudyStore, study: StudyConfig, df: pd.DataFrame, evaluations: dict, order: list[str],
-                  out: Path) -> Path | None:
-    first = next(iter(evaluations.values()))["preds"]["test"]
-    return plots.class_scores(df, order, first["class_names"], out)
-
-
-# a task names its own figures (Task.figures); each is drawn here from what the study saved
-TASK_FIGURES: dict[str, Any] = {
-    "roc_curves": lambda store, study, df, ev, order, out: plots.roc_curves(ev, order, study.task, out),
-    "gradcam": lambda store, study, df, ev, order, out: plots.gradcam_pictures(store, df, order, out),
-    "class_scores": _class_scores,
-    "qualitative": lambda store, study, df, ev, order, out: plots.qualitative(ev, order, out),
-    "feature_maps": lambda store, study, df, ev, order, out: plots.feature_maps(store, df, order, out),
-}
 
 
 FIGURE_CAPTIONS = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bakeoff.tasks import task_class
+
 BIB = {
     "bouthillier2021": """@inproceedings{bouthillier2021,
   author    = {Bouthillier, Xavier and Delaunay, Pierre and Bronzi, Mirko and others},
@@ -86,13 +88,8 @@ BIB = {
 }""",
 }
 
-TASK_WORDS = {"binary_classification": "binary classification", "multiclass_classification": "multi-class "
-              "classification", "ordinal_classification": "ordinal classification",
-              "semantic_segmentation": "semantic segmentation", "particle_picking": "particle picking"}
-
-
-def _split_words(split: Any, n_folds: int, grouped: bool = False, dense: bool = False) -> str:
-    how = ", stratified by class" if split.stratify and not dense else ""  # images: split unstratified
+def _split_words(split: Any, n_folds: int, grouped: bool = False, by_label: bool = True) -> str:
+    how = ", stratified by class" if split.stratify and by_label else ""  # (dense tasks: split unstratified)
     how += ", each group of samples kept whole in one part" if grouped else ""
     if split.kind == "holdout":  # grouped, the fractions are those asked for; the sizes follow in the text
         return (f"one hold-out split ({1 - split.val_fraction - split.test_fraction:.0%} training, "
@@ -117,10 +114,9 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     p = study.protocol
     done = [i for i in infos if i.get("status") == "done"]
     folds = sorted({i["fold"] for i in done})
-    unit = "images" if study.task in ("semantic_segmentation", "particle_picking") else "samples"
-    counted = (done[0].get("split_sizes") or {}) if done else {}  # the parts' real sizes (runs before this
-    if not counted and done and unit == "samples":  # was recorded: their class counts, summed)
-        counted = {part: sum(v) for part, v in (done[0].get("class_counts") or {}).items() if isinstance(v, list)}
+    kind = task_class(study.task)
+    unit = f"{kind.unit}s"
+    counted = (done[0].get("split_sizes") or {}) if done else {}  # the parts' real sizes
     sizes = ", ".join(f"{part} {v:,}" for part, v in counted.items())
     n = checks.get("n_samples")
     devices = sorted({str(i.get("device")) for i in done if i.get("device")})
@@ -129,7 +125,6 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     versions = done[0].get("versions", {}) if done else {}
     det = {((i.get("training") or {}).get("determinism") or {}).get("mode") for i in done} - {None}
     sched = "" if p.schedule.name == "none" else f" and a {p.schedule.name} learning-rate schedule"
-    from bakeoff.tasks import task_class
 
     cw = p.loss.class_weights
     loss = (p.loss.name or f"{task_class(study.task).default_loss} (the task's default)") + (
@@ -137,10 +132,11 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
     es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
           if p.early_stopping else "")
-    s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {TASK_WORDS.get(study.task, study.task)} "
+    s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {kind.words or study.task.replace('_', ' ')} "
          f"on {n:,} {unit}" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
          f" from {study.data.source}."]
-    split_words = _split_words(study.data.split, len(folds), bool(checks.get("grouped_split")), unit == "images")
+    split_words = _split_words(study.data.split, len(folds), bool(checks.get("grouped_split")),
+                               kind.stratify_by_label)
     s.append(f" Every contender used the same {split_words}"
              + (f" ({unit} per part in fold {folds[0]}: {sizes})" if sizes else "") + ".")
     dups = checks.get("exact_duplicates") or []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
+from bakeoff.tasks import task_class  # noqa: E402
 
 
 def _colors(order: list[str]) -> dict[str, Any]:
@@ -461,6 +463,56 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
                 made.append(_save(fig, out / "gradcam" / c / f"{safe}.png"))
             break
     return made
+
+
+# -- the figures a task names (Task.figures): each drawn from what the study saved -----------------------
+FigureFn = Callable[[StudyStore, Any, pd.DataFrame, dict, list[str], Path], "Path | list[Path] | None"]
+TASK_FIGURES: dict[str, FigureFn] = {}
+
+
+def task_figure(name: str) -> Callable[[FigureFn], FigureFn]:
+    """Decorator: ``fn(store, study, df, evaluations, order, out)`` draws the figure a task names ``name``."""
+
+    def wrap(fn: FigureFn) -> FigureFn:
+        TASK_FIGURES[name] = fn
+        return fn
+
+    return wrap
+
+
+@task_figure("confusion_matrices")
+def _confusion(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path) -> Path:
+    thresholded = task_class(study.task).thresholded
+    return confusion_matrices(ev, order, study.evaluation.threshold if thresholded else None, out)
+
+
+@task_figure("roc_curves")
+def _roc(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path) -> Path | None:
+    return roc_curves(ev, order, study.task, out)
+
+
+@task_figure("gradcam")
+def _gradcam(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path) -> list[Path]:
+    return gradcam_pictures(store, df, order, out)
+
+
+@task_figure("class_scores")
+def _class_scores(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
+                  ) -> Path | None:
+    first = next(iter(ev.values()))["preds"]["test"]
+    return class_scores(df, order, first["class_names"], out)
+
+
+@task_figure("qualitative")
+def _qualitative(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
+                 ) -> Path | None:
+    return qualitative(ev, order, out)
+
+
+@task_figure("feature_maps")
+def _feature_maps(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
+                  ) -> Path | None:
+    return feature_maps(store, df, order, out)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

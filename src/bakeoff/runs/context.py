@@ -55,10 +55,6 @@ class StudyContext:
         """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
         return self.config.protocol_for(contender, self.tuned.get(contender))
 
-    @property
-    def dense(self) -> bool:
-        return self.task_class.dense
-
     @cached_property
     def strategy(self) -> Any:
         """How this study's runs train and predict (``train.strategy``, chosen from the task)."""
@@ -198,14 +194,11 @@ class StudyContext:
 
     def _check_task_settings(self, p: ProtocolConfig, where: str) -> None:
         """Settings that only make sense for one kind of task, refused before any training; the loss is
-        built once (registry lookup, the task it fits, its params) on dummy class counts."""
-        import numpy as np
-
+        built once (registry lookup, the task it fits, its params) on the training split's targets."""
         from bakeoff.losses import build_loss
 
-        K = self.task.num_classes
         try:
-            build_loss(p.loss, self.task.default_loss, np.arange(K) % K, K, counts=np.ones(K), dense=self.dense)
+            build_loss(p.loss, self.task, *self.task.loss_probe(self.data))
         except BakeoffError as exc:
             raise BakeoffError(str(exc).replace("protocol.loss", f"{where}.loss", 1)) from None
         self.strategy.check_protocol(self.task, self.data, p, where)  # what its way of training cannot do

@@ -85,7 +85,7 @@ def study_summary(study: StudyConfig, df: pd.DataFrame, evaluations: dict, compa
         pairs = all_pairs(study, df, evaluations, comparison)
         if pairs:
             out["significance_map"] = significance_map(pairs, done)
-    if evaluations and not task_class(study.task).dense:
+    if evaluations and task_class(study.task).calibration:
         curves = reliability(evaluations, order)
         if curves:
             out["calibration"] = {"metric": f"expected calibration error (L1, {ECE_BINS} bins), test",

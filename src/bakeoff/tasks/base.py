@@ -22,6 +22,12 @@ class Task(ABC):
 
     name: str = ""
     default_loss: str = ""
+    # which registered losses fit (bakeoff.losses: "binary", "multiclass", "dense", or a kind of the task's
+    # own), and losses only this task has: name -> factory(ctx, *, params) -> nn.Module, importing torch inside
+    loss_kind: str = "multiclass"
+    own_losses: dict[str, Any] = {}
+    # the task's name in prose (the methods paragraph); None: the name with spaces
+    words: str | None = None
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -146,9 +152,11 @@ class Task(ABC):
 
     # the tests of one (seed, fold) run pair reported beside the verdict, by name (bakeoff.stats.paired)
     per_run_tests: tuple[str, ...] = ()
-    # the report's figures particular to this task, by name (report.build.TASK_FIGURES), after the curves,
-    # metric bars and confusion matrices every task gets
+    # the report's figures particular to this task, by name (report.plots.TASK_FIGURES), after the training
+    # curves and metric bars every task gets
     figures: tuple[str, ...] = ()
+    # expected calibration error and reliability curves of the test probabilities (stats.summary)
+    calibration = False
     # resampling of the test units keeps each label's share (one label per unit) or draws units freely
     stratify_by_label = False
     # the run saves the activations of ``contenders.NAME.feature_layer`` (measure.features)
@@ -168,6 +176,11 @@ class Task(ABC):
                     evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
         """Figures' raw material a run keeps beside its predictions (none by default)."""
         return None
+
+    def loss_probe(self, data: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Targets and per-class counts a loss is built on when the study is checked (before training)."""
+        K = self.num_classes
+        return np.arange(K) % K, np.ones(K)
 
     def with_selection(self, protocol: Any) -> Any:
         """``protocol`` with its checkpoint selection filled in where it leaves it to the task (None): the
@@ -241,8 +254,9 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
 class SampleTask(Task):
     """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
 
-    figures = ("roc_curves", "gradcam")
+    figures = ("confusion_matrices", "roc_curves", "gradcam")
     stratify_by_label = True
+    calibration = True
 
     def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
         names = getattr(data, "meta", {}).get("class_names")  # label k means this class

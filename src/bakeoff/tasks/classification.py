@@ -38,6 +38,7 @@ class BinaryClassification(SampleTask):
     thresholded = True
     per_run_tests = ("mcnemar_threshold", "delong")  # stats.paired: McNemar at the threshold, DeLong
     default_loss = "bce"
+    loss_kind = "binary"
 
     @property
     def num_outputs(self) -> int:
@@ -67,6 +68,7 @@ class MulticlassClassification(SampleTask):
     default_primary = "auroc"
     per_run_tests = ("mcnemar_argmax",)  # stats.paired: McNemar on the arg-max decisions
     default_loss = "ce"
+    words = "multi-class classification"
 
     def per_class_names(self) -> tuple[str, ...]:
         return tuple(f"{m}_class{k}" for m in PER_CLASS for k in range(self.num_classes))

@@ -174,8 +174,9 @@ class SemanticSegmentation(Task):
     name = "semantic_segmentation"
     default_primary = "mean_dice"
     default_loss = "ce"
+    loss_kind = "dense"
     dense = True
-    figures = ("class_scores", "qualitative", "feature_maps")
+    figures = ("confusion_matrices", "class_scores", "qualitative", "feature_maps")
     saves_feature_maps = True
 
     def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:

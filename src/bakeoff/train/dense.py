@@ -260,7 +260,7 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
                            "nearest-neighbour resampling); expected flip and/or rot90")
     protocol = task.with_selection(protocol)
     counts = data.class_pixels[train_idx].sum(0)
-    loss_fn = build_loss(protocol.loss, task.default_loss, None, task.num_classes, counts=counts, dense=True)
+    loss_fn = build_loss(protocol.loss, task, None, counts=counts)
     size = patch_size_for(data, protocol, train_idx)
     module = DenseModule(model, task, loss_fn, protocol, size)
     sampler = PatchBatchSampler(data, train_idx, size, protocol.batch_size, iterations_for(data, train_idx, size, protocol),

@@ -55,7 +55,7 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
         report: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
     """Train ``model`` (already built under the run's seed) and restore the weights of the selected epoch."""
     protocol = task.with_selection(protocol)
-    loss_fn = build_loss(protocol.loss, task.default_loss, y_train, task.num_classes)
+    loss_fn = build_loss(protocol.loss, task, y_train)
     module = BakeoffModule(model, task, loss_fn, protocol, threshold)
     if world_size(protocol) > 1:
         return fit_multi_device(module, protocol, X_train, y_train, X_val, y_val, run_dir)
