@@ -117,8 +117,22 @@ def _labels(raw: list[str], where: str) -> tuple[np.ndarray, list[str]]:
     return y, [str(k) for k in range(K)]
 
 
+def _numbers(raw: list[str], where: str) -> np.ndarray:
+    """A number per row (regression targets); an empty, NaN or non-numeric cell is an error naming its row."""
+    out = np.empty(len(raw))
+    for i, v in enumerate((v or "").strip() for v in raw):
+        try:
+            out[i] = float(v)
+        except ValueError:
+            out[i] = np.nan
+        if not np.isfinite(out[i]):
+            raise BakeoffError(f"{where}: row {i + 2}: label {v!r} is not a finite number; expected the target "
+                               f"value of every image in the label column: fix or remove that row")
+    return out
+
+
 def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
-             allow_outside_root: bool = False) -> ArrayData:
+             allow_outside_root: bool = False, targets: str = "classes") -> ArrayData:
     manifest = Path(path)
     if manifest.is_dir():
         raise BakeoffError(f"data.source: {manifest} is a folder; expected a CSV manifest file (csv:FOLDER/FILE.csv), "
@@ -171,11 +185,16 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
                                f"({rows[seen[key]]['path']!r}, {rows[i]['path']!r}); expected each image once: "
                                f"remove one of the rows")
         seen[key] = i
-    y, names = _labels([r["label"] for r in rows], str(manifest))
+    if targets == "values":
+        y, names = _numbers([r["label"] for r in rows], str(manifest)), None
+    else:
+        y, names = _labels([r["label"] for r in rows], str(manifest))
     X = np.stack(_uniform(read_images(paths, channels, size), size, manifest))
-    data = from_arrays(X, y, ids=ids, spatial_dims=2, num_classes=len(names),
-                       groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest))
-    data.meta["class_names"] = names
+    data = from_arrays(X, y, ids=ids, spatial_dims=2, num_classes=None if names is None else len(names),
+                       groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest),
+                       targets=targets)
+    if names is not None:
+        data.meta["class_names"] = names
     for col in columns:
         if col not in ("path", "label", "group"):
             data.meta[f"column:{col}"] = np.array([r[col] for r in rows])

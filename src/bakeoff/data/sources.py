@@ -20,7 +20,8 @@ BUILTIN_SOURCES: dict[str, Callable[..., dict[str, np.ndarray]]] = {"spots3d": m
 
 @dataclass
 class ArrayData:
-    """In-memory samples: ``X`` (N, C, *spatial) float32, ``y`` (N,) int64, ``ids`` (N,) str."""
+    """In-memory samples: ``X`` (N, C, *spatial) float32, ``y`` (N,) int64 classes (float64 values for
+    ``targets="values"``), ``ids`` (N,) str."""
 
     X: np.ndarray
     y: np.ndarray
@@ -63,8 +64,10 @@ def from_arrays(
     spatial_dims: int | None = None,
     num_classes: int | None = 2,
     name: str = "arrays",
+    targets: str = "classes",
 ) -> ArrayData:
-    """Check and standardise arrays to (N, C, *spatial) float32 with labels 0..K-1.
+    """Check and standardise arrays to (N, C, *spatial) float32 with labels 0..K-1 (``targets="values"``:
+    one finite number per sample, kept as float64, for regression).
 
     Without ``spatial_dims``: (N, H, W) is 2D, (N, D, H, W) is 3D single-channel, (N, C, D, H, W) 3D.
     """
@@ -95,7 +98,9 @@ def from_arrays(
         first = np.unique(np.nonzero(bad)[0])[:5].tolist()
         raise BakeoffError(f"{name}: X holds NaN or inf in {int(bad.any(axis=tuple(range(1, X.ndim))).sum())} "
                            f"samples (first indices {first}); expected finite values")
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+    if targets == "values":
+        y = _values(y, name)
+    elif not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
             or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
         if np.issubdtype(y.dtype, np.number):
             odd = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
@@ -103,8 +108,9 @@ def from_arrays(
                                f", first indices {odd[:5].tolist()}); expected integer class labels 0..K-1: fix or "
                                f"remove those samples")
         raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected integer class labels")
-    y = y.astype(np.int64)
-    if num_classes is not None:
+    else:
+        y = y.astype(np.int64)
+    if num_classes is not None and targets == "classes":
         outside = sorted(set(np.unique(y).tolist()) - set(range(num_classes)))
         if outside:
             want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
@@ -129,6 +135,18 @@ def from_arrays(
         if len(folds) != len(y):
             raise BakeoffError(f"{name}: folds has {len(folds)} entries but y has {len(y)}; expected the same length")
     return ArrayData(X=X, y=y, ids=ids, groups=groups, folds=folds)
+
+
+def _values(y: np.ndarray, name: str) -> np.ndarray:
+    """One finite number per sample (regression targets), as float64."""
+    if not (np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)):
+        raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected one number per sample (the target value)")
+    y = y.astype(np.float64)
+    odd = np.flatnonzero(~np.isfinite(y))
+    if len(odd):
+        raise BakeoffError(f"{name}: y of sample {odd[0]} is {y[odd[0]]:g} ({len(odd)} sample(s), first indices "
+                           f"{odd[:5].tolist()}); expected a finite target value for every sample: fix or remove them")
+    return y
 
 
 def call_builtin(fn: Callable[..., dict[str, Any]], source: str, params: dict[str, Any],
@@ -188,7 +206,7 @@ def find_source(source: str, dense: bool) -> tuple[SourceSpec, str]:
                 from bakeoff.data.segdata import dense_loader
 
                 return SourceSpec(source, dense, dense_loader(fn), "user"), source
-            return SourceSpec(source, dense, _builtin_loader(fn), "user"), source
+            return SourceSpec(source, dense, generator_loader(fn), "user"), source
     if spec is None:
         names = sorted(n if n.startswith("builtin:") else f"{n}:..." for n, d in SOURCES if d == dense)
         if kind == "builtin":
@@ -231,23 +249,25 @@ def _no_params(source: str, params: dict[str, Any]) -> None:
 
 def load_source(source: str, params: dict[str, Any] | None = None, *, spatial_dims: int | None = None,
                 num_classes: int | None = 2, image_size: int | list[int] | None = None,
-                channels: int | None = None, allow_outside_root: bool = False) -> ArrayData:
+                channels: int | None = None, allow_outside_root: bool = False, targets: str = "classes") -> ArrayData:
     """Load a registered sample source (``bakeoff list sources``), e.g. ``builtin:spots3d`` (called with
-    ``params``), ``npz:PATH``, ``csv:MANIFEST``, ``folder:ROOT``."""
+    ``params``), ``npz:PATH``, ``csv:MANIFEST``, ``folder:ROOT``; ``targets``: "classes" (labels 0..K-1 or
+    class names) or "values" (a number per sample: regression)."""
     spec, rest = find_source(source, dense=False)
     return spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
-                       image_size=image_size, channels=channels, allow_outside_root=allow_outside_root)
+                       image_size=image_size, channels=channels, allow_outside_root=allow_outside_root,
+                       targets=targets)
 
 
-def _builtin_loader(fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
+def generator_loader(fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., ArrayData]:
     """A source from a generator returning ``{"X", "y"[, "groups", "ids", "folds", "class_names"]}``."""
 
     def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
-             num_classes: int | None, **_: Any) -> ArrayData:
+             num_classes: int | None, targets: str = "classes", **_: Any) -> ArrayData:
         arrays = call_builtin(fn, source, params, needs=("X", "y"))
         data = from_arrays(arrays["X"], arrays["y"], groups=arrays.get("groups"), ids=arrays.get("ids"),
                            folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
-                           name=source)
+                           name=source, targets=targets)
         data.meta = {k: v for k, v in arrays.items() if k not in ("X", "y", "groups", "ids", "folds")}
         return data
 
@@ -255,12 +275,12 @@ def _builtin_loader(fn: Callable[..., dict[str, np.ndarray]]) -> Callable[..., A
 
 
 for _name, _fn in BUILTIN_SOURCES.items():
-    register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(_builtin_loader(_fn))
+    register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(generator_loader(_fn))
 
 
 @register_source("npz", dense=False, doc="an .npz with arrays X (N, [C,] *spatial), y, optional groups, ids, folds")
 def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None, num_classes: int | None,
-         **_: Any) -> ArrayData:
+         targets: str = "classes", **_: Any) -> ArrayData:
     _no_params(source, params)
     path = Path(rest)
     if not path.is_file():
@@ -287,19 +307,23 @@ def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | 
                            f"(found {sorted(arrays)})")
     return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
                        folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
-                       name=str(path))
+                       name=str(path), targets=targets)
 
 
 def _images(kind: str) -> Callable[..., ArrayData]:
     def load(rest: str, params: dict[str, Any], *, source: str, image_size: Any, channels: int | None,
-             allow_outside_root: bool = False, **_: Any) -> ArrayData:
+             allow_outside_root: bool = False, targets: str = "classes", **_: Any) -> ArrayData:
         _no_params(source, params)
         from bakeoff.data.images import load_csv, load_folder
 
         size = None if image_size is None else (
             (image_size, image_size) if isinstance(image_size, int) else tuple(image_size))
         if kind == "csv":
-            return load_csv(rest, channels=channels, size=size, allow_outside_root=allow_outside_root)
+            return load_csv(rest, channels=channels, size=size, allow_outside_root=allow_outside_root,
+                            targets=targets)
+        if targets != "classes":
+            raise BakeoffError(f"data.source: {source}: a folder per class holds classes; expected a csv: manifest "
+                               f"with a number per image in its label column for this task")
         return load_folder(rest, channels=channels, size=size)
 
     return load

@@ -65,11 +65,16 @@ def _carve(idx: np.ndarray, fraction: float, data: ArrayData, cfg: SplitConfig, 
     return idx[rest], idx[held]
 
 
-def make_splits(data: ArrayData, cfg: SplitConfig) -> list[Split]:
+def make_splits(data: ArrayData, cfg: SplitConfig, by_class: bool = True) -> list[Split]:
     """All splits of the study: one for holdout, ``cfg.folds`` for k-fold. Dense data (one sample per
-    image) split by image, unstratified, or by the data's own train/val/test folders when they have them."""
+    image) split by image, unstratified, or by the data's own train/val/test folders when they have them.
+    ``by_class`` False (targets that are not classes, e.g. regression): unstratified, no per-class checks."""
     if getattr(data, "dense", False):
         return _dense_splits(data, cfg)
+    if not by_class:
+        if len(data.ids) < 3:
+            raise BakeoffError(f"data: {len(data.ids)} samples; expected at least 3 (train, val and test)")
+        return _partition(data, cfg.model_copy(update={"stratify": False}))
     if len(np.unique(data.y)) < 2:
         raise BakeoffError(f"data: every sample has label {data.y[0] if len(data.y) else None}; "
                            f"expected at least two classes")

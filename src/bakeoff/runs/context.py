@@ -76,7 +76,7 @@ class StudyContext:
 
     @cached_property
     def splits(self) -> list[Split]:
-        splits = make_splits(self.data, self.config.data.split)
+        splits = make_splits(self.data, self.config.data.split, by_class=self.task_class.stratify_by_label)
         leaky = group_overlap(self.data, splits[0])
         if leaky:
             warnings.warn(
