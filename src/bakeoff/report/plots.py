@@ -515,6 +515,39 @@ def _feature_maps(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, ord
     return feature_maps(store, df, order, out)
 
 
+@task_figure("predicted_vs_true")
+def predicted_vs_true(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
+                      ) -> Path | None:
+    """Regression on test: prediction against truth (top) and residual against truth (bottom), one column
+    per contender, every run's test samples as points (one colour per contender, runs overlaid)."""
+    colors = _colors(order)
+    cols = [c for c in order if any(k[0] == c for k in ev)]
+    if not cols:
+        return None
+    fig, axes = plt.subplots(2, len(cols), figsize=(3.6 * len(cols), 6.4), squeeze=False, sharex=True)
+    ys = np.concatenate([np.asarray(v["preds"]["test"]["y"], float) for v in ev.values()])
+    lo, hi = float(ys.min()), float(ys.max())
+    pad = 0.05 * (hi - lo or 1.0)
+    for j, contender in enumerate(cols):
+        runs = [v for (c, _), v in ev.items() if c == contender]
+        y = np.concatenate([np.asarray(v["preds"]["test"]["y"], float) for v in runs])
+        p = np.concatenate([np.asarray(v["preds"]["test"]["probs"], float).reshape(-1) for v in runs])
+        maes = [v["eval"]["test"].get("mae", np.nan) for v in runs]
+        top, bottom = axes[0, j], axes[1, j]
+        top.scatter(y, p, s=6, alpha=0.35, color=colors[contender], lw=0)
+        top.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ":", color="grey")
+        top.set_title(f"{contender}\nMAE {np.nanmean(maes):.3g} ± {_sd(maes):.2g} ({len(runs)} run(s))", fontsize=9)
+        bottom.scatter(y, p - y, s=6, alpha=0.35, color=colors[contender], lw=0)
+        bottom.axhline(0, ls=":", color="grey")
+        bottom.set_xlabel("true value")
+        if j == 0:
+            top.set_ylabel("predicted value")
+            bottom.set_ylabel("residual (predicted - true)")
+    fig.suptitle("Predictions on test: predicted vs true and residuals (all runs)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "predicted_vs_true.png")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     """PNG (what the report embeds) and SVG (for papers) side by side, each written atomically."""
     save_figure(fig, path, dpi=110)
