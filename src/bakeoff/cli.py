@@ -484,9 +484,11 @@ def list_(
         for n in names:
             t.add_row(n, model_doc(n) if provider == "bakeoff" else "")
     elif kind == "losses":
-        from bakeoff.losses import LOSSES
+        from bakeoff.losses import LOSSES, LossSpec
+        from bakeoff.tasks import known_tasks
 
-        specs = [spec for n, spec in LOSSES.items() if fnmatch.fnmatch(n, pattern)]
+        own = [LossSpec(n, fn, (cls.name,)) for cls in known_tasks().values() for n, fn in cls.own_losses.items()]
+        specs = [spec for spec in [*LOSSES.values(), *own] if fnmatch.fnmatch(spec.name, pattern)]
         t = Table(title=f"losses matching {pattern!r}: {len(specs)} (or your own package.module:callable)")
         for col in ("name", "tasks", "params (defaults)"):
             t.add_column(col)
@@ -495,14 +497,17 @@ def list_(
     elif kind == "sources":
         from bakeoff.data.segdata import _register_dense_sources
         from bakeoff.data.sources import SOURCES
+        from bakeoff.tasks import known_tasks
 
         _register_dense_sources()
+        known_tasks()  # a task's own built-in data register with it
         specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
         t = Table(title=f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])")
         for col in ("name", "tasks", "description"):
             t.add_column(col)
         for spec in specs:
-            t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification", spec.doc)
+            t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification, regression",
+                      spec.doc)
     elif kind == "tasks":
         from bakeoff.tasks import known_tasks
 

@@ -259,7 +259,7 @@ def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd
         names = tuple(m for m in task.metric_names if task.metric(m).resamplable
                       and ("tables" not in part or m in part["tables"]))
         cis = bootstrap_cis(task, part, ev.threshold, ev.n_boot, 1 - ev.alpha, seed=int(r["seed"]), names=names)
-        how = "stratified bootstrap over test samples" if task.unit == "sample" else f"bootstrap over test {task.unit}s"
+        how = f"{'stratified ' if task.stratify_by_label else ''}bootstrap over test {task.unit}s"
         for metric, c in cis.items():
             rows.append({"contender": r["contender"], "seed": r["seed"], "fold": r["fold"], "metric": metric,
                          **c, "method": f"{how}, {ev.n_boot} resamples, percentile, {1 - ev.alpha:.0%}"})

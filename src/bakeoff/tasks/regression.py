@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bakeoff.data.sources import generator_loader, first_sentence, register_source
+from bakeoff.data.sources import first_sentence, generator_loader, register_source
 from bakeoff.errors import BakeoffError
 from bakeoff.tasks.base import Task, register_task
 from bakeoff.tasks.metric import Metric, register, tables_for
