@@ -120,3 +120,17 @@ def test_unknown_metric_names_are_rejected(tiny_raw):
     tiny_raw["protocol"]["select"]["monitor"] = "val/acc"
     with pytest.raises(BakeoffError, match="protocol.select.monitor: unknown metric 'acc'"):
         StudyContext(validate_study(tiny_raw)).validate()
+
+
+def test_task_and_executor_are_open_names_refused_with_close_matches_when_unknown(tiny_raw):
+    """The schema lists no task and no executor: both are registries, checked by name with a suggestion."""
+    from bakeoff.api import Study
+    from bakeoff.errors import BakeoffError
+
+    with pytest.raises(BakeoffError, match=r"task: unknown task 'regresion' \(did you mean 'regression'\?\); "
+                                           r"expected one of \[.*'regression'"):
+        validate_study({**tiny_raw, "task": "regresion"})
+    raw = {**tiny_raw, "execution": {"backend": "slrum"}}
+    with pytest.raises(BakeoffError, match=r"execution.backend: 'slrum' is not a registered executor \(did you "
+                                           r"mean 'slurm'\?\); expected one of \['local', 'ray', 'slurm'\]"):
+        Study(validate_study(raw)).plan()

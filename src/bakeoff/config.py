@@ -365,7 +365,9 @@ class SlurmConfig(_Strict):
 class ExecutionConfig(_Strict):
     """Who runs the runs; the results are the same whichever does (not part of a run's hash)."""
 
-    backend: Literal["local", "ray", "slurm"] = "local"
+    # a registered executor (bakeoff.runs.executor.register_executor: local, ray, slurm, or one of yours),
+    # checked with the study (StudyContext.validate), not listed here
+    backend: str = Field("local", pattern=r"^[A-Za-z0-9_.:-]+$")
     # local: this many runs at once on this machine, through a local Ray (1: one after another here)
     workers: int = Field(1, ge=1)
     # ray: the cluster to join (None: start a local Ray); each run is a Ray task with these resources

@@ -198,8 +198,11 @@ def register_executor(name: str, *, doc: str, detaches: bool = False, multi_node
 
 def executor_spec(backend: str) -> ExecutorSpec:
     if backend not in EXECUTORS:
-        raise BakeoffError(f"execution.backend: {backend!r} is not a registered executor; expected one of "
-                           f"{sorted(EXECUTORS)}")
+        import difflib
+
+        close = difflib.get_close_matches(backend, list(EXECUTORS), n=1)
+        raise BakeoffError(f"execution.backend: {backend!r} is not a registered executor"
+                           + (f" (did you mean {close[0]!r}?)" if close else "") + f"; expected one of {sorted(EXECUTORS)}")
     return EXECUTORS[backend]
 
 
