@@ -25,6 +25,7 @@ EXAMPLES = {
     "organelles2d": ["protocol.iterations_per_epoch=2"],
     "cryoem_picking": ["protocol.iterations_per_epoch=2"],
     "digits_timm": ["data.image_size=16", "evaluation.gradcam=0"],
+    "spots_regression": ["data.params.n=200"],
 }
 # what varies between identical runs: timings, dates, paths
 SKIP_COLUMNS = ("train_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms", "throughput_per_s",

@@ -182,16 +182,23 @@ class ExecutorSpec:
     detaches: bool = False  # can submit the runs and return at once (--detach)
     multi_node: bool = False  # can start one run's processes on several nodes (protocol.num_nodes > 1)
     trains_here: Callable[[Any], bool] = lambda execution: True  # runs train on this machine
+    # the jobs it submitted for a study directory and the scheduler's state of each (None: cannot ask):
+    # ``queue(root) -> ({run key: job id}, {job id: state} | None)``, read by ``bakeoff status``
+    queue: Callable[[Any], tuple[dict[str, str], dict[str, str] | None]] | None = None
+    job_word: str = "job"  # how status names one of its jobs ("SLURM job 1234")
 
 
 EXECUTORS: dict[str, ExecutorSpec] = {}
 
 
 def register_executor(name: str, *, doc: str, detaches: bool = False, multi_node: bool = False,
-                      trains_here: Callable[[Any], bool] | None = None) -> Callable[[Callable], Callable]:
+                      trains_here: Callable[[Any], bool] | None = None,
+                      queue: Callable[[Any], tuple[dict[str, str], dict[str, str] | None]] | None = None,
+                      job_word: str = "job") -> Callable[[Callable], Callable]:
     """Register ``fn(execution, detach) -> Executor`` as ``execution.backend: name``."""
     def wrap(fn: Callable[[Any, bool], Executor]) -> Callable[[Any, bool], Executor]:
-        EXECUTORS[name] = ExecutorSpec(name, fn, doc, detaches, multi_node, trains_here or (lambda execution: True))
+        EXECUTORS[name] = ExecutorSpec(name, fn, doc, detaches, multi_node, trains_here or (lambda execution: True),
+                                       queue, job_word)
         return fn
     return wrap
 
@@ -221,8 +228,15 @@ def _ray(execution: Any, detach: bool) -> Executor:
                        execution.cpus_per_run, execution.gpus_per_run, execution.threads_per_run)
 
 
+def _slurm_queue(root: Any) -> tuple[dict[str, str], dict[str, str] | None]:
+    from bakeoff.runs.slurm import jobs_of, squeue_states  # (subprocess and submitit only when asked)
+
+    jobs = jobs_of(root)
+    return jobs, (squeue_states(list(jobs.values())) if jobs else None)
+
+
 @register_executor("slurm", doc="a SLURM job array (submitit)", detaches=True, multi_node=True,
-                   trains_here=lambda execution: False)
+                   trains_here=lambda execution: False, queue=_slurm_queue, job_word="SLURM job")
 def _slurm(execution: Any, detach: bool) -> Executor:
     from bakeoff.runs.slurm import SlurmExecutor
 

@@ -1,6 +1,7 @@
 """What ``bakeoff status`` says about each planned run, from the study directory alone (no torch):
-its run.json, progress.json and metrics.json, the SLURM job ids the slurm executor recorded, and whether
-the process that was running it still exists."""
+its run.json, progress.json and metrics.json, the job ids a job-submitting executor recorded (asked through
+its registered ``queue``: the slurm executor's squeue), and whether the process that was running it still
+exists."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from bakeoff.runs.executor import EXECUTORS
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import METRICS_FILE, PROGRESS_FILE, StudyStore
 from bakeoff.utils import read_json
@@ -23,8 +25,8 @@ class RunState:
 
 
 def _alive(info: dict, job: str | None, queue: dict[str, str] | None) -> bool | None:
-    """Whether the process running a run still exists: its SLURM job in the queue, or its PID on this
-    host; None when this machine cannot tell (another host, no squeue)."""
+    """Whether the process running a run still exists: its job in the scheduler's queue, or its PID on
+    this host; None when this machine cannot tell (another host, no scheduler to ask)."""
     if job is not None and queue is not None:
         return job in queue
     if info.get("host") == socket.gethostname() and info.get("pid"):
@@ -43,10 +45,15 @@ def _eta(seconds: float) -> str:
 
 
 def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
-    from bakeoff.runs.slurm import jobs_of, squeue_states
-
-    jobs = jobs_of(store.root)
-    queue = squeue_states(list(jobs.values())) if jobs else None
+    jobs: dict[str, str] = {}
+    queue: dict[str, str] | None = None
+    word = "job"
+    for spec in EXECUTORS.values():  # the executor whose jobs this study directory records
+        if spec.queue is not None:
+            jobs, queue = spec.queue(store.root)
+            if jobs:
+                word = spec.job_word
+                break
     study_primary = store.saved_study().evaluation.primary
     out = []
     for r in runs:
@@ -58,7 +65,7 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
         st = RunState(state, wall_time_s=info.get("wall_time_s"))
         run_dir = store.run_dir(r)
         if state == "pending" and job is not None and (queue is None or job in queue):
-            st.state, st.detail = "queued", f"SLURM job {job}" + (f" ({queue[job].lower()})" if queue else "")
+            st.state, st.detail = "queued", f"{word} {job}" + (f" ({queue[job].lower()})" if queue else "")
         elif state == "running":
             alive = _alive(info, job, queue)
             prog = read_json(run_dir / PROGRESS_FILE) if (run_dir / PROGRESS_FILE).is_file() else None
@@ -72,7 +79,7 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
                              if (run_dir / "checkpoints" / "last.ckpt").is_file() else
                              "its process is gone; the same run command runs it again")
             elif job is not None:
-                st.detail = (st.detail + f"; SLURM job {job}").lstrip("; ")
+                st.detail = (st.detail + f"; {word} {job}").lstrip("; ")
         elif state == "done":
             st.progress = f"{info.get('epochs_trained', '')} epochs"
             metrics = run_dir / METRICS_FILE
