@@ -76,7 +76,8 @@ def train_model(ctx: StudyContext, model: torch.nn.Module, protocol: Any, fold: 
     arrays in memory, or patches of images for dense tasks); the selected weights restored."""
     split = ctx.splits[fold]
     return ctx.strategy.fit(ctx.task, model, protocol, ctx.data, split.train, split.val, run_dir=run_dir,
-                                      seed=seed, threshold=ctx.config.evaluation.threshold, report=report)
+                            seed=seed, threshold=ctx.config.evaluation.threshold, report=report,
+                            checkpoint_every_s=ctx.config.execution.checkpoint_every_s)
 
 
 def train_as_rank(ctx: StudyContext, run: RunSpec) -> None:
@@ -115,13 +116,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
         input_shape = ctx.input_shape(run.contender, run.fold, protocol)
         model = ctx.build_model(run.contender, protocol, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
-        from bakeoff.train.loop import CHECKPOINT_EVERY_S
-
-        token = CHECKPOINT_EVERY_S.set(cfg.execution.checkpoint_every_s)
-        try:
-            result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, progress_recorder(report, run_dir))
-        finally:
-            CHECKPOINT_EVERY_S.reset(token)
+        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, progress_recorder(report, run_dir))
         module = result.module
         from bakeoff.train import determinism
 

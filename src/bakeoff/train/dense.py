@@ -250,7 +250,8 @@ def iterations_for(data: SegData, idx: np.ndarray, size: tuple[int, ...], protoc
 
 
 def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegData, train_idx: np.ndarray,
-              val_idx: np.ndarray, *, run_dir, seed: int, report: Report | None = None):
+              val_idx: np.ndarray, *, run_dir, seed: int, report: Report | None = None,
+              checkpoint_every_s: float | None = None):
     """Train a dense model on patches of ``train_idx``, select on whole ``val_idx`` images."""
     from bakeoff.losses import build_loss
     from bakeoff.train.loop import device_of, run_fit
@@ -269,5 +270,6 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
     train_loader = DataLoader(PatchDataset(data, size), sampler=sampler, batch_size=None, pin_memory=pin,
                               num_workers=protocol.num_workers, persistent_workers=protocol.num_workers > 0)
     val_loader = DataLoader(WholeImages(data, val_idx), batch_size=None, pin_memory=pin)
+    every = {} if checkpoint_every_s is None else {"checkpoint_every_s": checkpoint_every_s}
     return run_fit(module, protocol, train_loader, val_loader, run_dir, report,
-                   {"data_on_device": False, "pinned_memory": pin})
+                   {"data_on_device": False, "pinned_memory": pin}, **every)

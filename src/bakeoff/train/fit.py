@@ -19,6 +19,7 @@ from bakeoff.tasks import Task
 from bakeoff.train import determinism
 from bakeoff.train.data import ArrayBatches
 from bakeoff.train.loop import (
+    CHECKPOINT_EVERY_S,
     FitResult,
     _loggers,
     device_of,
@@ -52,7 +53,8 @@ def set_tf32(enabled: bool) -> None:
 
 def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndarray, y_train: np.ndarray,
         X_val: np.ndarray, y_val: np.ndarray, *, run_dir: Path | None, threshold: float = 0.5,
-        report: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
+        report: Callable[[int, int, dict[str, float]], None] | None = None,
+        checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FitResult:
     """Train ``model`` (already built under the run's seed) and restore the weights of the selected epoch."""
     protocol = task.with_selection(protocol)
     loss_fn = build_loss(protocol.loss, task, y_train)
@@ -63,7 +65,7 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
     val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
     data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
-    return run_fit(module, protocol, train, val, run_dir, report, data)
+    return run_fit(module, protocol, train, val, run_dir, report, data, checkpoint_every_s=checkpoint_every_s)
 
 
 def fit_multi_device(module: BakeoffModule, protocol: ProtocolConfig, X_train: np.ndarray, y_train: np.ndarray,

@@ -19,7 +19,6 @@ determinism is off, ``torch.compile`` when the protocol asks (its compile time r
 
 from __future__ import annotations
 
-import contextvars
 import math
 import resource
 import time
@@ -205,12 +204,19 @@ class EarlyStop:
         return self.wait >= self.patience
 
 
+# seconds between resume checkpoints (execution.checkpoint_every_s, passed down by the run; 0: every epoch).
+# The default is the study file's, so that a direct ``fit`` (the Python API, the benchmarks) trains as a study
+# run does: with every epoch's checkpoint (resnet18 + Adam: 135 MB) an H100 epoch took 2.9x the hand loop's.
+CHECKPOINT_EVERY_S: float = ExecutionConfig.model_fields["checkpoint_every_s"].default
+
+
 def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
             run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None,
-            fabric: L.Fabric | None = None) -> FitResult:
+            fabric: L.Fabric | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FitResult:
     """Train ``module`` (a ``BakeoffModule``) for ``protocol.epochs`` with validation after each epoch;
     restore the selected epoch's weights. Batches arrive on the device (see ``ArrayBatches``) or are moved
-    there here. ``training`` holds what the caller already set up (recorded in the result)."""
+    there here. ``training`` holds what the caller already set up (recorded in the result); the resume
+    checkpoint is written at an epoch's end once ``checkpoint_every_s`` have passed since the last."""
     from bakeoff.train.optim import build_scheduler
 
     if fabric is None:
@@ -341,7 +347,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 stop = stopper is not None and stopper.should_stop(metrics)
                 if multi:  # the first process's selection and stopping decide for all
                     stop = bool(fabric.broadcast(stop, src=0))
-                if last is not None and (time.monotonic() - saved_at >= CHECKPOINT_EVERY_S.get()):
+                if last is not None and (time.monotonic() - saved_at >= checkpoint_every_s):
                     _sync(device)
                     save_atomic(last, {
                         "epoch": epoch, "global_step": global_step, "seen": seen, "lr": lr, "stopped": stop,
@@ -384,13 +390,6 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
             best_path = str(path)
     best_epoch = None if select.epoch is None else select.epoch + 1
     return FitResult(module, best_path, best_epoch, select.best, epoch + 1, train_time, peak, peak_kind, record)
-
-
-# seconds between resume checkpoints (execution.checkpoint_every_s, set by the run's executor; 0: every epoch).
-# The default is the study file's, so that a direct ``fit`` (the Python API, the benchmarks) trains as a study
-# run does: with every epoch's checkpoint (resnet18 + Adam: 135 MB) an H100 epoch took 2.9x the hand loop's.
-CHECKPOINT_EVERY_S: contextvars.ContextVar[float] = contextvars.ContextVar(
-    "checkpoint_every_s", default=ExecutionConfig.model_fields["checkpoint_every_s"].default)
 
 
 def resume_path(run_dir: Path | None) -> Path | None:

@@ -19,6 +19,7 @@ from bakeoff.tasks import Task
 from bakeoff.tasks.segmentation import mask_centres
 from bakeoff.train.dense import DenseModule, fit_dense, patch_size_for
 from bakeoff.train.fit import fit
+from bakeoff.train.loop import CHECKPOINT_EVERY_S
 from bakeoff.train.module import BakeoffModule, inference_batch
 
 
@@ -44,9 +45,9 @@ class SampleStrategy:
         return data.input_shape
 
     def fit(self, task: Task, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
-            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
+            run_dir: Any, seed: int, threshold: float, report: Any = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Any:
         return fit(task, model, protocol, data.X[train_idx], data.y[train_idx], data.X[val_idx], data.y[val_idx],
-                   run_dir=run_dir, threshold=threshold, report=report)
+                   run_dir=run_dir, threshold=threshold, report=report, checkpoint_every_s=checkpoint_every_s)
 
     def module_for(self, task: Task, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
         """An (untrained) module around ``model`` that predicts as a trained one does."""
@@ -89,8 +90,9 @@ class PatchStrategy:
         return patch_size_for(data, protocol, train_idx)
 
     def fit(self, task: Task, model: Any, protocol: Any, data: Any, train_idx: np.ndarray, val_idx: np.ndarray, *,
-            run_dir: Any, seed: int, threshold: float, report: Any = None) -> Any:
-        return fit_dense(task, model, protocol, data, train_idx, val_idx, run_dir=run_dir, seed=seed, report=report)
+            run_dir: Any, seed: int, threshold: float, report: Any = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Any:
+        return fit_dense(task, model, protocol, data, train_idx, val_idx, run_dir=run_dir, seed=seed, report=report,
+                         checkpoint_every_s=checkpoint_every_s)
 
     def module_for(self, task: Task, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
         return DenseModule(model, task, torch.nn.Identity(), protocol, input_shape)
