@@ -19,6 +19,7 @@ determinism is off, ``torch.compile`` when the protocol asks (its compile time r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import resource
 import time
@@ -31,6 +32,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn as nn
+from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 
 from bakeoff.config import ExecutionConfig, ProtocolConfig
 from bakeoff.faults import kill_point
@@ -87,12 +89,13 @@ def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, mult
         warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
         # a multi-device run spawns its own processes, also inside a one-task SLURM job (whose environment
         # would otherwise make Lightning expect SLURM to have started them)
-        plugins = [LightningEnvironment()] if multi_device else None
+        plugins: list[Any] = [LightningEnvironment()] if multi_device else []
         strategy = "ddp_spawn" if multi_device else "auto"
         if multi_device and launched_by_slurm():  # SLURM started the processes: one per task, on every node
             from lightning.fabric.plugins.environments import SLURMEnvironment
 
             plugins, strategy = [SLURMEnvironment(auto_requeue=False)], "ddp"
+        plugins.append(AtomicCheckpointIO())  # fabric.save / fabric.load: whole files, weights-only reads
         fabric = L.Fabric(accelerator=protocol.accelerator, devices=protocol.devices, precision=protocol.precision,
                           loggers=loggers or None, strategy=strategy, plugins=plugins, num_nodes=protocol.num_nodes)
     if fabric.world_size > 1 and not multi_device:
@@ -210,186 +213,58 @@ class EarlyStop:
 CHECKPOINT_EVERY_S: float = ExecutionConfig.model_fields["checkpoint_every_s"].default
 
 
-def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
-            run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None,
-            fabric: L.Fabric | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FitResult:
-    """Train ``module`` (a ``BakeoffModule``) for ``protocol.epochs`` with validation after each epoch;
-    restore the selected epoch's weights. Batches arrive on the device (see ``ArrayBatches``) or are moved
-    there here. ``training`` holds what the caller already set up (recorded in the result); the resume
-    checkpoint is written at an epoch's end once ``checkpoint_every_s`` have passed since the last."""
-    from bakeoff.train.optim import build_scheduler
+@dataclass
+class LoopState:
+    """Where the loop stands after an epoch: with the stateful objects (model, optimizer, schedule, gradient
+    scaler) everything an interrupted run needs to continue. The one definition of what
+    ``checkpoints/last.ckpt`` holds: written by ``save_resume`` and read back by ``load_resume``."""
 
-    if fabric is None:
-        loggers = _loggers(run_dir)
-        fabric = make_fabric(protocol, loggers)
-    else:  # one process of a multi-device run (see fit_multi_device): its Fabric came with the launch
-        loggers = list(fabric.loggers)
-    multi = fabric.world_size > 1
-    device = fabric.device
-    cuda = device.type == "cuda"
-    raw = module.model
-    with determinism.recorded(protocol.deterministic) as det:
-        channels_last = cuda and _is_2d_conv(raw)
-        place(module, raw, device, channels_last)
-        opt, kind = _optimizer(raw, protocol, device)
-        net = torch.compile(raw) if protocol.compile else raw
-        fmodel, fopt = fabric.setup(net, opt)
-        module.model = fmodel  # the precision context (autocast) and, for strategies, the wrapper's forward
-        precision = fabric.strategy.precision
-        scaler = getattr(precision, "scaler", None)
-        steps = len(train_batches)  # type: ignore[arg-type]
-        sched = build_scheduler(opt, protocol.schedule, protocol.optimizer.lr, steps * protocol.epochs,
-                                protocol.epochs)
-        per_step = sched is not None and sched["interval"] == "step"
-        select = Selection(protocol.select.monitor, protocol.select.mode)
-        es = protocol.early_stopping
-        stopper = None if es is None else EarlyStop(es.monitor or protocol.select.monitor, protocol.select.mode,
-                                                    es.patience, es.min_delta)
-        convert = protocol.precision == "64-true"
-        clip = protocol.gradient_clip
-        record = dict(training or {})
-        record.update(device=str(device), precision=protocol.precision, optimizer_kernel=kind,
-                      channels_last=channels_last, cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
-                      tf32=bool(protocol.tf32), compile=bool(protocol.compile))
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(device)
-        global_step, epoch, compile_s, lr, seen = 0, 0, 0.0, protocol.optimizer.lr, 0
-        grad_norms: list[torch.Tensor] = []
-        last = None if multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
-        logged: list[tuple[dict[str, float], int]] = []
-        start, prior_time, stopped, rng = 0, 0.0, False, None
-        ck = read_resume(last, record) if last is not None and last.is_file() else None
-        if ck is not None:  # an interrupted run: continue after its last epoch
-            raw.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            if sched is not None and ck["scheduler"] is not None:
-                sched["scheduler"].load_state_dict(ck["scheduler"])
-            if scaler is not None and ck["scaler"] is not None:
-                scaler.load_state_dict(ck["scaler"])
-            select.best, select.epoch, select.state = ck["select"]
-            if stopper is not None and ck["stopper"] is not None:
-                stopper.best, stopper.wait = ck["stopper"]
-            module.load_resume_state(ck["module"])
-            start, global_step, seen, lr = ck["epoch"] + 1, ck["global_step"], ck["seen"], ck["lr"]
-            prior_time, compile_s, stopped, rng = ck["train_time"], ck["compile_time"], ck["stopped"], ck["rng"]
-            epoch = ck["epoch"]
-            for row, step in ck["logged"]:  # the logs continue as if uninterrupted
-                fabric.log_dict(row, step=step)
-                logged.append((row, step))
-            record["resumed_after_epochs"] = start  # epochs the interrupted attempt had completed
-        t0 = time.perf_counter()
-        saved_at = time.monotonic()
-        bad_step = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
-        try:
-            for epoch in range(start, protocol.epochs if not stopped else start):
-                if rng is not None:  # the random streams exactly where the interrupted run left them
-                    _set_rng(rng)
-                    rng = None
-                for obj in (train_batches, getattr(train_batches, "sampler", None)):
-                    if hasattr(obj, "set_epoch"):
-                        obj.set_epoch(epoch)
-                module.train()
-                for batch in train_batches:
-                    kill_point("step")
-                    t_step = time.perf_counter() if protocol.compile and global_step == 0 else None
-                    batch = _to(batch, device, channels_last, convert, precision)
-                    with torch.no_grad():
-                        batch = module.augment_batch(batch)
-                    loss = module.training_step(batch)
-                    # no device sync per step: the first bad step is kept on the device, read once an epoch
-                    bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), global_step, bad_step)
-                    seen += len(batch[0])
-                    fabric.backward(loss, model=fmodel)
-                    sample = protocol.log_grad_norm and global_step % 10 == 0
-                    if clip is not None:
-                        norm = fabric.clip_gradients(fmodel, fopt, max_norm=clip, error_if_nonfinite=False)
-                        if sample:
-                            grad_norms.append(norm.detach())
-                    elif sample:
-                        if scaler is not None:
-                            precision.unscale_gradients(opt)
-                        grads = [p.grad for p in raw.parameters() if p.grad is not None]
-                        if grads:
-                            grad_norms.append(torch.nn.utils.get_total_norm(grads).detach())
-                    fopt.step()
-                    fopt.zero_grad(set_to_none=True)
-                    lr = opt.param_groups[0]["lr"]
-                    if per_step:
-                        sched["scheduler"].step()
-                    global_step += 1
-                    if t_step is not None:
-                        _sync(device)
-                        compile_s += time.perf_counter() - t_step
-                if multi:  # every process stops together when any of them diverged
-                    bad_step = fabric.all_reduce(bad_step.float(), reduce_op="max").long()
-                if int(bad_step) >= 0:
-                    raise Diverged(f"the training loss became NaN or infinite at step {int(bad_step) + 1} "
-                                   f"(epoch {epoch + 1}, learning rate {lr:g}); the run stopped there")
-                metrics = module.train_epoch_metrics()
-                metrics["lr"] = float(lr)
-                if grad_norms:
-                    metrics["grad_norm"] = float(torch.stack(grad_norms).float().mean())
-                    grad_norms = []
-                if sched is not None and not per_step:
-                    sched["scheduler"].step()
-                module.eval()
-                t_val = time.perf_counter() if protocol.compile and epoch == 0 else None
-                with torch.no_grad():
-                    for batch in val_batches:
-                        module.validation_step(_to(batch, device, channels_last, convert, precision))
-                metrics.update(module.val_epoch_metrics())
-                if t_val is not None:  # the first validation compiles the evaluation graph
-                    compile_s += time.perf_counter() - t_val
-                select.update(epoch, metrics, raw, module)
-                row = {**metrics, "epoch": epoch}
-                fabric.log_dict(row, step=global_step)
-                logged.append((row, global_step))
-                stop = stopper is not None and stopper.should_stop(metrics)
-                if multi:  # the first process's selection and stopping decide for all
-                    stop = bool(fabric.broadcast(stop, src=0))
-                if last is not None and (time.monotonic() - saved_at >= checkpoint_every_s):
-                    _sync(device)
-                    save_atomic(last, {
-                        "epoch": epoch, "global_step": global_step, "seen": seen, "lr": lr, "stopped": stop,
-                        "train_time": prior_time + time.perf_counter() - t0 - compile_s, "compile_time": compile_s,
-                        "model": raw.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": None if sched is None else sched["scheduler"].state_dict(),
-                        "scaler": None if scaler is None else scaler.state_dict(),
-                        "select": (select.best, select.epoch, select.state),
-                        "stopper": None if stopper is None else (stopper.best, stopper.wait),
-                        "module": module.resume_state(), "logged": logged, "rng": _get_rng(cuda)})
-                    saved_at = time.monotonic()
-                    kill_point("epoch")
-                if report is not None:
-                    report(epoch + 1, protocol.epochs, metrics)
-                if stop:
-                    break
-            _sync(device)
-            train_time = prior_time + time.perf_counter() - t0 - compile_s
-        finally:
-            module.model = raw
-            for lg in loggers:
-                lg.finalize("success")
-    peak, peak_kind = (torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated") if cuda else \
-        (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss")
-    record["determinism"] = det
-    record["train_samples_per_s"] = seen / train_time if train_time > 0 else float("nan")
-    if protocol.compile:
-        record["compile_time_s"] = compile_s
-    best_path = None
-    if select.state is not None:
-        raw.load_state_dict(select.state)
-        if run_dir is not None:
-            from bakeoff.layout import BEST_FILE, CHECKPOINTS_DIR
+    epoch: int = -1  # the last completed epoch (-1: none yet)
+    global_step: int = 0
+    seen: int = 0  # training samples seen
+    lr: float = 0.0
+    stopped: bool = False  # early stopping fired after ``epoch``
+    train_time: float = 0.0  # seconds, compilation left out
+    compile_time: float = 0.0
+    select: tuple[Any, Any, Any] = (None, None, None)  # Selection (best, epoch, weights)
+    stopper: tuple[float, int] | None = None  # EarlyStop (best, wait)
+    module: Any = None  # the module's own resume state (BakeoffModule.resume_state)
+    logged: list[tuple[dict[str, float], int]] = field(default_factory=list)  # every logged row and its step
+    rng: dict[str, Any] | None = None  # every random stream (_get_rng)
 
-            path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
-            # weights only (the optimizer state tripled the size); keys as the module's state_dict; written
-            # atomically (a kill while saving leaves no half file where the weights should be)
-            save_atomic(path, {"state_dict": {f"model.{k}": v for k, v in select.state.items()},
-                               "epoch": select.epoch, "monitor": select.monitor, "score": select.best})
-            best_path = str(path)
-    best_epoch = None if select.epoch is None else select.epoch + 1
-    return FitResult(module, best_path, best_epoch, select.best, epoch + 1, train_time, peak, peak_kind, record)
+    OBJECTS = ("model", "optimizer", "scheduler", "scaler")  # saved through their state_dict by Fabric
+
+
+def save_resume(fabric: L.Fabric, path: Path, state: LoopState, objects: dict[str, Any]) -> None:
+    """Write the resume checkpoint through Fabric (``fabric.save``: state dicts of the stateful objects,
+    written atomically by ``AtomicCheckpointIO``)."""
+    fabric.save(path, {**{k: objects.get(k) for k in LoopState.OBJECTS},
+                       "state": {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}})
+
+
+def load_resume(fabric: L.Fabric, path: Path, objects: dict[str, Any], record: dict[str, Any]) -> LoopState | None:
+    """Restore ``objects`` (model, optimizer, schedule, scaler) from the resume checkpoint and return the
+    loop's state; None when it cannot be read whole (damaged on disk, cut short, from another version, or
+    holding anything but tensors and plain values: read with ``weights_only=True`` like every checkpoint),
+    and then nothing is restored: the run starts over cleanly, saying so in run.json (``resume_discarded``)."""
+    try:
+        ck = fabric.load(path)
+        missing = [k for k in (*LoopState.OBJECTS, "state") if k not in ck]
+        if missing:
+            raise ValueError(f"missing {missing}")
+        state = LoopState(**ck["state"])
+        for name in LoopState.OBJECTS:
+            if (ck[name] is None) != (objects.get(name) is None):
+                raise ValueError(f"{name} saved {'without' if ck[name] is None else 'with'} a state; this run has "
+                                 f"{'none' if objects.get(name) is None else 'one'}")
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint: train from the start instead
+        record["resume_discarded"] = f"{path.name} unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        path.unlink(missing_ok=True)
+        return None
+    for name in LoopState.OBJECTS:
+        if objects.get(name) is not None:
+            objects[name].load_state_dict(ck[name])
+    return state
 
 
 def resume_path(run_dir: Path | None) -> Path | None:
@@ -401,25 +276,230 @@ def resume_path(run_dir: Path | None) -> Path | None:
     return Path(run_dir) / CHECKPOINTS_DIR / RESUME_FILE
 
 
-RESUME_KEYS = ("epoch", "global_step", "seen", "lr", "stopped", "train_time", "compile_time", "model", "optimizer",
-               "scheduler", "scaler", "select", "stopper", "module", "logged", "rng")
+class AtomicCheckpointIO(CheckpointIO):
+    """Fabric's checkpoint IO for every file a run saves (``fabric.save`` / ``fabric.load``): written whole or
+    not at all (``save_atomic``), read as tensors and plain values only (``weights_only=True``)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        save_atomic(Path(path), checkpoint)
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return torch.load(path, map_location=map_location or "cpu",
+                          weights_only=True if weights_only is None else weights_only)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        Path(path).unlink(missing_ok=True)
 
 
-def read_resume(path: Path, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The resume checkpoint, or None when it cannot be read whole (damaged on disk, cut short, from
-    another version, or holding anything but tensors and plain values): the run then starts over cleanly,
-    saying so in run.json (``resume_discarded``). Read with ``weights_only=True`` like every checkpoint:
-    the random states are saved as tensors and numbers (``_get_rng``)."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-        missing = [k for k in RESUME_KEYS if k not in ck]
-        if missing:
-            raise ValueError(f"missing {missing}")
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint: train from the start instead
-        record["resume_discarded"] = f"{path.name} unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
-        path.unlink(missing_ok=True)
+def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
+            run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None,
+            fabric: L.Fabric | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FitResult:
+    """Train ``module`` (a ``BakeoffModule``) for ``protocol.epochs`` with validation after each epoch;
+    restore the selected epoch's weights. Batches arrive on the device (see ``ArrayBatches``) or are moved
+    there here. ``training`` holds what the caller already set up (recorded in the result); the resume
+    checkpoint is written at an epoch's end once ``checkpoint_every_s`` have passed since the last.
+
+    The steps: set up (``_Setup``: device, precision, optimizer, schedule, selection, stopping), continue an
+    interrupted run (``load_resume``), then per epoch ``_train_epoch``, ``_validate``, select and maybe stop,
+    ``save_resume``; finally the selected weights restored and kept (``_keep_selected``)."""
+    if fabric is None:
+        loggers = _loggers(run_dir)
+        fabric = make_fabric(protocol, loggers)
+    else:  # one process of a multi-device run (see fit_multi_device): its Fabric came with the launch
+        loggers = list(fabric.loggers)
+    multi = fabric.world_size > 1
+    raw = module.model
+    with determinism.recorded(protocol.deterministic) as det:
+        run = _Setup(fabric, module, protocol, train_batches, training)
+        state = LoopState(lr=protocol.optimizer.lr)
+        last = None if multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
+        objects = {"model": raw, "optimizer": run.opt, "scaler": run.scaler,
+                   "scheduler": None if run.sched is None else run.sched["scheduler"]}
+        resumed = load_resume(fabric, last, objects, run.record) if last is not None and last.is_file() else None
+        if resumed is not None:  # an interrupted run: continue after its last epoch, logs and streams as they were
+            state = resumed
+            run.select.best, run.select.epoch, run.select.state = state.select
+            if run.stopper is not None and state.stopper is not None:
+                run.stopper.best, run.stopper.wait = state.stopper
+            module.load_resume_state(state.module)
+            for row, step in state.logged:
+                fabric.log_dict(row, step=step)
+            _set_rng(state.rng)
+            run.record["resumed_after_epochs"] = state.epoch + 1  # epochs the interrupted attempt completed
+        prior_time, t0, saved_at = state.train_time, time.perf_counter(), time.monotonic()
+        try:
+            for epoch in range(state.epoch + 1, protocol.epochs if not state.stopped else 0):
+                metrics = _train_epoch(run, state, epoch, train_batches)
+                metrics.update(_validate(run, state, epoch, val_batches))
+                run.select.update(epoch, metrics, raw, module)
+                row = {**metrics, "epoch": epoch}
+                fabric.log_dict(row, step=state.global_step)
+                state.logged.append((row, state.global_step))
+                stop = run.stopper is not None and run.stopper.should_stop(metrics)
+                if multi:  # the first process's selection and stopping decide for all
+                    stop = bool(fabric.broadcast(stop, src=0))
+                state.epoch, state.stopped = epoch, stop
+                if last is not None and (time.monotonic() - saved_at >= checkpoint_every_s):
+                    _sync(run.device)
+                    state.train_time = prior_time + time.perf_counter() - t0 - state.compile_time
+                    state.select = (run.select.best, run.select.epoch, run.select.state)
+                    state.stopper = None if run.stopper is None else (run.stopper.best, run.stopper.wait)
+                    state.module, state.rng = module.resume_state(), _get_rng(run.cuda)
+                    save_resume(fabric, last, state, objects)
+                    saved_at = time.monotonic()
+                    kill_point("epoch")
+                if report is not None:
+                    report(epoch + 1, protocol.epochs, metrics)
+                if stop:
+                    break
+            _sync(run.device)
+            train_time = prior_time + time.perf_counter() - t0 - state.compile_time
+        finally:
+            module.model = raw
+            for lg in loggers:
+                lg.finalize("success")
+    record = run.record
+    record["determinism"] = det
+    record["train_samples_per_s"] = state.seen / train_time if train_time > 0 else float("nan")
+    if protocol.compile:
+        record["compile_time_s"] = state.compile_time
+    peak, peak_kind = (torch.cuda.max_memory_allocated(run.device) / 2**20, "cuda_max_allocated") if run.cuda else \
+        (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss")
+    best_path = _keep_selected(run.select, raw, run_dir)
+    best_epoch = None if run.select.epoch is None else run.select.epoch + 1
+    return FitResult(module, best_path, best_epoch, run.select.best, state.epoch + 1, train_time, peak, peak_kind,
+                     record)
+
+
+class _Setup:
+    """What one run's loop trains with, set up once: the module placed on Fabric's device (channels-last
+    2D convolutions on CUDA), the optimizer (fused kernels where PyTorch has them) and model wrapped by
+    Fabric (precision, strategy), the schedule, selection and early stopping, and the record of how it
+    trains (``run.json``'s ``training``)."""
+
+    def __init__(self, fabric: L.Fabric, module: Any, protocol: ProtocolConfig, train_batches: Iterable,
+                 training: dict[str, Any] | None) -> None:
+        from bakeoff.train.optim import build_scheduler
+
+        self.fabric, self.module, self.protocol = fabric, module, protocol
+        self.device = fabric.device
+        self.cuda = self.device.type == "cuda"
+        self.multi = fabric.world_size > 1
+        raw = self.raw = module.model
+        self.channels_last = self.cuda and _is_2d_conv(raw)
+        place(module, raw, self.device, self.channels_last)
+        self.opt, kind = _optimizer(raw, protocol, self.device)
+        net = torch.compile(raw) if protocol.compile else raw
+        self.fmodel, self.fopt = fabric.setup(net, self.opt)
+        module.model = self.fmodel  # the precision context (autocast) and, for strategies, the wrapper's forward
+        self.precision = fabric.strategy.precision
+        self.scaler = getattr(self.precision, "scaler", None)
+        steps = len(train_batches)  # type: ignore[arg-type]
+        self.sched = build_scheduler(self.opt, protocol.schedule, protocol.optimizer.lr, steps * protocol.epochs,
+                                     protocol.epochs)
+        self.per_step = self.sched is not None and self.sched["interval"] == "step"
+        self.select = Selection(protocol.select.monitor, protocol.select.mode)
+        es = protocol.early_stopping
+        self.stopper = None if es is None else EarlyStop(es.monitor or protocol.select.monitor, protocol.select.mode,
+                                                         es.patience, es.min_delta)
+        self.convert = protocol.precision == "64-true"
+        self.record = dict(training or {})
+        self.record.update(device=str(self.device), precision=protocol.precision, optimizer_kernel=kind,
+                           channels_last=self.channels_last, cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
+                           tf32=bool(protocol.tf32), compile=bool(protocol.compile))
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.grad_norms: list[torch.Tensor] = []
+
+    def to_device(self, batch: Any) -> Any:
+        return _to(batch, self.device, self.channels_last, self.convert, self.precision)
+
+
+def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Iterable) -> dict[str, float]:
+    """One pass over the training batches: forward, backward (through Fabric: AMP scaling), clipping, step,
+    the schedule; the epoch's training metrics, learning rate and sampled gradient norm. A non-finite loss
+    is noticed without a device sync per step and ends the run (``Diverged``)."""
+    fabric, module, protocol, raw = run.fabric, run.module, run.protocol, run.raw
+    for obj in (train_batches, getattr(train_batches, "sampler", None)):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+    module.train()
+    clip = protocol.gradient_clip
+    bad_step = torch.full((), -1, dtype=torch.long, device=run.device)  # first step with a non-finite loss
+    for batch in train_batches:
+        kill_point("step")
+        t_step = time.perf_counter() if protocol.compile and state.global_step == 0 else None
+        batch = run.to_device(batch)
+        with torch.no_grad():
+            batch = module.augment_batch(batch)
+        loss = module.training_step(batch)
+        bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), state.global_step, bad_step)
+        state.seen += len(batch[0])
+        fabric.backward(loss, model=run.fmodel)
+        sample = protocol.log_grad_norm and state.global_step % 10 == 0
+        if clip is not None:
+            norm = fabric.clip_gradients(run.fmodel, run.fopt, max_norm=clip, error_if_nonfinite=False)
+            if sample:
+                run.grad_norms.append(norm.detach())
+        elif sample:
+            if run.scaler is not None:
+                run.precision.unscale_gradients(run.opt)
+            grads = [p.grad for p in raw.parameters() if p.grad is not None]
+            if grads:
+                run.grad_norms.append(torch.nn.utils.get_total_norm(grads).detach())
+        run.fopt.step()
+        run.fopt.zero_grad(set_to_none=True)
+        state.lr = run.opt.param_groups[0]["lr"]
+        if run.per_step:
+            run.sched["scheduler"].step()
+        state.global_step += 1
+        if t_step is not None:
+            _sync(run.device)
+            state.compile_time += time.perf_counter() - t_step
+    if run.multi:  # every process stops together when any of them diverged
+        bad_step = fabric.all_reduce(bad_step.float(), reduce_op="max").long()
+    if int(bad_step) >= 0:
+        raise Diverged(f"the training loss became NaN or infinite at step {int(bad_step) + 1} "
+                       f"(epoch {epoch + 1}, learning rate {state.lr:g}); the run stopped there")
+    metrics = module.train_epoch_metrics()
+    metrics["lr"] = float(state.lr)
+    if run.grad_norms:
+        metrics["grad_norm"] = float(torch.stack(run.grad_norms).float().mean())
+        run.grad_norms = []
+    if run.sched is not None and not run.per_step:
+        run.sched["scheduler"].step()
+    return metrics
+
+
+def _validate(run: _Setup, state: LoopState, epoch: int, val_batches: Iterable) -> dict[str, float]:
+    """The validation metrics of this epoch's weights (the first validation's compile time counted apart)."""
+    run.module.eval()
+    t_val = time.perf_counter() if run.protocol.compile and epoch == 0 else None
+    with torch.no_grad():
+        for batch in val_batches:
+            run.module.validation_step(run.to_device(batch))
+    metrics = run.module.val_epoch_metrics()
+    if t_val is not None:
+        state.compile_time += time.perf_counter() - t_val
+    return metrics
+
+
+def _keep_selected(select: Selection, raw: nn.Module, run_dir: Path | None) -> str | None:
+    """The selected epoch's weights back in the model, and kept as checkpoints/best.ckpt: weights only (the
+    optimizer state tripled the size), keys as the module's state_dict, written atomically (a kill while
+    saving leaves no half file where the weights should be). Only the first process of a multi-device run
+    has a ``run_dir``, so the file is written directly, not through ``fabric.save``, which waits for all."""
+    if select.state is None:
         return None
-    return ck
+    raw.load_state_dict(select.state)
+    if run_dir is None:
+        return None
+    from bakeoff.layout import BEST_FILE, CHECKPOINTS_DIR
+
+    path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
+    save_atomic(path, {"state_dict": {f"model.{k}": v for k, v in select.state.items()},
+                       "epoch": select.epoch, "monitor": select.monitor, "score": select.best})
+    return str(path)
 
 
 def save_atomic(path: Path, obj: Any) -> None:
