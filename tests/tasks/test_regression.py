@@ -191,3 +191,19 @@ def test_a_regression_study_end_to_end(tmp_path):
     assert (out / "plots" / "predicted_vs_true.png").is_file() and not (out / "plots" / "confusion_matrices.png").exists()
     assert "for regression on 120 samples" in (out / "methods.txt").read_text()
     assert "predicted_vs_true" in (out / "report.html").read_text()
+
+
+def test_a_users_metric_for_regression_is_resampled_like_the_built_ins():
+    from sklearn.metrics import median_absolute_error
+
+    from bakeoff.tasks import register_metric
+
+    @register_metric("median_ae_test", higher_is_better=False, tasks=["regression"], bounds=(0, float("inf")))
+    def median_ae(y, pred):
+        return median_absolute_error(y, pred)
+
+    task = get_task("regression")
+    y, p = _preds()
+    assert task.metrics(y, p)["median_ae_test"] == pytest.approx(median_absolute_error(y, p))
+    with pytest.raises(ValueError, match="not tasks with one prediction per sample"):
+        register_metric("x", higher_is_better=True, tasks=["semantic_segmentation"])(median_ae)

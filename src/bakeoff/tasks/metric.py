@@ -134,15 +134,19 @@ def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: I
                     bounds: tuple[float, float] | None = None) -> Callable[[Callable], Callable]:
     """Decorator: ``fn(y, probs) -> float`` (``fn(y, probs, threshold)`` with ``needs_threshold``) becomes a
     metric of ``tasks`` named ``name`` (default: the function's name). ``probs`` is (n,) P(class 1) for
-    binary classification, (n, K) for multi-class. A study uses it with ``evaluation.metrics:
+    binary classification, (n, K) for multi-class, the predicted values for regression. A study uses it with ``evaluation.metrics:
     [package.module:function]``; it is then reported, logged, usable as ``primary`` and
     ``select.monitor``, resampled and compared like a built-in metric. ``bounds``: the range its values
     lie in (e.g. ``(0, 1)``), so that its intervals stay inside it."""
+    from bakeoff.tasks.base import known_tasks
+
     tasks = tuple(tasks)
-    bad = [t for t in tasks if t not in SAMPLE_TASKS]
+    known = known_tasks()
+    bad = [t for t in tasks if t not in known or known[t].dense]
     if bad:
-        raise ValueError(f"register_metric: tasks {bad} are not sample tasks; a user metric is a function of "
-                         f"(y, probs) for {list(SAMPLE_TASKS)}")
+        able = sorted(n for n, c in known.items() if not c.dense)
+        raise ValueError(f"register_metric: tasks {bad} are not tasks with one prediction per sample; a user metric "
+                         f"is a function of (y, probs) for {able}")
 
     def wrap(fn: Callable) -> Callable:
         def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
