@@ -82,6 +82,10 @@ def _read(path: Path) -> pd.DataFrame | None:
 def compare(a: Path, b: Path) -> int:
     problems: list[str] = []
     for name in EXAMPLES:
+        missing = [str(p) for p in (a, b) if not (p / name).is_dir()]
+        if missing:  # an example added (or dropped) between the two snapshots
+            print(f"{name}: not in {', '.join(missing)} (not compared)")
+            continue
         for f in ("results.csv", "summary.csv", "intervals.csv"):
             da, db = (_read(p / name / f) for p in (a, b))
             if da is None or db is None:

@@ -519,10 +519,9 @@ def list_(
                 t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
     elif kind == "metrics":
         from bakeoff.tasks import known_tasks
-        from bakeoff.tasks.metric import REGISTRY, find_metric
+        from bakeoff.tasks.metric import REGISTRY
 
-        find_metric("", "")  # the built-ins register on first use
-        known_tasks()  # and each task module's own metrics when it loads
+        known_tasks()  # each task module registers its own metrics when it loads
         by_name: dict[str, list[Any]] = {}
         for (task, name), m in REGISTRY.items():
             if fnmatch.fnmatch(name, pattern):

@@ -33,9 +33,8 @@ class Task(ABC):
     def metric_names(self) -> tuple[str, ...]:
         """Every metric reported for this task: the registered ones (built in, and the user's metrics the
         study imported), then the per-class ones."""
-        from bakeoff.tasks.metric import find_metric, metrics_for
+        from bakeoff.tasks.metric import metrics_for
 
-        find_metric(self.name, "")  # the built-ins are registered on first use
         return (*(m.name for m in metrics_for(self.name) if m.name != "loss"), *self.per_class_names())
 
     def per_class_names(self) -> tuple[str, ...]:

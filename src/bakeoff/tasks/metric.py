@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.measure.multiclass import cm_metrics
+from bakeoff.measure.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
 
 Update = Callable[[dict[str, Any], Any, float], Any]
 Compute = Callable[[Any, np.ndarray], np.ndarray]
@@ -101,13 +103,11 @@ def metrics_for(task: str) -> list[Metric]:
 
 
 def find_metric(task: str, name: str) -> Metric | None:
-    _builtins()
     return REGISTRY.get((task, name))
 
 
 def overall_metrics(task: str) -> list[str]:
     """The names of a task's registered metrics (not per class), the training loss left out."""
-    _builtins()
     return [m.name for m in metrics_for(task) if m.name != "loss"]
 
 
@@ -115,7 +115,6 @@ def metric_info(name: str, task: str | None = None) -> Metric:
     """What every task agrees on about metric ``name`` (direction, threshold): its registered entry, or
     for a per-class name of ``task`` (``dice_nucleus``, ``f1_class2``) the entry of its family, by the
     task's own naming rule (``Task.family_of``)."""
-    _builtins()
     for (t, n), m in REGISTRY.items():
         if n == name and (task is None or t == task):
             return m
@@ -185,16 +184,9 @@ def load_user_metrics(refs: Iterable[str], where: str = "evaluation.metrics") ->
 
 
 # -- built-in metrics ----------------------------------------------------------------------------------
-_DONE: list[bool] = []
-
-
-def _builtins() -> None:
-    """Register the built-in metrics once (their implementations import numpy only)."""
-    if _DONE:
-        return
-    _DONE.append(True)
-    from bakeoff.measure.multiclass import cm_metrics
-    from bakeoff.measure.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
+def _register_builtins() -> None:
+    """Register the built-in metrics of the classification and dense tasks (called once, when this module
+    loads; a task module registers its own, as ``tasks/regression.py`` does)."""
 
     def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
         def compute(t: Any, W: np.ndarray) -> np.ndarray:
@@ -321,3 +313,6 @@ def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Metric:
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
+
+
+_register_builtins()
