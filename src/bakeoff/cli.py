@@ -206,7 +206,7 @@ def report(
 
     result = build(out, make_plots=not no_plots)
     _print_report(result)
-    if not os.access(out, os.W_OK | os.X_OK):
+    if not result.saved:
         console.print(f"{out}: read-only, so nothing was rebuilt or saved; the report above is from the saved "
                       f"predictions", highlight=False, markup=False)
         return

@@ -34,6 +34,7 @@ class StudyReport:
     summary: pd.DataFrame
     comparison: dict[str, Any] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
+    saved: bool = True  # False: computed from a read-only directory, nothing written
 
     @property
     def failed(self) -> pd.DataFrame:
@@ -101,7 +102,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
             made.extend(p for p in (drawn if isinstance(drawn, list) else [drawn]) if p is not None)
         if (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(plots.cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
-    report = StudyReport(study, df, summary, comparison, made)
+    report = StudyReport(study, df, summary, comparison, made, saved=write)
     if make_plots:
         try:
             write_page(store, report, infos)

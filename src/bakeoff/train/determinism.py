@@ -64,9 +64,7 @@ def recorded(policy: Policy) -> Iterator[dict[str, Any]]:
     """Apply ``policy`` and collect the ops that ran without a deterministic kernel; yields the record,
     filled in on exit: ``{"policy", "mode", "nondeterministic_ops"}``."""
     p = normalise(policy)
-    before = _switches()
-    try:
-        apply(p)
+    with applied(p):  # the caller's process (the trainer API, a notebook) gets its own settings back after
         record: dict[str, Any] = {"policy": p, "mode": "off" if p == "false" else "strict",
                                   "nondeterministic_ops": [],
                                   "fill_uninitialized_memory": bool(torch.utils.deterministic.fill_uninitialized_memory)}
@@ -74,8 +72,6 @@ def recorded(policy: Policy) -> Iterator[dict[str, Any]]:
             yield record
             return
         yield from _collect(p, record)
-    finally:  # the caller's process (the trainer API, a notebook) gets its own settings back
-        _restore(before)
 
 
 @contextlib.contextmanager
