@@ -22,6 +22,7 @@ from bakeoff.stats.design import (
     satterthwaite,
 )
 from bakeoff.stats.paired import PairedRuns, paired_runs, run_pair_tests
+from bakeoff.stats.results import Comparison, PairResult
 from bakeoff.stats.verdict import verdict
 from bakeoff.tasks import task_class, task_for
 
@@ -115,7 +116,7 @@ def from_logit(z: float, bounds: tuple[float, float]) -> float:
 
 
 def pair_result(a: str, b: str, ev: EvaluationConfig, runs: Any, est: dict[str, Estimate], n_test: int,
-                per_run: list[dict], seed: int, unit: str = "sample", extras: bool = True) -> dict[str, Any]:
+                per_run: list[dict], seed: int, unit: str = "sample", extras: bool = True) -> PairResult:
     """One pair's entry in comparison.json, whatever the task: the mean paired difference, its interval
     and tests under the design's model (seeds x test units, shared or disjoint test sets), the
     (unadjusted) verdict, each contender's own interval and, with ``extras``, the tests per run and
@@ -246,7 +247,7 @@ def variance_shares(est: Estimate) -> dict[str, Any] | None:
 
 def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0, extras: bool = True,
                  per_run_tests: Callable[[tuple[int, int]], dict[str, Any]] | None = None,
-                 unit: str = "sample", own_scale: bool = True) -> dict[str, Any]:
+                 unit: str = "sample", own_scale: bool = True) -> PairResult:
     """The verdict on the paired metric for A against B, whatever the task: the design-aware estimates
     from the metric under unit weights, and with ``extras`` the task's per-run tests (reported, not part
     of the verdict); without ``own_scale`` the contenders' own intervals are plain t intervals (for
@@ -321,7 +322,7 @@ def adjust_pairs(pairs: list[dict[str, Any]], metric: str, alpha: float = 0.05, 
 
 
 def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_infos: list[dict],
-                  tuned: dict[str, dict[str, Any]] | None = None) -> dict:
+                  tuned: dict[str, dict[str, Any]] | None = None) -> Comparison:
     """Verdicts for the baseline against each contender (or all pairs), Holm-adjusted, and the audit."""
     order = [c for c in study.contenders if c in set(df.get("contender", []))]
     out: dict[str, Any] = {
