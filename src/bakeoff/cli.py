@@ -61,8 +61,15 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bakeoff.runs import events as ev
+    from bakeoff.suite import is_suite_file
     from bakeoff.tasks import load_study  # light: a finished study answers below without torch
 
+    if is_suite_file(study):
+        if detach or until_decided or max_seeds is not None:
+            raise BakeoffError(f"{study}: a suite runs its datasets' studies one after another; expected no --detach, "
+                               f"--until-decided or --max-seeds (run a dataset's study alone for those)")
+        _run_suite(study, out, set_ or [])
+        return
     cfg = load_study(study, set_ or [])
     sequential = until_decided or cfg.evaluation.sequential is not None
     if max_seeds is not None and max_seeds < 3:
@@ -147,6 +154,59 @@ def run(
         raise typer.Exit(1)
 
 
+def _run_suite(path: Path, out: Path, overrides: list[str]) -> None:
+    """``bakeoff run SUITE.yaml``: every dataset's study, then the answer across datasets."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bakeoff.runs import events as ev
+    from bakeoff.suite import Suite
+
+    suite = Suite.from_yaml(path, overrides)
+    console.print(f"[bold]{suite.config.name}[/bold]: {len(suite.studies)} datasets ({', '.join(suite.studies)}) × "
+                  f"{len(suite.config.contenders)} contenders → {out}")
+    failures: list[str] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2) as bar:
+        overall = bar.add_task("runs", total=None, info="")
+
+        def progress(e: Any) -> None:
+            if isinstance(e, (ev.Finished, ev.Skipped)):
+                bar.advance(overall)
+                status = "cached" if isinstance(e, ev.Skipped) else e.info.get("status")
+                bar.update(overall, info=f"last: {e.run.key} ({status})")
+                if isinstance(e, ev.Finished) and e.failed:
+                    failures.append(f"{e.run.key}: {e.info.get('error')}")
+
+        result = suite.run(out, progress)
+    _print_suite(result, out)
+    if failures:
+        err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see each dataset's report. Running the same "
+                          f"command again retries only those.")
+        raise typer.Exit(1)
+
+
+def _print_suite(result: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Across {len(result['datasets'])} datasets on {result['primary']} (95% intervals; prediction: "
+                    f"a new dataset of this kind)")
+    for col in ("pair", "mean difference [CI]", "prediction", "τ² / I²", "per dataset (A / B / ≈ / ?)", "verdict"):
+        t.add_column(col)
+    for p in result["pairs"]:
+        ci = f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]" if "ci_low" in p else "—"
+        pi = ("[{:+.4f}, {:+.4f}]".format(*p["prediction_interval"]) if p.get("prediction_interval") else "too few")
+        spread = f"{p['tau2']:.2g} / {p['i2']:.0%}" if p.get("tau2") is not None else "—"
+        w = p["wins"]
+        t.add_row(f"{p['a']} − {p['b']}", ci, pi, spread, f"{w['a']} / {w['b']} / {w['equivalent']} / "
+                  f"{w['inconclusive']}", p["verdict"])
+    console.print(t)
+    for p in result["pairs"]:
+        for note in p.get("notes", []):
+            console.print(f"{p['a']} − {p['b']}: {note}", highlight=False)
+    console.print(f"suite: {out / 'suite.json'}; forest plots: {out / 'plots'}; each dataset's report: "
+                  f"{out / 'datasets' / '<name>' / 'report.html'}", highlight=False)
+
+
 def _finished(study: Path, out: Path, overrides: list[str]) -> bool:
     """A finished study run again with nothing changed: say so from the saved files (no torch)."""
     from bakeoff.runs.finished import nothing_to_do
@@ -203,7 +263,18 @@ def report(
 ) -> None:
     """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
     from bakeoff.api import rebuild_report as build
+    from bakeoff.suite import is_suite_dir
 
+    if is_suite_dir(out):  # each dataset's report, then the answer across them
+        import yaml
+
+        from bakeoff.suite import SUITE_STUDY, SuiteConfig, summarize
+
+        cfg = SuiteConfig.model_validate(yaml.safe_load((out / SUITE_STUDY).read_text(encoding="utf-8")))
+        for name in cfg.datasets:
+            build(out / "datasets" / name, make_plots=not no_plots)
+        _print_suite(summarize(out, cfg, make_plots=not no_plots), out)
+        return
     result = build(out, make_plots=not no_plots)
     _print_report(result)
     if not result.saved:

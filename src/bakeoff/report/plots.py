@@ -465,6 +465,38 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
     return made
 
 
+def forest_plot(pair: dict[str, Any], out: Path) -> Path:
+    """One pair across datasets (``stats.meta.across_datasets``): each dataset's difference with its own
+    interval, the pooled mean with its interval, and the prediction interval for a new dataset."""
+    rows = list(pair.get("per_dataset", {}).items())
+    fig, ax = plt.subplots(figsize=(6.4, 1.2 + 0.42 * (len(rows) + 2)))
+    for i, (_, d) in enumerate(rows):
+        y = len(rows) + 1 - i
+        ax.plot([d["ci_low"], d["ci_high"]], [y, y], color="tab:blue", lw=1.5)
+        ax.plot(d["difference"], y, "s", color="tab:blue")
+        ax.text(1.02, y, d["verdict"], transform=ax.get_yaxis_transform(), va="center", fontsize=7)
+    if "ci_low" in pair:
+        ax.plot([pair["ci_low"], pair["ci_high"]], [0.5, 0.5], color="black", lw=3)
+        ax.plot(pair["difference"], 0.5, "D", color="black")
+        ax.text(1.02, 0.5, pair["verdict"], transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                weight="bold")
+    if pair.get("prediction_interval"):
+        lo, hi = pair["prediction_interval"]
+        ax.plot([lo, hi], [0.0, 0.0], color="grey", lw=1, ls="--")
+    ax.axvline(0, color="grey", lw=0.8)
+    m = pair.get("min_effect") or 0
+    if m:
+        ax.axvspan(-m, m, color="grey", alpha=0.12, lw=0)
+    labels = [n for n, _ in rows]
+    ax.set_yticks([len(rows) + 1 - i for i in range(len(rows))] + [0.5, 0.0],
+                  labels + ["pooled (mean, interval)", "a new dataset (prediction)"], fontsize=8)
+    direction = "higher is better" if pair.get("higher_is_better", True) else "lower is better"
+    ax.set_xlabel(f"{pair['a']} − {pair['b']} ({direction})")
+    ax.set_title(f"{pair['a']} vs {pair['b']} across {pair['k']} datasets", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / f"forest_{pair['a']}_vs_{pair['b']}.png")
+
+
 # -- the figures a task names (Task.figures): each drawn from what the study saved -----------------------
 FigureFn = Callable[[StudyStore, Any, pd.DataFrame, dict, list[str], Path], "Path | list[Path] | None"]
 TASK_FIGURES: dict[str, FigureFn] = {}

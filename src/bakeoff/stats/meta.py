@@ -67,7 +67,7 @@ def across_datasets(a: str, b: str, effects: list[float], ses: list[float], name
                ci_equivalence=tests.get("ci_equivalence"))
     if np.all(np.isfinite(se)) and np.all(se > 0):  # the between-dataset spread, as meta-analysts report it
         res = combine_effects(y, se ** 2, method_re="iterated", row_names=list(names))
-        out.update(tau2=float(res.tau2), tau=float(np.sqrt(res.tau2)), i2=float(res.i2), q=float(res.q))
+        out.update(tau2=float(res.tau2), tau=float(np.sqrt(res.tau2)), i2=max(0.0, float(res.i2)), q=float(res.q))  # I² below 0 is reported as 0
     else:
         out.update(tau2=None, tau=None, i2=None, q=None)
     if k >= 3:
@@ -82,3 +82,44 @@ def across_datasets(a: str, b: str, effects: list[float], ses: list[float], name
                             f"of freedom, so they are wide; more datasets narrow them")
     out["verdict"] = verdict(a, b, mean, min_effect, higher_is_better, tests["p_margin"], tests["p_equivalence"], alpha)
     return out
+
+
+def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
+    """The across-dataset answer from each dataset's ``comparison.json``: for every pair compared in all of
+    them, ``across_datasets`` on its per-dataset differences and standard errors, Holm across the pairs
+    (verdicts on the adjusted p-values, as within a study), and the per-dataset win/tie/loss counts from
+    the datasets' own verdicts."""
+    from bakeoff.stats.across import holm
+
+    names = list(per_dataset)
+    first = next(iter(per_dataset.values()), {}) if names else {}
+    keys = [(p["a"], p["b"]) for p in first.get("pairs", [])]
+    pairs, missing = [], []
+    for a, b in keys:
+        found = {n: next((p for p in c.get("pairs", []) if (p["a"], p["b"]) == (a, b)), None)
+                 for n, c in per_dataset.items()}
+        have = [n for n, p in found.items() if p is not None]
+        if len(have) < len(names):
+            missing.append({"a": a, "b": b, "missing_in": [n for n in names if n not in have]})
+        if not have:
+            continue
+        ps = [found[n] for n in have]
+        res = across_datasets(a, b, [p["difference"] for p in ps], [p["se"] for p in ps], have, alpha=alpha,
+                              min_effect=ps[0]["min_effect"], higher_is_better=ps[0]["higher_is_better"])
+        words = [p["verdict"] for p in ps]
+        res["per_dataset"] = {n: {"verdict": p["verdict"], "difference": p["difference"], "ci_low": p["ci_low"],
+                                  "ci_high": p["ci_high"]} for n, p in zip(have, ps)}
+        res["wins"] = {"a": sum(w.startswith(f"{a} better") for w in words),
+                       "b": sum(w.startswith(f"{b} better") for w in words),
+                       "equivalent": sum(w.startswith("equivalent") for w in words),
+                       "inconclusive": sum(not (w.startswith(f"{a} better") or w.startswith(f"{b} better")
+                                                or w.startswith("equivalent")) for w in words)}
+        pairs.append(res)
+    judged = [p for p in pairs if "p_margin" in p]
+    for p, adj, adj_eq in zip(judged, holm([p["p_margin"] for p in judged]), holm([p["p_equivalence"] for p in judged])):
+        p["p_value_holm"], p["p_equivalence_holm"] = adj, adj_eq
+        p["verdict"] = verdict(p["a"], p["b"], p["difference"], p["min_effect"], p["higher_is_better"], adj, adj_eq,
+                               alpha)
+    return {"datasets": names, "primary": first.get("primary"), "alpha": alpha, "method": METHOD,
+            "multiple_testing": f"Holm over the {len(judged)} pair(s); verdicts use the adjusted p-values",
+            "pairs": pairs, "pairs_not_in_every_dataset": missing}

@@ -1,0 +1,175 @@
+"""A suite: one bake-off over several datasets (``bakeoff run SUITE.yaml --out DIR``).
+
+A suite file names its datasets (each a ``data:`` section, or a study file whose ``data:`` it takes) and
+one set of contenders, one protocol and one evaluation shared by all; a dataset may override protocol
+settings (recorded in ``suite.json`` and listed). Every dataset's study is exactly what ``bakeoff run``
+makes (``DIR/datasets/NAME/``: its runs, report and verdicts), so a suite resumes as its studies do; then
+``bakeoff.stats.meta.suite_comparison`` answers across the datasets and ``DIR/suite.json`` holds it, with
+a forest plot per pair (``DIR/plots/forest_*.png``).
+
+What is not built yet (issue 25): one executor over every dataset's runs at once (the studies run one
+after another, each through the study's executor), the suite's HTML report, mean-rank / IQM /
+aggregation-robustness summaries, and ``status``/``check``/``clean``/``plan`` on a suite directory.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bakeoff.config import (
+    SAFE_NAME,
+    StudyConfig,
+    _deep_merge,
+    apply_overrides,
+    format_validation_error,
+    read_yaml,
+)
+from bakeoff.errors import BakeoffError
+from bakeoff.utils import read_json, write_json
+
+SUITE_FILE = "suite.json"
+SUITE_STUDY = "suite.yaml"
+
+
+class DatasetEntry(BaseModel):
+    """One dataset of a suite: its ``data:`` section, or the study file it comes from (its ``data:``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] | None = None
+    study: str | None = None  # a study file: its data section (relative paths: to that file)
+    protocol: dict[str, Any] = Field(default_factory=dict)  # this dataset's overrides (recorded, listed)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetEntry:
+        if (self.data is None) == (self.study is None):
+            raise ValueError("expected exactly one of data: (a data section) or study: (a study file)")
+        return self
+
+
+class SuiteConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SAFE_NAME)
+    task: str = "binary_classification"
+    datasets: dict[str, DatasetEntry] = Field(min_length=2)
+    contenders: dict[str, Any] = Field(min_length=1)
+    protocol: dict[str, Any] = Field(default_factory=dict)
+    evaluation: dict[str, Any] = Field(default_factory=dict)
+    execution: dict[str, Any] = Field(default_factory=dict)
+    tracking: dict[str, Any] = Field(default_factory=dict)
+
+
+def is_suite_file(path: str | Path) -> bool:
+    """Whether a YAML file is a suite (it has ``datasets:``) rather than a study."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # the study reader says what is wrong with it
+    return isinstance(raw, dict) and "datasets" in raw
+
+
+def is_suite_dir(path: str | Path) -> bool:
+    return (Path(path) / SUITE_STUDY).is_file()
+
+
+class Suite:
+    """A validated suite; ``run(out)`` runs every dataset's study and answers across them."""
+
+    def __init__(self, config: SuiteConfig, base_dir: Path) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.studies = {name: self._study(name) for name in config.datasets}  # every one checked before any runs
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Suite:
+        path = Path(path)
+        raw = read_yaml(path.read_text(encoding="utf-8"), str(path))
+        if not isinstance(raw, dict):
+            raise BakeoffError(f"{path}: expected a mapping with keys name, task, datasets, contenders, ...")
+        raw = apply_overrides(raw, overrides or [])
+        try:
+            cfg = SuiteConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise BakeoffError(format_validation_error(exc, str(path), overrides)) from None
+        return cls(cfg, path.parent)
+
+    def _study(self, name: str) -> StudyConfig:
+        """Dataset ``name``'s study: the suite's contenders, protocol (with the dataset's overrides) and
+        evaluation on its data."""
+        from bakeoff.tasks import validate_study
+
+        entry = self.config.datasets[name]
+        where = f"datasets.{name}"
+        base = self.base_dir
+        data = entry.data
+        if entry.study is not None:
+            file = (self.base_dir / entry.study).expanduser()
+            if not file.is_file():
+                raise BakeoffError(f"{where}.study: {file} not found; expected a study file whose data: section "
+                                   f"this dataset uses")
+            own = read_yaml(file.read_text(encoding="utf-8"), str(file))
+            data, base = (own or {}).get("data"), file.parent
+            if not isinstance(data, dict):
+                raise BakeoffError(f"{where}.study: {file} has no data: section; expected one")
+        raw = {"name": f"{self.config.name}.{name}"[:64], "task": self.config.task, "data": copy.deepcopy(data),
+               "protocol": _deep_merge(copy.deepcopy(self.config.protocol), entry.protocol),
+               "contenders": copy.deepcopy(self.config.contenders),
+               "evaluation": copy.deepcopy(self.config.evaluation), "execution": copy.deepcopy(self.config.execution),
+               "tracking": copy.deepcopy(self.config.tracking)}
+        try:
+            return validate_study(raw, source=f"{where}", base_dir=base)
+        except BakeoffError as exc:
+            raise BakeoffError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
+
+    def run(self, out: str | Path, progress: Any = None) -> dict[str, Any]:
+        """Every dataset's study in ``out/datasets/NAME`` (resumed where it stopped), then the answer across
+        them in ``out/suite.json``."""
+        from bakeoff.api import Study
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        saved = out / SUITE_STUDY
+        mine = yaml.safe_dump(self.config.model_dump(mode="json"), sort_keys=False)
+        if saved.is_file() and saved.read_text(encoding="utf-8") != mine:
+            old = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+            if set(old.get("datasets", {})) != set(self.config.datasets) or old.get("name") != self.config.name:
+                raise BakeoffError(f"--out {out}: holds suite {old.get('name')!r} with datasets "
+                                   f"{sorted(old.get('datasets', {}))}; expected an empty directory or this "
+                                   f"suite's own: use another --out")
+        from bakeoff.utils import atomic_write_text
+
+        atomic_write_text(saved, mine)
+        for name, study in self.studies.items():
+            Study(study).run(out / "datasets" / name, progress)
+        return summarize(out, self.config)
+
+
+def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bool = True) -> dict[str, Any]:
+    """``suite.json`` (and the forest plots) from the datasets' saved comparisons."""
+    from bakeoff.stats.meta import suite_comparison
+
+    out = Path(out)
+    if config is None:
+        config = SuiteConfig.model_validate(yaml.safe_load((out / SUITE_STUDY).read_text(encoding="utf-8")))
+    comparisons = {}
+    for name in config.datasets:
+        path = out / "datasets" / name / "comparison.json"
+        if not path.is_file():
+            raise BakeoffError(f"{out}: dataset {name} has no comparison.json yet; expected every dataset's study "
+                               f"run: run the suite again to finish it")
+        comparisons[name] = read_json(path)
+    alpha = float(config.evaluation.get("alpha", 0.05))
+    result = suite_comparison(comparisons, alpha)
+    result["name"] = config.name
+    result["overrides"] = {n: e.protocol for n, e in config.datasets.items() if e.protocol}
+    result["reports"] = {n: f"datasets/{n}/report.html" for n in config.datasets}
+    write_json(out / SUITE_FILE, result)
+    if make_plots:
+        from bakeoff.report.plots import forest_plot
+
+        result["plots"] = [str(p) for p in (forest_plot(pair, out / "plots") for pair in result["pairs"])]
+    return result
