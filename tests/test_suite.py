@@ -21,7 +21,7 @@ def _cli(*args):
 
 def _suite(tmp_path: Path) -> Path:
     raw = yaml.safe_load(Path("examples/spots_suite.yaml").read_text())
-    for i, entry in enumerate(raw["datasets"].values()):
+    for entry in raw["datasets"].values():
         entry["data"]["params"].update(n=120)
     raw["datasets"] = dict(list(raw["datasets"].items())[:3])
     raw["protocol"].update(seeds=[0, 1], epochs=1)
