@@ -61,8 +61,8 @@ def test_every_registered_loss_is_finite_with_gradients_on_its_tasks(name, kind)
 
 
 # -- metrics ---------------------------------------------------------------------------------------------
-from bakeoff.tasks import get_task  # noqa: E402
-from bakeoff.tasks.metric import REGISTRY, find_metric  # noqa: E402
+from bakeoff.tasks import get_task, known_tasks, task_class  # noqa: E402
+from bakeoff.tasks.metric import REGISTRY  # noqa: E402
 from tests.tasks.test_metric_protocol import (  # noqa: E402
     _binary,
     _multi,
@@ -71,10 +71,10 @@ from tests.tasks.test_metric_protocol import (  # noqa: E402
     _torchmetrics_multiclass,
 )
 
-find_metric("", "")  # the built-ins register on first use
+known_tasks()  # and each task module's own
 SAMPLE_METRICS = sorted((t, n) for t, n in REGISTRY if t.endswith("_classification") and n != "loss")
-DENSE_METRICS = sorted((t, n) for (t, n), m in REGISTRY.items() if not t.endswith("_classification")
-                       and m.resamplable)
+OTHER_METRICS = sorted((t, n) for (t, n), m in REGISTRY.items() if not t.endswith("_classification")
+                       and m.resamplable)  # dense tasks, regression, and any task a module adds
 
 
 @pytest.mark.parametrize(("task", "name"), SAMPLE_METRICS, ids=[f"{t}-{n}" for t, n in SAMPLE_METRICS])
@@ -92,8 +92,8 @@ def test_every_classification_metric_equals_torchmetrics(task, name):
     assert got == pytest.approx(float(ref[name]), abs=_tol(ref[name]))
 
 
-@pytest.mark.parametrize(("task", "name"), SAMPLE_METRICS + DENSE_METRICS,
-                         ids=[f"{t}-{n}" for t, n in SAMPLE_METRICS + DENSE_METRICS])
+@pytest.mark.parametrize(("task", "name"), SAMPLE_METRICS + OTHER_METRICS,
+                         ids=[f"{t}-{n}" for t, n in SAMPLE_METRICS + OTHER_METRICS])
 def test_every_metric_under_bootstrap_weights_equals_the_explicit_resample(task, name):
     from bakeoff.stats.bootstrap import bootstrap_weights, strata_of
 
@@ -101,6 +101,12 @@ def test_every_metric_under_bootstrap_weights_equals_the_explicit_resample(task,
     if task.endswith("_classification"):
         t = get_task(task, None if task == "binary_classification" else 3)
         y, p = _binary(60, seed=9) if task == "binary_classification" else _multi(60, 3, seed=9)
+        part = {"y": y, "probs": p}
+        resample = lambda idx: {"y": y[idx], "probs": p[idx]}  # noqa: E731
+    elif not task_class(task).dense:  # one number per sample (regression): truth and prediction
+        t = get_task(task)
+        y = rng.integers(0, 6, 60).astype(float)
+        p = y + rng.normal(size=60)
         part = {"y": y, "probs": p}
         resample = lambda idx: {"y": y[idx], "probs": p[idx]}  # noqa: E731
     else:  # a ratio-of-sums dense metric: per-image (num, den)
@@ -111,7 +117,7 @@ def test_every_metric_under_bootstrap_weights_equals_the_explicit_resample(task,
         resample = lambda idx: {"y": [None] * len(idx), "tables": {name: (num[idx], den[idx])}}  # noqa: E731
     m = t.metric(name)
     n = len(part["y"])
-    W = bootstrap_weights(strata_of(part["y"] if t.unit == "sample" else None, n), n, 4, rng)
+    W = bootstrap_weights(strata_of(part["y"] if t.stratify_by_label else None, n), n, 4, rng)
     got = m.weighted(m.table(part, t, 0.5), W)
     for b in range(4):
         idx = np.repeat(np.arange(n), W[b].astype(int))
@@ -195,7 +201,7 @@ def test_every_data_source_round_trips_a_tiny_set(tmp_path, name, dense):
 
     if name.startswith("builtin:"):  # generators: the same parameters give the same data
         load = (lambda: load_dense_source(name, None, spatial_dims=None, num_classes=None, spacing=None,
-                                          normalize="none")) if dense else (lambda: load_source(name))
+                                          normalize="none")) if dense else (lambda: load_source(name, num_classes=None))
         assert load().fingerprint() == load().fingerprint()
         return
     assert (name, dense) in WRITERS, f"data source {name} has no round-trip case in tests/test_common_checks.py"

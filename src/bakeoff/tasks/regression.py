@@ -172,6 +172,7 @@ class Regression(Task):
     loss_kind = "regression"  # no registered loss fits; its own below
     own_losses = {"mse": _mse, "huber": _huber}
     figures = ("predicted_vs_true",)
+    fixed_classes = 1  # one output, no classes
 
     @classmethod
     def create(cls, num_classes: int | None = None, settings: Any = None) -> Task:
