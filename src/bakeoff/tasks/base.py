@@ -103,6 +103,17 @@ class Task(ABC):
         """What the kept tables depend on besides the predictions (None: tables are not kept)."""
         return None
 
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+        """Every metric of one prediction per sample (truth ``y``, ``probs``: probabilities, or the predicted
+        values of regression), each from its registered ``Metric`` (the training loop's validation scores)."""
+        from bakeoff.tasks.metric import tables_for
+
+        part = {"y": np.asarray(y), "probs": np.asarray(probs)}
+        metrics = {name: self.metric(name) for name in self.metric_names}
+        tables = tables_for(metrics, part, self, threshold)
+        ones = np.ones((1, len(part["y"])))
+        return {name: float(m.weighted(tables[name], ones)[0]) for name, m in metrics.items()}
+
     def evaluate_part(self, d: dict[str, Any], threshold: float = 0.5) -> tuple[dict[str, float], np.ndarray]:
         """Every metric and the confusion matrix (rows: truth) of one part's saved predictions."""
         tables, cm = self.score_part(d, threshold=threshold)
@@ -260,16 +271,6 @@ class SampleTask(Task):
     def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
         names = getattr(data, "meta", {}).get("class_names")  # label k means this class
         return {"class_names": {str(k): str(n) for k, n in enumerate(names)}} if names is not None else {}
-
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        """Every metric of these predictions, each from its registered ``Metric``."""
-        from bakeoff.tasks.metric import tables_for
-
-        part = {"y": np.asarray(y), "probs": np.asarray(probs)}
-        metrics = {name: self.metric(name) for name in self.metric_names}
-        tables = tables_for(metrics, part, self, threshold)
-        ones = np.ones((1, len(part["y"])))
-        return {name: float(m.weighted(tables[name], ones)[0]) for name, m in metrics.items()}
 
     @abstractmethod
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from bakeoff.data.sources import first_sentence, generator_loader, register_source
 from bakeoff.errors import BakeoffError
 from bakeoff.tasks.base import Task, register_task
-from bakeoff.tasks.metric import Metric, register, tables_for
+from bakeoff.tasks.metric import Metric, register
 
 if TYPE_CHECKING:
     import torch
@@ -198,14 +198,6 @@ class Regression(Task):
 
     def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         return self.metrics(d["y"], d["probs"], threshold)
-
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        """Every metric of these predictions (the training loop's validation scores, results.csv)."""
-        part = {"y": np.asarray(y), "probs": np.asarray(probs)}
-        metrics = {name: self.metric(name) for name in self.metric_names}
-        built = tables_for(metrics, part, self, threshold)
-        ones = np.ones((1, len(part["y"])))
-        return {name: float(m.weighted(built[name], ones)[0]) for name, m in metrics.items()}
 
     # -- data: a number per sample ---------------------------------------------------------------------------
     @classmethod
