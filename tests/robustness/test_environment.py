@@ -238,8 +238,12 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     study = tmp_path / "s.yaml"
     study.write_text(yaml.safe_dump(raw, sort_keys=False))
     out = tmp_path / "out"
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}  # a hang is diagnosable: SIGABRT dumps every thread's stack
+    # as in a terminal: SIGINT not ignored (a shell's background job inherits it ignored, and Python then
+    # installs no KeyboardInterrupt handler: CI started with '&' would see the run never stop)
     proc = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("runs/*/*/run.json")):
         time.sleep(0.2)
@@ -247,7 +251,12 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     time.sleep(3.0)  # inside the epoch loop
     sent = time.time()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"no exit within 60 s of SIGINT; the stacks at SIGABRT:\n{err[-6000:]}") from None
     assert proc.returncode == 130 and time.time() - sent < 10, (proc.returncode, err[-2000:])
     assert "interrupted; completed runs are kept and the same command resumes" in " ".join(err.split()), err[-2000:]
     assert "Traceback" not in err
