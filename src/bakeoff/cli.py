@@ -266,11 +266,9 @@ def report(
     from bakeoff.suite import is_suite_dir
 
     if is_suite_dir(out):  # each dataset's report, then the answer across them
-        import yaml
+        from bakeoff.suite import saved_suite, summarize
 
-        from bakeoff.suite import SUITE_STUDY, SuiteConfig, summarize
-
-        cfg = SuiteConfig.model_validate(yaml.safe_load((out / SUITE_STUDY).read_text(encoding="utf-8")))
+        cfg = saved_suite(out)
         for name in cfg.datasets:
             build(out / "datasets" / name, make_plots=not no_plots)
         _print_suite(summarize(out, cfg, make_plots=not no_plots), out)

@@ -148,13 +148,17 @@ class Suite:
         return summarize(out, self.config)
 
 
+def saved_suite(out: str | Path) -> SuiteConfig:
+    """The suite a suite directory was run with (``DIR/suite.yaml``)."""
+    return SuiteConfig.model_validate(yaml.safe_load((Path(out) / SUITE_STUDY).read_text(encoding="utf-8")))
+
+
 def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bool = True) -> dict[str, Any]:
     """``suite.json`` (and the forest plots) from the datasets' saved comparisons."""
     from bakeoff.stats.meta import suite_comparison
 
     out = Path(out)
-    if config is None:
-        config = SuiteConfig.model_validate(yaml.safe_load((out / SUITE_STUDY).read_text(encoding="utf-8")))
+    config = config or saved_suite(out)
     comparisons = {}
     for name in config.datasets:
         path = out / "datasets" / name / "comparison.json"

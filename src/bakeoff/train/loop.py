@@ -307,12 +307,11 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
         fabric = make_fabric(protocol, loggers)
     else:  # one process of a multi-device run (see fit_multi_device): its Fabric came with the launch
         loggers = list(fabric.loggers)
-    multi = fabric.world_size > 1
     raw = module.model
     with determinism.recorded(protocol.deterministic) as det:
         run = _Setup(fabric, module, protocol, train_batches, training)
         state = LoopState(lr=protocol.optimizer.lr)
-        last = None if multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
+        last = None if run.multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
         objects = {"model": raw, "optimizer": run.opt, "scaler": run.scaler,
                    "scheduler": None if run.sched is None else run.sched["scheduler"]}
         resumed = load_resume(fabric, last, objects, run.record) if last is not None and last.is_file() else None
@@ -336,7 +335,7 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
                 fabric.log_dict(row, step=state.global_step)
                 state.logged.append((row, state.global_step))
                 stop = run.stopper is not None and run.stopper.should_stop(metrics)
-                if multi:  # the first process's selection and stopping decide for all
+                if run.multi:  # the first process's selection and stopping decide for all
                     stop = bool(fabric.broadcast(stop, src=0))
                 state.epoch, state.stopped = epoch, stop
                 if last is not None and (time.monotonic() - saved_at >= checkpoint_every_s):
