@@ -9,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import yaml
+from scipy import stats
 
 from bakeoff.stats.meta import across_datasets
+from tests.report.browser import check_suite_report
 
 
 def _cli(*args):
@@ -50,6 +55,22 @@ def test_a_suite_runs_every_dataset_and_answers_across_them(tmp_path):
     assert sum(pair["wins"].values()) == 3
     assert (out / "plots" / "forest_se_resnet3d_vs_simple_cnn.png").is_file()
     assert "Across 3 datasets on auroc" in proc.stdout
+    # the summaries recomputed from the datasets' saved runs (results.csv)
+    runs = {n: {c: list(g["test_auroc"]) for c, g in pd.read_csv(out / "datasets" / n / "results.csv").groupby("contender")}
+            for n in result["datasets"]}
+    summaries = result["summaries"]
+    for c in ("simple_cnn", "se_resnet3d"):
+        flat = np.concatenate([runs[n][c] for n in runs])
+        assert summaries["estimates"]["iqm"][c]["value"] == pytest.approx(stats.trim_mean(flat, 0.25))
+        assert summaries["scores"]["snr3"][c] == pytest.approx(np.mean(runs["snr3"][c]))
+    assert result["cost"]["runs"] == 12
+    # the suite's report in a real browser: the answer, forest plot, CD diagram, links to every dataset's report
+    seen = check_suite_report(out, tmp_path / "suite.png")
+    assert len(seen["verdicts"]) == 1 and pair["verdict"] in seen["verdicts"][0]
+    assert any(c.startswith("forest") for c in seen["captions"])
+    assert any(c.startswith("Critical-difference diagram") for c in seen["captions"])
+    assert seen["links"] == [(out / "datasets" / n / "report.html").resolve().as_uri() for n in result["datasets"]]
+    assert "3 datasets (snr2, snr3, snr4)" in seen["methods"] and "Wilcoxon" in seen["methods"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("datasets/*/runs/*/*/predictions.npz")}
     rerun = _cli("run", suite, "--out", out)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

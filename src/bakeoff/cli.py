@@ -203,8 +203,13 @@ def _print_suite(result: dict[str, Any], out: Path) -> None:
     for p in result["pairs"]:
         for note in p.get("notes", []):
             console.print(f"{p['a']} − {p['b']}: {note}", highlight=False)
-    console.print(f"suite: {out / 'suite.json'}; forest plots: {out / 'plots'}; each dataset's report: "
-                  f"{out / 'datasets' / '<name>' / 'report.html'}", highlight=False)
+    warning = result.get("summaries", {}).get("robustness", {}).get("warning")
+    if warning:
+        console.print(f"[yellow]⚠ {warning}[/yellow]", highlight=False)
+    console.print(f"suite: {out / 'suite.json'}; each dataset's report: {out / 'datasets' / '<name>' / 'report.html'}",
+                  highlight=False)
+    if result.get("report"):
+        console.print(f"report: {result['report']}", highlight=False)
 
 
 def _finished(study: Path, out: Path, overrides: list[str]) -> bool:

@@ -155,6 +155,7 @@ def saved_suite(out: str | Path) -> SuiteConfig:
 
 def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bool = True) -> dict[str, Any]:
     """``suite.json`` (and the forest plots) from the datasets' saved comparisons."""
+    from bakeoff.stats.aggregate import suite_summaries
     from bakeoff.stats.meta import suite_comparison
 
     out = Path(out)
@@ -171,9 +172,45 @@ def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bo
     result["name"] = config.name
     result["overrides"] = {n: e.protocol for n, e in config.datasets.items() if e.protocol}
     result["reports"] = {n: f"datasets/{n}/report.html" for n in config.datasets}
-    write_json(out / SUITE_FILE, result)
+    runs, costs = _dataset_runs(out, config, comparisons)
+    first = next(iter(comparisons.values()))
+    contenders = list(first.get("contenders") or config.contenders)
+    higher = bool(first["pairs"][0]["higher_is_better"]) if first.get("pairs") else True
+    result["summaries"] = suite_summaries(runs, comparisons, contenders, str(result["primary"]), higher, alpha)
+    result["cost"] = costs
     if make_plots:
-        from bakeoff.report.plots import forest_plot
+        from bakeoff.report.plots import forest_plot, performance_profiles, suite_cd_diagram
 
-        result["plots"] = [str(p) for p in (forest_plot(pair, out / "plots") for pair in result["pairs"])]
+        plots = out / "plots"
+        result["plots"] = {f"forest {p['a']} vs {p['b']}": str(forest_plot(p, plots)) for p in result["pairs"]}
+        summaries = result["summaries"]
+        if "ranks" in summaries:
+            result["plots"]["critical difference"] = str(suite_cd_diagram(summaries["ranks"], plots))
+            result["plots"]["performance profiles"] = str(performance_profiles(summaries, plots))
+    write_json(out / SUITE_FILE, result)
+    from bakeoff.report.suite_page import write_suite_report
+
+    result["report"] = str(write_suite_report(out, result, config))  # without figures under --no-plots
     return result
+
+
+def _dataset_runs(out: Path, config: SuiteConfig, comparisons: dict[str, dict[str, Any]]
+                  ) -> tuple[dict[str, dict[str, list[float]]], dict[str, Any]]:
+    """Each dataset's finished runs' test scores on the primary metric, per contender (its results.csv),
+    and the training time summed per contender and over the suite."""
+    import pandas as pd
+
+    runs: dict[str, dict[str, list[float]]] = {}
+    per_contender: dict[str, float] = {}
+    n_runs = 0
+    for name, comp in comparisons.items():
+        table = pd.read_csv(out / "datasets" / name / "results.csv")
+        done = table[table["status"] == "done"]
+        column = f"test_{comp['primary']}"
+        runs[name] = {str(c): [float(v) for v in g[column].dropna()] for c, g in done.groupby("contender")} \
+            if column in done else {}
+        n_runs += len(done)
+        if "train_time_s" in done:
+            for c, g in done.groupby("contender"):
+                per_contender[str(c)] = per_contender.get(str(c), 0.0) + float(g["train_time_s"].sum())
+    return runs, {"runs": n_runs, "train_time_s": per_contender, "total_train_time_s": sum(per_contender.values())}

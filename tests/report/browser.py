@@ -79,3 +79,36 @@ def check_report(out: Path, screenshot: Path, n_pairs: int | None = None) -> dic
                                                                                                 reverse=True)
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000
     return seen
+
+
+def check_suite_report(out: Path, screenshot: Path) -> dict[str, Any]:
+    """A suite's report.html in Chromium: clean (no errors, no fetch), every section once, every image
+    decodes; returns the answer's verdict lines, the figures' captions and the dataset links."""
+    from playwright.sync_api import sync_playwright
+
+    from bakeoff.report.suite_page import SUITE_SECTIONS
+
+    seen: dict[str, Any] = {"errors": [], "requests": []}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.goto((out / "report.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            seen["sections"] = {s: page.locator(f"section#{s}").count() for s in SUITE_SECTIONS}
+            seen["images"] = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            seen["captions"] = page.locator("figcaption").all_inner_texts()
+            seen["verdicts"] = page.locator("#answer p.verdict").all_inner_texts()
+            seen["links"] = page.evaluate("Array.from(document.querySelectorAll('#datasets a')).map(a => a.href)")
+            seen["methods"] = page.locator("#methods-text").inner_text()
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    assert seen["errors"] == [], seen["errors"]
+    assert [u for u in seen["requests"] if u != (out / "report.html").resolve().as_uri()] == []
+    assert all(n == 1 for n in seen["sections"].values()), seen["sections"]
+    assert seen["images"] and all(seen["images"]), seen["images"]
+    return seen

@@ -580,6 +580,44 @@ def predicted_vs_true(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict,
     return _save(fig, out / "predicted_vs_true.png")
 
 
+def suite_cd_diagram(ranks: dict[str, Any], out: Path) -> Path:
+    """Mean ranks over datasets (``stats.aggregate.mean_ranks``) as a critical-difference diagram
+    (scikit-posthocs): contenders joined by a bar are not told apart by Wilcoxon + Holm over the datasets
+    (with too few datasets to test, every contender is joined, and the title says so)."""
+    import scikit_posthocs as sp
+
+    avg = pd.Series(ranks["average_ranks"], dtype=float)
+    names = list(avg.index)
+    sig = pd.DataFrame([[1.0 if ranks["p_holm"][a][b] is None else ranks["p_holm"][a][b] for b in names]
+                        for a in names], index=names, columns=names)
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.35 * len(names)))
+    sp.critical_difference_diagram(avg, sig, ax=ax, alpha=ranks["alpha"])
+    tested = "" if not ranks.get("note") else "\n(too few datasets to test: a picture of the ranks)"
+    ax.set_title(f"Mean ranks over {ranks['n_datasets']} datasets; a bar joins contenders that Wilcoxon + Holm "
+                 f"cannot tell apart{tested}", fontsize=8.5)
+    fig.tight_layout()
+    return _save(fig, out / "cd_diagram.png")
+
+
+def performance_profiles(summaries: dict[str, Any], out: Path) -> Path:
+    """rliable's performance profiles: for each score t, the fraction of runs above t (averaged over
+    datasets), one line per contender."""
+    prof = summaries["estimates"]["profiles"]
+    t = np.asarray(prof["thresholds"])
+    colors = _colors(list(prof["fraction_above"]))
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for c, frac in prof["fraction_above"].items():
+        ax.step(t, frac, where="post", label=c, color=colors[c])
+    sign = "" if summaries["higher_is_better"] else "−"
+    ax.set_xlabel(f"{sign}{summaries['metric']} (threshold t)")
+    ax.set_ylabel("fraction of runs above t")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Performance profiles over every run of every dataset", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out / "performance_profiles.png")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     """PNG (what the report embeds) and SVG (for papers) side by side, each written atomically."""
     save_figure(fig, path, dpi=110)
