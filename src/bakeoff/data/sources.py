@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.data.real_builtin import load_digits_binary, load_nuclei_patches
 from bakeoff.data.spots3d import make_spots3d
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
-BUILTIN_SOURCES: dict[str, Callable[..., dict[str, np.ndarray]]] = {"spots3d": make_spots3d}
+BUILTIN_SOURCES: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    "spots3d": make_spots3d, "digits": load_digits_binary, "nuclei_patches": load_nuclei_patches}
 
 
 @dataclass

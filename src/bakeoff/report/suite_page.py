@@ -123,8 +123,9 @@ def robustness(result: dict[str, Any]) -> str:
     if r["warning"]:
         out.append(f'<p class="verdict worse">⚠ {esc(r["warning"])}</p>')
     else:
-        out.append(f'<p class="verdict better">The winner is the same under every aggregation: '
-                   f"{esc(', '.join(next(iter(r['winners'].values()))))}.</p>")
+        tied = any(len(w) > 1 for w in r["winners"].values())
+        out.append(f'<p class="verdict better">First under every aggregation{" (tied under some)" if tied else ""}: '
+                   f"{esc(', '.join(r['first_under_every_choice']))}.</p>")
     tau_rows = [[esc(m1)] + [_fmt(r["kendall_tau"][m1][m2], 2) for m2 in methods] for m1 in methods]
     out.append("<details><summary>Kendall's τ between the rankings</summary>"
                + table(["aggregation"] + methods, tau_rows, sortable=False) + "</details>")

@@ -178,11 +178,11 @@ def ranking_robustness(table: pd.DataFrame, runs: Runs, wins: dict[str, float], 
             t = stats.kendalltau(r1, r2).statistic if len(contenders) > 1 else np.nan
             tau[m1][m2] = None if not np.isfinite(t) else float(t)  # nan: a ranking with every contender tied
     winners = {m: sorted(c for c, r in rk.items() if r == 1.0) for m, rk in rankings.items()}
-    distinct = {tuple(w) for w in winners.values()}
-    warning = ("" if len(distinct) == 1 else
-               "the winner depends on how the scores are aggregated: " +
+    always = set.intersection(*(set(w) for w in winners.values()))  # first (alone or tied) under every choice
+    warning = ("" if always else "the winner depends on how the scores are aggregated: " +
                "; ".join(f"{m}: {', '.join(w)}" for m, w in winners.items()))
     return {"rankings": rankings, "kendall_tau": tau, "winners": winners, "warning": warning,
+            "first_under_every_choice": sorted(always),
             "references": "Maier-Hein et al. 2018; Wiesenfarth et al. 2021 (challengeR)"}
 
 
