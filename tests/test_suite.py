@@ -5,6 +5,8 @@ bad suite files refused before training."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +20,21 @@ from scipy import stats
 from bakeoff.stats.meta import across_datasets
 from tests.report.browser import check_suite_report
 
+TIMINGS = ("time", "per_s", "memory", "latency")
 
-def _cli(*args):
+
+def _cli(*args, kill_at=None):
+    env = dict(os.environ)
+    env.pop("BAKEOFF_KILL_AT", None)
+    if kill_at:
+        env["BAKEOFF_KILL_AT"] = kill_at
     return subprocess.run([sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=900)
+                          timeout=900, env=env)
+
+
+def _results(out: Path, name: str) -> pd.DataFrame:
+    df = pd.read_csv(out / "datasets" / name / "results.csv")
+    return df[[c for c in df.columns if not any(t in c for t in TIMINGS)]]
 
 
 def _suite(tmp_path: Path) -> Path:
@@ -31,15 +44,23 @@ def _suite(tmp_path: Path) -> Path:
     raw["datasets"] = dict(list(raw["datasets"].items())[:3])
     raw["protocol"].update(seeds=[0, 1], epochs=1)
     raw["contenders"]["se_resnet3d"]["params"]["base_channels"] = 4
+    raw["execution"] = {"checkpoint_every_s": 0}  # a resume checkpoint at every epoch end (the kill test)
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
 
 
-def test_a_suite_runs_every_dataset_and_answers_across_them(tmp_path):
-    suite, out = _suite(tmp_path), tmp_path / "out"
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    suite, out = _suite(root), root / "out"
     proc = _cli("run", suite, "--out", out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return suite, out, proc
+
+
+def test_a_suite_runs_every_dataset_and_answers_across_them(finished, tmp_path):
+    suite, out, proc = finished
     result = json.loads((out / "suite.json").read_text())
     assert result["datasets"] == ["snr2", "snr3", "snr4"] and len(result["pairs"]) == 1
     pair = result["pairs"][0]
@@ -91,3 +112,49 @@ def test_bad_suite_files_are_refused_before_training(tmp_path):
     proc = _cli("run", suite, "--out", tmp_path / "out")
     assert proc.returncode == 2 and "datasets" in proc.stderr and "at least 2" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_killed_mid_run_ends_with_the_uninterrupted_results(finished, tmp_path):
+    """SIGKILL in the second dataset's runs (each dataset: 4 runs of 3 steps); the same command again trains
+    only what was left and ends with the uninterrupted suite's results and answer."""
+    suite, ref, _ = finished
+    out = tmp_path / "out"
+    proc = _cli("run", suite, "--out", out, kill_at="step:17")
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-2000:])
+    assert not (out / "suite.json").exists()
+    done = {p.parent.parent.parent.parent.name for p in out.glob("datasets/*/runs/*/*/run.json")
+            if json.loads(p.read_text())["status"] == "done"}
+    assert "snr2" in done and "snr4" not in done, done
+    finished_before = {p: p.stat().st_mtime_ns for p in out.glob("datasets/snr2/runs/*/*/predictions.npz")}
+    again = _cli("run", suite, "--out", out)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in finished_before} == finished_before  # not trained again
+    for name in ("snr2", "snr3", "snr4"):
+        pd.testing.assert_frame_equal(_results(out, name), _results(ref, name))
+    mine, theirs = (json.loads((d / "suite.json").read_text())["pairs"][0] for d in (out, ref))
+    assert (mine["difference"], mine["ci_low"], mine["verdict"]) == (theirs["difference"], theirs["ci_low"],
+                                                                     theirs["verdict"])
+
+
+@pytest.mark.engine
+def test_a_local_ray_takes_every_datasets_runs_at_once(tmp_path):
+    """execution.workers: 4 (a real local Ray): the datasets' runs share one pool, so the second dataset's
+    runs start before the first dataset's have finished (one dataset after another, they could not)."""
+    raw = yaml.safe_load(_suite(tmp_path).read_text())
+    raw["datasets"] = dict(list(raw["datasets"].items())[:2])
+    raw["protocol"]["seeds"] = [0]
+    raw["execution"] = {"workers": 4, "threads_per_run": 1}
+    path = tmp_path / "ray_suite.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "out"
+    proc = _cli("run", path, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from datetime import datetime
+
+    def times(name, key):
+        return [datetime.fromisoformat(json.loads(p.read_text())[key])
+                for p in (out / "datasets" / name / "runs").glob("*/*/run.json")]
+
+    assert len(times("snr2", "finished")) == len(times("snr3", "started")) == 2
+    assert min(times("snr3", "started")) < max(times("snr2", "finished"))
+    assert (out / "report.html").is_file() and json.loads((out / "suite.json").read_text())["cost"]["runs"] == 4

@@ -44,6 +44,18 @@ class Study:
     def run(self, out: str | Path, progress: Progress | None = None, detach: bool = False) -> StudyReport | None:
         """Run every run not yet done in ``out`` and build the report. ``detach`` (SLURM): submit the jobs
         and return None at once; ``bakeoff status`` / ``bakeoff report`` read the directory later."""
+        store, runs = self.open(out, progress, detach)
+        try:
+            executor_for(self.config.execution, detach=detach).execute(self.context, store, runs, progress)
+            return None if detach else self.finish(store)
+        finally:
+            store.unlock()
+
+    def open(self, out: str | Path, progress: Progress | None = None, detach: bool = False
+             ) -> tuple[StudyStore, list[RunSpec]]:
+        """Everything before training: ``out`` checked and locked, the study planned and checked (everything
+        that can fail does so here), tuning done, the plan written. The caller runs the runs through an
+        executor, then ``finish``; and unlocks the store (``store.unlock()``) either way."""
         if detach and not executor_spec(self.config.execution.backend).detaches:
             raise BakeoffError(f"--detach: needs execution.backend: slurm (got {self.config.execution.backend!r}); "
                                f"expected an executor that submits jobs: local and Ray runs end with this process")
@@ -54,25 +66,26 @@ class Study:
             raise BakeoffError(f"--out {store.root}: holds checkpoints evaluated with 'bakeoff evaluate'; training "
                                f"there would replace them. Use another --out directory")
         store.open_for(self.config)
-        write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
         try:
+            write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
             if self.config.tuning.mode != "none":
                 self.context.tuned = tune(self.context, store, progress)
                 runs = self.context.plan()
             store.write_plan(runs)
             store.adopt_earlier(runs, self.context.earlier_hash)
-            executor_for(self.config.execution, detach=detach).execute(self.context, store, runs, progress)
-            if detach:
-                return None
-            report = build_report(store, self.config)
-            if len(report.failed) == 0 and self.context._data is None:
-                from bakeoff.runs.finished import write_stamp
-
-                write_stamp(store, self.config)  # a rerun with nothing changed returns without torch
-            return report
-        finally:
+        except BaseException:
             store.unlock()
+            raise
+        return store, runs
 
+    def finish(self, store: StudyStore) -> StudyReport:
+        """The report from the runs in ``store`` (after the executor), stamped when nothing failed."""
+        report = build_report(store, self.config)
+        if len(report.failed) == 0 and self.context._data is None:
+            from bakeoff.runs.finished import write_stamp
+
+            write_stamp(store, self.config)  # a rerun with nothing changed returns without torch
+        return report
 
     def with_seeds(self, seeds: list[int]) -> Study:
         """This study with another list of seeds (for every contender: they share the seeds)."""

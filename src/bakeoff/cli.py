@@ -65,10 +65,10 @@ def run(
     from bakeoff.tasks import load_study  # light: a finished study answers below without torch
 
     if is_suite_file(study):
-        if detach or until_decided or max_seeds is not None:
-            raise BakeoffError(f"{study}: a suite runs its datasets' studies one after another; expected no --detach, "
-                               f"--until-decided or --max-seeds (run a dataset's study alone for those)")
-        _run_suite(study, out, set_ or [])
+        if until_decided or max_seeds is not None:
+            raise BakeoffError(f"{study}: a suite runs a fixed design on every dataset; expected no --until-decided "
+                               f"or --max-seeds (run a dataset's study alone for those)")
+        _run_suite(study, out, set_ or [], detach)
         return
     cfg = load_study(study, set_ or [])
     sequential = until_decided or cfg.evaluation.sequential is not None
@@ -154,8 +154,9 @@ def run(
         raise typer.Exit(1)
 
 
-def _run_suite(path: Path, out: Path, overrides: list[str]) -> None:
-    """``bakeoff run SUITE.yaml``: every dataset's study, then the answer across datasets."""
+def _run_suite(path: Path, out: Path, overrides: list[str], detach: bool = False) -> None:
+    """``bakeoff run SUITE.yaml``: every dataset's study (all runs through one executor), then the answer
+    across datasets; ``--detach`` (SLURM): every dataset's jobs submitted, nothing waited for."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bakeoff.runs import events as ev
@@ -177,7 +178,11 @@ def _run_suite(path: Path, out: Path, overrides: list[str]) -> None:
                 if isinstance(e, ev.Finished) and e.failed:
                     failures.append(f"{e.run.key}: {e.info.get('error')}")
 
-        result = suite.run(out, progress)
+        result = suite.run(out, progress, detach=detach)
+    if result is None:
+        console.print(f"submitted every dataset's runs; see `bakeoff status {out}`, and `bakeoff report {out}` when "
+                      f"they are done (or run the same command again to wait for them)", highlight=False)
+        return
     _print_suite(result, out)
     if failures:
         err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see each dataset's report. Running the same "

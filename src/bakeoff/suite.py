@@ -7,9 +7,9 @@ makes (``DIR/datasets/NAME/``: its runs, report and verdicts), so a suite resume
 ``bakeoff.stats.meta.suite_comparison`` answers across the datasets and ``DIR/suite.json`` holds it, with
 a forest plot per pair (``DIR/plots/forest_*.png``).
 
-What is not built yet (issue 25): one executor over every dataset's runs at once (the studies run one
-after another, each through the study's executor), the suite's HTML report, mean-rank / IQM /
-aggregation-robustness summaries, and ``status``/``check``/``clean``/``plan`` on a suite directory.
+All datasets' runs go through one executor (``runs.executor.execute_all``), so a Ray pool or a SLURM
+queue holds every dataset's runs at once. ``DIR/report.html`` puts the answer first, with the summaries of
+``bakeoff.stats.aggregate`` beside it.
 """
 
 from __future__ import annotations
@@ -125,10 +125,13 @@ class Suite:
         except BakeoffError as exc:
             raise BakeoffError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
 
-    def run(self, out: str | Path, progress: Any = None) -> dict[str, Any]:
-        """Every dataset's study in ``out/datasets/NAME`` (resumed where it stopped), then the answer across
-        them in ``out/suite.json``."""
+    def run(self, out: str | Path, progress: Any = None, detach: bool = False) -> dict[str, Any] | None:
+        """Every dataset's study in ``out/datasets/NAME`` (resumed where it stopped), all their runs through
+        one executor (Ray fills its workers from every dataset; SLURM queues every dataset's jobs before it
+        waits), then the answer across them in ``out/suite.json``. ``detach`` (SLURM): submit and return None."""
         from bakeoff.api import Study
+        from bakeoff.runs.executor import execute_all, executor_for
+        from bakeoff.utils import atomic_write_text
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -140,11 +143,22 @@ class Suite:
                 raise BakeoffError(f"--out {out}: holds suite {old.get('name')!r} with datasets "
                                    f"{sorted(old.get('datasets', {}))}; expected an empty directory or this "
                                    f"suite's own: use another --out")
-        from bakeoff.utils import atomic_write_text
-
         atomic_write_text(saved, mine)
-        for name, study in self.studies.items():
-            Study(study).run(out / "datasets" / name, progress)
+        opened = []
+        try:
+            for name, config in self.studies.items():  # every dataset checked and planned before any training
+                study = Study(config)
+                opened.append((study, *study.open(out / "datasets" / name, progress, detach)))
+            first = opened[0][0].config.execution  # one execution section for the suite
+            execute_all(executor_for(first, detach=detach), [(s.context, store, runs) for s, store, runs in opened],
+                        progress)
+            if detach:
+                return None
+            for study, store, _ in opened:
+                study.finish(store)
+        finally:
+            for _, store, _ in opened:
+                store.unlock()
         return summarize(out, self.config)
 
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # the context checks a study against the executors registered
 
 
 
+Batch = tuple["StudyContext", StudyStore, list[RunSpec]]  # one study's share of the work
+
+
 class Executor(Protocol):
     def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
                 progress: Progress | None = None) -> None:
@@ -72,7 +75,7 @@ class LocalExecutor:
 
 
 def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threads: int | None,
-                queue: Any = None) -> dict[str, Any]:
+                queue: Any = None, batch: int = 0) -> dict[str, Any]:
     """What a Ray worker does: rebuild the context from the resolved study and the shared data, run."""
     from bakeoff.config import StudyConfig
     from bakeoff.runs.context import StudyContext  # (in the worker's own process)
@@ -83,7 +86,7 @@ def _remote_run(config: dict[str, Any], data: Any, out: str, run: RunSpec, threa
     report = None
     if queue is not None:
         def report(epoch: int, epochs: int, metrics: dict[str, float]) -> None:
-            queue.put_nowait((run.key, epoch, epochs, {k: float(v) for k, v in metrics.items()}))
+            queue.put_nowait((batch, run.key, epoch, epochs, {k: float(v) for k, v in metrics.items()}))
     return execute_run(ctx, StudyStore(out), run, report)
 
 
@@ -126,8 +129,12 @@ class RayExecutor:
 
     def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
                 progress: Progress | None = None) -> None:
-        todo = not_done(store, runs, progress)
-        if not todo:
+        self.execute_many([(ctx, store, runs)], progress)
+
+    def execute_many(self, batches: list[Batch], progress: Progress | None = None) -> None:
+        """Every batch's runs as tasks of one Ray pool (a suite's datasets fill the workers together)."""
+        todos = [(ctx, store, not_done(store, runs, progress)) for ctx, store, runs in batches]
+        if not any(todo for _, _, todo in todos):
             return
         self._started = False
         ray = self._init()
@@ -135,23 +142,27 @@ class RayExecutor:
             from ray.util.queue import Queue
 
             queue = Queue() if progress else None
-            config = ctx.config.model_dump(mode="json")
-            data_ref = ray.put(ctx.data)
             task = ray.remote(_remote_run).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
             threads = self.threads or max(1, int(self.cpus))
-            pending = {}
-            for run in todo:
-                pending[task.remote(config, data_ref, str(store.root), run, threads, queue)] = run
-                if progress:
-                    progress(Started(run))
-            by_key = {r.key: r for r in todo}
+            pending: dict[Any, tuple[StudyStore, RunSpec]] = {}
+            by_key: dict[tuple[int, str], RunSpec] = {}
+            for b, (ctx, store, todo) in enumerate(todos):
+                if not todo:
+                    continue
+                config = ctx.config.model_dump(mode="json")
+                data_ref = ray.put(ctx.data)
+                for run in todo:
+                    pending[task.remote(config, data_ref, str(store.root), run, threads, queue, b)] = (store, run)
+                    by_key[(b, run.key)] = run
+                    if progress:
+                        progress(Started(run))
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 while queue is not None and not queue.empty():
-                    key, epoch, epochs, metrics = queue.get_nowait()
-                    progress(EpochDone(by_key[key], epoch, epochs, metrics))
+                    b, key, epoch, epochs, metrics = queue.get_nowait()
+                    progress(EpochDone(by_key[(b, key)], epoch, epochs, metrics))
                 for ref in done:
-                    run = pending.pop(ref)
+                    store, run = pending.pop(ref)
                     try:
                         info = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - a worker that died: the run is recorded failed
@@ -169,6 +180,18 @@ class RayExecutor:
         finally:
             if self._started:
                 ray.shutdown()
+
+
+def execute_all(executor: Executor, batches: list[Batch], progress: Progress | None = None) -> None:
+    """Every batch (a study's context, store and runs; a suite has one per dataset) through one executor:
+    together where the executor runs several at once (``execute_many``: Ray fills its workers from every
+    batch, SLURM submits every job before it waits), else one batch after another."""
+    many = getattr(executor, "execute_many", None)
+    if many is not None:
+        many(batches, progress)
+        return
+    for ctx, store, runs in batches:
+        executor.execute(ctx, store, runs, progress)
 
 
 @dataclass(frozen=True)

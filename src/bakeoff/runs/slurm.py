@@ -141,6 +141,20 @@ class SlurmExecutor:
         return executor
 
     def execute(self, ctx: Any, store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> None:
+        self.execute_many([(ctx, store, runs)], progress)
+
+    def execute_many(self, batches: list[tuple[Any, StudyStore, list[RunSpec]]],
+                     progress: Progress | None = None) -> None:
+        """Every batch's jobs submitted first (a suite's datasets queue together), then waited for in turn."""
+        submitted = [(store, self._submit(ctx, store, runs, progress)) for ctx, store, runs in batches]
+        if self.detach:
+            return
+        for store, todo in submitted:
+            if todo:
+                self.wait(store, todo, progress)
+
+    def _submit(self, ctx: Any, store: StudyStore, runs: list[RunSpec], progress: Progress | None) -> list[RunSpec]:
+        """Submit the runs not done (a run whose job is still queued or running keeps it); the runs to wait for."""
         if ctx._data is not None:
             raise BakeoffError("execution.backend: slurm jobs read the data from data.source on the cluster's "
                                "nodes; data given in Python cannot travel there. Save it (an .npz) and name it "
@@ -149,7 +163,7 @@ class SlurmExecutor:
 
         todo = not_done(store, runs, progress)
         if not todo:
-            return
+            return []
         folder = store.root / SLURM_DIR
         known = jobs_of(store.root)
         alive = squeue_states([known[r.key] for r in todo if r.key in known]) or {}
@@ -176,9 +190,7 @@ class SlurmExecutor:
         for r in todo:
             if progress:
                 progress(Queued(r, str(known[r.key])))
-        if self.detach:
-            return
-        self.wait(store, todo, progress)
+        return todo
 
     def wait(self, store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> None:
         """Until every run is done or failed; a job that left the queue without a result is a failed run."""
