@@ -98,6 +98,16 @@ def test_a_suite_runs_every_dataset_and_answers_across_them(finished, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.glob("datasets/*/runs/*/*/predictions.npz")} == before
     report = _cli("report", out)
     assert report.returncode == 0 and "Across 3 datasets" in report.stdout, report.stderr[-2000:]
+    # status, check, clean and plan take the suite too
+    status = _cli("status", out)
+    assert status.returncode == 0 and "12 done" in status.stdout and "written" in status.stdout, status.stdout
+    check = _cli("check", suite, "--out", out)
+    assert check.returncode == 0 and "3 datasets" in check.stdout and "12 runs planned" in check.stdout, check.stderr
+    clean = _cli("clean", out, "--dry-run")
+    assert clean.returncode == 0 and clean.stdout.count("nothing stale") == 3, clean.stdout
+    plan = _cli("plan", out, "--sims", "100")
+    assert plan.returncode == 0 and plan.stdout.count("se_resnet3d − simple_cnn on auroc") == 3, plan.stderr[-2000:]
+    assert "across datasets, se_resnet3d − simple_cnn" in " ".join(plan.stdout.split())
 
 
 def test_bad_suite_files_are_refused_before_training(tmp_path):

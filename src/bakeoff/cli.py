@@ -305,7 +305,14 @@ def clean(
     import shutil
 
     from bakeoff.runs.store import StudyStore
+    from bakeoff.suite import is_suite_dir, saved_suite
 
+    if is_suite_dir(out):  # each dataset's study directory in turn
+        for name in saved_suite(out).datasets:
+            if (out / "datasets" / name / "study.yaml").is_file():
+                console.print(f"[bold]{name}[/bold]")
+                clean(out / "datasets" / name, dry_run=dry_run, debug=debug)
+        return
     store = StudyStore(out)
     store.saved_study()  # a study directory, or one line saying it is not
     stale = store.stale()
@@ -342,8 +349,12 @@ def check(
 
     t0 = time.perf_counter()
     from bakeoff.runs.store import StudyStore
+    from bakeoff.suite import is_suite_file
     from bakeoff.tasks import load_study
 
+    if is_suite_file(study):
+        _check_suite(study, out, set_ or [], t0)
+        return
     cfg = load_study(study, set_ or [])
     if out is not None:
         StudyStore(out).check_for(cfg)
@@ -360,15 +371,48 @@ def check(
                   + f" ({time.perf_counter() - t0:.1f} s)")
 
 
+def _check_suite(path: Path, out: Path | None, overrides: list[str], t0: float) -> None:
+    """``bakeoff check SUITE.yaml``: the suite file, then every dataset's study as ``check`` does a study's."""
+    import time
+
+    from bakeoff.api import Study
+    from bakeoff.errors import BakeoffError
+    from bakeoff.runs.store import StudyStore
+    from bakeoff.suite import Suite
+
+    suite = Suite.from_yaml(path, overrides)  # every dataset's study validated
+    planned = 0
+    for name, cfg in suite.studies.items():
+        if out is not None:
+            StudyStore(out / "datasets" / name).check_for(cfg)
+        try:
+            s = Study(cfg)
+            planned += len(s.plan())
+        except BakeoffError as exc:
+            raise BakeoffError(str(exc) if str(exc).startswith("datasets.") else f"datasets.{name}: {exc}") from None
+        data = s.context.data
+        shape = f" of shape {tuple(data.X.shape[1:])}" if hasattr(data, "X") else ""
+        console.print(f"[green]ok[/green] {name}: {len(data.ids):,} samples{shape}", highlight=False)
+    console.print(f"[green]ok[/green] {suite.config.name}: {len(suite.studies)} datasets, "
+                  f"{len(suite.config.contenders)} contenders built and run on a dummy batch of each dataset; "
+                  f"{planned} runs planned" + (f"; --out {out} usable" if out is not None else "")
+                  + f" ({time.perf_counter() - t0:.1f} s)")
+
+
 @app.command()
 def status(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     debug: DebugOpt = False,
 ) -> None:
     """Show each planned run's state: pending, queued (SLURM job id), running (epoch, ETA), interrupted
-    (its process is gone: the same run command resumes it), done (test primary metric) or failed (why)."""
+    (its process is gone: the same run command resumes it), done (test primary metric) or failed (why).
+    On a suite directory: each dataset's counts of runs by state."""
     from bakeoff.runs.store import StudyStore
+    from bakeoff.suite import is_suite_dir
 
+    if is_suite_dir(out):
+        _suite_status(out)
+        return
     store = StudyStore(out)
     study = store.saved_study()
     runs = store.read_plan()
@@ -395,6 +439,36 @@ def status(
                   f"{st.score:.4f}" if st.score is not None else "", st.detail)
     console.print(t)
     console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+def _suite_status(out: Path) -> None:
+    """Each dataset of a suite: its runs counted by state (read from its directory; nothing is loaded)."""
+    from bakeoff.runs.status import run_states
+    from bakeoff.runs.store import StudyStore
+    from bakeoff.suite import SUITE_FILE, saved_suite
+
+    cfg = saved_suite(out)
+    states = ("done", "running", "queued", "interrupted", "pending", "failed")
+    t = Table(title=f"{cfg.name}: {len(cfg.datasets)} datasets in {out}")
+    t.add_column("dataset")
+    for col in ("runs", *states):
+        t.add_column(col, justify="right")
+    total: dict[str, int] = {}
+    for name in cfg.datasets:
+        store = StudyStore(out / "datasets" / name)
+        runs = store.read_plan() if (store.root / "study.yaml").is_file() else None
+        if runs is None:
+            t.add_row(name, "–", *["" for _ in states[:-2]], "not started", "")
+            continue
+        counts: dict[str, int] = {}
+        for st in run_states(store, runs):
+            counts[st.state] = counts.get(st.state, 0) + 1
+            total[st.state] = total.get(st.state, 0) + 1
+        t.add_row(name, str(len(runs)), *[str(counts.get(k, "")) for k in states])
+    console.print(t)
+    answer = "written" if (out / SUITE_FILE).is_file() else "not yet (every dataset's runs done first)"
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(total.items())) + f"; the answer across datasets "
+                  f"({out / SUITE_FILE}): {answer}", highlight=False)
 
 
 @app.command()
@@ -467,8 +541,13 @@ def plan(
     """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study
     (finished, or still running: its finished runs)."""
     from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, grid_table, plan_study, shares_text
+    from bakeoff.suite import is_suite_dir
     from bakeoff.utils import read_json, write_json
 
+    if is_suite_dir(out):
+        _plan_suite(out, dict(min_effect=min_effect, effect=effect, power=power, seeds=seeds, test_factors=test_factors,
+                              sims=sims, seed_sd=seed_sd, debug=debug), json_out)
+        return
     path = out / "comparison.json"
     if seed_sd is not None and not seed_sd > 0:
         raise BakeoffError(f"--seed-sd {seed_sd}: expected a positive standard deviation in the metric's units")
@@ -523,6 +602,37 @@ def plan(
     if json_out is not None:
         write_json(json_out, {"pairs": plans})
         console.print(f"written: {json_out}")
+
+
+def _plan_suite(out: Path, options: dict[str, Any], json_out: Path | None) -> None:
+    """``bakeoff plan`` on a suite: each dataset's own plan (its design), then what more datasets buy."""
+    from bakeoff.errors import BakeoffError
+    from bakeoff.suite import SUITE_FILE, saved_suite
+    from bakeoff.utils import read_json
+
+    if json_out is not None:
+        raise BakeoffError("--out: with a suite directory each dataset's plan is printed; expected no --out (run "
+                           "bakeoff plan DIR/datasets/NAME --out FILE for one dataset's plan as JSON)")
+    for name in saved_suite(out).datasets:
+        console.rule(f"dataset {name}")
+        plan(out / "datasets" / name, **options)
+    if (out / SUITE_FILE).is_file():
+        from scipy import stats
+
+        for p in read_json(out / SUITE_FILE)["pairs"]:
+            k = p["k"]
+            if k < 2:
+                continue
+            now = stats.t.ppf(0.975, k - 1) / k ** 0.5
+            more = ", ".join(f"{m}: x{stats.t.ppf(0.975, m - 1) / m ** 0.5 / now:.2f}" for m in (k + 1, 2 * k, 3 * k))
+            i2 = p.get("i2")
+            where = ("" if i2 is None else
+                     f"; I² {i2:.0%}: most of that spread is between datasets, which only more datasets average out"
+                     if i2 >= 0.5 else f"; I² {i2:.0%}: most of that spread is each dataset's own noise, which more "
+                     f"seeds or test units (the plans above) shrink too")
+            console.print(f"across datasets, {p['a']} − {p['b']}: the pooled interval rests on the spread of the {k} "
+                          f"datasets' differences ({k - 1} df){where}; with more datasets of the same spread its "
+                          f"width would be about {more} of today's", highlight=False)
 
 
 def _older_than_runs(path: Path, out: Path) -> bool:
