@@ -168,3 +168,22 @@ def test_a_local_ray_takes_every_datasets_runs_at_once(tmp_path):
     assert len(times("snr2", "finished")) == len(times("snr3", "started")) == 2
     assert min(times("snr3", "started")) < max(times("snr2", "finished"))
     assert (out / "report.html").is_file() and json.loads((out / "suite.json").read_text())["cost"]["runs"] == 4
+
+
+def test_the_real_image_example_suite_runs_and_its_report_renders(tmp_path):
+    """examples/real_suite.yaml (digits and stardist nuclei, shipped by packages) with one command (two epochs
+    and three seeds here to keep CI short): every dataset's study, the answer, and a page with forest plot, CD diagram and
+    links in Chromium."""
+    out = tmp_path / "real"
+    proc = _cli("run", "examples/real_suite.yaml", "--out", out, "--set", "protocol.epochs=2",
+                "--set", "protocol.seeds=[0,1,2]")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((out / "suite.json").read_text())
+    assert result["datasets"] == ["digits_parity", "digits_low_high", "digits_3_vs_8", "nuclei"]
+    assert result["pairs"][0]["prediction_interval"] is not None and result["cost"]["runs"] == 24
+    for name in result["datasets"]:  # real images, learned: every dataset well above chance
+        assert min(result["summaries"]["scores"][name].values()) > 0.65, result["summaries"]["scores"]
+    seen = check_suite_report(out, tmp_path / "real_suite.png")
+    assert {c.split(":")[0] for c in seen["captions"]} >= {"forest se_resnet vs resnet",
+                                                           "Critical-difference diagram", "Performance profiles"}
+    assert len(seen["links"]) == 4
