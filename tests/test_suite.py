@@ -189,3 +189,24 @@ def test_the_real_image_example_suite_runs_and_its_report_renders(tmp_path):
     assert {c.split(":")[0] for c in seen["captions"]} >= {"forest se_resnet vs resnet",
                                                            "Critical-difference diagram", "Performance profiles"}
     assert len(seen["links"]) == 4
+
+
+def test_datasets_with_different_primary_metrics_need_a_stated_normalisation(tmp_path):
+    from bakeoff.errors import BakeoffError
+    from bakeoff.suite import Suite
+
+    raw = yaml.safe_load(_suite(tmp_path).read_text())
+    raw["datasets"]["snr3"]["evaluation"] = {"primary": "average_precision"}
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BakeoffError, match="the primary metrics differ .*normalise: relative"):
+        Suite.from_yaml(path)
+    raw["normalise"] = "relative"
+    path.write_text(yaml.safe_dump(raw))
+    suite = Suite.from_yaml(path)
+    assert suite.studies["snr3"].evaluation.primary == "average_precision"
+    assert suite.studies["snr2"].evaluation.primary == "auroc"
+    raw["datasets"]["snr4"]["evaluation"] = {"primary": "brier"}  # lower is better: cannot be pooled with AUROC
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(BakeoffError, match="differ in direction"):
+        Suite.from_yaml(path)

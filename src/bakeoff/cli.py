@@ -193,8 +193,9 @@ def _run_suite(path: Path, out: Path, overrides: list[str], detach: bool = False
 def _print_suite(result: dict[str, Any], out: Path) -> None:
     from rich.table import Table
 
-    t = Table(title=f"Across {len(result['datasets'])} datasets on {result['primary']} (95% intervals; prediction: "
-                    f"a new dataset of this kind)")
+    scale = " as a fraction of the reference's score" if result.get("normalisation", "").startswith("relative") else ""
+    t = Table(title=f"Across {len(result['datasets'])} datasets on {result['primary']}{scale} (95% intervals; "
+                    f"prediction: a new dataset of this kind)")
     for col in ("pair", "mean difference [CI]", "prediction", "τ² / I²", "per dataset (A / B / ≈ / ?)", "verdict"):
         t.add_column(col)
     for p in result["pairs"]:

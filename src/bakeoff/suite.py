@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,6 +43,7 @@ class DatasetEntry(BaseModel):
     data: dict[str, Any] | None = None
     study: str | None = None  # a study file: its data section (relative paths: to that file)
     protocol: dict[str, Any] = Field(default_factory=dict)  # this dataset's overrides (recorded, listed)
+    evaluation: dict[str, Any] = Field(default_factory=dict)  # e.g. another primary metric (normalise: relative)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetEntry:
@@ -61,6 +62,9 @@ class SuiteConfig(BaseModel):
     evaluation: dict[str, Any] = Field(default_factory=dict)
     execution: dict[str, Any] = Field(default_factory=dict)
     tracking: dict[str, Any] = Field(default_factory=dict)
+    # how datasets' scores are put on one scale before pooling (bakeoff.stats.meta.NORMALISATIONS): "none"
+    # (one metric, as measured) or "relative" (a fraction of the baseline's score on each dataset)
+    normalise: Literal["none", "relative"] = "none"
 
 
 def is_suite_file(path: str | Path) -> bool:
@@ -83,6 +87,22 @@ class Suite:
         self.config = config
         self.base_dir = base_dir
         self.studies = {name: self._study(name) for name in config.datasets}  # every one checked before any runs
+        self._check_metrics()
+
+    def _check_metrics(self) -> None:
+        """One scale for pooling: one primary metric, or ``normalise: relative`` over metrics of one direction."""
+        from bakeoff.tasks.metric import metric_info
+
+        primary = {n: s.evaluation.primary for n, s in self.studies.items()}
+        if len(set(primary.values())) > 1:
+            listed = ", ".join(f"{n}: {m}" for n, m in primary.items())
+            if self.config.normalise == "none":
+                raise BakeoffError(f"datasets: the primary metrics differ ({listed}); expected one metric for all, or "
+                                   f"normalise: relative to pool them as fractions of the baseline's score")
+            directions = {metric_info(str(m), self.config.task).higher_is_better for m in primary.values()}
+            if len(directions) > 1:
+                raise BakeoffError(f"datasets: the primary metrics differ in direction ({listed}: some higher is "
+                                   f"better, some lower); expected metrics that point the same way")
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Suite:
@@ -118,7 +138,8 @@ class Suite:
         raw = {"name": f"{self.config.name}.{name}"[:64], "task": self.config.task, "data": copy.deepcopy(data),
                "protocol": _deep_merge(copy.deepcopy(self.config.protocol), entry.protocol),
                "contenders": copy.deepcopy(self.config.contenders),
-               "evaluation": copy.deepcopy(self.config.evaluation), "execution": copy.deepcopy(self.config.execution),
+               "evaluation": _deep_merge(copy.deepcopy(self.config.evaluation), entry.evaluation),
+               "execution": copy.deepcopy(self.config.execution),
                "tracking": copy.deepcopy(self.config.tracking)}
         try:
             return validate_study(raw, source=f"{where}", base_dir=base)
@@ -182,15 +203,24 @@ def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bo
                                f"run: run the suite again to finish it")
         comparisons[name] = read_json(path)
     alpha = float(config.evaluation.get("alpha", 0.05))
-    result = suite_comparison(comparisons, alpha)
+    try:
+        result = suite_comparison(comparisons, alpha, config.normalise)
+        runs, costs = _dataset_runs(out, config, comparisons)
+        first = next(iter(comparisons.values()))
+        contenders = list(first.get("contenders") or config.contenders)
+        higher = bool(first["pairs"][0]["higher_is_better"]) if first.get("pairs") else True
+        reference = first.get("baseline") or contenders[0]
+        result["summaries"] = suite_summaries(runs, comparisons, contenders, str(result["primary"]), higher, alpha,
+                                              relative=reference if config.normalise == "relative" else None)
+    except ValueError as exc:
+        raise BakeoffError(f"{out}: {exc}; expected scores away from 0 for normalise: relative, or normalise: "
+                           f"none") from None
+    result["primaries"] = {n: c["primary"] for n, c in comparisons.items()}
+    if len(set(result["primaries"].values())) > 1:  # normalise: relative (checked before training)
+        result["primary"] = " / ".join(dict.fromkeys(result["primaries"].values()))
     result["name"] = config.name
     result["overrides"] = {n: e.protocol for n, e in config.datasets.items() if e.protocol}
     result["reports"] = {n: f"datasets/{n}/report.html" for n in config.datasets}
-    runs, costs = _dataset_runs(out, config, comparisons)
-    first = next(iter(comparisons.values()))
-    contenders = list(first.get("contenders") or config.contenders)
-    higher = bool(first["pairs"][0]["higher_is_better"]) if first.get("pairs") else True
-    result["summaries"] = suite_summaries(runs, comparisons, contenders, str(result["primary"]), higher, alpha)
     result["cost"] = costs
     if make_plots:
         from bakeoff.report.plots import forest_plot, performance_profiles, suite_cd_diagram

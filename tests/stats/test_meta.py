@@ -91,3 +91,20 @@ def test_a_real_mean_effect_is_found_with_enough_datasets():
         d, se, _ = _suite(rng, 10, 0.05, 0.02)
         found += across_datasets("B", "A", list(d), list(se), [str(i) for i in range(10)])["verdict"] == "B better"
     assert found / 300 >= 0.8
+
+
+def test_relative_normalisation_pools_differences_as_fractions_of_the_reference_score():
+    from bakeoff.stats.meta import suite_comparison
+
+    def comp(diff, se, ref):
+        return {"primary": "mae", "pairs": [{"a": "B", "b": "A", "difference": diff, "se": se, "min_effect": 0.5,
+                                             "higher_is_better": False, "verdict": "inconclusive", "ci_low": diff - 1,
+                                             "ci_high": diff + 1, "contenders": {"A": {"mean": ref}, "B": {}}}]}
+
+    per = {"small": comp(-0.1, 0.02, 1.0), "large": comp(-10.0, 3.0, 100.0), "mid": comp(-1.5, 0.4, 10.0)}
+    rel = suite_comparison(per, normalise="relative")["pairs"][0]
+    want = across_datasets("B", "A", [-0.1, -0.1, -0.15], [0.02, 0.03, 0.04], list(per), higher_is_better=False)
+    assert rel["difference"] == pytest.approx(want["difference"]) and rel["ci_low"] == pytest.approx(want["ci_low"])
+    assert rel["min_effect"] == 0.0 and rel["reference_scores"] == {"small": 1.0, "large": 100.0, "mid": 10.0}
+    raw = suite_comparison(per)["pairs"][0]
+    assert raw["difference"] == pytest.approx(np.mean([-0.1, -10.0, -1.5])) and raw["min_effect"] == 0.5

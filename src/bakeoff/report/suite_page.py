@@ -51,7 +51,7 @@ def answer(result: dict[str, Any]) -> str:
     parts.append(table(["pair (A − B)", "mean difference", "95% CI", "prediction (new dataset)", "τ² / I²",
                         "per dataset: A / B better / ≈ / ?", "p (Holm)", "verdict"], rows))
     parts.append(f'<p class="note">{esc(result["multiple_testing"])}. "Per dataset" counts each dataset\'s own '
-                 f"verdict (its report).</p>")
+                 f"verdict (its report). Scale: {esc(result.get('normalisation', ''))}.</p>")
     if result.get("pairs_not_in_every_dataset"):
         parts.append(f'<p class="note">Pairs missing in some datasets: {esc(result["pairs_not_in_every_dataset"])}</p>')
     parts.append("</div></section>")
@@ -143,10 +143,11 @@ def datasets(result: dict[str, Any], config: Any) -> str:
                            for p in result["pairs"] if name in p.get("per_dataset", {}))
         scores = result.get("summaries", {}).get("scores", {}).get(name, {})
         score_text = ", ".join(f"{esc(c)} {_fmt(v)}" for c, v in scores.items())
+        metric = result.get("summaries", {}).get("metric", result["primary"])
         override = (f"<p class=\"note\">protocol overrides for this dataset: {esc(entry.protocol)}</p>"
                     if entry.protocol else "")
         cards.append(f'<div class="answer" style="margin:8px 0"><h3><a href="{esc(result["reports"][name])}">{esc(name)}'
-                     f'</a></h3><p class="note">data: {esc(source)}; mean {esc(result["primary"])}: {score_text}</p>'
+                     f'</a></h3><p class="note">data: {esc(source)}; mean {esc(metric)}: {score_text}</p>'
                      f"<ul>{verdicts}</ul>{override}</div>")
     return f'<section id="datasets"><h2>Datasets</h2><p class="note">Each name opens that dataset\'s own report ' \
            f'(its runs, figures, fairness audit and methods).</p>{"".join(cards)}</section>'
@@ -171,7 +172,8 @@ def methods_text(result: dict[str, Any], config: Any) -> str:
          + (f" (dataset-specific settings: {'; '.join(f'{d}: {v}' for d, v in overrides.items())})" if overrides else "")
          + f", judged on {result['primary']}. Each dataset was a complete bake-off of its own (its report gives its "
          f"design, runs and methods). Across datasets we treated the datasets as replicates: {METHOD}; verdicts at "
-         f"alpha = {result['alpha']} with Holm's adjustment over the {n_pairs} pair(s). Mean ranks over datasets were "
+         f"alpha = {result['alpha']} with Holm's adjustment over the {n_pairs} pair(s); normalisation "
+         f"{result.get('normalisation', 'none')}. Mean ranks over datasets were "
          f"compared with the Wilcoxon signed-rank test and Holm's adjustment (Benavoli et al. 2016); the interquartile "
          f"mean, probability of improvement and performance profiles follow Agarwal et al. (2021) with a stratified "
          f"bootstrap; the ranking's dependence on the aggregation (mean, median, IQM, mean rank, significant wins) was "

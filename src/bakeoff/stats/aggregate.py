@@ -196,14 +196,31 @@ def significant_wins(comparisons: dict[str, dict[str, Any]], contenders: list[st
     return wins
 
 
+def relative_to(runs: Runs, reference: str) -> Runs:
+    """Every run's score divided by ``reference``'s mean score on the same dataset (1 = the reference)."""
+    out: Runs = {}
+    for d, by in runs.items():
+        ref = abs(float(np.mean(by[reference]))) if by.get(reference) else float("nan")
+        if not np.isfinite(ref) or ref == 0:
+            raise ValueError(f"normalise: relative needs {reference}'s mean score nonzero on dataset {d}")
+        out[d] = {c: [float(v) / ref for v in vs] for c, vs in by.items()}
+    return out
+
+
 def suite_summaries(runs: Runs, comparisons: dict[str, dict[str, Any]], contenders: list[str], metric: str,
-                    higher_is_better: bool, alpha: float = 0.05, reps: int = 2000) -> dict[str, Any]:
-    """Every summary above for one suite: ``runs`` holds each dataset's run scores per contender."""
+                    higher_is_better: bool, alpha: float = 0.05, reps: int = 2000,
+                    relative: str | None = None) -> dict[str, Any]:
+    """Every summary above for one suite: ``runs`` holds each dataset's run scores per contender;
+    ``relative``: a contender whose mean score on each dataset the scores are divided by."""
+    if relative is not None:
+        runs = relative_to(runs, relative)
     table = score_table(runs, contenders)
-    out: dict[str, Any] = {"metric": metric, "higher_is_better": higher_is_better,
+    words = (f"relative: every run's {metric} divided by {relative}'s mean {metric} on the same dataset" if relative
+             else f"no normalisation: every dataset is scored on {metric}, so scores are compared as measured")
+    out: dict[str, Any] = {"metric": metric if relative is None else f"{metric} / {relative}'s",
+                           "higher_is_better": higher_is_better,
                            "scores": {d: {c: float(table.loc[d, c]) for c in contenders} for d in table.index},
-                           "normalisation": f"no normalisation: every dataset is scored on {metric}, so scores "
-                                            f"are compared as measured"}
+                           "normalisation": words}
     if len(table) < 1:
         return {**out, "note": "no dataset has scores for every contender"}
     out["ranks"] = mean_ranks(table, higher_is_better, alpha)

@@ -84,11 +84,21 @@ def across_datasets(a: str, b: str, effects: list[float], ses: list[float], name
     return out
 
 
-def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
+NORMALISATIONS = {
+    "none": "none: every dataset is judged on the same metric, so differences are pooled as measured",
+    "relative": "relative: each dataset's difference (and its standard error) divided by the second-named "
+                "contender's mean score on that dataset, so datasets whose metric has different units or "
+                "ranges count on one scale (a fraction of the reference's score); the across-dataset margin "
+                "is then 0, so no 'equivalent' is claimed across datasets",
+}
+
+
+def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05,
+                     normalise: str = "none") -> dict[str, Any]:
     """The across-dataset answer from each dataset's ``comparison.json``: for every pair compared in all of
-    them, ``across_datasets`` on its per-dataset differences and standard errors, Holm across the pairs
-    (verdicts on the adjusted p-values, as within a study), and the per-dataset win/tie/loss counts from
-    the datasets' own verdicts."""
+    them, ``across_datasets`` on its per-dataset differences and standard errors (``normalise``: one of
+    ``NORMALISATIONS``), Holm across the pairs (verdicts on the adjusted p-values, as within a study), and
+    the per-dataset win/tie/loss counts from the datasets' own verdicts."""
     from bakeoff.stats.across import holm
 
     names = list(per_dataset)
@@ -104,8 +114,17 @@ def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05
         if not have:
             continue
         ps = [found[n] for n in have]
-        res = across_datasets(a, b, [p["difference"] for p in ps], [p["se"] for p in ps], have, alpha=alpha,
-                              min_effect=ps[0]["min_effect"], higher_is_better=ps[0]["higher_is_better"])
+        scale = [1.0] * len(ps)
+        if normalise == "relative":
+            scale = [abs(float(p["contenders"][b]["mean"])) for p in ps]
+            if not all(np.isfinite(scale)) or min(scale) == 0:
+                raise ValueError(f"normalise: relative needs {b}'s mean score nonzero on every dataset, got {scale}")
+        res = across_datasets(a, b, [p["difference"] / k for p, k in zip(ps, scale)],
+                              [p["se"] / k for p, k in zip(ps, scale)], have, alpha=alpha,
+                              min_effect=0.0 if normalise == "relative" else ps[0]["min_effect"],
+                              higher_is_better=ps[0]["higher_is_better"])
+        if normalise == "relative":
+            res["reference_scores"] = dict(zip(have, scale))
         words = [p["verdict"] for p in ps]
         res["per_dataset"] = {n: {"verdict": p["verdict"], "difference": p["difference"], "ci_low": p["ci_low"],
                                   "ci_high": p["ci_high"]} for n, p in zip(have, ps)}
@@ -121,5 +140,6 @@ def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05
         p["verdict"] = verdict(p["a"], p["b"], p["difference"], p["min_effect"], p["higher_is_better"], adj, adj_eq,
                                alpha)
     return {"datasets": names, "primary": first.get("primary"), "alpha": alpha, "method": METHOD,
+            "normalisation": NORMALISATIONS[normalise],
             "multiple_testing": f"Holm over the {len(judged)} pair(s); verdicts use the adjusted p-values",
             "pairs": pairs, "pairs_not_in_every_dataset": missing}
