@@ -45,6 +45,7 @@ def _suite(tmp_path: Path) -> Path:
     raw["protocol"].update(seeds=[0, 1], epochs=1)
     raw["contenders"]["se_resnet3d"]["params"]["base_channels"] = 4
     raw["execution"] = {"checkpoint_every_s": 0}  # a resume checkpoint at every epoch end (the kill test)
+    raw["datasets"]["snr4"]["protocol"] = {"batch_size": 16}  # one dataset's own setting: recorded and listed
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -92,6 +93,10 @@ def test_a_suite_runs_every_dataset_and_answers_across_them(finished, tmp_path):
     assert any(c.startswith("Critical-difference diagram") for c in seen["captions"])
     assert seen["links"] == [(out / "datasets" / n / "report.html").resolve().as_uri() for n in result["datasets"]]
     assert "3 datasets (snr2, snr3, snr4)" in seen["methods"] and "Wilcoxon" in seen["methods"]
+    assert result["overrides"] == {"snr4": {"protocol": {"batch_size": 16}}}
+    assert "except: snr4: {'protocol': {'batch_size': 16}}" in (out / "report.html").read_text().replace("&#x27;", "'")
+    run = json.loads(next((out / "datasets" / "snr4" / "runs").glob("*/*/run.json")).read_text())
+    assert run["protocol"]["batch_size"] == 16
     before = {p: p.stat().st_mtime_ns for p in out.glob("datasets/*/runs/*/*/predictions.npz")}
     rerun = _cli("run", suite, "--out", out)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -219,7 +219,8 @@ def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bo
     if len(set(result["primaries"].values())) > 1:  # normalise: relative (checked before training)
         result["primary"] = " / ".join(dict.fromkeys(result["primaries"].values()))
     result["name"] = config.name
-    result["overrides"] = {n: e.protocol for n, e in config.datasets.items() if e.protocol}
+    result["overrides"] = {n: {k: v for k, v in (("protocol", e.protocol), ("evaluation", e.evaluation)) if v}
+                           for n, e in config.datasets.items() if e.protocol or e.evaluation}
     result["reports"] = {n: f"datasets/{n}/report.html" for n in config.datasets}
     result["cost"] = costs
     if make_plots:

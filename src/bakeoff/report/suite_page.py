@@ -144,13 +144,16 @@ def datasets(result: dict[str, Any], config: Any) -> str:
         scores = result.get("summaries", {}).get("scores", {}).get(name, {})
         score_text = ", ".join(f"{esc(c)} {_fmt(v)}" for c, v in scores.items())
         metric = result.get("summaries", {}).get("metric", result["primary"])
-        override = (f"<p class=\"note\">protocol overrides for this dataset: {esc(entry.protocol)}</p>"
-                    if entry.protocol else "")
+        own = (result.get("overrides") or {}).get(name)
+        override = f'<p class="note">⚠ settings of this dataset only (fairness): {esc(own)}</p>' if own else ""
         cards.append(f'<div class="answer" style="margin:8px 0"><h3><a href="{esc(result["reports"][name])}">{esc(name)}'
                      f'</a></h3><p class="note">data: {esc(source)}; mean {esc(metric)}: {score_text}</p>'
                      f"<ul>{verdicts}</ul>{override}</div>")
-    return f'<section id="datasets"><h2>Datasets</h2><p class="note">Each name opens that dataset\'s own report ' \
-           f'(its runs, figures, fairness audit and methods).</p>{"".join(cards)}</section>'
+    overrides = result.get("overrides") or {}
+    audit = ("Every dataset ran the same contenders under the same protocol and evaluation" +
+             (f", except: {'; '.join(f'{d}: {v}' for d, v in overrides.items())}" if overrides else "") + ".")
+    return f'<section id="datasets"><h2>Datasets</h2><p class="note">{esc(audit)} Each name opens that dataset\'s ' \
+           f'own report (its runs, figures, fairness audit and methods).</p>{"".join(cards)}</section>'
 
 
 def cost(result: dict[str, Any]) -> str:
