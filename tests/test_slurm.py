@@ -108,3 +108,34 @@ def test_a_ddp_run_trains_in_processes_slurm_starts_with_the_spawned_runs_result
     a, b = (pd.read_csv(d / "results.csv") for d in (out, local))
     keep = [c for c in a.columns if not any(t in c for t in TIMINGS)]
     pd.testing.assert_frame_equal(a[keep], b[keep])
+
+
+def test_a_suite_on_slurm_queues_every_datasets_jobs_at_once(slurm, tmp_path):
+    """A suite with --detach submits the jobs of every dataset before returning (one queue for the suite);
+    the same command without --detach then waits for those jobs (none submitted twice) and answers."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "examples" / "spots_suite.yaml").read_text())
+    raw["datasets"] = {k: v for k, v in list(raw["datasets"].items())[:2]}
+    for entry in raw["datasets"].values():
+        entry["data"]["params"].update(n=120)
+    raw["protocol"].update(seeds=[0], epochs=1)
+    raw["contenders"]["se_resnet3d"]["params"]["base_channels"] = 4
+    raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1,
+                        "slurm": {"time_min": 20, "array_parallelism": 4}}
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "out"
+    proc = _bakeoff("run", suite, "--out", out, "--detach")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "submitted every dataset's runs" in proc.stdout
+    jobs = {name: json.loads((out / "datasets" / name / "slurm" / "jobs.json").read_text()) for name in raw["datasets"]}
+    assert all(len(j) == 2 for j in jobs.values()), jobs
+    status = _bakeoff("status", out)
+    assert status.returncode == 0 and "snr2" in status.stdout and "snr3" in status.stdout, status.stdout
+    proc = _bakeoff("run", suite, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, j in jobs.items():  # waited for the same jobs, none submitted again
+        assert json.loads((out / "datasets" / name / "slurm" / "jobs.json").read_text()) == j
+    result = json.loads((out / "suite.json").read_text())
+    assert result["cost"]["runs"] == 4 and "Across 2 datasets" in proc.stdout
