@@ -28,6 +28,18 @@ def chromium() -> str:
     return path
 
 
+def _open(browser: Any, report: Path, seen: dict[str, Any]) -> Any:
+    """A page of ``report``, loaded, with its console errors, failed and made requests collected in ``seen``."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("requestfailed", lambda r: seen["failed"].append(r.url))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.goto(report.resolve().as_uri())
+    page.wait_for_load_state("load")
+    return page
+
+
 def open_report(report: Path, screenshot: Path) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -35,13 +47,7 @@ def open_report(report: Path, screenshot: Path) -> dict[str, Any]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-            page.on("requestfailed", lambda r: seen["failed"].append(r.url))
-            page.on("request", lambda r: seen["requests"].append(r.url))
-            page.goto(report.resolve().as_uri())
-            page.wait_for_load_state("load")
+            page = _open(browser, report, seen)
             seen["sections"] = {s: page.locator(f"section#{s}").count() for s in SECTIONS}
             seen["images"] = page.evaluate(
                 "Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0, i.src.slice(0, 22)])")
@@ -88,16 +94,11 @@ def check_suite_report(out: Path, screenshot: Path) -> dict[str, Any]:
 
     from bakeoff.report.suite_page import SUITE_SECTIONS
 
-    seen: dict[str, Any] = {"errors": [], "requests": []}
+    seen: dict[str, Any] = {"errors": [], "failed": [], "requests": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-            page.on("request", lambda r: seen["requests"].append(r.url))
-            page.goto((out / "report.html").resolve().as_uri())
-            page.wait_for_load_state("load")
+            page = _open(browser, out / "report.html", seen)
             seen["sections"] = {s: page.locator(f"section#{s}").count() for s in SUITE_SECTIONS}
             seen["images"] = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
             seen["captions"] = page.locator("figcaption").all_inner_texts()
@@ -107,7 +108,7 @@ def check_suite_report(out: Path, screenshot: Path) -> dict[str, Any]:
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
-    assert seen["errors"] == [], seen["errors"]
+    assert seen["errors"] == [] and seen["failed"] == [], (seen["errors"], seen["failed"])
     assert [u for u in seen["requests"] if u != (out / "report.html").resolve().as_uri()] == []
     assert all(n == 1 for n in seen["sections"].values()), seen["sections"]
     assert seen["images"] and all(seen["images"]), seen["images"]
