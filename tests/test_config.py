@@ -134,3 +134,17 @@ def test_task_and_executor_are_open_names_refused_with_close_matches_when_unknow
     with pytest.raises(BakeoffError, match=r"execution.backend: 'slrum' is not a registered executor \(did you "
                                            r"mean 'slurm'\?\); expected one of \['local', 'ray', 'slurm'\]"):
         Study(validate_study(raw)).plan()
+
+
+def test_an_unset_weight_decay_is_pytorchs_default_for_the_optimizer_named():
+    import inspect
+
+    import torch
+
+    from bakeoff.config import OptimizerConfig
+
+    for name, cls in (("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)):
+        default = inspect.signature(cls.__init__).parameters["weight_decay"].default
+        assert OptimizerConfig(name=name).weight_decay == default, name
+    assert OptimizerConfig(name="adamw", weight_decay=0.0).weight_decay == 0.0  # set: kept
+    assert OptimizerConfig(name="adamw").model_dump()["weight_decay"] == 0.01  # stated in the resolved study

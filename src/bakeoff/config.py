@@ -113,8 +113,16 @@ class DataConfig(_Strict):
 class OptimizerConfig(_Strict):
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0)  # sgd only
+    # unset: PyTorch's own default for the optimizer named (AdamW 0.01, Adam and SGD 0), written into the
+    # resolved study.yaml; a user who names AdamW gets AdamW
+    weight_decay: float | None = Field(None, ge=0)
+    momentum: float = Field(0.9, ge=0)  # sgd only (PyTorch's SGD default is 0; stated in study.yaml)
+
+    @model_validator(mode="after")
+    def _torch_weight_decay(self) -> OptimizerConfig:
+        if self.weight_decay is None:
+            self.weight_decay = 0.01 if self.name == "adamw" else 0.0
+        return self
 
 
 class ScheduleConfig(_Strict):

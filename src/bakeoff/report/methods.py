@@ -101,6 +101,15 @@ def _split_words(split: Any, n_folds: int, grouped: bool = False, by_label: bool
     return f"the data's own {n_folds} predefined fold(s) ({split.kind})"
 
 
+def _optimizer_words(opt: Any) -> str:
+    """The optimizer with every setting that shapes it (weight decay; SGD's momentum, 0 in PyTorch)."""
+    name = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}.get(opt.name, opt.name)
+    extra = [f"learning rate {opt.lr:g}", f"weight decay {opt.weight_decay:g}"]
+    if opt.name == "sgd":
+        extra.append(f"momentum {opt.momentum:g}")
+    return f"{name} ({', '.join(extra)}"
+
+
 def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: dict, stability: dict | None
                       ) -> tuple[str, str]:
     """The paragraph and its BibTeX."""
@@ -149,7 +158,8 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
                  f" (data.mask_values).")
     s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
              f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
-             f"{p.optimizer.name} (learning rate {p.optimizer.lr:g}, batch size {p.batch_size}){sched}, loss {loss}"
+             f"{_optimizer_words(p.optimizer)}, batch size {p.batch_size}){sched}, "
+             f"loss {loss}"
              f"{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
              f"{p.select.monitor}{es}; every other setting was identical across contenders"
              + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
