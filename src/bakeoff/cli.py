@@ -645,7 +645,8 @@ def _older_than_runs(path: Path, out: Path) -> bool:
 @app.command()
 def models(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
-    provider: Annotated[str, typer.Option(help="bakeoff, monai or timm.")] = "bakeoff",
+    provider: Annotated[str | None, typer.Option(help="bakeoff, monai, timm or all [default: all when a pattern is "
+                                                       "given, else bakeoff].")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """List the model registry (built-ins by default; --provider monai or timm for theirs)."""
@@ -656,7 +657,8 @@ def models(
 def list_(
     kind: Annotated[str, typer.Argument(help="models, losses, sources, metrics or tasks.")],
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
-    provider: Annotated[str, typer.Option(help="Models: bakeoff, monai or timm.")] = "bakeoff",
+    provider: Annotated[str | None, typer.Option(help="Models: bakeoff, monai, timm or all [default: all when a "
+                                                       "pattern is given, else bakeoff].")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """List a registry: models (built-ins by default; --provider monai or timm for theirs), losses
@@ -665,14 +667,22 @@ def list_(
 
     if kind == "models":
         from bakeoff.models import list_models
-        from bakeoff.models.registry import model_doc
+        from bakeoff.models.registry import installed_providers, model_doc
 
+        if provider is None:  # a search looks everywhere; the bare listing shows the built-ins
+            provider = "bakeoff" if pattern == "*" else "all"
         names = list_models(pattern, provider)
-        t = Table(title=f"{provider} models matching {pattern!r}: {len(names)}")
+        where = "every installed provider's" if provider == "all" else provider
+        t = Table(title=f"{where} models matching {pattern!r} (any case): {len(names)}")
         t.add_column("name")
         t.add_column("description")
         for n in names:
-            t.add_row(n, model_doc(n) if provider == "bakeoff" else "")
+            t.add_row(n, model_doc(n))
+        if provider == "bakeoff" and pattern == "*":
+            others = installed_providers()[1:]
+            if others:
+                t.caption = (f"and {', '.join(others)}'s models: search with a pattern (bakeoff list models '*unet*') "
+                             f"or --provider {others[0]}")
     elif kind == "losses":
         from bakeoff.losses import LOSSES, LossSpec
         from bakeoff.tasks import known_tasks

@@ -86,3 +86,17 @@ def test_module_callable_provider_and_register(monkeypatch):
     assert "bakeoff:test_only_net" in list_models("*test_only*")
     with pytest.warns(UserWarning, match="registered twice"):
         register_model(lambda num_outputs=1: nn.Linear(1, 1), name="test_only_net")
+
+
+def test_model_search_ignores_case_looks_everywhere_and_describes_each():
+    from bakeoff.models.registry import model_doc
+
+    found = list_models("*UNET*", "all")
+    assert "monai:UNet" in found and "monai:AttentionUnet" in found and "monai:BasicUnet" not in found  # no aliases
+    assert list_models("*unet*", "monai") == list_models("*UNet*", "monai")
+    resnets = list_models("*RESNET1*", "all")
+    assert "bakeoff:se_resnet" not in resnets and "timm:resnet18" in resnets
+    assert "bakeoff:se_resnet" in list_models("SE_RESNET", "all")
+    for name in ("monai:UNet", "monai:BasicUNet", "timm:resnet18", "bakeoff:se_resnet"):
+        assert model_doc(name), name
+    assert model_doc("timm:resnet18") == "Constructs a ResNet-18 model."

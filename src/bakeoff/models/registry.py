@@ -58,14 +58,45 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | No
     return deco(fn) if fn is not None else deco
 
 
+def _first_line(doc: str | None) -> str:
+    """A docstring's first sentence (its first paragraph when that has no full stop), on one line."""
+    para = " ".join((doc or "").strip().split("\n\n")[0].split())
+    head, dot, _ = para.partition(". ")
+    return (head + "." if dot else para)[:160]
+
+
 def model_doc(name: str) -> str:
-    """The first line of a built-in model factory's docstring ('' for other providers)."""
-    fn = _REGISTRY.get(name.split(":", 1)[-1]) if name.startswith("bakeoff:") or ":" not in name else None
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn is not None and fn.__doc__ else ""
+    """One line about a model: a built-in's docstring, MONAI's class docstring, timm's entry point's."""
+    provider, sep, short = name.partition(":")
+    if not sep:
+        provider, short = "bakeoff", name
+    try:
+        if provider == "bakeoff":
+            return _first_line(getattr(_REGISTRY.get(short), "__doc__", None))
+        if provider == "monai":
+            cls = getattr(_import("monai.networks.nets", "monai"), short)
+            return _first_line(cls.__doc__) or _first_line(cls.__init__.__doc__)
+        if provider == "timm":
+            from timm.models import model_entrypoint
+
+            return _first_line(model_entrypoint(short).__doc__)
+    except (AttributeError, RuntimeError, BakeoffError, ImportError):  # not there: no description
+        return ""
+    return ""
+
+
+def installed_providers() -> list[str]:
+    """The providers whose package is installed (bakeoff always)."""
+    import importlib.util
+
+    return ["bakeoff"] + [p for p in ("monai", "timm") if importlib.util.find_spec(p) is not None]
 
 
 def list_models(pattern: str = "*", provider: str = "bakeoff") -> list[str]:
-    """Names matching a shell-style pattern, e.g. ``list_models("*cnn*")``."""
+    """Names matching a shell-style pattern, case-insensitively, e.g. ``list_models("*unet*", "all")``;
+    ``provider``: bakeoff, monai, timm, or "all" (every installed provider)."""
+    if provider == "all":
+        return [n for p in installed_providers() for n in list_models(pattern, p)]
     if provider == "bakeoff":
         names = [f"bakeoff:{k}" for k in _REGISTRY]
     elif provider == "monai":
@@ -75,8 +106,10 @@ def list_models(pattern: str = "*", provider: str = "bakeoff") -> list[str]:
 
         names = [f"timm:{k}" for k in timm.list_models()]
     else:
-        raise BakeoffError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
-    return sorted(n for n in names if fnmatch.fnmatch(n, pattern) or fnmatch.fnmatch(n.split(":", 1)[1], pattern))
+        raise BakeoffError(f"unknown provider {provider!r}; expected one of {PROVIDERS} or 'all'")
+    pat = pattern.lower()
+    return sorted(n for n in names if fnmatch.fnmatchcase(n.lower(), pat)
+                  or fnmatch.fnmatchcase(n.split(":", 1)[1].lower(), pat))
 
 
 @dataclass(frozen=True)
@@ -127,8 +160,11 @@ def _import(module: str, extra: str):
 
 
 def _monai_names() -> list[str]:
+    """MONAI's networks, each once: by its class name where MONAI exports it so (aliases such as
+    ``BasicUnet`` and ``Basicunet`` for ``BasicUNet`` still resolve, they are just not listed)."""
     nets = _import("monai.networks.nets", "monai")
-    return [k for k, v in vars(nets).items() if isinstance(v, type) and issubclass(v, nn.Module)]
+    found = {k: v for k, v in vars(nets).items() if isinstance(v, type) and issubclass(v, nn.Module)}
+    return [k for k, v in found.items() if k == v.__name__ or v.__name__ not in found]
 
 
 def create_model(model: str, *, in_channels: int, num_outputs: int, spatial_dims: int,
