@@ -58,6 +58,34 @@ def test_run_writes_every_output(finished):
             assert info["n_parameters"] > 0 and info["train_time_s"] > 0 and info["speed"]["latency_ms"] > 0
 
 
+def test_output_that_is_not_a_terminal_gets_timestamped_progress_lines(finished):
+    """Captured output (a log file, CI) is not a terminal: every run's start and end is a timestamped line
+    with the runs done of the total and, once a run has finished, an ETA."""
+    import re
+
+    _, _, proc = finished
+    lines = proc.stdout.splitlines()
+    starts = [ln for ln in lines if re.match(r"\[\d\d:\d\d:\d\d\] start (cnn|se)/seed\d-fold0 \(\d/4 runs", ln)]
+    ends = [ln for ln in lines if re.match(r"\[\d\d:\d\d:\d\d\] done (cnn|se)/seed\d-fold0, best val/auroc "
+                                           r"\d\.\d{4} \(\d/4 runs, ETA \d+ (s|min)\)", ln)]
+    assert len(starts) == 4 and len(ends) == 4, proc.stdout[:3000]
+    assert "(4/4 runs, ETA 0 s)" in ends[-1]
+
+
+def test_study_eta_counts_what_is_left_at_each_contenders_pace():
+    from bakeoff.runs.spec import RunSpec
+    from bakeoff.runs.status import RunState, study_eta
+
+    runs = [RunSpec(contender=c, seed=s, fold=0, hash=f"{c}{s}") for c in ("a", "b")
+            for s in (0, 1, 2)]
+    states = [RunState("done", wall_time_s=10.0), RunState("done", wall_time_s=20.0), RunState("pending"),
+              RunState("running", eta_s=5.0), RunState("pending"), RunState("interrupted")]
+    assert study_eta(runs, states) == pytest.approx(15.0 + 5.0 + 15.0 + 15.0)  # b: none done yet, a's pace
+    states[4] = RunState("done", wall_time_s=100.0)
+    assert study_eta(runs, states) == pytest.approx(15.0 + 5.0 + 100.0)
+    assert study_eta(runs, [RunState("pending")] * 6) is None
+
+
 def test_results_recompute_from_predictions(finished):
     _, out, _ = finished
     df = pd.read_csv(out / "results.csv")

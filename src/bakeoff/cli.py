@@ -58,9 +58,7 @@ def run(
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bakeoff.runs import events as ev
     from bakeoff.suite import is_suite_file
     from bakeoff.tasks import load_study  # light: a finished study answers below without torch
 
@@ -89,56 +87,21 @@ def run(
     console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
                   f"→ {out}")
-    failures: list[str] = []
-    queued: dict[str, str] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2,
-                  transient=False) as bar:
-        overall = bar.add_task("runs", total=len(runs), info="")
-        current = bar.add_task("", total=1, info="", visible=False)
-
-        def progress(e: Any) -> None:
-            if isinstance(e, ev.TrialDone):
-                shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
-                bar.update(current, description=f"  tuning {e.contender}", completed=e.trial - 1, total=e.trials,
-                           info=shown, visible=True)
-            elif isinstance(e, ev.TrialFailed):
-                bar.console.print(f"[yellow]tuning {escape(e.contender)}: trial {e.trial} failed:[/yellow] "
-                                  f"{escape(e.error)}")
-            elif isinstance(e, ev.Damaged):
-                bar.console.print(f"[yellow]run {escape(e.run.key)}:[/yellow] {escape(e.reason)}")
-            elif isinstance(e, ev.Queued):
-                queued[e.run.key] = e.job
-                bar.update(overall, info=f"{len(queued)} SLURM job(s) queued")
-            elif isinstance(e, ev.Started):
-                bar.update(current, description=f"  {e.run.key}", completed=0,
-                           total=s.context.protocol(e.run.contender).epochs, info="", visible=True)
-            elif isinstance(e, ev.EpochDone):
-                monitor = s.context.protocol(e.run.contender).select.monitor
-                shown = f"{monitor} {e.metrics[monitor]:.3f}" if monitor in e.metrics else ""
-                bar.update(current, completed=e.epoch, total=e.epochs, info=shown)
-            elif isinstance(e, (ev.Finished, ev.Skipped)):
-                bar.advance(overall)
-                if isinstance(e, ev.Finished) and e.failed:
-                    failures.append(f"{e.run.key}: {e.info.get('error')}")
-                    bar.console.print(f"[red]run {escape(e.run.key)} failed:[/red] {escape(str(e.info.get('error')))}")
-                status = "cached" if isinstance(e, ev.Skipped) else e.info.get("status")
-                bar.update(overall, info=f"last: {e.run.key} ({status})")
-
+    with RunProgress(runs) as progress:
         if sequential:
             def on_look(look: dict[str, Any]) -> None:
                 verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
                 stop = {"decided": "every pair decided: stop", "futile": "cannot be decided within the budget: "
                         "stop", "budget": "budget reached: stop", None: "undecided: one more seed each"}[look["stop"]]
-                bar.console.print(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
-                                  f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}", highlight=False)
+                progress.say(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
+                             f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}")
                 if not look["stop"]:
-                    bar.update(overall, total=len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1),
-                               completed=0)
+                    progress.set_plan(None, len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1))
 
             result = s.run_until_decided(out, progress, max_seeds=max_seeds, on_look=on_look)
         else:
             result = s.run(out, progress, detach=detach)
+    failures, queued = progress.failures, progress.queued
     if result is None:
         ids = sorted(set(queued.values()))
         console.print(f"submitted {len(queued)} run(s) as SLURM job(s) {', '.join(ids[:8])}"
@@ -154,31 +117,157 @@ def run(
         raise typer.Exit(1)
 
 
+class RunProgress:
+    """What a running study (or suite) shows: on a terminal, rich bars (runs done of the total with an ETA,
+    and the current run's epochs); otherwise plain timestamped lines, one at every run start and end and at
+    most one a minute in between, so a log file says how far it got. The ETA: the mean time of the runs
+    finished in this process, times the runs left, divided by the runs seen in flight at once."""
+
+    def __init__(self, plan: list[Any] | None, quiet_s: float = 60.0) -> None:
+        import time
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.plan, self.quiet_s = plan, quiet_s
+        self.total = None if plan is None else len(plan)
+        self.terminal = console.is_terminal
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2,
+                            transient=False, disable=not self.terminal)
+        self.overall = self.bar.add_task("runs", total=self.total, info="")
+        self.current = self.bar.add_task("", total=1, info="", visible=False)
+        self.done, self.started, self.failures = 0, {}, []
+        self.durations: dict[str, list[float]] = {}  # contender -> its runs' times in this process
+        self.finished: set[tuple[str, str]] = set()
+        self.queued: dict[str, str] = {}
+        self.in_flight_max = 1
+        self._protocols: dict[tuple[str, str], Any] = {}
+        self._clock = time.monotonic
+        self._last_line = self._clock()
+
+    def __enter__(self) -> RunProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
+
+    def say(self, text: str) -> None:
+        """A line above the bars on a terminal; a timestamped line otherwise."""
+        import time
+
+        if self.terminal:
+            self.bar.console.print(text, highlight=False)
+        else:
+            console.print(f"[{time.strftime('%H:%M:%S')}] {Text.from_markup(text).plain}", highlight=False,
+                          markup=False, soft_wrap=True)
+            self._last_line = self._clock()
+
+    def eta(self) -> str:
+        """Each run not finished at its contender's mean time so far (any contender's before one of its own
+        has finished), divided by the runs seen in flight at once."""
+        from statistics import fmean
+
+        if not self.durations or self.total is None:
+            return ""
+        overall = sum(d for ds in self.durations.values() for d in ds) / sum(map(len, self.durations.values()))
+        if self.plan:
+            left = [r.contender for r in self.plan if (r.key, r.hash) not in self.finished]
+            seconds = sum(fmean(self.durations[c]) if self.durations.get(c) else overall for c in left)
+        else:
+            seconds = overall * max(0, self.total - self.done)
+        seconds /= self.in_flight_max
+        return f"ETA {seconds / 60:.0f} min" if seconds >= 90 else f"ETA {seconds:.0f} s"
+
+    def where(self) -> str:
+        total = "?" if self.total is None else str(self.total)
+        return f"{self.done}/{total} runs" + (f", {self.eta()}" if self.eta() else "")
+
+    def _protocol(self, run: Any) -> Any:
+        key = (run.key, run.hash)
+        if key not in self._protocols:
+            try:
+                self._protocols[key] = run.resolved_protocol()
+            except ValueError:  # a run planned without its protocol: epochs unknown
+                self._protocols[key] = None
+        return self._protocols[key]
+
+    def _epochs(self, run: Any) -> int | None:
+        p = self._protocol(run)
+        return None if p is None else p.epochs
+
+    def _monitor(self, run: Any) -> str:
+        p = self._protocol(run)
+        return "" if p is None else str(p.select.monitor)
+
+    def set_plan(self, plan: list[Any] | None, total: int | None = None) -> None:
+        self.plan = plan
+        self.total = len(plan) if plan is not None else total
+        self.bar.update(self.overall, total=self.total)
+
+    def __call__(self, e: Any) -> None:
+        from bakeoff.runs import events as ev
+
+        if isinstance(e, ev.Planned):
+            self.set_plan(e.runs)
+        elif isinstance(e, ev.TrialDone):
+            shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+            self.bar.update(self.current, description=f"  tuning {e.contender}", completed=e.trial - 1,
+                            total=e.trials, info=shown, visible=True)
+            if not self.terminal and self._clock() - self._last_line >= self.quiet_s:
+                self.say(f"tuning {e.contender}: trial {e.trial}/{e.trials} ({shown})")
+        elif isinstance(e, ev.TrialFailed):
+            self.say(f"[yellow]tuning {escape(e.contender)}: trial {e.trial} failed:[/yellow] {escape(e.error)}")
+        elif isinstance(e, ev.Damaged):
+            self.say(f"[yellow]run {escape(e.run.key)}:[/yellow] {escape(e.reason)}")
+        elif isinstance(e, ev.Queued):
+            self.queued[e.run.key] = e.job
+            self.bar.update(self.overall, info=f"{len(self.queued)} SLURM job(s) queued")
+            if not self.terminal:
+                self.say(f"queued {e.run.key} as SLURM job {e.job}")
+        elif isinstance(e, ev.Started):
+            self.started[(e.run.key, e.run.hash)] = self._clock()
+            self.in_flight_max = max(self.in_flight_max, len(self.started))
+            self.bar.update(self.current, description=f"  {e.run.key}", completed=0,
+                            total=self._epochs(e.run),
+                            info="", visible=True)
+            if not self.terminal:
+                self.say(f"start {e.run.key} ({self.where()})")
+        elif isinstance(e, ev.EpochDone):
+            monitor = self._monitor(e.run)
+            shown = f"{monitor} {e.metrics[monitor]:.3f}" if monitor in e.metrics else ""
+            self.bar.update(self.current, completed=e.epoch, total=e.epochs, info=shown)
+            if not self.terminal and self._clock() - self._last_line >= self.quiet_s:
+                self.say(f"{e.run.key}: epoch {e.epoch}/{e.epochs} {shown} ({self.where()})")
+        elif isinstance(e, (ev.Finished, ev.Skipped)):
+            self.done += 1
+            t0 = self.started.pop((e.run.key, e.run.hash), None)
+            self.finished.add((e.run.key, e.run.hash))
+            if isinstance(e, ev.Finished) and t0 is not None:
+                self.durations.setdefault(e.run.contender, []).append(self._clock() - t0)
+            status = "cached" if isinstance(e, ev.Skipped) else e.info.get("status")
+            if isinstance(e, ev.Finished) and e.failed:
+                self.failures.append(f"{e.run.key}: {e.info.get('error')}")
+                self.say(f"[red]run {escape(e.run.key)} failed:[/red] {escape(str(e.info.get('error')))}")
+            elif not self.terminal and isinstance(e, ev.Finished):
+                score = e.info.get("best_score")
+                shown = f", best {self._monitor(e.run)} {score:.4f}" if isinstance(score, float) else ""
+                self.say(f"done {e.run.key}{shown} ({self.where()})")
+            self.bar.advance(self.overall)
+            self.bar.update(self.overall, info=f"last: {e.run.key} ({status})" + (f"; {self.eta()}" if self.eta() else ""))
+
+
 def _run_suite(path: Path, out: Path, overrides: list[str], detach: bool = False) -> None:
     """``bakeoff run SUITE.yaml``: every dataset's study (all runs through one executor), then the answer
     across datasets; ``--detach`` (SLURM): every dataset's jobs submitted, nothing waited for."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from bakeoff.runs import events as ev
     from bakeoff.suite import Suite
 
     suite = Suite.from_yaml(path, overrides)
     console.print(f"[bold]{suite.config.name}[/bold]: {len(suite.studies)} datasets ({', '.join(suite.studies)}) × "
                   f"{len(suite.config.contenders)} contenders → {out}")
-    failures: list[str] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=console, refresh_per_second=2) as bar:
-        overall = bar.add_task("runs", total=None, info="")
-
-        def progress(e: Any) -> None:
-            if isinstance(e, (ev.Finished, ev.Skipped)):
-                bar.advance(overall)
-                status = "cached" if isinstance(e, ev.Skipped) else e.info.get("status")
-                bar.update(overall, info=f"last: {e.run.key} ({status})")
-                if isinstance(e, ev.Finished) and e.failed:
-                    failures.append(f"{e.run.key}: {e.info.get('error')}")
-
+    with RunProgress(None) as progress:
         result = suite.run(out, progress, detach=detach)
+    failures = progress.failures
     if result is None:
         console.print(f"submitted every dataset's runs; see `bakeoff status {out}`, and `bakeoff report {out}` when "
                       f"they are done (or run the same command again to wait for them)", highlight=False)
@@ -424,14 +513,15 @@ def status(
         ctx = StudyContext(study)
         ctx.tuned = load_tuned(store, list(study.contenders))
         runs = ctx.plan()
-    from bakeoff.runs.status import run_states
+    from bakeoff.runs.status import run_states, study_eta
 
     primary = study.evaluation.primary
     t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
     for col in ("contender", "run", "status", "progress", "time (s)", f"test {primary}", "detail"):
         t.add_column(col)
     counts: dict[str, int] = {}
-    for r, st in zip(runs, run_states(store, runs)):
+    states = run_states(store, runs)
+    for r, st in zip(runs, states):
         counts[st.state] = counts.get(st.state, 0) + 1
         colour = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "magenta",
                   "queued": "cyan"}.get(st.state, "white")
@@ -439,7 +529,12 @@ def status(
                   f"{st.wall_time_s:.1f}" if st.wall_time_s is not None else "",
                   f"{st.score:.4f}" if st.score is not None else "", st.detail)
     console.print(t)
-    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    eta = study_eta(runs, states)
+    left = sum(counts.get(k, 0) for k in ("running", "pending", "queued", "interrupted"))
+    when = ("" if not left else f"; study ETA {eta / 60:.0f} min" if eta is not None and eta >= 90 else
+            f"; study ETA {eta:.0f} s" if eta is not None else "; study ETA: after the first run finishes")
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + when
+                  + (" (one run at a time; runs in parallel finish sooner)" if left and eta is not None else ""))
 
 
 def _suite_status(out: Path) -> None:

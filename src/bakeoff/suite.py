@@ -170,6 +170,10 @@ class Suite:
             for name, config in self.studies.items():  # every dataset checked and planned before any training
                 study = Study(config)
                 opened.append((study, *study.open(out / "datasets" / name, progress, detach)))
+            if progress is not None:
+                from bakeoff.runs.events import Planned
+
+                progress(Planned([r for _, _, runs in opened for r in runs]))
             first = opened[0][0].config.execution  # one execution section for the suite
             execute_all(executor_for(first, detach=detach), [(s.context, store, runs) for s, store, runs in opened],
                         progress)

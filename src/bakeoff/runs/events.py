@@ -72,5 +72,11 @@ class TrialFailed:
     error: str
 
 
-Event = Skipped | Damaged | Queued | Started | EpochDone | Finished | TrialDone | TrialFailed
+@dataclass(frozen=True)
+class Planned:
+    """A suite planned every dataset's study: these runs in all (done ones included)."""
+    runs: list[RunSpec]
+
+
+Event = Skipped | Damaged | Queued | Started | EpochDone | Finished | TrialDone | TrialFailed | Planned
 Progress = Callable[[Event], None]

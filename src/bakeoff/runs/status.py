@@ -22,6 +22,7 @@ class RunState:
     detail: str = ""
     score: float | None = None
     wall_time_s: float | None = None
+    eta_s: float | None = None  # a running run's own estimate of the time it has left
 
 
 def _alive(info: dict, job: str | None, queue: dict[str, str] | None) -> bool | None:
@@ -73,6 +74,7 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
                 st.progress = f"epoch {prog['epoch']}/{prog['epochs']}"
                 if alive is not False:
                     st.detail = f"ETA {_eta(prog['eta_s'])}" if prog["epoch"] < prog["epochs"] else "predicting"
+                    st.eta_s = float(prog.get("eta_s") or 0.0)
             if alive is False:
                 st.state = "interrupted"
                 st.detail = ("its process is gone; the same run command resumes it from its last epoch"
@@ -90,3 +92,24 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
             st.detail = " ".join(str(info.get("error", "")).split())[:160]
         out.append(st)
     return out
+
+
+def study_eta(runs: list[RunSpec], states: list[RunState]) -> float | None:
+    """Seconds until every run is done, one run at a time: a running run's own estimate, and each run
+    still to go at its contender's mean time so far (every contender's mean before one of its own is
+    done); None before any run has finished."""
+    times: dict[str, list[float]] = {}
+    for r, st in zip(runs, states):
+        if st.state == "done" and st.wall_time_s:
+            times.setdefault(r.contender, []).append(st.wall_time_s)
+    if not times:
+        return None
+    overall = sum(sum(v) for v in times.values()) / sum(len(v) for v in times.values())
+    left = 0.0
+    for r, st in zip(runs, states):
+        if st.state == "running":
+            left += st.eta_s or 0.0
+        elif st.state in ("pending", "queued", "interrupted"):
+            own = times.get(r.contender)
+            left += sum(own) / len(own) if own else overall
+    return left
