@@ -47,6 +47,10 @@ def test_until_decided_stops_when_decided_or_futile_without_a_directional_verdic
     assert "Sequential design" in comp["sequential"]["text"]
     flat = " ".join(proc.stdout.split())
     assert "look 1 after 3 seeds" in flat and "Sequential design" in flat
+    import re
+
+    counts = [(int(k), int(n)) for k, n in re.findall(r"\((\d+)/(\d+) runs", proc.stdout)]
+    assert counts and all(k <= n for k, n in counts), counts  # each round counted afresh
     assert "Jennison" in (out / "methods.txt").read_text() or "jennison2000" in (out / "methods.txt").read_text()
     # a rerun looks again at the same runs and ends the same way, training nothing
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/*/predictions.npz")}

@@ -96,7 +96,8 @@ def run(
                 progress.say(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
                              f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}")
                 if not look["stop"]:
-                    progress.set_plan(None, len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1))
+                    progress.set_plan(None, len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1),
+                                      new_round=True)
 
             result = s.run_until_decided(out, progress, max_seeds=max_seeds, on_look=on_look)
         else:
@@ -200,10 +201,15 @@ class RunProgress:
         p = self._protocol(run)
         return "" if p is None else str(p.select.monitor)
 
-    def set_plan(self, plan: list[Any] | None, total: int | None = None) -> None:
+    def set_plan(self, plan: list[Any] | None, total: int | None = None, new_round: bool = False) -> None:
+        """The runs to expect; ``new_round`` (a sequential study's next round): counted again from zero, as
+        the round reports every finished run once more."""
         self.plan = plan
         self.total = len(plan) if plan is not None else total
-        self.bar.update(self.overall, total=self.total)
+        if new_round:
+            self.done = 0
+            self.finished.clear()
+        self.bar.update(self.overall, total=self.total, **({"completed": 0} if new_round else {}))
 
     def __call__(self, e: Any) -> None:
         from bakeoff.runs import events as ev
