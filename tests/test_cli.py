@@ -72,6 +72,38 @@ def test_output_that_is_not_a_terminal_gets_timestamped_progress_lines(finished)
     assert "(4/4 runs, ETA 0 s)" in ends[-1]
 
 
+def test_an_unfinished_study_is_reported_as_incomplete_not_failed(finished, tmp_path):
+    """One run interrupted (its process gone), one not started: the report says so everywhere, computes the
+    verdict on the runs both contenders share, marks it provisional, and no numpy warning reaches the user."""
+    _, out, _ = finished
+    part = tmp_path / "part"
+    shutil.copytree(out, part)
+    shutil.rmtree(part / "runs" / "cnn" / "seed1-fold0")  # pending
+    info_path = part / "runs" / "se" / "seed1-fold0" / "run.json"
+    info = json.loads(info_path.read_text())
+    info.update(status="running", pid=2 ** 22 + 12345)  # no such process: interrupted
+    info_path.write_text(json.dumps(info))
+    (part / "finished_stamp.json").unlink(missing_ok=True)
+    proc = bakeoff("report", part)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    flat = " ".join(proc.stdout.split())
+    assert "incomplete: 2 of 4 runs done (1 pending, 1 interrupted)" in flat or \
+        "incomplete: 2 of 4 runs done (1 interrupted, 1 pending)" in flat, flat
+    assert "failed:" not in flat and "Warning" not in proc.stderr and "empty slice" not in proc.stderr, proc.stderr
+    comparison = json.loads((part / "comparison.json").read_text())
+    assert comparison["incomplete"]["done"] == 2 and comparison["incomplete"]["planned"] == 4
+    assert {x["run"] for x in comparison["incomplete"]["not_done"]} == {"cnn/seed1-fold0", "se/seed1-fold0"}
+    assert comparison["pairs"][0]["n_runs"] == 1  # the run both contenders share
+    page = (part / "report.html").read_text()
+    assert "⚠ incomplete: 2 of 4 runs done" in page and "se/seed1-fold0 (interrupted)" in page
+    assert "unfinished when this was written: 2 of 4 planned runs had finished (cnn: 1, se: 1)" in \
+        " ".join((part / "methods.txt").read_text().split())
+    shutil.rmtree(part / "runs" / "se" / "seed0-fold0")  # a contender with no finished run at all
+    proc = bakeoff("report", part)
+    assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr[-2000:]
+    assert "incomplete: 1 of 4 runs done" in " ".join(proc.stdout.split())
+
+
 def test_study_eta_counts_what_is_left_at_each_contenders_pace():
     from bakeoff.runs.spec import RunSpec
     from bakeoff.runs.status import RunState, study_eta

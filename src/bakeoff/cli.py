@@ -865,6 +865,10 @@ def _print_report(result: Any) -> None:
         console.print(line, highlight=False)
     for line in failure_lines(result):
         console.print(Text(line, style="red"), highlight=False)
+    missing = result.comparison.get("incomplete")
+    if missing:
+        console.print(Text(missing["text"] + " (bakeoff status shows each; the same run command finishes them)",
+                           style="yellow"), highlight=False)
 
 
 def main() -> None:

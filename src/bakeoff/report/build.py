@@ -38,7 +38,8 @@ class StudyReport:
 
     @property
     def failed(self) -> pd.DataFrame:
-        return self.results[self.results["status"] != DONE] if len(self.results) else self.results
+        """The runs that ended in failure (not the ones still running or waiting: ``comparison["incomplete"]``)."""
+        return self.results[self.results["status"] == "failed"] if len(self.results) else self.results
 
     def table(self) -> pd.DataFrame:
         """Mean and std of every metric per contender: one row per contender."""
@@ -65,6 +66,9 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
     tuned = load_tuned(store, order)
     infos = store.all_run_infos()
     comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
+    missing = incomplete(store, df)
+    if comparison and missing:
+        comparison["incomplete"] = missing
     sequential = store.root / SEQUENTIAL_FILE
     if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
         from bakeoff.stats.sequential import apply_to_comparison
@@ -435,6 +439,27 @@ def ranking_line(report: StudyReport) -> str | None:
         return line + " (ranks only: the blocks share one test set, so no Friedman test)"
     return (line + f"; Friedman p = {r['p_value']:.3g}; Nemenyi CD {r['nemenyi_critical_difference']:.2f} "
             f"(a picture of the pool: verdicts come from the paired tests above)")
+
+
+def incomplete(store: StudyStore, df: pd.DataFrame) -> dict[str, Any] | None:
+    """The planned runs not done yet (pending, queued, running, interrupted) when there are any: the
+    report is then of an unfinished study, its verdicts provisional."""
+    plan = store.read_plan()
+    if not plan:
+        return None
+    from bakeoff.runs.status import run_states
+
+    states = run_states(store, plan)
+    left = [{"run": r.key, "state": st.state} for r, st in zip(plan, states) if st.state not in (DONE, "failed")]
+    if not left:
+        return None
+    done = sum(st.state == DONE for st in states)
+    counts: dict[str, int] = {}
+    for x in left:
+        counts[x["state"]] = counts.get(x["state"], 0) + 1
+    text = (f"incomplete: {done} of {len(plan)} runs done ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+            f"the verdicts are provisional, computed on the runs both contenders of a pair share")
+    return {"done": done, "planned": len(plan), "not_done": left, "text": text}
 
 
 def failure_lines(report: StudyReport) -> list[str]:

@@ -176,7 +176,12 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
                      (_fmt(s.loc[c, "std"]), s.loc[c, "std"]), int(s.loc[c, "n"]),
                      (_fmt(rank.get(c), 1), rank.get(c, ""))])
     level = f"{1 - ev.alpha:.0%}"
+    missing = comparison.get("incomplete")
+    left = ", ".join(f"{x['run']} ({x['state']})" for x in missing["not_done"][:12]) if missing else ""
+    if missing and len(missing["not_done"]) > 12:
+        left += " …"
     out = ['<section id="answer"><h2>The answer</h2><div class="answer">',
+           f'<p class="verdict inconclusive">⚠ {esc(missing["text"])}. Not done: {esc(left)}.</p>' if missing else "",
            f"<p>Primary metric: <b>test {esc(primary)}</b> "
            f"({'higher' if metric_info(primary, study.task).higher_is_better else 'lower'} is better), "
            f"mean over runs with its {level} interval (the design-aware model of the verdicts), and the rank.</p>",

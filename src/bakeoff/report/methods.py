@@ -164,6 +164,12 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
              f"{p.select.monitor}{es}; every other setting was identical across contenders"
              + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
              + " (the fairness audit lists every difference).")
+    missing = comparison.get("incomplete")
+    if missing:
+        per = {c: sum(i.get("contender") == c for i in done) for c in names}
+        s.append(f" The study was unfinished when this was written: {missing['done']} of {missing['planned']} planned "
+                 f"runs had finished ({', '.join(f'{c}: {n}' for c, n in per.items())}); every number below is from "
+                 f"those runs, and the verdicts are provisional.")
     s.append(f" Training ran on {hw} at {p.precision} precision"
              + (f" with deterministic kernels ({', '.join(sorted(det))})" if det else "") + ".")
     ev = study.evaluation

@@ -88,6 +88,8 @@ def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path,
     rng = np.random.default_rng(0)
     for i, contender in enumerate(order):
         sub = done[done["contender"] == contender]
+        if sub.empty:  # no finished run yet (an unfinished study): no bar, no empty mean
+            continue
         vals = [sub[f"test_{m}"].to_numpy(dtype=float) for m in metrics]
         x = np.arange(len(metrics)) + (i - (len(order) - 1) / 2) * width
         means = [np.mean(v) for v in vals]

@@ -92,6 +92,7 @@ class Comparison(TypedDict):
     significance_map: NotRequired[dict[str, Any]]
     calibration: NotRequired[dict[str, Any]]  # ECE and reliability curves (stats.summary)
     sequential: NotRequired[dict[str, Any]]  # the looks of a sequential study (stats.sequential)
+    incomplete: NotRequired[dict[str, Any]]  # an unfinished study: runs not done yet (report.build.incomplete)
 
 
 _COMPARISON = TypeAdapter(Comparison)
