@@ -104,6 +104,24 @@ def test_an_unfinished_study_is_reported_as_incomplete_not_failed(finished, tmp_
     assert "incomplete: 1 of 4 runs done" in " ".join(proc.stdout.split())
 
 
+def test_collapsed_runs_are_flagged_from_their_saved_predictions(finished):
+    """The tiny study's runs are trained for two epochs on 240 noisy patches: a run predicting one class for
+    every test sample is flagged in results.csv, comparison.json and the terminal, recomputed here."""
+    _, out, proc = finished
+    df = pd.read_csv(out / "results.csv").fillna({"health": ""})
+    assert df["health"].astype(bool).any()  # (on this data some runs do collapse: the check is exercised)
+    comparison = json.loads((out / "comparison.json").read_text())
+    for _, row in df.iterrows():
+        with np.load(out / "runs" / row.contender / row.run_id / "predictions.npz") as f:
+            hard = (f["test_probs"] >= 0.5).astype(int)
+        one_class = max(np.mean(hard), 1 - np.mean(hard)) >= 0.98
+        assert bool(row.health) == one_class, (row.contender, row.run_id, row.health)
+        key = f"{row.contender}/{row.run_id}"
+        assert (key in comparison.get("health", {})) == one_class
+        if one_class:
+            assert f"run health: {key}: collapsed" in " ".join(proc.stdout.split())
+
+
 def test_study_eta_counts_what_is_left_at_each_contenders_pace():
     from bakeoff.runs.spec import RunSpec
     from bakeoff.runs.status import RunState, study_eta

@@ -847,6 +847,7 @@ def _print_report(result: Any) -> None:
         design_lines,
         failure_lines,
         fairness_lines,
+        health_lines,
         ranking_line,
         terminal_table,
         verdict_table,
@@ -865,6 +866,8 @@ def _print_report(result: Any) -> None:
         console.print(line, highlight=False)
     for line in failure_lines(result):
         console.print(Text(line, style="red"), highlight=False)
+    for line in health_lines(result):
+        console.print(Text(line, style="yellow"), highlight=False)
     missing = result.comparison.get("incomplete")
     if missing:
         console.print(Text(missing["text"] + " (bakeoff status shows each; the same run command finishes them)",

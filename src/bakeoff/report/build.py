@@ -69,6 +69,10 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
     missing = incomplete(store, df)
     if comparison and missing:
         comparison["incomplete"] = missing
+    sick = {f"{r.contender}/{r.run_id}": r.health for r in df.itertuples() if isinstance(getattr(r, "health", None), str)
+            and r.health} if "health" in df else {}
+    if comparison and sick:
+        comparison["health"] = sick
     sequential = store.root / SEQUENTIAL_FILE
     if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
         from bakeoff.stats.sequential import apply_to_comparison
@@ -199,7 +203,8 @@ def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any
         html.metrics_section(report.summary, order, colours, overall_metrics(study.task)),
         '<section id="figures"><h2>Figures</h2>' + ("".join(figs) or "<p>No figures.</p>") + "</section>",
         html.cost_section(costs, order, colours, scatter),
-        html.list_section("failures", "Failures", failure_lines(report), "none: every run finished"),
+        html.list_section("failures", "Failures and run health", failure_lines(report) + health_lines(report),
+                          "none: every run finished, none collapsed"),
         html.methods_section(paragraph, bibtex),
     ]
     path = store.root / html.REPORT_FILE
@@ -460,6 +465,20 @@ def incomplete(store: StudyStore, df: pd.DataFrame) -> dict[str, Any] | None:
     text = (f"incomplete: {done} of {len(plan)} runs done ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
             f"the verdicts are provisional, computed on the runs both contenders of a pair share")
     return {"done": done, "planned": len(plan), "not_done": left, "text": text}
+
+
+def health_lines(report: StudyReport) -> list[str]:
+    """One line per run whose predictions look broken (``Task.health``), and per contender what that means
+    for its spread."""
+    sick = report.comparison.get("health") or {}
+    lines = [f"run health: {key}: {text}" for key, text in sick.items()]
+    done = report.results[report.results["status"] == DONE] if len(report.results) else report.results
+    for c in report.study.contenders:
+        n = sum(k.startswith(f"{c}/") for k in sick)
+        if n:
+            lines.append(f"  {c}: {n} of {int((done['contender'] == c).sum())} finished runs collapsed; its mean and "
+                         f"spread over seeds include them (look at why before trusting its verdicts)")
+    return lines
 
 
 def failure_lines(report: StudyReport) -> list[str]:

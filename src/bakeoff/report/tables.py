@@ -10,10 +10,11 @@ from scipy import stats
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.measure.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
-from bakeoff.runs.store import DONE, PREDICTIONS_FILE, StudyStore
+from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import (
     task_for,  # noqa: F401 - re-exported for the report's modules
 )
+from bakeoff.utils import read_json
 
 ID_COLUMNS = ["contender", "seed", "fold", "run_id", "status"]
 COST_COLUMNS = ["n_parameters", "flops_per_sample", "train_time_s", "train_samples_per_s", "peak_memory_mb",
@@ -25,6 +26,8 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per run with metrics recomputed from its predictions.npz; also the per-run evaluations."""
     rows, evaluations = [], {}
+    checks = store.root / DATA_CHECKS_FILE
+    names = (read_json(checks).get("class_names") or {}) if checks.is_file() else {}
     for info in store.all_run_infos():
         row = {k: info.get(k) for k in ID_COLUMNS}
         if info.get("status") == DONE:
@@ -44,6 +47,9 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             speed, training = info.get("speed") or {}, info.get("training") or {}
             row.update({k: info.get(k, speed.get(k, training.get(k))) for k in COST_COLUMNS})
             row["threshold"] = threshold
+            if "test" in preds:  # a run that collapsed to one class (tasks that can tell; '' when healthy)
+                named = [names.get(str(k), str(k)) for k in range(max(len(names), 1))] if names else None
+                row["health"] = task.health({**preds["test"], "class_names": named}, threshold)
         else:
             row["error"] = info.get("error")
         rows.append(row)

@@ -93,6 +93,7 @@ class Comparison(TypedDict):
     calibration: NotRequired[dict[str, Any]]  # ECE and reliability curves (stats.summary)
     sequential: NotRequired[dict[str, Any]]  # the looks of a sequential study (stats.sequential)
     incomplete: NotRequired[dict[str, Any]]  # an unfinished study: runs not done yet (report.build.incomplete)
+    health: NotRequired[dict[str, str]]  # runs whose test predictions collapsed to one class (Task.health)
 
 
 _COMPARISON = TypeAdapter(Comparison)

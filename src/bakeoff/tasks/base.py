@@ -95,6 +95,10 @@ class Task(ABC):
         """One part's per-unit tables worth keeping (empty when cheap to recompute) and its confusion
         matrix (rows: truth)."""
 
+    def health(self, d: dict[str, Any], threshold: float = 0.5) -> str:
+        """'' for a healthy run, else what is wrong with its test predictions (tasks that can tell)."""
+        return ""
+
     @abstractmethod
     def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         """Every metric of one part, from its tables (``score_part``) and predictions."""
@@ -275,6 +279,22 @@ class SampleTask(Task):
     @abstractmethod
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         ...
+
+    COLLAPSED = 0.98  # a run predicting one class for at least this share of a test set with several classes
+
+    def health(self, d: dict[str, Any], threshold: float = 0.5) -> str:
+        """'' for a healthy run; else what is wrong: it predicts (nearly) one class for the whole test set."""
+        cm = self.confusion_matrix(d["y"], d["probs"], threshold)
+        predicted, true = cm.sum(0), cm.sum(1)
+        if (true > 0).sum() < 2 or predicted.sum() == 0:
+            return ""
+        top = int(predicted.argmax())
+        share = predicted[top] / predicted.sum()
+        if share < self.COLLAPSED:
+            return ""
+        names = d.get("class_names")
+        name = str(names[top]) if names is not None and len(names) > top else str(top)
+        return f"collapsed: predicts class {name!r} for {share:.0%} of the test samples (at threshold {threshold:g})"
 
     def score_part(self, d: dict[str, Any], boundary: bool | None = None,
                    threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:

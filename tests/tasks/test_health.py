@@ -1,0 +1,23 @@
+"""Run health (Task.health): a run whose test predictions collapse to one class is named, with the class."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bakeoff.tasks import get_task
+
+
+def test_a_run_predicting_one_class_for_every_sample_is_collapsed():
+    task = get_task("binary_classification", 2)
+    y = np.array([0] * 70 + [1] * 30)
+    rng = np.random.default_rng(0)
+    all_positive = {"y": y, "probs": rng.uniform(0.6, 0.9, 100), "class_names": ["no spot", "spot"]}
+    assert task.health(all_positive) == "collapsed: predicts class 'spot' for 100% of the test samples (at threshold 0.5)"
+    assert "class '1'" in task.health({"y": y, "probs": all_positive["probs"]})  # no names: the label
+    healthy = {"y": y, "probs": np.where(y == 1, 0.8, 0.2)}
+    assert task.health(healthy) == ""
+    assert task.health({"y": np.zeros(50, int), "probs": np.full(50, 0.1)}) == ""  # one true class: nothing to say
+    multi = get_task("multiclass_classification", 3)
+    probs = np.tile([0.2, 0.7, 0.1], (60, 1))
+    assert "class '1' for 100%" in multi.health({"y": np.arange(60) % 3, "probs": probs})
+    assert get_task("regression").health({"y": np.ones(5), "probs": np.ones(5)}) == ""  # cannot tell: says nothing
