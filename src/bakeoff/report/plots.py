@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
@@ -56,6 +57,7 @@ def training_curves(store: StudyStore, df: pd.DataFrame, order: list[str], prima
                 if table.shape[1] > 1:
                     ax.fill_between(x, table.min(axis=1), table.max(axis=1), color=colors[contender], alpha=0.12)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: no 1.5, 2.5
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} (mean over runs; band: min-max)")
         ax.grid(alpha=0.3)
@@ -108,9 +110,11 @@ def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path,
     return _save(fig, out / "metric_bars.png")
 
 
-def confusion_matrices(evaluations: dict, order: list[str], threshold: float | None, out: Path) -> Path:
-    """Test confusion matrices side by side (summed over runs): counts as text, row-normalised colour.
-    ``threshold`` is stated for binary tasks only (None otherwise)."""
+def confusion_matrices(evaluations: dict, order: list[str], threshold: float | None, out: Path,
+                       class_names: list[str] | None = None) -> Path:
+    """Test confusion matrices side by side (summed over runs): counts as text, row-normalised colour,
+    rows and columns labelled with the class names (the labels when the data name none). ``threshold``
+    is stated for binary tasks only (None otherwise)."""
     K = max((len(v["eval"]["test_confusion"]) for v in evaluations.values()), default=2)
     side = max(3.8, 0.42 * K + 1.6)
     fig, axes = plt.subplots(1, len(order), figsize=(side * len(order), side * 0.95), squeeze=False)
@@ -129,8 +133,11 @@ def confusion_matrices(evaluations: dict, order: list[str], threshold: float | N
             text = f"{norm[r, c]:.0%}" if big else (f"{v}" if K > 6 else f"{v}\n{norm[r, c]:.0%}")
             ax.text(c, r, text, ha="center", va="center", fontsize=9 if K <= 6 else 7,
                     color="white" if norm[r, c] > 0.5 else "black")
-        ax.set_xticks(range(m.shape[1]))
-        ax.set_yticks(range(m.shape[0]))
+        labels = [str(class_names[k]) if class_names and k < len(class_names) else str(k) for k in range(m.shape[0])]
+        long = max(map(len, labels)) > 3
+        ax.set_xticks(range(m.shape[1]), labels, rotation=40 if long else 0, ha="right" if long else "center",
+                      fontsize=8)
+        ax.set_yticks(range(m.shape[0]), labels, fontsize=8)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(f"{contender}\n(test, {len(mats)} run(s) summed)", fontsize=9)
@@ -517,7 +524,24 @@ def task_figure(name: str) -> Callable[[FigureFn], FigureFn]:
 @task_figure("confusion_matrices")
 def _confusion(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path) -> Path:
     thresholded = task_class(study.task).thresholded
-    return confusion_matrices(ev, order, study.evaluation.threshold if thresholded else None, out)
+    return confusion_matrices(ev, order, study.evaluation.threshold if thresholded else None, out,
+                              class_names_of(store, ev))
+
+
+def class_names_of(store: StudyStore, evaluations: dict) -> list[str] | None:
+    """The classes' names, label k first: the data's (data_checks.json), or a dense task's predictions'."""
+    from bakeoff.runs.store import DATA_CHECKS_FILE
+    from bakeoff.utils import read_json
+
+    path = store.root / DATA_CHECKS_FILE
+    named = (read_json(path).get("class_names") or {}) if path.is_file() else {}
+    if named:
+        return [str(named.get(str(k), k)) for k in range(max(int(k) for k in named) + 1)]
+    for v in evaluations.values():
+        names = (v.get("preds") or {}).get("test", {}).get("class_names")
+        if names:
+            return [str(n) for n in names]
+    return None
 
 
 @task_figure("roc_curves")

@@ -1,0 +1,59 @@
+"""What the figures say, read from the matplotlib figures themselves (captured before they are saved):
+class names on the confusion matrices, whole epochs on the training curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bakeoff.report import plots
+
+
+def _capture(monkeypatch):
+    seen = []
+
+    def keep(fig, path):
+        seen.append(fig)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return seen
+
+
+def test_confusion_matrices_are_labelled_with_the_class_names(monkeypatch, tmp_path):
+    seen = _capture(monkeypatch)
+    cm = np.array([[40, 2], [5, 13]])
+    evaluations = {("cnn", "seed0-fold0"): {"eval": {"test_confusion": cm}},
+                   ("se", "seed0-fold0"): {"eval": {"test_confusion": cm}}}
+    plots.confusion_matrices(evaluations, ["cnn", "se"], 0.5, tmp_path, ["no spot", "spot"])
+    for ax in seen[0].axes:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["no spot", "spot"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["no spot", "spot"]
+    plots.confusion_matrices(evaluations, ["cnn", "se"], 0.5, tmp_path)  # no names: the labels
+    assert [t.get_text() for t in seen[1].axes[0].get_xticklabels()] == ["0", "1"]
+
+
+def test_class_names_come_from_the_study_directory(tmp_path):
+    import json
+
+    from bakeoff.runs.store import StudyStore
+
+    (tmp_path / "data_checks.json").write_text(json.dumps({"class_names": {"0": "even", "1": "odd"}}))
+    assert plots.class_names_of(StudyStore(tmp_path), {}) == ["even", "odd"]
+
+
+def test_training_curves_tick_whole_epochs(monkeypatch, tmp_path):
+    seen = _capture(monkeypatch)
+    from bakeoff.runs.store import StudyStore
+
+    store = StudyStore(tmp_path)
+    df = pd.DataFrame([{"contender": "cnn", "run_id": "seed0-fold0", "status": "done"}])
+    log = tmp_path / "runs" / "cnn" / "seed0-fold0" / "logs" / "csv"
+    log.mkdir(parents=True)
+    pd.DataFrame({"epoch": [1, 2, 3], "train/loss": [0.7, 0.6, 0.5], "val/loss": [0.71, 0.65, 0.6],
+                  "val/auroc": [0.6, 0.7, 0.75]}).to_csv(log / "metrics.csv", index=False)
+    plots.training_curves(store, df, ["cnn"], "auroc", tmp_path / "plots")
+    ax = seen[0].axes[0]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
