@@ -91,3 +91,23 @@ def test_load_refuses_pickled_code(tmp_path):
     torch.save({"format": "bakeoff.trainer/1", "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(BakeoffError, match="not a safe bakeoff trainer file"):
         bakeoff.load_trainer(tmp_path / "evil.pt")
+
+
+def test_a_2d_trainer_builds_from_the_data_or_an_input_shape_it_is_given():
+    """The README's 2D use: train() builds the network from the images' shape; build_model() before
+    training takes input_shape, and without it says so instead of assuming a 3D patch."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = np.isin(d.target, [3, 8])
+    X, y = (d.images[keep] / 16).astype(np.float32), (d.target[keep] == 8).astype(np.int64)
+    t = bakeoff.create_trainer("se_resnet", spatial_dims=2, base_channels=4, num_blocks=1, epochs=1, batch_size=32)
+    with pytest.raises(BakeoffError, match=r"build_model\(input_shape=\(H, W\)\)"):
+        t.build_model()
+    assert isinstance(t.build_model(input_shape=(8, 8)), torch.nn.Module)
+    history = t.train(X[:200], y[:200], X[200:280], y[200:280])
+    assert history["epoch"] == [1] and t._shape == (1, (8, 8))
+    assert t.predict(X[280:]).shape == (len(X) - 280,)
+    fresh = bakeoff.create_trainer("se_resnet", spatial_dims=2, base_channels=4, num_blocks=1, epochs=1)
+    fresh.train(X[:200], y[:200], X[200:280], y[200:280])  # no build_model(): built from the data
+    assert fresh._shape == (1, (8, 8))

@@ -51,9 +51,18 @@ class ArrayTrainer:
         self.history: dict[str, list[float]] = {}
 
     def build_model(self, in_channels: int = 1, input_shape: tuple[int, ...] | None = None) -> torch.nn.Module:
-        """Build (or rebuild) the network under this trainer's seed; ``self.model`` is the ``nn.Module``."""
+        """Build (or rebuild) the network under this trainer's seed; ``self.model`` is the ``nn.Module``.
+        ``train`` builds it from the data's shape, so this is only needed to hold the module before training:
+        give ``input_shape`` (spatial, e.g. ``(64, 64)``) or the model parameter ``input_shape``; without
+        either, a 3D trainer assumes the zms2 patches (9, 11, 11) and a 2D one cannot guess."""
+        if input_shape is None and "input_shape" in self.model_params:
+            input_shape = tuple(self.model_params["input_shape"])
         if input_shape is None:
-            input_shape = tuple(self.model_params.get("input_shape", (9, 11, 11)))
+            if self.spatial_dims == 2:
+                raise BakeoffError("build_model: the input shape of 2D images is not known before data; expected "
+                                   "build_model(input_shape=(H, W)), or call train(...), which builds the model "
+                                   "from the data's shape")
+            input_shape = (9, 11, 11)
         dims = self.spatial_dims or len(input_shape)
         seed_everything(self.seed, self.protocol.deterministic)
         params = {k: v for k, v in self.model_params.items() if k != "input_shape"}
