@@ -430,3 +430,19 @@ def test_report_with_and_without_figures_writes_the_same_comparison(finished, tm
     comp = json.loads(bare)
     assert {"rank_stability", "significance_map", "calibration"} <= set(comp), sorted(comp)
     assert set(comp["calibration"]["ece"]) == {"cnn", "se"} and comp["calibration"]["curves"]["se"]["confidence"]
+
+
+def test_check_names_a_file_mistake_before_reading_any_data(tmp_path, tiny_raw):
+    """A model or metric typo is reported before the data are read: here the data file does not exist,
+    and the answer is still about the name (with its close match)."""
+    tiny_raw["data"] = {"source": f"npz:{tmp_path / 'not_there.npz'}"}
+    tiny_raw["contenders"]["se"]["model"] = "bakeoff:se_resnt"
+    proc = bakeoff("check", write_study(tmp_path / "s.yaml", tiny_raw))
+    assert proc.returncode == 2 and "contenders.se.model" in proc.stderr and "se_resnet" in proc.stderr, proc.stderr
+    tiny_raw["contenders"]["se"]["model"] = "bakeoff:se_resnet"
+    tiny_raw["evaluation"]["primary"] = "aurc"
+    proc = bakeoff("check", write_study(tmp_path / "s.yaml", tiny_raw))
+    assert proc.returncode == 2 and "evaluation.primary" in proc.stderr and "did you mean 'auroc'" in proc.stderr
+    del tiny_raw["evaluation"]["primary"]
+    proc = bakeoff("check", write_study(tmp_path / "s.yaml", tiny_raw))
+    assert proc.returncode == 2 and "not_there.npz" in proc.stderr, proc.stderr  # then the data, as before
