@@ -18,7 +18,17 @@ def test_the_committed_notebook_is_the_generated_one():
     assert all(c.outputs for c in code[1:]), "committed without its outputs (the first cell only sets sizes)"
 
 
-def test_the_notebook_runs_top_to_bottom(tmp_path):
+def test_the_committed_outputs_show_a_decided_verdict():
+    """The showcase shows something: at its committed size the comparison is decided."""
+    committed = nbformat.read(PATH, as_version=4)
+    text = "\n".join(o.get("text", "") for c in committed.cells if c.cell_type == "code" for o in c.outputs)
+    verdicts = [ln for ln in text.splitlines() if ln.startswith("se_resnet3d vs simple_cnn:")]
+    assert verdicts and verdicts[0].endswith("se_resnet3d better"), verdicts
+
+
+def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    monkeypatch.setenv("BAKEOFF_NOTEBOOK_N", "400")  # the same cells at a tiny size (the kernel inherits them)
+    monkeypatch.setenv("BAKEOFF_NOTEBOOK_EPOCHS", "2")
     nb = execute(nbformat.read(PATH, as_version=4), tmp_path)  # raises CellExecutionError on any cell error
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "se_resnet3d vs simple_cnn:" in text and "share of bootstrap resamples" in text

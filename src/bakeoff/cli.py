@@ -574,6 +574,26 @@ def _suite_status(out: Path) -> None:
 
 
 @app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="A study output directory.")],
+    to: Annotated[Path, typer.Option("--out", "-o", help="The file to write (a new one).")],
+    fmt: Annotated[str, typer.Option("--format", help="safetensors, torch_export (.pt2) or torchscript.")
+                   ] = "safetensors",
+    contender: Annotated[str | None, typer.Option(help="[default: the one ranked first]")] = None,
+    seed: Annotated[int | None, typer.Option(help="[default: its run with the best validation score]")] = None,
+    fold: Annotated[int | None, typer.Option(help="With --seed: the fold's run.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write one run's selected weights as a file other code loads (safetensors, torch.export or TorchScript), with a model
+    card (FILE.card.json, FILE.card.md): architecture, run, data, protocol, test scores, verdicts, how to load."""
+    from bakeoff.runs.export import export_run
+
+    card = export_run(out, to, fmt, contender, seed, fold)
+    console.print(f"exported {card['contender']} ({card['model']}), seed {card['run']['seed']} fold "
+                  f"{card['run']['fold']} ({card['run']['chosen_by']}) → {to}; model card: {to}.card.md", highlight=False)
+
+
+@app.command()
 def compare(
     a: Annotated[Path, typer.Argument(help="Predictions of contender A (.npz or .csv).")],
     b: Annotated[Path, typer.Argument(help="Predictions of contender B, on the same samples.")],

@@ -1,0 +1,79 @@
+"""bakeoff export: the chosen run's weights as safetensors or TorchScript with a model card; loaded the way
+the card says, the network gives the run's saved test predictions again (round trip)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import write_study
+from tests.test_cli import bakeoff
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    from tests.conftest import TINY_STUDY
+
+    root = tmp_path_factory.mktemp("export")
+    raw = json.loads(json.dumps(TINY_STUDY))
+    raw["evaluation"].update(speed=False, n_boot=200)
+    out = root / "out"
+    proc = bakeoff("run", write_study(root / "s.yaml", raw), "--out", out)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def _test_inputs(out, run_id, contender):
+    from bakeoff.runs.context import StudyContext
+    from bakeoff.runs.store import StudyStore
+
+    ctx = StudyContext(StudyStore(out).saved_study())
+    with np.load(out / "runs" / contender / run_id / "predictions.npz") as f:
+        ids, probs = f["test_ids"], f["test_probs"]
+    where = {str(i): k for k, i in enumerate(ctx.data.ids)}
+    return torch.as_tensor(ctx.data.X[[where[str(i)] for i in ids]]), probs
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", "torch_export", "torchscript"])
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_an_exported_model_gives_the_runs_test_predictions_again(study, tmp_path, fmt):
+    target = tmp_path / {"safetensors": "model.safetensors", "torch_export": "model.pt2", "torchscript": "model.pt"}[fmt]
+    proc = bakeoff("export", study, "--out", target, "--format", fmt)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads(target.with_name(target.name + ".card.json").read_text())
+    infos = {p.parent.parent.name + "/" + p.parent.name: json.loads(p.read_text())
+             for p in (study / "runs").glob("*/*/run.json")}
+    comparison = json.loads((study / "comparison.json").read_text())
+    first = min(comparison["rank_stability"]["rank"], key=comparison["rank_stability"]["rank"].get)
+    assert card["contender"] == first  # the contender ranked first ...
+    mine = [i for k, i in infos.items() if i["contender"] == first]
+    assert card["run"]["seed"] == max(mine, key=lambda i: i["best_score"])["seed"]  # ... its best validation run
+    assert card["model"] == infos[f"{first}/{card['run']['run_id']}"]["model"] and card["format"] == fmt
+    assert "## Loading" in target.with_name(target.name + ".card.md").read_text()
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        scope: dict = {}
+        exec(card["load"], scope)  # the card's own loading code
+    finally:
+        os.chdir(here)
+    model = scope["model"]
+    X, saved = _test_inputs(study, card["run"]["run_id"], first)
+    with torch.no_grad():
+        probs = torch.sigmoid(model(X).reshape(len(X), -1)[:, 0]).numpy()
+    np.testing.assert_allclose(probs, saved, rtol=1e-5, atol=1e-6)
+
+
+def test_export_refuses_to_overwrite_and_names_bad_choices(study, tmp_path):
+    target = tmp_path / "m.safetensors"
+    target.write_text("mine")
+    proc = bakeoff("export", study, "--out", target)
+    assert proc.returncode == 2 and "exists" in proc.stderr and target.read_text() == "mine"
+    proc = bakeoff("export", study, "--out", tmp_path / "n.safetensors", "--contender", "nope")
+    assert proc.returncode == 2 and "--contender 'nope'" in proc.stderr
+    proc = bakeoff("export", study, "--out", tmp_path / "n.onnx", "--format", "onnx")
+    assert proc.returncode == 2 and "expected one of ['safetensors', 'torchscript', 'torch_export']" in proc.stderr
