@@ -3,6 +3,7 @@ synchronised around each (timm's benchmark method)."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -43,10 +44,16 @@ def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int =
         med = statistics.median(times)
         if label == "latency":
             results["latency_ms"] = med * 1e3
+            if len(times) >= 4:  # how much the repeats disagree: the interquartile range over the median
+                q1, _, q3 = statistics.quantiles(times, n=4)
+                results["latency_spread"] = (q3 - q1) / med if med > 0 else 0.0
         else:
             results["throughput_per_s"] = bs / med
             results["batch_latency_ms"] = med * 1e3
     results["speed_batch_size"] = batch_size
+    if hasattr(os, "getloadavg"):  # other work on the machine while timing (1-minute load per usable core)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        results["load_per_core"] = os.getloadavg()[0] / max(cores, 1)
     results["flops_per_sample"] = count_flops(forward, example[:1].to(device))
     return results
 
@@ -62,3 +69,4 @@ def count_flops(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
         return float(counter.get_total_flops())
     except Exception:  # noqa: BLE001 - a cost column, never a failed run
         return None
+

@@ -473,6 +473,13 @@ def health_lines(report: StudyReport) -> list[str]:
     sick = report.comparison.get("health") or {}
     lines = [f"run health: {key}: {text}" for key, text in sick.items()]
     done = report.results[report.results["status"] == DONE] if len(report.results) else report.results
+    if "timing_note" in report.results:
+        noted = report.results[report.results["timing_note"].fillna("").astype(bool)]
+        if len(noted):
+            lines.append(f"timings: {len(noted)} of {len(report.results)} runs were timed under conditions that make "
+                         f"latency and throughput unreliable (" + "; ".join(
+                             f"{r.contender}/{r.run_id}: {r.timing_note}" for r in noted.head(3).itertuples())
+                         + (" …" if len(noted) > 3 else "") + "); compare speed from a quiet machine")
     for c in report.study.contenders:
         n = sum(k.startswith(f"{c}/") for k in sick)
         if n:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.measure.metrics import SCORES_FILE, choose_threshold, evaluate_predictions, load_predictions
+from bakeoff.measure.timing import timing_note
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, PREDICTIONS_FILE, StudyStore
 from bakeoff.tasks import (
     task_for,  # noqa: F401 - re-exported for the report's modules
@@ -47,6 +48,7 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             speed, training = info.get("speed") or {}, info.get("training") or {}
             row.update({k: info.get(k, speed.get(k, training.get(k))) for k in COST_COLUMNS})
             row["threshold"] = threshold
+            row["timing_note"] = timing_note(speed)  # '' when the timings can be compared
             if "test" in preds:  # a run that collapsed to one class (tasks that can tell; '' when healthy)
                 named = [names.get(str(k), str(k)) for k in range(max(len(names), 1))] if names else None
                 row["health"] = task.health({**preds["test"], "class_names": named}, threshold)
