@@ -297,9 +297,9 @@ class EvaluationConfig(_Strict):
     min_distance: int = Field(3, ge=1)
     match_radius: float = Field(4.0, gt=0)
     qualitative_samples: int = Field(4, ge=0)  # validation images drawn with each contender's prediction
-    # 2D classification: Grad-CAM of this many validation images (the same for every contender; 0: off),
-    # computed when a run is trained or evaluated (pytorch-grad-cam: pip install 'bakeoff[gradcam]')
-    gradcam: int = Field(4, ge=0)
+    # 2D classification: Grad-CAM of this many validation images (the same for every contender), computed
+    # when a run is trained or evaluated (pytorch-grad-cam: pip install 'bakeoff[gradcam]'); off unless asked
+    gradcam: int = Field(0, ge=0)
 
 
     @field_validator("metrics")
