@@ -87,7 +87,14 @@ def run(
     console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
                   f"→ {out}")
-    with RunProgress(runs) as progress:
+    if sequential:  # the first look trains at least MIN_SEEDS seeds per contender
+        from bakeoff.stats.sequential import MIN_SEEDS
+
+        per_seed = len(runs) // len(s.config.protocol.seeds)
+        total = per_seed * max(MIN_SEEDS, len(s.config.protocol.seeds))
+    with RunProgress(None if sequential else runs) as progress:
+        if sequential:
+            progress.set_plan(None, total)
         if sequential:
             def on_look(look: dict[str, Any]) -> None:
                 verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
