@@ -57,3 +57,18 @@ def test_training_curves_tick_whole_epochs(monkeypatch, tmp_path):
     ax = seen[0].axes[0]
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_costs_read_with_significant_digits_and_few_engineering_ticks(monkeypatch, tmp_path):
+    from bakeoff.report.html import si
+
+    assert (si(355_416.0), si(1.234e9), si(0.5), si(17_957.0)) == ("355 k", "1.23 G", "0.5", "18 k")
+    seen = _capture(monkeypatch)
+    costs = pd.DataFrame({"latency_ms": [0.0350, 0.0375, 0.0400], "auroc": [0.90, 0.93, 0.95],
+                          "n_parameters": [17_957, 886_657, 2_000_000]}, index=["a", "b", "c"])
+    plots.quality_vs_cost(costs, ["a", "b", "c"], "auroc", True, tmp_path)
+    fig = seen[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert 2 <= len(labels) <= 6 and all(len(x) <= 6 for x in labels), labels  # "35m", "37.5m": no run-ons

@@ -74,6 +74,14 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def si(v: float, digits: int = 3) -> str:
+    """``v`` with three significant digits and an SI prefix (355 k, 1.23 G, 0.5)."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= factor:
+            return f"{v / factor:.{digits}g} {prefix}"
+    return f"{v:.{digits}g}"
+
+
 def table(headers: list[str], rows: list[list[Any]], sortable: bool = True) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
@@ -279,7 +287,7 @@ def metrics_section(summary: pd.DataFrame, order: list[str], colours: dict, over
 def cost_section(costs: pd.DataFrame, order: list[str], colours: dict, scatter: Path | None) -> str:
     out = ['<section id="cost"><h2>Cost</h2><p class="note">Mean over runs. FLOPs: one forward pass of one '
            'sample (torch.utils.flop_counter; a multiply-add counts 2). Device-hours: training time x devices.</p>']
-    spec = [("n_parameters", "parameters", 0), ("flops_per_sample", "GFLOPs / sample", 1e-9),
+    spec = [("n_parameters", "parameters", 0), ("flops_per_sample", "FLOPs / sample", -1),
             ("train_time_s", "training time (s)", 1), ("device_hours", "device-hours", 1),
             ("peak_memory_mb", "peak memory (MB)", 1), ("latency_ms", "latency (ms / sample)", 1),
             ("throughput_per_s", "throughput (samples / s)", 1)]
@@ -295,6 +303,8 @@ def cost_section(costs: pd.DataFrame, order: list[str], colours: dict, scatter: 
                 row.append(("–", ""))
             elif factor == 0:
                 row.append((f"{int(v):,}", v))
+            elif factor == -1:  # three significant digits with an SI prefix: 355 k, 1.23 G
+                row.append((si(float(v)), v))
             else:
                 row.append((_fmt(v * factor, 3 if col != "device_hours" else 5), v))
         rows.append(row)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
@@ -271,6 +271,11 @@ def quality_vs_cost(costs: pd.DataFrame, order: list[str], primary: str, higher_
         if col == "n_parameters" and len(sub) and sub[col].max() / max(sub[col].min(), 1) > 20:
             ax.set_xscale("log")
         ax.set_xlabel(label)
+        # readable ticks: few of them, in engineering notation (35 m, 1.2 k), never run together
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if ax.get_xscale() != "log":
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
         ax.set_ylabel(f"test {primary}" + ("" if higher_is_better else " (lower is better)"))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
