@@ -231,7 +231,11 @@ def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Pa
     if tau.get("median") is not None:
         out.append(f"<p>Kendall's τ between the full-data ranking and the resampled ones: median {tau['median']:.2f} "
                    f"(2.5% quantile {tau['q025']:.2f}) over {stability['n_boot']} resamples of the "
-                   f"{esc(stability['resampled'])}: {esc(stability['method'])}.</p>")
+                   f"{esc(stability['resampled'])}: {esc(stability['method'])}.</p>"
+                   f'<p class="note">How to read it: τ = 1 means a resample ranks the contenders exactly as the '
+                   f"full data do, −1 the reverse order, 0 no relation; the 2.5 % quantile is the τ that 97.5 % of "
+                   f"resamples exceed. With two contenders τ can only be +1 or −1, so a quantile of −1 says that at "
+                   f"least 2.5 % of resamples swap them.</p>")
     out.append(figure(blob_fig, "Rank distribution per contender (blob plot, after challengeR)."))
     out.append(figure(sig_fig, "Significance map: which paired differences the tests support (Holm)."))
     if ranking:
