@@ -153,26 +153,28 @@ def test_a_suite_killed_mid_run_ends_with_the_uninterrupted_results(finished, tm
 
 @pytest.mark.engine
 def test_a_local_ray_takes_every_datasets_runs_at_once(tmp_path):
-    """execution.workers: 4 (a real local Ray): the datasets' runs share one pool, so the second dataset's
-    runs start before the first dataset's have finished (one dataset after another, they could not)."""
+    """execution.workers: 4 (a real local Ray): the datasets' runs share one pool, so every run of both
+    datasets is submitted before the first one finishes (one dataset after another, the second dataset's
+    runs could only start after the first's had finished)."""
+    from bakeoff.runs.events import Finished, Planned, Started
+    from bakeoff.suite import Suite
+
     raw = yaml.safe_load(_suite(tmp_path).read_text())
     raw["datasets"] = dict(list(raw["datasets"].items())[:2])
     raw["protocol"]["seeds"] = [0]
     raw["execution"] = {"workers": 4, "threads_per_run": 1}
     path = tmp_path / "ray_suite.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    out = tmp_path / "out"
-    proc = _cli("run", path, "--out", out)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    from datetime import datetime
-
-    def times(name, key):
-        return [datetime.fromisoformat(json.loads(p.read_text())[key])
-                for p in (out / "datasets" / name / "runs").glob("*/*/run.json")]
-
-    assert len(times("snr2", "finished")) == len(times("snr3", "started")) == 2
-    assert min(times("snr3", "started")) < max(times("snr2", "finished"))
-    assert (out / "report.html").is_file() and json.loads((out / "suite.json").read_text())["cost"]["runs"] == 4
+    out, events = tmp_path / "out", []
+    result = Suite.from_yaml(path).run(out, events.append)
+    kinds = [type(e).__name__ for e in events]
+    assert isinstance(events[0], Planned) and len(events[0].runs) == 4
+    started = [i for i, e in enumerate(events) if isinstance(e, Started)]
+    finished = [i for i, e in enumerate(events) if isinstance(e, Finished)]
+    assert len(started) == len(finished) == 4 and max(started) < min(finished), kinds
+    pids = {json.loads(p.read_text())["pid"] for p in out.glob("datasets/*/runs/*/*/run.json")}
+    assert os.getpid() not in pids  # trained in Ray's workers
+    assert (out / "report.html").is_file() and result["cost"]["runs"] == 4
 
 
 def test_the_real_image_example_suite_runs_and_its_report_renders(tmp_path):
