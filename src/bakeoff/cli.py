@@ -479,7 +479,6 @@ def _check_suite(path: Path, out: Path | None, overrides: list[str], t0: float) 
     import time
 
     from bakeoff.api import Study
-    from bakeoff.errors import BakeoffError
     from bakeoff.runs.store import StudyStore
     from bakeoff.suite import Suite
 
@@ -735,7 +734,6 @@ def plan(
 
 def _plan_suite(out: Path, options: dict[str, Any], json_out: Path | None) -> None:
     """``bakeoff plan`` on a suite: each dataset's own plan (its design), then what more datasets buy."""
-    from bakeoff.errors import BakeoffError
     from bakeoff.suite import SUITE_FILE, saved_suite
     from bakeoff.utils import read_json
 

@@ -452,6 +452,8 @@ def incomplete(store: StudyStore, df: pd.DataFrame) -> dict[str, Any] | None:
     plan = store.read_plan()
     if not plan:
         return None
+    if len(df) >= len(plan) and set(df["status"]) <= {DONE, "failed"}:  # the usual, finished study: no second
+        return None  # reading of every run.json, no scheduler query
     from bakeoff.runs.status import run_states
 
     states = run_states(store, plan)
