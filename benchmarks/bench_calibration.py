@@ -16,7 +16,13 @@ import time
 
 import numpy as np
 
-from bakeoff.stats.calibration import SCENARIOS, SEQUENTIAL_SCENARIOS, run_scenario, run_sequential
+from bakeoff.stats.calibration import (
+    SCENARIOS,
+    SEQUENTIAL_SCENARIOS,
+    fixed_seeds_for_power,
+    run_scenario,
+    run_sequential,
+)
 
 
 def main(sims: int = 4000, seed: int = 1) -> None:
@@ -38,8 +44,13 @@ def main(sims: int = 4000, seed: int = 1) -> None:
         r = run_sequential(sc, n, max_seeds=10, seed=seed)
         what = "false better/worse" if sc.expect == "null" else "power (A better)"
         rate = r["better"] if sc.expect == "null" else r["a_better"]
+        saving = ""
+        if sc.expect == "power":
+            fixed = fixed_seeds_for_power(sc, rate, n, seed=seed + 1)
+            saving = (f"; the fixed design of equal power: {fixed} seeds (saving {1 - r['mean_seeds'] / fixed:.0%})"
+                      if fixed else "; no fixed design up to 30 seeds has this power")
         print(f"{sc.name:86s} {rate:7.3f} {np.sqrt(max(rate * (1 - rate), 1e-12) / n):8.3f}  {what}; mean seeds "
-              f"{r['mean_seeds']:.2f} of at most 10 ({n} studies)", flush=True)
+              f"{r['mean_seeds']:.2f} of at most 10 ({n} studies){saving}", flush=True)
 
 
 if __name__ == "__main__":

@@ -113,13 +113,14 @@ class Study:
         while len(seeds) < rule["first"]:
             seeds.append(max(seeds) + 1)
         record: dict[str, Any] = {"rule": "group-sequential, Lan–DeMets alpha spending", "first": rule["first"],
-                                  "max_seeds": rule["max_seeds"], "spending": rule["spending"], "looks": []}
+                                  "max_seeds": rule["max_seeds"], "spending": rule["spending"],
+                                  "information": "estimated from the variance components at each look", "looks": []}
         path = Path(out) / SEQUENTIAL_FILE
         while True:
             study = self.with_seeds(seeds)
             report = study.run(out, progress)
             assert report is not None
-            look = judge_look(report.comparison, len(seeds), rule, ev.alpha)
+            look = judge_look(report.comparison, len(seeds), rule, ev.alpha, record["looks"])
             record["looks"].append(look)
             write_json(path, record)  # after every look: a study stopped between rounds keeps what it saw
             if on_look is not None:

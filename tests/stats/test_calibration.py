@@ -130,6 +130,6 @@ def test_the_sequential_procedure_needs_fewer_runs_than_the_fixed_design_of_equa
     print(f"{scenario.name}: power {rates['a_better']:.3f} with {rates['mean_seeds']:.2f} seeds on average; the "
           f"fixed design of equal power needs {fixed} seeds")
     assert rates["better"] - rates["a_better"] <= ALPHA / 2
-    # issue 22 asked for 30 % fewer; with t tests on 2-6 df at the early looks this design saves 16 % here
+    # issue 22 asked for 30 % fewer; with looks at the estimated information this design saves 26-29 % here
     # (docs/statistics.md gives the figures for other effects and the Pocock spending)
-    assert fixed is not None and rates["mean_seeds"] <= 0.9 * fixed, (rates, fixed)
+    assert fixed is not None and rates["mean_seeds"] <= 0.75 * fixed, (rates, fixed)

@@ -319,7 +319,7 @@ PLAN_SCENARIOS = [
 # ------------------------------------------------------------------------------ sequential calibration
 
 def run_sequential(sc: Scenario, sims: int, max_seeds: int = 10, spending: str = "obrien_fleming", seed: int = 0,
-                   alpha: float = 0.05) -> dict[str, float]:
+                   alpha: float = 0.05, information: str = "estimated") -> dict[str, float]:
     """The sequential procedure of ``bakeoff.stats.sequential`` over ``sims`` simulated studies: each
     draws ``max_seeds`` seeds' runs at once and is looked at after 3, 4, ... seeds (the runs of the first
     s seeds), judged by the real verdict rule at each look's nominal level, stopped as a real study would
@@ -332,15 +332,18 @@ def run_sequential(sc: Scenario, sims: int, max_seeds: int = 10, spending: str =
     rng = np.random.default_rng(seed)
     ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=alpha, n_boot=200, n_permutations=99)
     rule = settings(SequentialConfig(max_seeds=max_seeds, spending=spending), sc.seeds)
+    rule["information"] = information
     counts = {"better": 0, "a_better": 0, "equivalent": 0, "futile": 0, "budget": 0}
     used = []
     for _ in range(sims):
         full = GENERATORS[sc.kind](replace(sc, seeds=max_seeds), rng)
+        history: list[dict] = []
         for s in rule["looks"]:
             runs = replace(full, a={k: v for k, v in full.a.items() if k[0] < s},
                            b={k: v for k, v in full.b.items() if k[0] < s})
             res = judge(sc, runs, ev)
-            look = judge_look({"pairs": [res], "primary": sc.metric}, s, rule, alpha)
+            look = judge_look({"pairs": [res], "primary": sc.metric}, s, rule, alpha, history)
+            history.append(look)
             if look["stop"]:
                 break
         v = look["verdicts"]["A - B"]
