@@ -108,16 +108,21 @@ def test_collapsed_runs_are_flagged_from_their_saved_predictions(finished):
     """The tiny study's runs are trained for two epochs on 240 noisy patches: a run predicting one class for
     every test sample is flagged in results.csv, comparison.json and the terminal, recomputed here."""
     _, out, proc = finished
-    df = pd.read_csv(out / "results.csv").fillna({"health": ""})
+    from sklearn.metrics import roc_auc_score
+
+    df = pd.read_csv(out / "results.csv").fillna({"health": "", "val_chance": ""})
     assert df["health"].astype(bool).any()  # (on this data some runs do collapse: the check is exercised)
     comparison = json.loads((out / "comparison.json").read_text())
     for _, row in df.iterrows():
         with np.load(out / "runs" / row.contender / row.run_id / "predictions.npz") as f:
             hard = (f["test_probs"] >= 0.5).astype(int)
+            val_y, val_p = f["val_y"], f["val_probs"]
         one_class = max(np.mean(hard), 1 - np.mean(hard)) >= 0.98
         assert bool(row.health) == one_class, (row.contender, row.run_id, row.health)
+        if row.val_chance:  # the validation AUROC recomputed with sklearn is what the note says
+            assert f"auroc {roc_auc_score(val_y, val_p):.3f}" in row.val_chance
         key = f"{row.contender}/{row.run_id}"
-        assert (key in comparison.get("health", {})) == one_class
+        assert (key in comparison.get("health", {})) == (one_class or bool(row.val_chance))
         if one_class:
             assert f"run health: {key}: collapsed" in " ".join(proc.stdout.split())
 

@@ -21,3 +21,26 @@ def test_a_run_predicting_one_class_for_every_sample_is_collapsed():
     probs = np.tile([0.2, 0.7, 0.1], (60, 1))
     assert "class '1' for 100%" in multi.health({"y": np.arange(60) % 3, "probs": probs})
     assert get_task("regression").health({"y": np.ones(5), "probs": np.ones(5)}) == ""  # cannot tell: says nothing
+
+
+def test_a_validation_score_no_better_than_shuffled_labels_is_at_chance():
+    from sklearn.metrics import roc_auc_score
+
+    task = get_task("binary_classification", 2)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    noise = {"y": y, "probs": rng.uniform(0, 1, 200)}
+    note = task.chance_note(noise, "auroc")
+    # the reference: sklearn's AUROC under 199 label permutations; the observed score is below their 95 % point
+    perm = np.random.default_rng(0)
+    null = [roc_auc_score(perm.permutation(y), noise["probs"]) for _ in range(199)]
+    assert roc_auc_score(y, noise["probs"]) <= np.quantile(null, 0.95)
+    assert note.startswith("at chance on validation: auroc")
+    q = float(note.split("95 % point ")[1].split(")")[0])
+    assert abs(q - np.quantile(null, 0.95)) < 0.02  # the same null, from other permutations
+    learnt = {"y": y, "probs": np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)}
+    assert roc_auc_score(y, learnt["probs"]) > 0.7 and task.chance_note(learnt, "auroc") == ""
+    # a lower-is-better metric: a Brier score no lower than shuffled labels give is at chance too
+    assert task.chance_note(noise, "brier").startswith("at chance on validation: brier")
+    assert task.chance_note(learnt, "brier") == ""
+    assert task.chance_note({"y": np.zeros(50, int), "probs": np.full(50, 0.1)}, "auroc") == ""  # one class

@@ -69,8 +69,11 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
     missing = incomplete(store, df)
     if comparison and missing:
         comparison["incomplete"] = missing
-    sick = {f"{r.contender}/{r.run_id}": r.health for r in df.itertuples() if isinstance(getattr(r, "health", None), str)
-            and r.health} if "health" in df else {}
+    sick = {}  # a run's health notes: collapsed test predictions, a validation score at chance
+    for r in df.itertuples():
+        notes = [t for t in (getattr(r, "health", None), getattr(r, "val_chance", None)) if isinstance(t, str) and t]
+        if notes:
+            sick[f"{r.contender}/{r.run_id}"] = "; ".join(notes)
     if comparison and sick:
         comparison["health"] = sick
     sequential = store.root / SEQUENTIAL_FILE
@@ -469,6 +472,11 @@ def incomplete(store: StudyStore, df: pd.DataFrame) -> dict[str, Any] | None:
     return {"done": done, "planned": len(plan), "not_done": left, "text": text}
 
 
+def _flagged(runs: Any, column: str) -> int:
+    """How many of ``runs`` (rows of results.csv) carry a note in ``column``."""
+    return int(runs[column].fillna("").astype(str).astype(bool).sum()) if column in runs else 0
+
+
 def health_lines(report: StudyReport) -> list[str]:
     """One line per run whose predictions look broken (``Task.health``), and per contender what that means
     for its spread."""
@@ -482,11 +490,15 @@ def health_lines(report: StudyReport) -> list[str]:
                          f"latency and throughput unreliable (" + "; ".join(
                              f"{r.contender}/{r.run_id}: {r.timing_note}" for r in noted.head(3).itertuples())
                          + (" …" if len(noted) > 3 else "") + "); compare speed from a quiet machine")
-    for c in report.study.contenders:
-        n = sum(k.startswith(f"{c}/") for k in sick)
+    for c in (report.study.contenders if "contender" in done else []):
+        mine = done[done["contender"] == c]
+        n, chance, of = _flagged(mine, "health"), _flagged(mine, "val_chance"), len(mine)
         if n:
-            lines.append(f"  {c}: {n} of {int((done['contender'] == c).sum())} finished runs collapsed; its mean and "
-                         f"spread over seeds include them (look at why before trusting its verdicts)")
+            lines.append(f"  {c}: {n} of {of} finished runs collapsed; its mean and spread over seeds include them "
+                         f"(look at why before trusting its verdicts)")
+        if chance:
+            lines.append(f"  {c}: {chance} of {of} finished runs never left chance on validation (train longer, or "
+                         f"check the learning rate and the labels); its mean and spread include them")
     return lines
 
 

@@ -52,6 +52,10 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             if "test" in preds:  # a run that collapsed to one class (tasks that can tell; '' when healthy)
                 named = [names.get(str(k), str(k)) for k in range(max(len(names), 1))] if names else None
                 row["health"] = task.health({**preds["test"], "class_names": named}, threshold)
+            note = (task.chance_note(preds["val"], settings.primary, threshold)
+                    if "val" in preds and settings is not None and settings.primary else None)
+            if note is not None:  # tasks that can tell have the column
+                row["val_chance"] = note
         else:
             row["error"] = info.get("error")
         rows.append(row)

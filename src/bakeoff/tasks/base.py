@@ -99,6 +99,10 @@ class Task(ABC):
         """'' for a healthy run, else what is wrong with its test predictions (tasks that can tell)."""
         return ""
 
+    def chance_note(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0) -> str | None:
+        """'' unless the run's validation ``metric`` is no better than chance; None: this task cannot tell."""
+        return None
+
     @abstractmethod
     def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         """Every metric of one part, from its tables (``score_part``) and predictions."""
@@ -295,6 +299,36 @@ class SampleTask(Task):
         names = d.get("class_names")
         name = str(names[top]) if names is not None and len(names) > top else str(top)
         return f"collapsed: predicts class {name!r} for {share:.0%} of the test samples (at threshold {threshold:g})"
+
+    CHANCE_PERMUTATIONS = 199
+
+    def chance_note(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0) -> str:
+        """'' unless the run's validation ``metric`` (its selected epoch's predictions ``d``) is no better than
+        chance: not above the 95 % point of the metric with the labels permuted (``CHANCE_PERMUTATIONS``
+        times), i.e. the network learnt nothing the validation set can see."""
+        from bakeoff.tasks.metric import tables_for
+
+        y, probs = np.asarray(d["y"]), np.asarray(d["probs"])
+        if len(y) < 4 or len(np.unique(y)) < 2:
+            return ""
+        try:
+            m = self.metric(metric)
+        except Exception:  # noqa: BLE001 - a metric this check cannot compute says nothing
+            return ""
+
+        def value(labels: np.ndarray) -> float:
+            part = {"y": labels, "probs": probs}
+            return float(m.weighted(tables_for({metric: m}, part, self, threshold)[metric], np.ones((1, len(y))))[0])
+
+        observed = value(y)
+        rng = np.random.default_rng(seed)
+        null = np.array([value(rng.permutation(y)) for _ in range(self.CHANCE_PERMUTATIONS)])
+        sign = 1.0 if m.higher_is_better else -1.0
+        if not np.isfinite(observed) or sign * observed > np.nanquantile(sign * null, 0.95):
+            return ""
+        q = float(np.nanquantile(null, 0.95 if m.higher_is_better else 0.05))
+        return (f"at chance on validation: {metric} {observed:.3f} of the selected epoch is within what shuffled "
+                f"labels give (95 % point {q:.3f}); the network learnt nothing the validation set can see")
 
     def score_part(self, d: dict[str, Any], boundary: bool | None = None,
                    threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
