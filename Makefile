@@ -34,13 +34,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_train_throughput.py
-	$(BIN)/python benchmarks/bench_timm_throughput.py
-	$(BIN)/python benchmarks/bench_seg_throughput.py
+	rm -f bench_summary.jsonl
+	BENCH_SUMMARY=bench_summary.jsonl $(BIN)/python benchmarks/bench_train_throughput.py
+	BENCH_SUMMARY=bench_summary.jsonl $(BIN)/python benchmarks/bench_timm_throughput.py
+	BENCH_SUMMARY=bench_summary.jsonl $(BIN)/python benchmarks/bench_seg_throughput.py
 	$(BIN)/python benchmarks/bench_study_overhead.py demo
 	$(BIN)/python benchmarks/bench_study_overhead.py seg3d --set protocol.epochs=10
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_calibration.py --sims 1000
+	$(BIN)/python benchmarks/bench_table.py bench_summary.jsonl
 
 clean:
 	rm -rf $(VENV) results

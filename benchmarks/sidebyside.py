@@ -1,18 +1,31 @@
-"""Shared by the training benchmarks: time loops side by side in one process and print two ratios.
+"""Shared by the training benchmarks: time loops side by side in one process and print paired ratios.
 
 Each loop is a function ``(epochs, repeat) -> seconds`` that builds nothing outside its timing except the
-network (the same for all), and trains for ``epochs`` with validation after each one. For every repeat,
-every loop runs at a short and a long epoch count, interleaved, so that drift in machine load hits all
-alike. Printed per loop: medians at both counts, throughput on the long run and the marginal cost of an
-epoch, (t_long - t_short) / (long - short), which leaves out one-off set-up. Ratios are the reference's
-time over the loop's (>= 1 means at least as fast as the reference; the target is >= 0.95).
+network (the same for all), and trains for ``epochs`` with validation after each one. Every repeat runs
+every loop at a short and a long epoch count, one after another, the loops' order rotated from repeat to
+repeat, so that drift in machine load hits all alike and no loop always goes first. Each repeat gives one
+*paired* ratio per loop: the reference's time over the loop's in that repeat, for the whole long run and for
+the marginal cost of an epoch, (t_long - t_short) / (long - short), which leaves out one-off set-up.
+Printed: the median paired ratio, its range over the pairs, and the number of pairs (>= 1 means at least as
+fast as the reference; the target is >= 0.95). On this 2-core CPU two-second runs vary by 5-15 % from run to
+run, so 9 or more pairs are needed before the median's range resolves a 5 % difference.
+
+The reference is the fastest reasonable hand-written loop: tensors in memory, a shuffled index, the
+optimizer's fused kernel where the device has one (``fast_adam``), and the validation and selection work a
+bakeoff run does (score every epoch, keep the best weights, ``keep_best``, and write them to a file at the
+end, ``save_best``), in the environment of a script that never imported Lightning (``plain_torch``).
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
 import torch
 
 Loop = Callable[[int, int], float]
@@ -42,32 +55,86 @@ def reset() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+@contextlib.contextmanager
+def plain_torch() -> Iterator[None]:
+    """The environment of a script that never imported Lightning: importing it sets
+    PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes every Adam step re-probe NVML on a machine without a GPU.
+    A hand loop runs inside this, so that it does not pay for bakeoff's imports."""
+    saved = os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = saved
+
+
+def fast_adam(params, lr: float = 1e-3) -> torch.optim.Optimizer:
+    """Adam as fast as it goes here: the fused kernel (CPU and CUDA in recent PyTorch), else foreach."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def keep_best(model: torch.nn.Module, score: float, best: dict) -> None:
+    """What a run's selection does: keep a copy of the weights whenever the validation score improves."""
+    if score > best.get("score", -float("inf")):
+        best["score"] = score
+        best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+SCRATCH = Path(tempfile.mkdtemp(prefix="bakeoff-bench-"))
+
+
+def save_best(best: dict) -> None:
+    """What a script does with the weights it selected, and bakeoff does too (checkpoints/best.ckpt)."""
+    torch.save(best["state"], SCRATCH / "best.pt")
+
+
 def compare(loops: dict[str, Loop], reference: str, epochs: tuple[int, int], repeats: int, units_per_epoch: int,
-            unit: str) -> dict[str, dict[str, float]]:
-    """Run every loop ``repeats`` times at both epoch counts; print and return medians and ratios."""
+            unit: str, title: str = "") -> dict[str, dict[str, float]]:
+    """Run every loop ``repeats`` times at both epoch counts, alternating and rotating their order; print
+    and return the median paired ratios with their ranges. With ``BENCH_SUMMARY`` set (``make bench``), each
+    loop's row is also appended there as a JSON line for ``bench_table.py``."""
+    if title:
+        print(title, flush=True)
     short, long = epochs
+    names = list(loops)
     for fn in loops.values():  # warm-up: imports, allocator, cuDNN autotuning
         reset()
         fn(1, -1)
     times: dict[str, dict[int, list[float]]] = {k: {short: [], long: []} for k in loops}
     for r in range(repeats):
-        for e in (short, long):
-            for name, fn in loops.items():
+        order = names[r % len(names):] + names[:r % len(names)]
+        for e in (short, long) if r % 2 == 0 else (long, short):
+            for name in order:
                 reset()
-                times[name][e].append(fn(e, r))
+                times[name][e].append(loops[name](e, r))
+    ref = times[reference]
     out: dict[str, dict[str, float]] = {}
+    print(f"{'loop':34s} {long:>3d} ep (s) {unit + '/s':>12s} {'s/epoch':>9s}   {'whole: median [range]':>24s}   "
+          f"{'marginal: median [range]':>24s}")
     for name, t in times.items():
-        ts, tl = statistics.median(t[short]), statistics.median(t[long])
-        out[name] = {"short_s": ts, "long_s": tl, "per_s": units_per_epoch * long / tl,
-                     "marginal_s": (tl - ts) / (long - short)}
-    ref = out[reference]
-    print(f"{'loop':34s} {short:>3d} ep (s) {long:>3d} ep (s) {unit + '/s':>12s} {'s/epoch':>9s} "
-          f"{'whole':>7s} {'marginal':>8s}")
-    for name, o in out.items():
-        o["whole_ratio"] = ref["long_s"] / o["long_s"]
-        o["marginal_ratio"] = ref["marginal_s"] / o["marginal_s"] if o["marginal_s"] > 0 else float("nan")
-        print(f"{name:34s} {o['short_s']:10.2f} {o['long_s']:10.2f} {o['per_s']:12.0f} {o['marginal_s']:9.3f} "
-              f"{o['whole_ratio']:7.3f} {o['marginal_ratio']:8.3f}")
-    print(f"ratios: {reference}'s time / the loop's (target >= 0.95 for bakeoff); "
-          f"runs at {short} and {long} epochs, median of {repeats}")
+        tl, ts = np.array(t[long]), np.array(t[short])
+        whole = np.array(ref[long]) / tl
+        marg_ref = (np.array(ref[long]) - np.array(ref[short])) / (long - short)
+        marg = (tl - ts) / (long - short)
+        marginal = np.where(marg > 0, marg_ref / np.where(marg > 0, marg, 1), np.nan)
+        o = out[name] = {"long_s": float(np.median(tl)), "short_s": float(np.median(ts)),
+                         "per_s": units_per_epoch * long / float(np.median(tl)),
+                         "marginal_s": float(np.median(marg)), "whole_ratio": float(np.median(whole)),
+                         "whole_range": (float(whole.min()), float(whole.max())),
+                         "marginal_ratio": float(np.nanmedian(marginal)),
+                         "marginal_range": (float(np.nanmin(marginal)), float(np.nanmax(marginal))), "pairs": repeats}
+        print(f"{name:34s} {o['long_s']:10.2f} {o['per_s']:12.0f} {o['marginal_s']:9.3f}   "
+              f"{o['whole_ratio']:6.3f} [{o['whole_range'][0]:.3f}, {o['whole_range'][1]:.3f}]   "
+              f"{o['marginal_ratio']:10.3f} [{o['marginal_range'][0]:.3f}, {o['marginal_range'][1]:.3f}]")
+    print(f"paired ratios: {reference}'s time / the loop's in the same repeat (target >= 0.95 for bakeoff); "
+          f"runs at {short} and {long} epochs, {repeats} pairs, loops alternating in rotated order")
+    if os.environ.get("BENCH_SUMMARY"):
+        with open(os.environ["BENCH_SUMMARY"], "a") as fh:
+            for name, o in out.items():
+                if name != reference:
+                    fh.write(json.dumps({"workload": title, "loop": name, "reference": reference, **o}) + "\n")
     return out

@@ -109,3 +109,21 @@ def test_the_loss_moves_with_the_network_to_the_training_device(loss):
     place(module, net, meta, channels_last=False)
     tensors = dict(module.named_parameters()) | dict(module.named_buffers())
     assert tensors and all(t.device == meta for t in tensors.values()), {k: t.device for k, t in tensors.items()}
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the probe is only dropped without a GPU")
+def test_no_nvml_probe_per_optimizer_step_without_a_gpu(arrays, tmp_path, monkeypatch):
+    """Lightning's import sets PYTORCH_NVML_BASED_CUDA_CHECK=1; without a GPU torch then loaded NVML on every
+    Adam step (8 % of a small CNN's step on CPU). A run must not probe per step, and must leave the
+    environment as it found it."""
+    import os
+
+    import torch
+
+    calls = []
+    real = torch.cuda._raw_device_count_nvml
+    monkeypatch.setattr(torch.cuda, "_raw_device_count_nvml", lambda: calls.append(1) or real())
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    _fit(arrays, tmp_path, epochs=2, batch_size=16, optimizer={"name": "adam"})  # 18 steps
+    assert len(calls) <= 5, f"{len(calls)} NVML probes for 18 optimizer steps"  # set-up: 3
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"

@@ -254,7 +254,7 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
               checkpoint_every_s: float | None = None):
     """Train a dense model on patches of ``train_idx``, select on whole ``val_idx`` images."""
     from bakeoff.losses import build_loss
-    from bakeoff.train.loop import device_of, run_fit
+    from bakeoff.train.loop import _loggers, make_fabric, run_fit
 
     if "rotate" in protocol.augment:
         raise BakeoffError("protocol.augment: 'rotate' is not available for segmentation (masks would need "
@@ -266,10 +266,11 @@ def fit_dense(task: Task, model: nn.Module, protocol: ProtocolConfig, data: SegD
     module = DenseModule(model, task, loss_fn, protocol, size)
     sampler = PatchBatchSampler(data, train_idx, size, protocol.batch_size, iterations_for(data, train_idx, size, protocol),
                                 protocol.patch_sampling == "class_balanced", seed)
-    pin = device_of(protocol).type == "cuda"  # pinned batches, copied without blocking
+    fabric = make_fabric(protocol, _loggers(run_dir))  # one Fabric for the run
+    pin = fabric.device.type == "cuda"  # pinned batches, copied without blocking
     train_loader = DataLoader(PatchDataset(data, size), sampler=sampler, batch_size=None, pin_memory=pin,
                               num_workers=protocol.num_workers, persistent_workers=protocol.num_workers > 0)
     val_loader = DataLoader(WholeImages(data, val_idx), batch_size=None, pin_memory=pin)
     every = {} if checkpoint_every_s is None else {"checkpoint_every_s": checkpoint_every_s}
     return run_fit(module, protocol, train_loader, val_loader, run_dir, report,
-                   {"data_on_device": False, "pinned_memory": pin}, **every)
+                   {"data_on_device": False, "pinned_memory": pin}, fabric=fabric, **every)

@@ -22,7 +22,6 @@ from bakeoff.train.loop import (
     CHECKPOINT_EVERY_S,
     FitResult,
     _loggers,
-    device_of,
     launched_by_slurm,
     make_fabric,
     run_fit,
@@ -61,11 +60,13 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     module = BakeoffModule(model, task, loss_fn, protocol, threshold)
     if world_size(protocol) > 1:
         return fit_multi_device(module, protocol, X_train, y_train, X_val, y_val, run_dir)
-    device = device_of(protocol)
+    fabric = make_fabric(protocol, _loggers(run_dir))  # one Fabric for the run: its device places the data
+    device = fabric.device
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
     val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
     data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
-    return run_fit(module, protocol, train, val, run_dir, report, data, checkpoint_every_s=checkpoint_every_s)
+    return run_fit(module, protocol, train, val, run_dir, report, data, fabric=fabric,
+                   checkpoint_every_s=checkpoint_every_s)
 
 
 def fit_multi_device(module: BakeoffModule, protocol: ProtocolConfig, X_train: np.ndarray, y_train: np.ndarray,

@@ -19,8 +19,10 @@ determinism is off, ``torch.compile`` when the protocol asks (its compile time r
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 import resource
 import time
 from collections.abc import Iterable
@@ -102,11 +104,6 @@ def make_fabric(protocol: ProtocolConfig, loggers: list[Any] | None = None, mult
         raise BakeoffError(f"protocol.devices: {protocol.devices} gives {fabric.world_size} devices per run; "
                            f"expected 1 for this task (multi-device runs are for in-memory classification studies)")
     return fabric
-
-
-def device_of(protocol: ProtocolConfig) -> torch.device:
-    """The device a run with this protocol trains on (what Fabric picks; the first of several)."""
-    return make_fabric(protocol, multi_device=world_size(protocol) > 1).device
 
 
 def _loggers(run_dir: Path | None) -> list[Any]:
@@ -291,6 +288,27 @@ class AtomicCheckpointIO(CheckpointIO):
         Path(path).unlink(missing_ok=True)
 
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+@contextlib.contextmanager
+def _no_nvml_probe_per_step():
+    """Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` when imported, so that asking whether CUDA is there
+    does not initialise it (and poison ``fork``). Until CUDA is initialised torch does not cache the answer,
+    so on a machine with no usable GPU every ``torch.cuda.is_available()`` loads NVML again — and Adam and
+    AdamW ask on every step (their CUDA-graph capture check). Under the run's warning recorder that cost 0.27 ms
+    a step, 8 % of a small 3D CNN's step on CPU (``benchmarks/bench_train_throughput.py``). Where no GPU is
+    usable, CUDA's own device count answers instead for the run (0 without a driver, nothing to poison)."""
+    if os.environ.get(NVML_CHECK) != "1" or torch.cuda.is_available():
+        yield
+        return
+    del os.environ[NVML_CHECK]
+    try:
+        yield
+    finally:
+        os.environ[NVML_CHECK] = "1"
+
+
 def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_batches: Iterable,
             run_dir: Path | None, report: Report | None = None, training: dict[str, Any] | None = None,
             fabric: L.Fabric | None = None, checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> FitResult:
@@ -305,10 +323,10 @@ def run_fit(module: Any, protocol: ProtocolConfig, train_batches: Iterable, val_
     if fabric is None:
         loggers = _loggers(run_dir)
         fabric = make_fabric(protocol, loggers)
-    else:  # one process of a multi-device run (see fit_multi_device): its Fabric came with the launch
+    else:  # the caller's (``fit``: made once, its device placed the data; a multi-device run: its launch's)
         loggers = list(fabric.loggers)
     raw = module.model
-    with determinism.recorded(protocol.deterministic) as det:
+    with determinism.recorded(protocol.deterministic) as det, _no_nvml_probe_per_step():
         run = _Setup(fabric, module, protocol, train_batches, training)
         state = LoopState(lr=protocol.optimizer.lr)
         last = None if run.multi else resume_path(run_dir)  # a multi-device run restarts when interrupted
@@ -390,9 +408,19 @@ class _Setup:
         self.opt, kind = _optimizer(raw, protocol, self.device)
         net = torch.compile(raw) if protocol.compile else raw
         self.fmodel, self.fopt = fabric.setup(net, self.opt)
-        module.model = self.fmodel  # the precision context (autocast) and, for strategies, the wrapper's forward
         self.precision = fabric.strategy.precision
         self.scaler = getattr(self.precision, "scaler", None)
+        # Fabric's wrappers are used where they do more than plain PyTorch would: a strategy's forward and
+        # gradient sync (several devices), inputs converted for a "-true" half precision, gradient scaling for
+        # 16-mixed. On one device at 32-true or *-mixed its module wrapper adds only Python per call (the
+        # module's own precision context, ``BakeoffModule.net``, does the autocast and float32 outputs), and
+        # without a scaler its backward and optimizer step are ``loss.backward()`` and ``optimizer.step()``:
+        # then those are called directly. Measured: 2.5 % of a small CNN's step on CPU
+        # (benchmarks/bench_train_throughput.py); everything else (device, precision, loggers, checkpoint I/O,
+        # launching) stays Fabric's.
+        direct = not self.multi and (protocol.precision == "32-true" or protocol.precision.endswith("-mixed"))
+        module.model = net if direct else self.fmodel
+        self.direct_step = direct and self.scaler is None
         steps = len(train_batches)  # type: ignore[arg-type]
         self.sched = build_scheduler(self.opt, protocol.schedule, protocol.optimizer.lr, steps * protocol.epochs,
                                      protocol.epochs)
@@ -424,7 +452,8 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
             obj.set_epoch(epoch)
     module.train()
     clip = protocol.gradient_clip
-    bad_step = torch.full((), -1, dtype=torch.long, device=run.device)  # first step with a non-finite loss
+    losses: list[torch.Tensor] = []  # checked for a non-finite value once, at the epoch's end
+    first_step = state.global_step
     for batch in train_batches:
         kill_point("step")
         t_step = time.perf_counter() if protocol.compile and state.global_step == 0 else None
@@ -432,9 +461,12 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
         with torch.no_grad():
             batch = module.augment_batch(batch)
         loss = module.training_step(batch)
-        bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), state.global_step, bad_step)
+        losses.append(loss.detach())
         state.seen += len(batch[0])
-        fabric.backward(loss, model=run.fmodel)
+        if run.direct_step:
+            loss.backward()
+        else:
+            fabric.backward(loss, model=run.fmodel)
         sample = protocol.log_grad_norm and state.global_step % 10 == 0
         if clip is not None:
             norm = fabric.clip_gradients(run.fmodel, run.fopt, max_norm=clip, error_if_nonfinite=False)
@@ -446,8 +478,12 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
             grads = [p.grad for p in raw.parameters() if p.grad is not None]
             if grads:
                 run.grad_norms.append(torch.nn.utils.get_total_norm(grads).detach())
-        run.fopt.step()
-        run.fopt.zero_grad(set_to_none=True)
+        if run.direct_step:
+            run.opt.step()
+            run.opt.zero_grad(set_to_none=True)
+        else:
+            run.fopt.step()
+            run.fopt.zero_grad(set_to_none=True)
         state.lr = run.opt.param_groups[0]["lr"]
         if run.per_step:
             run.sched["scheduler"].step()
@@ -455,6 +491,8 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
         if t_step is not None:
             _sync(run.device)
             state.compile_time += time.perf_counter() - t_step
+    bad = (~torch.isfinite(torch.stack(losses))).nonzero() if losses else None
+    bad_step = torch.tensor(first_step + int(bad[0, 0]) if bad is not None and len(bad) else -1, device=run.device)
     if run.multi:  # every process stops together when any of them diverged
         bad_step = fabric.all_reduce(bad_step.float(), reduce_op="max").long()
     if int(bad_step) >= 0:

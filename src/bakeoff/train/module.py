@@ -82,21 +82,28 @@ class BakeoffModule(nn.Module):
 
     # -- accumulation -------------------------------------------------------------------------------
     def _reset(self, part: str) -> None:
-        setattr(self, f"_{part}_acc", {"loss": [], "n": 0, "probs": [], "y": []})
+        # "probs": what a subclass keeps per validation image instead of logits (DenseModule: label maps)
+        setattr(self, f"_{part}_acc", {"loss": [], "sizes": [], "n": 0, "logits": [], "probs": [], "y": []})
 
     def _accumulate(self, part: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Kept as they come (no tensor op per step: on a small network each one is ~1 % of the step); the
+        loss is weighted by the batch size and the logits turned into probabilities once, at the epoch's end
+        (the same numbers: both are per sample)."""
         acc = getattr(self, f"_{part}_acc")
-        acc["loss"].append(loss.detach() * len(y))
+        acc["loss"].append(loss.detach())
+        acc["sizes"].append(len(y))
         acc["n"] += len(y)
-        acc["probs"].append(self.task.probabilities(logits.detach()))
+        acc["logits"].append(logits.detach())
         acc["y"].append(y.detach())
 
     def _epoch_metrics(self, part: str, names: list[str] | None = None) -> dict[str, float]:
         acc = getattr(self, f"_{part}_acc")
         if acc["n"] == 0:
             return {}
-        out = {f"{part}/loss": float(torch.stack(acc["loss"]).sum() / acc["n"])}
-        probs = torch.cat(acc["probs"]).float().cpu().numpy()
+        losses = torch.stack(acc["loss"])
+        sizes = torch.tensor(acc["sizes"], dtype=losses.dtype, device=losses.device)
+        out = {f"{part}/loss": float((losses * sizes).sum() / acc["n"])}
+        probs = self.task.probabilities(torch.cat(acc["logits"])).float().cpu().numpy()
         y = torch.cat(acc["y"]).cpu().numpy()
         if len(np.unique(y)) > 1:
             metrics = self.task.metrics(y, probs, self.threshold)
