@@ -11,6 +11,14 @@ the sum of the runs' training times (target <= 1.10), with where the rest went. 
 
     python benchmarks/bench_study_overhead.py demo [--set protocol.epochs=10]
     python benchmarks/bench_study_overhead.py seg3d [--set protocol.epochs=2]
+
+``compare`` times the whole command a user runs, ``bakeoff run`` of the demo study (start-up, data, every
+run, report, plots), against the same study written by hand (``handwritten_study.py``: the same data,
+split, networks, optimizer, schedule, loss, augmentation and best-epoch selection; no plots or report), each
+as its own process, alternating and with the order rotated, and prints the median paired ratio
+bakeoff / hand-written with its range (targets: <= 1.10 at 3 epochs, <= 1.03 at 30):
+
+    python benchmarks/bench_study_overhead.py compare --epochs 3 --seeds 2 --pairs 5
 """
 
 from __future__ import annotations
@@ -60,11 +68,68 @@ def seg3d_study(folder: Path) -> dict:
     }
 
 
+def prepare_demo(tmp: Path, epochs: int, seeds: int) -> tuple[Path, Path]:
+    """The demo study at ``epochs`` x ``seeds`` as a study file, and its data and split (fold 0) as the npz
+    the hand-written study reads: the same normalised samples and the same train/val/test indices."""
+    import yaml
+
+    from bakeoff.api import Study
+    from bakeoff.tasks import load_study
+
+    raw = yaml.safe_load((ROOT / "examples" / "spots3d.yaml").read_text())
+    raw["protocol"].update(epochs=epochs, seeds=list(range(seeds)))
+    study = tmp / "study.yaml"
+    study.write_text(yaml.safe_dump(raw, sort_keys=False))
+    ctx = Study(load_study(study)).context
+    split = ctx.splits[0]
+    data = tmp / "data.npz"
+    np.savez(data, X=ctx.data.X.astype(np.float32), y=ctx.data.y.astype(np.int64), train=split.train, val=split.val,
+             test=split.test)
+    return study, data
+
+
+def compare(epochs: int, seeds: int, pairs: int) -> None:
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        study, data = prepare_demo(tmp_path, epochs, seeds)
+        commands = {
+            "bakeoff": lambda r: [sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(tmp_path / f"b{r}")],
+            "hand": lambda r: [sys.executable, str(ROOT / "benchmarks" / "handwritten_study.py"), str(data),
+                               "--epochs", str(epochs), "--seeds", str(seeds), "--out", str(tmp_path / f"h{r}")],
+        }
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        for r in range(pairs):
+            for name in (("bakeoff", "hand") if r % 2 == 0 else ("hand", "bakeoff")):
+                t0 = time.perf_counter()
+                proc = subprocess.run(commands[name](r), capture_output=True, text=True)
+                times[name].append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+            print(f"  pair {r + 1}: bakeoff {times['bakeoff'][-1]:.1f} s, hand-written {times['hand'][-1]:.1f} s",
+                  flush=True)
+    ratios = np.array(times["bakeoff"]) / np.array(times["hand"])
+    target = 1.10 if epochs < 10 else 1.03
+    print(f"whole demo study, {epochs} epochs x {seeds} seeds x 2 contenders, {describe(pick_device())}")
+    print(f"  bakeoff run (median)        {np.median(times['bakeoff']):8.1f} s")
+    print(f"  hand-written study (median) {np.median(times['hand']):8.1f} s")
+    print(f"bakeoff / hand-written = {np.median(ratios):.3f} [{ratios.min():.3f}, {ratios.max():.3f}], "
+          f"{len(ratios)} pairs (target <= {target:.2f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("study", choices=["demo", "seg3d"])
+    ap.add_argument("study", choices=["demo", "seg3d", "compare"])
     ap.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
+    ap.add_argument("--epochs", type=int, default=3, help="compare: epochs per run")
+    ap.add_argument("--seeds", type=int, default=2, help="compare: seeds per contender")
+    ap.add_argument("--pairs", type=int, default=5, help="compare: paired repeats")
     args = ap.parse_args()
+    if args.study == "compare":
+        compare(args.epochs, args.seeds, args.pairs)
+        return
     from bakeoff.api import Study
     from bakeoff.config import load_study
 

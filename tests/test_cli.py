@@ -215,6 +215,30 @@ def test_help_and_status_do_not_import_torch(finished):
     assert changed.returncode == 0 and "nothing changed" not in changed.stdout, changed.stderr[-2000:]
 
 
+def test_report_reads_saved_scores_without_torch(finished, tmp_path):
+    """`bakeoff report` of saved predictions reads each run's kept scores (scores.npz: metrics, confusion
+    matrices, chance notes, calibration error) and imports neither torch nor torchmetrics; the numbers are
+    those recomputed from predictions.npz when the kept scores are gone."""
+    _, out, _ = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    mods = _imported("report", copy)
+    assert not mods & {"torch", "lightning", "torchmetrics", "monai", "timm"}, sorted(mods)
+    kept = pd.read_csv(copy / "results.csv")
+    kept_comp = json.loads((copy / "comparison.json").read_text())
+    removed = list(copy.glob("runs/*/*/scores.npz"))
+    assert len(removed) == 4
+    for f in removed:
+        f.unlink()
+    proc = bakeoff("report", copy, "--no-plots")  # recomputed with torchmetrics, and kept again
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert all(f.is_file() for f in removed)
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "results.csv"), kept)
+    comp = json.loads((copy / "comparison.json").read_text())
+    assert comp["pairs"] == kept_comp["pairs"] and comp["calibration"] == kept_comp["calibration"]
+    assert "val_chance" in kept.columns and "health" in kept.columns
+
+
 def test_failed_run_is_retried_not_cached(finished, tmp_path):
     study, out, _ = finished
     import shutil

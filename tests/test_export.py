@@ -1,5 +1,6 @@
-"""bakeoff export: the chosen run's weights as safetensors or TorchScript with a model card; loaded the way
-the card says, the network gives the run's saved test predictions again (round trip)."""
+"""bakeoff export: the chosen run's weights as safetensors, torch.export, ONNX or TorchScript with a model
+card; loaded the way the card says (ONNX: run by onnxruntime), the network gives the run's saved test
+predictions again (round trip)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def _test_inputs(out, run_id, contender):
     return torch.as_tensor(ctx.data.X[[where[str(i)] for i in ids]]), probs
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "torch_export", "torchscript"])
+@pytest.mark.parametrize("fmt", ["safetensors", "torch_export", "torchscript", "onnx"])
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_an_exported_model_gives_the_runs_test_predictions_again(study, tmp_path, fmt):
-    target = tmp_path / {"safetensors": "model.safetensors", "torch_export": "model.pt2", "torchscript": "model.pt"}[fmt]
+    target = tmp_path / {"safetensors": "model.safetensors", "torch_export": "model.pt2", "torchscript": "model.pt",
+                         "onnx": "model.onnx"}[fmt]
     proc = bakeoff("export", study, "--out", target, "--format", fmt)
     assert proc.returncode == 0, proc.stderr[-2000:]
     card = json.loads(target.with_name(target.name + ".card.json").read_text())
@@ -54,17 +56,20 @@ def test_an_exported_model_gives_the_runs_test_predictions_again(study, tmp_path
     assert card["run"]["seed"] == max(mine, key=lambda i: i["best_score"])["seed"]  # ... its best validation run
     assert card["model"] == infos[f"{first}/{card['run']['run_id']}"]["model"] and card["format"] == fmt
     assert "## Loading" in target.with_name(target.name + ".card.md").read_text()
+    X, saved = _test_inputs(study, card["run"]["run_id"], first)
     here = os.getcwd()
     os.chdir(tmp_path)
     try:
-        scope: dict = {}
+        scope: dict = {"x": X.numpy().astype(np.float32)}  # the input the ONNX card's code names
         exec(card["load"], scope)  # the card's own loading code
     finally:
         os.chdir(here)
-    model = scope["model"]
-    X, saved = _test_inputs(study, card["run"]["run_id"], first)
-    with torch.no_grad():
-        probs = torch.sigmoid(model(X).reshape(len(X), -1)[:, 0]).numpy()
+    if fmt == "onnx":  # the whole test set as one batch: the batch dimension is dynamic
+        logits = torch.from_numpy(scope["output"])
+    else:
+        with torch.no_grad():
+            logits = scope["model"](X)
+    probs = torch.sigmoid(logits.reshape(len(X), -1)[:, 0]).numpy()
     np.testing.assert_allclose(probs, saved, rtol=1e-5, atol=1e-6)
 
 
@@ -75,5 +80,5 @@ def test_export_refuses_to_overwrite_and_names_bad_choices(study, tmp_path):
     assert proc.returncode == 2 and "exists" in proc.stderr and target.read_text() == "mine"
     proc = bakeoff("export", study, "--out", tmp_path / "n.safetensors", "--contender", "nope")
     assert proc.returncode == 2 and "--contender 'nope'" in proc.stderr
-    proc = bakeoff("export", study, "--out", tmp_path / "n.onnx", "--format", "onnx")
-    assert proc.returncode == 2 and "expected one of ['safetensors', 'torchscript', 'torch_export']" in proc.stderr
+    proc = bakeoff("export", study, "--out", tmp_path / "n.pkl", "--format", "pickle")
+    assert proc.returncode == 2 and "expected one of ['safetensors', 'torchscript', 'torch_export', 'onnx']" in proc.stderr

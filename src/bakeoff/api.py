@@ -9,7 +9,7 @@ from typing import Any
 from bakeoff.config import StudyConfig
 from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
-from bakeoff.report.build import StudyReport, build_report
+from bakeoff.report.build import StudyReport, build_report, rebuild_report  # noqa: F401  (rebuild_report: public here)
 from bakeoff.runs.context import RunSpec, StudyContext
 from bakeoff.runs.evaluate import EVALUATED_FILE
 from bakeoff.runs.events import Progress
@@ -159,43 +159,3 @@ class Study:
             return build_report(store, cfg)
         finally:
             store.unlock()
-
-
-def _check_runs_belong(store: StudyStore, study: StudyConfig) -> None:
-    """A study directory whose study.yaml was replaced by another study's: none of its trained runs is
-    of a contender (name, model, params) of that file, and reporting it would report nothing, silently."""
-    from bakeoff.runs.store import RUN_FILE, STUDY_FILE
-
-    infos = [read_json(p) for p in sorted((store.root / "runs").glob(f"*/*/{RUN_FILE}"))]
-    if not infos:
-        return
-    own = {name: (c.model, c.params) for name, c in study.contenders.items()}
-    if not any(own.get(i.get("contender")) == (i.get("model"), i.get("params")) for i in infos):
-        theirs = sorted({f"{i.get('contender')} ({i.get('model')})" for i in infos})
-        raise BakeoffError(
-            f"{store.root / STUDY_FILE}: study {study.name!r} does not match any of the {len(infos)} runs in "
-            f"{store.root / 'runs'} (they are of {', '.join(theirs[:4])}); expected the study file these runs were "
-            f"trained with: was study.yaml replaced? Put the original back (each run's run.json records its model "
-            f"and settings), or report that other study from its own directory")
-
-
-def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
-    """Rebuild tables and plots of a finished (or partial) study directory without training."""
-    import os
-
-    store = StudyStore(out)
-    study = store.saved_study()
-    _check_runs_belong(store, study)
-    if not os.access(store.root, os.W_OK | os.X_OK):  # an archived, read-only study: report, write nothing
-        import warnings
-
-        warnings.warn(f"{store.root}: the directory cannot be written (read-only); the report below is computed "
-                      f"from the saved predictions but nothing was saved", stacklevel=2)
-        return build_report(store, study, make_plots, write=False)
-    if store.is_locked():  # a run in progress: report its finished runs (every file is written atomically)
-        return build_report(store, study, make_plots)
-    store.lock()
-    try:
-        return build_report(store, study, make_plots)
-    finally:
-        store.unlock()

@@ -375,7 +375,7 @@ def report(
     debug: DebugOpt = False,
 ) -> None:
     """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
-    from bakeoff.api import rebuild_report as build
+    from bakeoff.report.build import rebuild_report as build
     from bakeoff.suite import is_suite_dir
 
     if is_suite_dir(out):  # each dataset's report, then the answer across them
@@ -583,14 +583,14 @@ def _suite_status(out: Path) -> None:
 def export(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     to: Annotated[Path, typer.Option("--out", "-o", help="The file to write (a new one).")],
-    fmt: Annotated[str, typer.Option("--format", help="safetensors, torch_export (.pt2) or torchscript.")
+    fmt: Annotated[str, typer.Option("--format", help="safetensors, torch_export (.pt2), onnx or torchscript.")
                    ] = "safetensors",
     contender: Annotated[str | None, typer.Option(help="[default: the one ranked first]")] = None,
     seed: Annotated[int | None, typer.Option(help="[default: its run with the best validation score]")] = None,
     fold: Annotated[int | None, typer.Option(help="With --seed: the fold's run.")] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Write one run's selected weights as a file other code loads (safetensors, torch.export or TorchScript), with a model
+    """Write one run's selected weights as a file other code loads (safetensors, torch.export, ONNX or TorchScript), with a model
     card (FILE.card.json, FILE.card.md): architecture, run, data, protocol, test scores, verdicts, how to load."""
     from bakeoff.runs.export import export_run
 
@@ -682,7 +682,7 @@ def plan(
     if not path.is_file() or _older_than_runs(path, out):
         if not (out / "study.yaml").is_file():
             raise BakeoffError(f"{path}: not found; expected a study directory (run `bakeoff run` first)")
-        from bakeoff.api import rebuild_report
+        from bakeoff.report.build import rebuild_report
 
         console.print(f"{out}: reading the finished runs (comparison.json is missing or older than them)",
                       highlight=False)

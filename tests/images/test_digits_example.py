@@ -51,15 +51,33 @@ def test_digits_example_end_to_end(tmp_path):
     seen = check_report(out, tmp_path / "digits.png", n_pairs=2)  # three contenders of an ordinal (K-class) study
     assert any("reliability" == alt for alt, _, _ in seen["images"])  # top-label calibration of K classes
     assert len(json.loads((out / "comparison.json").read_text())["significance_map"]["contenders"]) == 3
+    assert sorted(p.name for p in (out / "plots" / "gradcam").glob("*.png")) == \
+        ["mobilenetv3.png", "resnet10t.png", "se_resnet.png"]  # one grid per contender
     for c in ("mobilenetv3", "resnet10t", "se_resnet"):
-        pics = sorted((out / "plots" / "gradcam" / c).glob("*.png"))
-        assert len(pics) == 2
         with np.load(out / "runs" / c / "seed0-fold0" / "gradcam.npz") as z:
-            heat, inputs = z["heatmaps"].astype(float), z["inputs"].astype(float)
-            assert heat.shape == (2, 16, 16) and not np.allclose(heat, inputs[:, 0]) and heat.std() > 0
+            heat, inputs, y = z["heatmaps"].astype(float), z["inputs"].astype(float), z["y"]
+            assert heat.shape == (6, 16, 16) and int(z["shown"]) == 2  # a pool of 3 x 2 to choose from
+            assert not np.allclose(heat, inputs[:, 0]) and heat.std() > 0
+            assert len(set(y.tolist())) == 6  # taken across the ten classes, one each
     with np.load(out / "runs" / "se_resnet" / "seed0-fold0" / "gradcam.npz") as a, \
             np.load(out / "runs" / "resnet10t" / "seed0-fold0" / "gradcam.npz") as b:
         assert list(a["ids"]) == list(b["ids"])  # the same samples for every contender
+
+
+def test_gradcam_samples_span_classes_and_both_outcomes():
+    from bakeoff.report.plots import gradcam_choice
+    from bakeoff.tasks.base import gradcam_pool
+
+    ids, y = np.array([f"s{i:02d}" for i in range(12)]), np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    pool = gradcam_pool(ids[::-1], y[::-1], 6)  # order of the validation split does not matter: by id
+    assert list(ids[::-1][pool]) == ["s00", "s06", "s09", "s01", "s07", "s10"]
+    ids_, y_ = ids[[0, 6, 9, 1, 7, 10]], y[[0, 6, 9, 1, 7, 10]]
+    a = {"ids": ids_, "y": y_, "classes": np.array([0, 1, 2, 1, 1, 0])}  # s01 and s10 wrong
+    b = {"ids": ids_, "y": y_, "classes": np.array([0, 1, 0, 0, 1, 0])}  # s09 and s10 wrong
+    chosen = gradcam_choice({"a": a, "b": b}, 4)
+    # class 0 first where they disagree (s01), class 1 all right (s06), class 2 disagree (s09), then class 0 again
+    assert chosen == ["s01", "s06", "s09", "s00"]
+    assert gradcam_choice({"a": a, "b": b}, 6)[-1] == "s10"  # all wrong comes last within its class
 
 
 def test_gradcam_on_a_vit_uses_tokens():

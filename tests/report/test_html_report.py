@@ -55,6 +55,14 @@ def test_the_page_opens_clean_and_says_the_saved_numbers(three, tmp_path):
             f"in fold 0: train {sizes['train']}, val {sizes['val']}, test {sizes['test']})") in seen["methods"]
     for png in (out / "plots").glob("*.png"):
         assert png.with_suffix(".svg").is_file()
+    # every statistic explains itself on hover: each column head but names and settings, each verdict
+    import re
+
+    page = (out / "report.html").read_text()
+    heads = re.findall(r'<th(?: title="([^"]+)")?>([^<]*)</th>', page)
+    assert {h for t, h in heads if not t} <= {"contender", "setting", "value"}, heads
+    assert dict((h, t) for t, h in heads)["test auroc"].startswith("area under the ROC curve")
+    assert len(re.findall(r'<p class="verdict [a-z]+" title="The difference is', page)) == 2  # each pair vs the baseline
     # FLOPs of one forward pass, as PyTorch's flop counter gives them for the same architecture
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -52,7 +52,7 @@ def predictions_arrays(preds: dict[str, dict[str, Any]]) -> dict[str, np.ndarray
     return out
 
 
-SCORES_FILE = "scores.npz"  # a run's per-image tables (dense tasks), kept so a report does not recompute them
+SCORES_FILE = "scores.npz"  # a run's scores (dense tasks' per-image tables, metrics), kept so a report reads them
 
 
 def _duplicate_of(preds: dict[str, dict[str, Any]], part: str) -> str | None:
@@ -77,29 +77,39 @@ def _duplicate_of(preds: dict[str, dict[str, Any]], part: str) -> str | None:
 
 
 def _score_key(task: Task, source: Path) -> str | None:
-    """What the cached tables depend on: the task's scoring settings and the predictions file itself
-    (None: the task keeps no tables)."""
+    """What a run's kept scores depend on: the task's scoring settings (the metrics it reports, for tasks
+    without settings of their own) and the predictions file itself (None: no predictions file)."""
     settings = task.scoring_settings()
-    if settings is None or not source.exists():
+    if settings is None:
+        settings = {"metrics": list(task.metric_names)}
+    if not source.exists():
         return None
     st = source.stat()
     return json.dumps({"task": task.name, "settings": settings, "predictions": [st.st_size, st.st_mtime_ns]},
                       sort_keys=True, default=list)
 
 
-def load_scores(path: Path, key: str) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
-    """The per-image tables saved with ``save_scores`` under the same key; empty when absent or stale."""
+Scored = dict[str, tuple[dict[str, Any], np.ndarray]]
+
+
+def load_scores(path: Path, key: str, threshold: float | None = None) -> tuple[Scored, dict[str, Any]]:
+    """The per-image tables and confusion matrices saved with ``save_scores`` under the same key, and what
+    was taken at ``threshold`` ({"parts": metrics per part, "val_chance": {metric: note}}); empty when
+    absent or stale."""
     if not path.is_file():
-        return {}
+        return {}, {}
     with np.load(path, allow_pickle=False) as f:
         index = json.loads(str(f["index"]))
         if index.get("key") != key:
-            return {}
-        return {part: ({m: (f[num], f[den]) for m, (num, den) in entry["tables"].items()}, f[entry["cm"]])
-                for part, entry in index["parts"].items()}
+            return {}, {}
+        scored = {part: ({m: (f[num], f[den]) for m, (num, den) in entry["tables"].items()}, f[entry["cm"]])
+                  for part, entry in index["parts"].items()}
+    kept = index.get("metrics") or {}
+    return scored, (kept if kept.get("threshold") == threshold else {})
 
 
-def save_scores(path: Path, key: str, scored: dict[str, tuple[dict[str, Any], np.ndarray]]) -> None:
+def save_scores(path: Path, key: str, scored: Scored, kept: dict[str, Any] | None = None) -> None:
+    """``kept``: what ``load_scores`` returns beside the tables (with its "threshold")."""
     from bakeoff.utils import save_npz
 
     arrays: dict[str, np.ndarray] = {}
@@ -112,19 +122,42 @@ def save_scores(path: Path, key: str, scored: dict[str, tuple[dict[str, Any], np
             arrays[names[0]], arrays[names[1]] = np.asarray(num), np.asarray(den)
             entry["tables"][m] = names
         parts[part] = entry
-    save_npz(path, index=np.asarray(json.dumps({"key": key, "parts": parts})), **arrays)
+    index = {"key": key, "parts": parts, "metrics": kept}
+    save_npz(path, index=np.asarray(json.dumps(index)), **arrays)
+
+
+ECE_BINS = 10
+
+
+def calibration_error(y: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error from torchmetrics: binary (``probs`` = P(class 1)) or top-label
+    multiclass, L1, ``n_bins`` equal-width bins."""
+    import torch
+    import torchmetrics.functional.classification as tmf
+
+    p, t = torch.from_numpy(np.asarray(probs, dtype=np.float64)), torch.from_numpy(np.asarray(y)).long()
+    if p.ndim == 1:
+        return float(tmf.binary_calibration_error(p, t, n_bins=n_bins))
+    return float(tmf.multiclass_calibration_error(p, t, num_classes=p.shape[1], n_bins=n_bins))
 
 
 def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold: float,
-                         keep_tables: dict[str, Any] | None = None, cache: Path | None = None) -> dict[str, Any]:
+                         keep_tables: dict[str, Any] | None = None, cache: Path | None = None,
+                         chance_metric: str | None = None) -> dict[str, Any]:
     """Per part: every metric, the confusion matrix (rows: truth, columns: prediction; pixels for dense
-    tasks) and the threshold. For dense tasks ``keep_tables[part]`` receives the per-image tables, which
-    are read from ``cache`` (a run's scores.npz, keyed by the scoring settings and the predictions file) when
-    they were computed before, and saved there otherwise. A test part identical to the validation part is
-    scored once."""
+    tasks) and the threshold; with ``chance_metric``, also ``val_chance``: the task's note on whether that
+    validation metric is at chance (``Task.chance_note``; absent where the task cannot tell); for tasks
+    whose probabilities are read as such (``calibration``), ``test_ece`` (``calibration_error``).
+
+    With ``cache`` (a run's scores.npz) what was computed is kept there, keyed by the scoring settings and
+    the predictions file: dense tasks' per-image tables (``keep_tables[part]`` receives them), every
+    task's confusion matrices, and the metrics and chance notes at this threshold. A report of saved
+    predictions then reads them instead of recomputing them, and needs neither torch nor torchmetrics. A
+    test part identical to the validation part is scored once."""
     out: dict[str, Any] = {"threshold": threshold}
     key = _score_key(task, cache.parent / PREDICTIONS_NAME) if cache is not None else None
-    scored = load_scores(cache, key) if key is not None else {}
+    scored, kept = load_scores(cache, key, threshold) if cache is not None and key is not None else ({}, {})
+    known, notes = dict(kept.get("parts") or {}), dict(kept.get("val_chance") or {})
     fresh = False
     for part, d in preds.items():
         same = _duplicate_of(preds, part)
@@ -136,15 +169,31 @@ def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold
                 scored[part] = task.score_part(d, threshold=threshold)
                 fresh = True
             tables, cm = scored[part]
-            out[part] = task.metrics_from(tables, d, threshold)
+            if part not in known:
+                known[part] = task.metrics_from(tables, d, threshold)
+                fresh = True
+            out[part] = dict(known[part])
         if keep_tables is not None and scored[part][0]:
             keep_tables.setdefault(part, {}).update(scored[part][0])
         out[f"{part}_confusion"] = np.asarray(cm).tolist()
         rows = np.asarray(cm, dtype=float).sum(1, keepdims=True)
         out[f"{part}_confusion_normalized"] = (np.asarray(cm) / np.where(rows > 0, rows, 1)).tolist()  # per true class
         out[f"{part}_n"] = int(len(d["y"]))
-    if fresh and key is not None:
-        save_scores(cache, key, scored)
+    if chance_metric is not None and "val" in preds:
+        if chance_metric not in notes:
+            notes[chance_metric] = task.chance_note(preds["val"], chance_metric, threshold)
+            fresh = True
+        if notes[chance_metric] is not None:  # None: the task cannot tell
+            out["val_chance"] = notes[chance_metric]
+    ece = kept.get("test_ece")
+    if getattr(task, "calibration", False) and "test" in preds and np.ndim(preds["test"].get("probs")) >= 1:
+        if ece is None:
+            ece = calibration_error(preds["test"]["y"], preds["test"]["probs"])
+            fresh = True
+        out["test_ece"] = ece
+    if fresh and cache is not None and key is not None:
+        save_scores(cache, key, scored, {"threshold": threshold, "parts": known, "val_chance": notes,
+                                         "test_ece": ece})
     return out
 
 

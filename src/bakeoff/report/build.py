@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.config import StudyConfig
+from bakeoff.errors import BakeoffError
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
@@ -192,7 +193,8 @@ def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any
     if rel is not None:  # beside the ROC curves (the discrimination), else last
         at = next((i + 1 for i, p in enumerate(shown) if p.stem == "roc_curves"), len(shown))
         shown.insert(at, rel)
-    figs = [html.figure(p, FIGURE_CAPTIONS.get(p.stem) or (f"Grad-CAM: {p.parent.name}, {p.stem}"
+    figs = [html.figure(p, FIGURE_CAPTIONS.get(p.stem) or (f"Grad-CAM of {p.stem}: the same validation images "
+                                                           f"for every contender, taken across classes"
                                                            if "gradcam" in p.parts else p.stem.replace("_", " ")))
             for p in shown]
     report.plots.extend(p for p in (blob, sig_fig, rel, scatter) if p is not None)
@@ -203,7 +205,7 @@ def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any
         html.answer_section(study, comparison, report.summary, colours, order, stability),
         html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd),
         html.fairness_section(fairness_lines(report), comparison.get("fairness")),
-        html.metrics_section(report.summary, order, colours, overall_metrics(study.task)),
+        html.metrics_section(report.summary, order, colours, overall_metrics(study.task), study.task),
         '<section id="figures"><h2>Figures</h2>' + ("".join(figs) or "<p>No figures.</p>") + "</section>",
         html.cost_section(costs, order, colours, scatter),
         html.list_section("failures", "Failures and run health", failure_lines(report) + health_lines(report),
@@ -538,3 +540,42 @@ def fairness_lines(report: StudyReport) -> list[str]:
         shown = ", ".join(f"{c}={v}" for c, v in values.items() if c not in ("declared", "tuned", "by_architecture"))
         lines.append(f"  {tag}: {key}: {shown}")
     return lines
+
+
+def _check_runs_belong(store: StudyStore, study: StudyConfig) -> None:
+    """A study directory whose study.yaml was replaced by another study's: none of its trained runs is
+    of a contender (name, model, params) of that file, and reporting it would report nothing, silently."""
+    from bakeoff.runs.store import RUN_FILE, STUDY_FILE
+
+    infos = [read_json(p) for p in sorted((store.root / "runs").glob(f"*/*/{RUN_FILE}"))]
+    if not infos:
+        return
+    own = {name: (c.model, c.params) for name, c in study.contenders.items()}
+    if not any(own.get(i.get("contender")) == (i.get("model"), i.get("params")) for i in infos):
+        theirs = sorted({f"{i.get('contender')} ({i.get('model')})" for i in infos})
+        raise BakeoffError(
+            f"{store.root / STUDY_FILE}: study {study.name!r} does not match any of the {len(infos)} runs in "
+            f"{store.root / 'runs'} (they are of {', '.join(theirs[:4])}); expected the study file these runs were "
+            f"trained with: was study.yaml replaced? Put the original back (each run's run.json records its model "
+            f"and settings), or report that other study from its own directory")
+
+
+def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
+    """Rebuild tables and plots of a finished (or partial) study directory without training. Reads saved
+    predictions and scores only: neither torch nor Lightning is imported (`bakeoff report` starts in ~1 s)."""
+    store = StudyStore(out)
+    study = store.saved_study()
+    _check_runs_belong(store, study)
+    if not os.access(store.root, os.W_OK | os.X_OK):  # an archived, read-only study: report, write nothing
+        import warnings
+
+        warnings.warn(f"{store.root}: the directory cannot be written (read-only); the report below is computed "
+                      f"from the saved predictions but nothing was saved", stacklevel=2)
+        return build_report(store, study, make_plots, write=False)
+    if store.is_locked():  # a run in progress: report its finished runs (every file is written atomically)
+        return build_report(store, study, make_plots)
+    store.lock()
+    try:
+        return build_report(store, study, make_plots)
+    finally:
+        store.unlock()

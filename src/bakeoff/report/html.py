@@ -35,6 +35,7 @@ border:1px solid #e3e3e3;border-radius:4px}figure img{max-width:100%;height:auto
 color:#444}pre{background:#f4f4f4;padding:10px;overflow-x:auto;font-size:12px;white-space:pre-wrap}
 .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:middle}
 ul{margin:4px 0 4px 18px;padding:0}.note{color:#555;font-size:12.5px}
+th[title],p[title]{text-decoration:underline dotted #999;cursor:help}p[title]{text-decoration:none}
 """
 
 # Sort a table by the clicked column (numbers where both cells parse as numbers, else text).
@@ -82,8 +83,64 @@ def si(v: float, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def table(headers: list[str], rows: list[list[Any]], sortable: bool = True) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+# One line on how to read each statistic a report shows, given on hover over its column head (a header's
+# leading "95% " is dropped before the lookup); metric columns take their registered description instead.
+GLOSSARY = {
+    "CI": "The range that holds the contender's true mean score with this confidence, from the same design-aware "
+          "model as the verdicts (runs that share test samples are not counted as independent); it stays within "
+          "the metric's range.",
+    "std over runs": "Standard deviation of the score across this contender's runs (seeds x folds): how far a "
+                     "rerun of the same recipe moves it.",
+    "runs": "Finished runs (seeds x folds) the numbers come from.",
+    "rank": "Rank on the primary metric, 1 = best; ties share the mean rank.",
+    "mean bootstrap rank": "The contender's rank averaged over resamples of the test units (and runs): below "
+                           "its rank when resamples often put it higher.",
+    "rank interval": "The ranks the contender takes in the middle 95 % of resamples: a wide interval means the "
+                     "data cannot place it.",
+    "ranked first": "The share of resamples in which this contender comes first.",
+    "mean rank": "Its rank within each dataset (1 = best), averaged over datasets.",
+    "Wilcoxon p (Holm)": "Wilcoxon signed-rank test of the two contenders' per-dataset scores, Holm-adjusted over "
+                         "the pairs: small means one is ahead on most datasets.",
+    "mean difference": "The mean over datasets of A's score minus B's, each dataset weighted by its precision "
+                       "(random-effects meta-analysis).",
+    "prediction (new dataset)": "Where the difference on a new dataset like these would fall, 95 % of the time: "
+                                "wider than the CI because datasets differ.",
+    "τ² / I²": "τ²: the variance of the true difference between datasets; I²: the share of the spread that is "
+               "between datasets rather than noise.",
+    "per dataset: A / B better / ≈ / ?": "How many datasets' own verdicts say A better, B better, equivalent, "
+                                        "inconclusive.",
+    "p (Holm)": "p-value of the test that the difference is zero, Holm-adjusted over the pairs compared.",
+    "verdict": "better / worse: the interval lies beyond the margin; equivalent: within it; inconclusive: neither.",
+    "IQM": "Interquartile mean: the mean of the middle 50 % of all runs of all datasets, robust to outlier runs.",
+    "IQM interval": "Stratified-bootstrap interval of the IQM (runs resampled within each dataset).",
+    "mean": "The plain mean over all runs of all datasets.",
+    "mean interval": "Stratified-bootstrap interval of the mean (runs resampled within each dataset).",
+    "P(A > B)": "The chance that a run of A scores above a run of B on the same dataset (ties count a half), "
+                "averaged over datasets.",
+    "interval": "Stratified-bootstrap interval of the statistic on its left.",
+    "training hours": "Wall-clock training time summed over the contender's runs on every dataset.",
+    "parameters": "Trainable parameters of the network.",
+    "FLOPs / sample": "Floating-point operations of one forward pass of one sample (a multiply-add counts 2).",
+    "training time (s)": "Wall-clock time to train one run, mean over runs.",
+    "device-hours": "Training time multiplied by the devices it used, mean over runs.",
+    "peak memory (MB)": "Most memory the run's device held while training.",
+    "latency (ms / sample)": "Inference time per sample at the study's batch size, after warm-up, median of repeats.",
+    "throughput (samples / s)": "Samples predicted per second at the study's batch size, after warm-up.",
+}
+
+
+def tip(header: str, tips: dict[str, str] | None = None) -> str:
+    """The one-line explanation of a column head ('' when it needs none: names, settings)."""
+    import re
+
+    if tips and header in tips:
+        return tips[header]
+    return GLOSSARY.get(header) or GLOSSARY.get(re.sub(r"^\d+(\.\d+)?% ", "", header), "")
+
+
+def table(headers: list[str], rows: list[list[Any]], sortable: bool = True, tips: dict[str, str] | None = None) -> str:
+    head = "".join(f'<th title="{esc(t)}">{esc(h)}</th>' if (t := tip(h, tips)) else f"<th>{esc(h)}</th>"
+                   for h in headers)
     body = []
     for r in rows:
         cells = []
@@ -193,11 +250,12 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
            f"<p>Primary metric: <b>test {esc(primary)}</b> "
            f"({'higher' if metric_info(primary, study.task).higher_is_better else 'lower'} is better), "
            f"mean over runs with its {level} interval (the design-aware model of the verdicts), and the rank.</p>",
-           table(["contender", f"test {primary}", f"{level} CI", "std over runs", "runs", "rank"], rows)]
+           table(["contender", f"test {primary}", f"{level} CI", "std over runs", "runs", "rank"], rows,
+                 tips={f"test {primary}": _metric_tip(primary, study.task)})]
     label = primary.upper() if primary in ("auroc", "qwk", "mcc", "f1") else primary.replace("_", " ")
     for p in comparison.get("pairs", []):
         text, cls = verdict_sentence(p, scale, unit, label)
-        out.append(f'<p class="verdict {cls}">{esc(text)}</p>')
+        out.append(f'<p class="verdict {cls}" title="{esc(VERDICT_TIP)}">{esc(text)}</p>')
         if p.get("scope") == "trained weights" or p.get("seed_sd"):
             out.append(f'<p class="note">{esc(p.get("scope_text", ""))}</p>')
         from bakeoff.report.build import to_decide_text
@@ -216,6 +274,21 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
     return "".join(out)
 
 
+VERDICT_TIP = ("The difference is the first contender's mean test score minus the second's; the CI is where the "
+               "true difference lies with this confidence (paired over the shared test units and seeds); p tests a "
+               "zero difference, Holm-adjusted over the pairs; 'better' needs the whole CI beyond the margin, "
+               "'equivalent' the whole CI within it, anything else is 'inconclusive'.")
+
+
+def _metric_tip(name: str, task: str | None = None) -> str:
+    try:
+        m = metric_info(name, task)
+    except Exception:  # noqa: BLE001 - a column that is not a registered metric (a cost, a user's column)
+        return GLOSSARY.get(name, "")
+    direction = "higher is better" if m.higher_is_better else "lower is better"
+    return f"{m.description or name} ({direction})"
+
+
 def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Path | None, ranking: dict | None,
                       cd_fig: Path | None) -> str:
     out = ['<section id="stability"><h2>How stable is the ranking</h2>']
@@ -227,7 +300,7 @@ def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Pa
              f"[{stability['rank_interval'][c][0]:g}, {stability['rank_interval'][c][1]:g}]",
              f"{stability['p_first'][c]:.1%}"] for c in stability["contenders"]]
     out.append(table(["contender", stability["metric"], "rank", "mean bootstrap rank", "95% rank interval",
-                      "ranked first"], rows))
+                      "ranked first"], rows, tips={stability["metric"]: _metric_tip(stability["metric"])}))
     if tau.get("median") is not None:
         out.append(f"<p>Kendall's τ between the full-data ranking and the resampled ones: median {tau['median']:.2f} "
                    f"(2.5% quantile {tau['q025']:.2f}) over {stability['n_boot']} resamples of the "
@@ -256,7 +329,8 @@ def list_section(sid: str, title: str, lines: list[str], empty: str) -> str:
     return f'<section id="{sid}"><h2>{esc(title)}</h2><ul>{items}</ul></section>'
 
 
-def metrics_section(summary: pd.DataFrame, order: list[str], colours: dict, overall: list[str]) -> str:
+def metrics_section(summary: pd.DataFrame, order: list[str], colours: dict, overall: list[str],
+                    task: str | None = None) -> str:
     out = ['<section id="metrics"><h2>All metrics</h2><p class="note">Test metrics, mean ± std over runs; '
            'click a column to sort.</p>']
     if not len(summary):
@@ -280,10 +354,11 @@ def metrics_section(summary: pd.DataFrame, order: list[str], colours: dict, over
             rows.append(row)
         return rows
 
-    out.append(table(["contender"] + [c[5:] for c in cols], rows_for(cols)))
+    tips = {c[5:]: _metric_tip(c[5:], task) for c in cols + per_class}
+    out.append(table(["contender"] + [c[5:] for c in cols], rows_for(cols), tips=tips))
     if per_class:
         out.append("<h3>Per class</h3>")
-        out.append(table(["contender"] + [c[5:] for c in per_class], rows_for(per_class)))
+        out.append(table(["contender"] + [c[5:] for c in per_class], rows_for(per_class), tips=tips))
     out.append("</section>")
     return "".join(out)
 

@@ -440,42 +440,93 @@ def feature_maps(store: StudyStore, df: pd.DataFrame, order: list[str], out: Pat
     return _save(fig, out / "feature_maps.png")
 
 
+EMPTY_MAP = 1e-6  # a heatmap whose range is below this shows nothing: said as such, not drawn blank
+
+
+def gradcam_choice(runs: dict[str, dict[str, np.ndarray]], n: int) -> list[str]:
+    """``n`` sample ids shown for every contender: taken in turn from each true class, and within a class
+    first where the contenders disagree (some right, some wrong), then one every contender gets right, then
+    one every contender gets wrong, so that the grids show both correct and wrong predictions."""
+    first = next(iter(runs.values()))
+    common = [str(i) for i in first["ids"] if all(str(i) in {str(j) for j in d["ids"]} for d in runs.values())]
+    truth = {str(i): int(t) for i, t in zip(first["ids"], first["y"])}
+    right = {i: 0 for i in common}
+    for d in runs.values():
+        for i, t, k in zip(d["ids"], d["y"], d["classes"]):
+            if str(i) in right:
+                right[str(i)] += int(int(t) == int(k))
+    kind = {i: (0 if 0 < right[i] < len(runs) else 1 if right[i] == len(runs) else 2) for i in common}
+    queues = []
+    for k in sorted(set(truth[i] for i in common)):
+        by_kind = [[i for i in common if truth[i] == k and kind[i] == c] for c in range(3)]
+        order: list[str] = []
+        while any(by_kind):  # disagree, all right, all wrong, in turn
+            order.extend(q.pop(0) for q in by_kind if q)
+        queues.append(order)
+    chosen: list[str] = []
+    while len(chosen) < n and any(queues):
+        for q in queues:
+            if q and len(chosen) < n:
+                chosen.append(q.pop(0))
+    return chosen
+
+
+def _as_picture(img: np.ndarray) -> np.ndarray:
+    img = img.astype(np.float32)
+    img = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else img[0]
+    return (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+
+
 def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out: Path) -> list[Path]:
-    """plots/gradcam/<contender>/<sample>.png: original, heatmap and overlay, from each contender's first
-    run that saved Grad-CAM (the samples are the same for every contender)."""
-    made = []
+    """plots/gradcam/<contender>.png: one grid per contender (the image over its Grad-CAM overlay, one
+    column per sample) from its first run that saved Grad-CAM; the samples are the same for every
+    contender (``gradcam_choice``), each titled with its true class and the contender's prediction (✓/✗).
+    A map with nothing on it says so."""
+    runs: dict[str, dict[str, np.ndarray]] = {}
     done = df[df["status"] == DONE]
     for c in order:
         for run_id in sorted(done[done["contender"] == c]["run_id"]):
             f = store.run_path(c, run_id) / GRADCAM_FILE
-            if not f.is_file():
-                continue
-            with np.load(f) as z:
-                d = {k: z[k] for k in z.files}
-            names = [str(n) for n in d["class_names"]]
-            for i, sample in enumerate(d["ids"]):
-                img = d["inputs"][i].astype(np.float32)
-                img = np.moveaxis(img, 0, -1) if img.shape[0] == 3 else img[0]
-                img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
-                heat = d["heatmaps"][i].astype(np.float32)
-                fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
-                axes[0].imshow(img, cmap=None if img.ndim == 3 else "gray")
-                axes[0].set_title(f"{sample}\ntrue {names[int(d['y'][i])] if int(d['y'][i]) < len(names) else d['y'][i]}",
-                                  fontsize=8)
-                axes[1].imshow(heat, cmap="jet", vmin=0, vmax=1)
-                axes[1].set_title(f"Grad-CAM: {str(d['layer'])[:40]}", fontsize=7)
-                axes[2].imshow(img, cmap=None if img.ndim == 3 else "gray")
-                axes[2].imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-                k = int(d["classes"][i])
-                axes[2].set_title(f"overlay: predicted {names[k] if k < len(names) else k}", fontsize=8)
-                for ax in axes:
-                    ax.set_axis_off()
-                fig.suptitle(f"{c} ({run_id})", fontsize=9)
-                fig.tight_layout()
-                stem = str(Path(str(sample)).with_suffix("")) if Path(str(sample)).suffix else str(sample)
-                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
-                made.append(_save(fig, out / "gradcam" / c / f"{safe}.png"))
-            break
+            if f.is_file():
+                with np.load(f) as z:
+                    runs[c] = {k: z[k] for k in z.files} | {"run_id": np.asarray(run_id)}
+                break
+    if not runs:
+        return []
+    first = next(iter(runs.values()))
+    n = int(first["shown"]) if "shown" in first else len(first["ids"])  # older runs: every saved image
+    chosen = gradcam_choice(runs, n)
+    names = [str(v) for v in first["class_names"]]
+
+    def name(k: int) -> str:
+        return names[k] if 0 <= k < len(names) else str(k)
+
+    made = []
+    for c, d in runs.items():
+        where = {str(i): j for j, i in enumerate(d["ids"])}
+        cols = [where[i] for i in chosen]
+        fig, axes = plt.subplots(2, len(cols), figsize=(1.9 * len(cols) + 0.4, 4.3), squeeze=False)
+        for col, j in enumerate(cols):
+            img, heat = _as_picture(d["inputs"][j]), d["heatmaps"][j].astype(np.float32)
+            truth, said = int(d["y"][j]), int(d["classes"][j])
+            top, bottom = axes[0, col], axes[1, col]
+            top.imshow(img, cmap=None if img.ndim == 3 else "gray")
+            top.set_title(f"{str(d['ids'][j])[:18]}\ntrue {name(truth)}", fontsize=7)
+            bottom.imshow(img, cmap=None if img.ndim == 3 else "gray")
+            if float(heat.max() - heat.min()) < EMPTY_MAP:
+                bottom.text(0.5, 0.5, "empty map:\nno gradient\nat this layer", transform=bottom.transAxes,
+                            ha="center", va="center", fontsize=7, color="white",
+                            bbox={"facecolor": "black", "alpha": 0.6, "pad": 2})
+            else:
+                bottom.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            ok = truth == said
+            bottom.set_title(f"predicted {name(said)} {'✓' if ok else '✗'}", fontsize=7,
+                             color="#1a7f37" if ok else "#cf222e")
+            for ax in (top, bottom):
+                ax.set_axis_off()
+        fig.suptitle(f"{c} ({d['run_id']}): Grad-CAM at {str(d['layer'])[:50]}", fontsize=8)
+        fig.tight_layout()
+        made.append(_save(fig, out / "gradcam" / f"{c}.png"))
     return made
 
 

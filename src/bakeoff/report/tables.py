@@ -36,7 +36,8 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             preds = load_predictions(run_dir / PREDICTIONS_FILE)
             task = task_for(task_name, preds, settings)
             tables: dict[str, Any] = {}
-            ev = evaluate_predictions(task, preds, threshold, tables, cache=run_dir / SCORES_FILE)
+            ev = evaluate_predictions(task, preds, threshold, tables, cache=run_dir / SCORES_FILE,
+                                      chance_metric=settings.primary if settings is not None else None)
             evaluations[(info["contender"], info["run_id"])] = {"eval": ev, "preds": preds, "tables": tables}
             for part in ("test", "val"):
                 row.update({f"{part}_{k}": v for k, v in ev.get(part, {}).items()})
@@ -51,11 +52,10 @@ def collect_results(store: StudyStore, task_name: str, threshold: float, order: 
             row["timing_note"] = timing_note(speed)  # '' when the timings can be compared
             if "test" in preds:  # a run that collapsed to one class (tasks that can tell; '' when healthy)
                 named = [names.get(str(k), str(k)) for k in range(max(len(names), 1))] if names else None
-                row["health"] = task.health({**preds["test"], "class_names": named}, threshold)
-            note = (task.chance_note(preds["val"], settings.primary, threshold)
-                    if "val" in preds and settings is not None and settings.primary else None)
-            if note is not None:  # tasks that can tell have the column
-                row["val_chance"] = note
+                row["health"] = task.health({**preds["test"], "class_names": named,
+                                             "confusion": ev.get("test_confusion")}, threshold)
+            if "val_chance" in ev:  # tasks that can tell have the column
+                row["val_chance"] = ev["val_chance"]
         else:
             row["error"] = info.get("error")
         rows.append(row)

@@ -4,9 +4,9 @@ trained and judged, and how to load it.
 
 Formats: ``safetensors`` (the weights; the card gives the one call that rebuilds the network),
 ``torch_export`` (``torch.export``: the network and weights as one ``.pt2`` program, PyTorch's successor to
-TorchScript, batch size dynamic) and ``torchscript`` (traced on an input of the data's shape; PyTorch now
-deprecates it, kept for code that still loads it). ONNX is not offered: it needs the ``onnx``/``onnxscript``
-packages, which bakeoff does not install.
+TorchScript, batch size dynamic), ``onnx`` (``torch.onnx.export`` through torch.export, batch size dynamic;
+needs the ``onnx`` extra: onnx, onnxscript, and onnxruntime to run it) and ``torchscript`` (traced on an
+input of the data's shape; PyTorch now deprecates it, kept for code that still loads it).
 
 Which run: the contender (default: the one ranked first on the primary metric), and among its runs the
 one with the best validation score (the selection rule the runs used; never the test score, which would
@@ -23,7 +23,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.runs.store import CHECKPOINTS_DIR, DATA_CHECKS_FILE, DONE, StudyStore
 from bakeoff.utils import atomic_write_text, read_json
 
-FORMATS = ("safetensors", "torchscript", "torch_export")
+FORMATS = ("safetensors", "torchscript", "torch_export", "onnx")
 
 
 def choose_run(store: StudyStore, comparison: dict[str, Any], contender: str | None, seed: int | None,
@@ -64,6 +64,13 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
 
     if fmt not in FORMATS:
         raise BakeoffError(f"--format {fmt!r}: expected one of {list(FORMATS)}")
+    if fmt == "onnx":  # before any work: the exporter's packages are an extra
+        import importlib.util
+
+        missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise BakeoffError(f"--format onnx: needs the packages {missing}, which are not installed; expected "
+                               f"pip install 'bakeoff[onnx]' (or choose --format safetensors or torch_export)")
     store = StudyStore(out_dir)
     study = store.saved_study()
     comparison_path = store.root / "comparison.json"
@@ -91,6 +98,12 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
         example = torch.zeros((2, *shape[1:]))  # two samples: the batch dimension stays dynamic
         program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
         torch.export.save(program, str(path))
+    elif fmt == "onnx":
+        example = torch.zeros((2, *shape[1:]))
+        with _quiet_onnx():
+            torch.onnx.export(net, (example,), str(path), dynamo=True, input_names=["input"], output_names=["output"],
+                              dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+                              external_data=False)  # one file (weights inside; fine below 2 GB)
     else:
         with torch.no_grad():
             traced = torch.jit.trace(net, torch.zeros(shape), check_trace=False)
@@ -99,6 +112,14 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
     atomic_write_text(Path(f"{path}.card.json"), json.dumps(card, indent=2, default=str))
     atomic_write_text(Path(f"{path}.card.md"), card_markdown(card))
     return card
+
+
+def _quiet_onnx() -> Any:
+    """torch.onnx's exporter prints a progress line per stage to stdout; the command says what it wrote."""
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO())
 
 
 def model_card(store: StudyStore, ctx: Any, info: dict[str, Any], comparison: dict[str, Any], fmt: str,
@@ -121,6 +142,10 @@ def model_card(store: StudyStore, ctx: Any, info: dict[str, Any], comparison: di
         load = f"import torch\n\nmodel = torch.jit.load({path.name!r})\nmodel.eval()"
     elif fmt == "torch_export":
         load = f"import torch\n\nmodel = torch.export.load({path.name!r}).module()"
+    elif fmt == "onnx":
+        load = (f"import onnxruntime\n\nsession = onnxruntime.InferenceSession({path.name!r})\n"
+                f"# x: float32 array of shape (batch, *{list(shape[1:])})\n"
+                f"output = session.run(None, {{'input': x}})[0]")
     else:
         load = (f"from safetensors.torch import load_file\nfrom bakeoff.models import create_model\n\n"
                 f"model = create_model({c.model!r}, in_channels={shape[1]}, num_outputs={outputs}, "

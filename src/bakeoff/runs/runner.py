@@ -63,7 +63,8 @@ def predict_and_save(ctx: StudyContext, run: RunSpec, module: Any, run_dir: Any,
     example = ctx.task.speed_example(data, te, input_shape, protocol.batch_size)
     save_npz(run_dir / PREDICTIONS_FILE, **predictions_arrays(preds))
     write_json(run_dir / METRICS_FILE, evaluate_predictions(ctx.task, preds, cfg.evaluation.threshold,
-                                                            cache=run_dir / SCORES_FILE))
+                                                            cache=run_dir / SCORES_FILE,
+                                                            chance_metric=cfg.evaluation.primary))
     if not cfg.evaluation.speed:
         return {}
     return measure_inference(module.model, example, protocol.batch_size, cfg.evaluation.speed_repeats,

@@ -8,15 +8,16 @@ Optuna SQLite study under ``DIR/tuning/``, so an interrupted study resumes its t
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bakeoff.config import SearchDimension
 from bakeoff.errors import BakeoffError
-from bakeoff.runs.context import StudyContext
 from bakeoff.runs.events import Progress, TrialDone, TrialFailed
 from bakeoff.runs.store import CHECKPOINTS_DIR, StudyStore
-from bakeoff.train.fit import seed_everything
 from bakeoff.utils import read_json, write_json
+
+if TYPE_CHECKING:  # the report reads load_tuned without torch: the training side is imported where it trains
+    from bakeoff.runs.context import StudyContext
 
 TUNING_DIR = "tuning"
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
@@ -33,6 +34,7 @@ def _suggest(trial: Any, path: str, dim: SearchDimension) -> Any:
 
 def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_dir) -> float:
     from bakeoff.runs.runner import train_model
+    from bakeoff.train.fit import seed_everything
 
     protocol = ctx.config.protocol_for(contender, params)
     seed = protocol.seeds[0]

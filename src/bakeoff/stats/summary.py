@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 
 from bakeoff.config import StudyConfig
+from bakeoff.measure.metrics import ECE_BINS, calibration_error
 from bakeoff.stats.compare import adjust_pairs, compare_runs, test_parts
 from bakeoff.stats.rank_stability import rank_stability, significance_map
 from bakeoff.tasks import task_class, task_for
-
-ECE_BINS = 10
 
 
 def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, comparison: dict) -> list[dict[str, Any]]:
@@ -33,35 +32,32 @@ def all_pairs(study: StudyConfig, df: pd.DataFrame, evaluations: dict, compariso
 
 
 def reliability(evaluations: dict, order: list[str], n_bins: int = ECE_BINS) -> dict[str, dict[str, Any]]:
-    """Per contender on test: the expected calibration error from torchmetrics (binary or top-label
-    multiclass, L1, ``n_bins`` equal-width bins; mean over runs) and its reliability diagram's points
-    (runs pooled: mean confidence and observed frequency per non-empty bin)."""
-    import torch
-    import torchmetrics.functional.classification as tmf
-
+    """Per contender on test: the expected calibration error (``measure.metrics.calibration_error``; each
+    run's as its evaluation kept it; mean over runs) and its reliability diagram's points (runs pooled: mean
+    confidence and observed frequency per non-empty bin)."""
     edges = np.linspace(0, 1, n_bins + 1)
     out: dict[str, dict[str, Any]] = {}
     for contender in order:
-        runs = [v["preds"]["test"] for (c, _), v in evaluations.items() if c == contender]
+        runs = [v for (c, _), v in evaluations.items() if c == contender]
         if not runs:
             continue
         conf_all, hit_all, per_run = [], [], []
-        for d in runs:
+        for v in runs:
+            d = v["preds"]["test"]
             y, p = np.asarray(d["y"]), np.asarray(d["probs"], dtype=np.float64)
+            kept = v.get("eval", {}).get("test_ece") if n_bins == ECE_BINS else None
+            per_run.append(float(kept) if kept is not None else calibration_error(y, p, n_bins))
             if p.ndim == 1:
-                per_run.append(float(tmf.binary_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
-                                                                  n_bins=n_bins)))
                 conf, hit = p, y.astype(float)  # P(y = 1) against its observed frequency
             else:
-                per_run.append(float(tmf.multiclass_calibration_error(torch.from_numpy(p), torch.from_numpy(y).long(),
-                                                                      num_classes=p.shape[1], n_bins=n_bins)))
                 conf, hit = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
             conf_all.append(conf)
             hit_all.append(hit)
         conf, hit = np.concatenate(conf_all), np.concatenate(hit_all)
         which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, n_bins - 1)
         bins = [b for b in range(n_bins) if (which == b).any()]
-        out[contender] = {"ece": float(np.mean(per_run)), "top_label": bool(np.asarray(runs[0]["probs"]).ndim > 1),
+        out[contender] = {"ece": float(np.mean(per_run)),
+                          "top_label": bool(np.asarray(runs[0]["preds"]["test"]["probs"]).ndim > 1),
                           "confidence": [float(conf[which == b].mean()) for b in bins],
                           "frequency": [float(hit[which == b].mean()) for b in bins]}
     return out

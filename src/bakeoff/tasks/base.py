@@ -287,8 +287,10 @@ class SampleTask(Task):
     COLLAPSED = 0.98  # a run predicting one class for at least this share of a test set with several classes
 
     def health(self, d: dict[str, Any], threshold: float = 0.5) -> str:
-        """'' for a healthy run; else what is wrong: it predicts (nearly) one class for the whole test set."""
-        cm = self.confusion_matrix(d["y"], d["probs"], threshold)
+        """'' for a healthy run; else what is wrong: it predicts (nearly) one class for the whole test set
+        (from ``d["confusion"]`` when given: the confusion matrix a report already has)."""
+        cm = d.get("confusion")
+        cm = self.confusion_matrix(d["y"], d["probs"], threshold) if cm is None else np.asarray(cm)
         predicted, true = cm.sum(0), cm.sum(1)
         if (true > 0).sum() < 2 or predicted.sum() == 0:
             return ""
@@ -380,9 +382,25 @@ class SampleTask(Task):
             save_gradcam(module.model, data, val_idx, evaluation.gradcam, self.num_outputs == 1, run_dir)
 
 
+GRADCAM_POOL = 3  # Grad-CAM is computed for this many times the images asked, so the report can choose
+
+
+def gradcam_pool(ids: np.ndarray, y: np.ndarray, size: int) -> np.ndarray:
+    """Positions of ``size`` samples taken in turn from each class (each class's samples in id order):
+    the same samples for every contender, every class shown."""
+    queues = [list(np.flatnonzero(y == k)[np.argsort(ids[y == k], kind="stable")]) for k in np.unique(y)]
+    pick: list[int] = []
+    while len(pick) < size and any(queues):
+        for q in queues:
+            if q and len(pick) < size:
+                pick.append(int(q.pop(0)))
+    return np.asarray(pick, dtype=int)
+
+
 def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, single_logit: bool, run_dir: Any) -> None:
-    """Grad-CAM of the first ``n`` validation samples by id (the same for every contender); skipped when
-    pytorch-grad-cam is not installed."""
+    """Grad-CAM of ``GRADCAM_POOL * n`` validation samples taken across classes (``gradcam_pool``: the same
+    for every contender), from which the report shows ``n`` per contender; skipped when pytorch-grad-cam
+    is not installed."""
     import importlib.util
 
     if importlib.util.find_spec("pytorch_grad_cam") is None:
@@ -391,8 +409,9 @@ def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, sing
     from bakeoff.measure.gradcam import gradcam
     from bakeoff.utils import save_npz
 
-    pick = va[np.argsort(data.ids[va], kind="stable")[:n]]
+    pick = va[gradcam_pool(data.ids[va], data.y[va], GRADCAM_POOL * n)]
     out = gradcam(model, data.X[pick], single_logit)
     save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=data.X[pick].astype(np.float16),
+             shown=np.asarray(n),
              heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
              class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))

@@ -54,10 +54,14 @@ class BinaryClassification(SampleTask):
         return _tmf().binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
 
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-        tmf = _tmf()
-        fpr, tpr, _ = tmf.binary_roc(_t(probs).double(), _t(y).long())
-        prec, rec, _ = tmf.binary_precision_recall_curve(_t(probs).double(), _t(y).long())
-        return {"roc": (fpr.numpy(), tpr.numpy()), "pr": (rec.numpy(), prec.numpy())}
+        # scikit-learn's curves (every threshold kept): the same points as torchmetrics' binary_roc and
+        # binary_precision_recall_curve, without importing torch into a report of saved predictions
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        y, probs = np.asarray(y).astype(int), np.asarray(probs, dtype=np.float64)
+        fpr, tpr, _ = roc_curve(y, probs, drop_intermediate=False)
+        prec, rec, _ = precision_recall_curve(y, probs, drop_intermediate=False)
+        return {"roc": (fpr, tpr), "pr": (rec, prec)}
 
 
 @register_task

@@ -223,9 +223,9 @@ def _register_builtins() -> None:
 
     binary("accuracy", True, True, "fraction correct at the threshold")
     binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
-    binary("precision", True, True)
-    binary("recall", True, True)
-    binary("f1", True, True)
+    binary("precision", True, True, "share of samples called positive at the threshold that are positive")
+    binary("recall", True, True, "share of positive samples called positive at the threshold (sensitivity)")
+    binary("f1", True, True, "harmonic mean of precision and recall at the threshold")
     binary("mcc", True, True, "Matthews correlation coefficient (0 when undefined)")
     binary("auroc", True, False, "area under the ROC curve (ties count half)")
     binary("average_precision", True, False, "area under the precision-recall curve (step-wise)")
