@@ -201,6 +201,36 @@ def _imported(*args: str) -> set[str]:
             if line.startswith("import time:")}
 
 
+@pytest.mark.parametrize("field, value, says", [
+    ("model", "bakeoff:se_resnet3d", "contenders.se.model: unknown model 'bakeoff:se_resnet3d' (did you mean "
+                                     "'bakeoff:se_resnet'"),
+    ("loss", "dice", "protocol.loss.name: dice is for segmentation and particle picking; this study is binary"),
+    ("loss", "bcee", "protocol.loss.name: unknown loss 'bcee' (did you mean 'bce'"),
+    ("primary", "aurocc", "evaluation.primary: unknown metric 'aurocc' for binary_classification (did you mean "
+                          "'auroc'?)"),
+])
+def test_check_names_a_typo_before_torch_or_the_data(tmp_path, tiny_raw, field, value, says):
+    """A misspelt built-in model, loss or metric is answered from the study file alone: no torch, no data."""
+    if field == "model":
+        tiny_raw["contenders"]["se"]["model"] = value
+    elif field == "loss":
+        tiny_raw["protocol"]["loss"]["name"] = value
+    else:
+        tiny_raw["evaluation"]["primary"] = value
+    tiny_raw["data"] = {"source": f"npz:{tmp_path / 'not_read.npz'}"}  # never read: it does not exist
+    study = write_study(tmp_path / "s.yaml", tiny_raw)
+    for cmd in ("check", "run"):
+        args = (cmd, study) if cmd == "check" else (cmd, study, "--out", tmp_path / "out")
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "bakeoff.cli", *map(str, args)],
+                              capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.splitlines()
+        mods = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
+        message = " ".join(line for line in lines if not line.startswith("import time:"))
+        assert proc.returncode == 2 and says in " ".join(message.split()), (cmd, message)
+        assert not mods & {"torch", "lightning", "monai", "timm", "sklearn"}, (cmd, sorted(mods))
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_and_status_do_not_import_torch(finished):
     study, out, _ = finished
     same = ("--set", "evaluation.min_effect=0.05")  # as the directory was last run (see the test above)

@@ -61,6 +61,7 @@ def run(
 
     from bakeoff.suite import is_suite_file
     from bakeoff.tasks import load_study  # light: a finished study answers below without torch
+    from bakeoff.tasks.names import check_names
 
     if is_suite_file(study):
         if until_decided or max_seeds is not None:
@@ -69,6 +70,7 @@ def run(
         _run_suite(study, out, set_ or [], detach)
         return
     cfg = load_study(study, set_ or [])
+    check_names(cfg)  # a typo in a model, loss or metric name: answered before torch or the data load
     sequential = until_decided or cfg.evaluation.sequential is not None
     if max_seeds is not None and max_seeds < 3:
         raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
@@ -454,11 +456,13 @@ def check(
     from bakeoff.runs.store import StudyStore
     from bakeoff.suite import is_suite_file
     from bakeoff.tasks import load_study
+    from bakeoff.tasks.names import check_names
 
     if is_suite_file(study):
         _check_suite(study, out, set_ or [], t0)
         return
     cfg = load_study(study, set_ or [])
+    check_names(cfg)  # within about a second: before torch, the data or any network is loaded
     if out is not None:
         StudyStore(out).check_for(cfg)
     from bakeoff.api import Study

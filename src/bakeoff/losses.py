@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 
+from bakeoff.catalog import KIND_WORDS
 from bakeoff.config import LossConfig
 from bakeoff.errors import BakeoffError
 
@@ -231,8 +232,6 @@ def _balanced_softmax_tversky(ctx: LossContext, *, tau: float = 1.0, alpha: floa
 
 
 # the words a message uses for a kind of task; a task of another kind is named by its kind
-KIND_WORDS = {"binary": "binary classification (one logit)", "multiclass": "multi-class / ordinal classification",
-              "dense": "segmentation and particle picking"}
 
 
 def losses_for(kind: str, own: dict[str, Any] | None = None) -> list[str]:

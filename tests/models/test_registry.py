@@ -49,6 +49,16 @@ def test_unknown_names_suggest_close_matches():
         create_model("monai:DenseNet12", **SPOT)
 
 
+def test_the_catalog_names_every_registered_model_and_loss():
+    """bakeoff.catalog (read without torch by the early name check) lists what the registries build."""
+    from bakeoff.catalog import BUILTIN_LOSSES, BUILTIN_MODELS
+    from bakeoff.losses import LOSSES
+    from bakeoff.models.registry import _REGISTRY
+
+    assert set(BUILTIN_MODELS) == set(_REGISTRY)
+    assert BUILTIN_LOSSES == {name: tuple(spec.kinds) for name, spec in LOSSES.items()}
+
+
 def test_unknown_params_list_the_valid_ones():
     with pytest.raises(BakeoffError, match=r"unknown parameter\(s\) \['base_chanels'\] \('base_chanels': did you "
                                            r"mean 'base_channels'\?\); expected one of .*base_channels"):

@@ -561,8 +561,9 @@ def _check_runs_belong(store: StudyStore, study: StudyConfig) -> None:
 
 
 def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
-    """Rebuild tables and plots of a finished (or partial) study directory without training. Reads saved
-    predictions and scores only: neither torch nor Lightning is imported (`bakeoff report` starts in ~1 s)."""
+    """Rebuild tables and plots of a finished (or partial) study directory without training. Where each run
+    kept its scores (scores.npz) it reads them with the saved predictions, and imports neither torch nor
+    Lightning; where not (directories of older versions), it recomputes them once and keeps them."""
     store = StudyStore(out)
     study = store.saved_study()
     _check_runs_belong(store, study)

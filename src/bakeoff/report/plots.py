@@ -496,6 +496,8 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
     first = next(iter(runs.values()))
     n = int(first["shown"]) if "shown" in first else len(first["ids"])  # older runs: every saved image
     chosen = gradcam_choice(runs, n)
+    if not chosen:  # no sample every contender explained
+        return []
     names = [str(v) for v in first["class_names"]]
 
     def name(k: int) -> str:

@@ -85,39 +85,18 @@ class StudyContext:
         return splits
 
     def validate_names(self) -> None:
-        """What the study file alone can get wrong, checked before any data are read (about a second):
-        model names, the executor, user metric references, and metric names no task of this kind knows
-        (per-class names wait for the data's classes)."""
-        import difflib
+        """What the study file alone can get wrong, checked before any data are read: built-in model and
+        loss names and metric names (``bakeoff.tasks.names``, without torch), then other providers' model
+        names and the executor."""
+        from bakeoff.tasks.names import check_names
 
-        from bakeoff.tasks.metric import REGISTRY, load_user_metrics, metric_info
-
+        check_names(self.config)
         for name, c in self.config.contenders.items():
             try:
                 resolve(c.model)
             except BakeoffError as exc:
                 raise BakeoffError(f"contenders.{name}.model: {exc}") from None
         executor_spec(self.config.execution.backend)
-        ev = self.config.evaluation
-        load_user_metrics(list(ev.metrics))
-        known = sorted({n for (t, n) in REGISTRY if t == self.config.task} | {"loss"})
-        checks = [(ev.primary, "evaluation.primary")]
-        for name in self.config.contenders:
-            p = self.config.protocol_for(name)
-            where = "protocol" if not self.config.contenders[name].protocol else f"contenders.{name}.protocol"
-            checks.append((p.select.monitor.split("/", 1)[-1], f"{where}.select.monitor"))
-            if p.early_stopping and p.early_stopping.monitor:
-                checks.append((p.early_stopping.monitor.split("/", 1)[-1], f"{where}.early_stopping.monitor"))
-        for metric, where in checks:
-            if metric == "loss":
-                continue
-            try:
-                metric_info(metric, self.config.task)
-            except KeyError:
-                close = difflib.get_close_matches(metric, known, n=1)
-                raise BakeoffError(f"{where}: unknown metric {metric!r} for {self.config.task}"
-                                   + (f" (did you mean {close[0]!r}?)" if close else "")
-                                   + f"; expected one of {known}") from None
 
     def validate(self) -> None:
         """Everything that can fail before training: the names first (no data read), then data, splits,

@@ -39,6 +39,10 @@ class BakeoffModule(nn.Module):
         self.primary = (protocol.select.monitor or "val/loss").split("/", 1)[1]  # (resolved by fit: Task.with_selection)
         self._reset("train")
         self._reset("val")
+        # the validation predictions (probabilities, truth) of the last epoch and of the selected one: a run's
+        # saved validation part is what the selected epoch predicted, not a second pass over the same images
+        self._epoch_val: tuple[np.ndarray, np.ndarray] | None = None
+        self.selected_val: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -71,14 +75,19 @@ class BakeoffModule(nn.Module):
         return p.dtype if p is not None and p.is_floating_point() else None
 
     def resume_state(self) -> dict[str, Any]:
-        """What the module must carry across an interruption besides the network (see ``train.resume``)."""
-        return {}
+        """What the module must carry across an interruption besides the network (see ``train.resume``): the
+        selected epoch's validation predictions, as tensors (the checkpoint loads ``weights_only``)."""
+        if self.selected_val is None:
+            return {"selected_val": None}
+        return {"selected_val": [torch.from_numpy(np.ascontiguousarray(a)) for a in self.selected_val]}
 
     def load_resume_state(self, state: dict[str, Any]) -> None:
-        return None
+        sel = state.get("selected_val")
+        self.selected_val = None if sel is None else (sel[0].numpy(), sel[1].numpy())
 
     def on_selected(self) -> None:
         """Called by the loop when this epoch becomes the selected one."""
+        self.selected_val = self._epoch_val
 
     # -- accumulation -------------------------------------------------------------------------------
     def _reset(self, part: str) -> None:
@@ -105,6 +114,8 @@ class BakeoffModule(nn.Module):
         out = {f"{part}/loss": float((losses * sizes).sum() / acc["n"])}
         probs = self.task.probabilities(torch.cat(acc["logits"])).float().cpu().numpy()
         y = torch.cat(acc["y"]).cpu().numpy()
+        if part == "val":
+            self._epoch_val = (probs, y)
         if len(np.unique(y)) > 1:
             metrics = self.task.metrics(y, probs, self.threshold)
             for k, v in metrics.items():

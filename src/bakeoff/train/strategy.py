@@ -55,9 +55,15 @@ class SampleStrategy:
 
     def predict_parts(self, task: Task, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
                       protocol: Any) -> dict[str, dict[str, Any]]:
-        """The saved form of the validation and test predictions, ``{part: {ids, y, probs}}``."""
+        """The saved form of the validation and test predictions, ``{part: {ids, y, probs}}``: validation as
+        the selected epoch predicted it (no second pass; made again where the module did not keep it: a
+        module built for ``bakeoff evaluate``, or validation split across processes), test made once."""
+        known = getattr(module, "selected_val", None)
+        if known is not None and not (len(known[1]) == len(val_idx) and np.array_equal(known[1], data.y[val_idx])):
+            known = None
         return {part: {"ids": data.ids[idx], "y": data.y[idx],
-                       "probs": module.predict_arrays(data.X[idx], inference_batch(protocol))}
+                       "probs": known[0] if part == "val" and known is not None else
+                       module.predict_arrays(data.X[idx], inference_batch(protocol))}
                 for part, idx in (("val", val_idx), ("test", test_idx))}
 
 
