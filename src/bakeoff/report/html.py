@@ -123,9 +123,11 @@ GLOSSARY = {
     "FLOPs / sample": "Floating-point operations of one forward pass of one sample (a multiply-add counts 2).",
     "training time (s)": "Wall-clock time to train one run, mean over runs.",
     "device-hours": "Training time multiplied by the devices it used, mean over runs.",
-    "peak memory (MB)": "Most memory the run's device held while training.",
-    "latency (ms / sample)": "Inference time per sample at the study's batch size, after warm-up, median of repeats.",
-    "throughput (samples / s)": "Samples predicted per second at the study's batch size, after warm-up.",
+    "peak memory (MB)": "Most memory the run held while training: allocated on the GPU, or the process's peak "
+                        "resident memory on a CPU (which includes the data held in memory).",
+    "latency (ms / sample)": "Time to predict one sample (batch 1), after warm-up, median of repeats.",
+    "throughput (samples / s)": "Samples predicted per second at the study's batch size, after warm-up, median of "
+                                "repeats.",
 }
 
 
