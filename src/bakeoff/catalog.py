@@ -8,6 +8,8 @@ build them (``bakeoff.models.builtin``, ``bakeoff.models.seg_models``, ``bakeoff
 
 from __future__ import annotations
 
+import difflib
+
 BUILTIN_MODELS = ("simple_cnn3d", "se_resnet", "resnet_seg", "vit_v_net")
 
 # loss name -> the kinds of task it fits (bakeoff.losses.register_loss)
@@ -20,3 +22,9 @@ BUILTIN_LOSSES: dict[str, tuple[str, ...]] = {
 # the kinds of task in words, for messages
 KIND_WORDS = {"binary": "binary classification (one logit)", "multiclass": "multi-class / ordinal classification",
               "dense": "segmentation and particle picking"}
+
+
+def did_you_mean(name: str, candidates: list[str], prefix: str = "") -> str:
+    """' (did you mean 'a', 'b'?)' for up to three close matches of ``name`` (each with ``prefix``), else ''."""
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(prefix + c) for c in close)}?)" if close else ""

@@ -8,7 +8,6 @@ come from the contender. Unknown parameters are errors that list the valid ones.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 import importlib
 import inspect
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from bakeoff.catalog import did_you_mean
 from bakeoff.components import call_checked
 from bakeoff.errors import BakeoffError
 
@@ -128,16 +128,16 @@ def resolve(model: str) -> ModelSpec:
         provider, name = "bakeoff", model
     if provider == "bakeoff":
         if name not in _REGISTRY:
-            raise BakeoffError(f"unknown model {model!r}{_suggest(name, list(_REGISTRY), 'bakeoff:')}; "
+            raise BakeoffError(f"unknown model {model!r}{did_you_mean(name, list(_REGISTRY), 'bakeoff:')}; "
                                f"expected a registered model: `bakeoff list models` lists them")
     elif provider == "monai":
         names = _monai_names()
         if name not in names:
-            raise BakeoffError(f"unknown MONAI network {model!r}{_suggest(name, names, 'monai:')}")
+            raise BakeoffError(f"unknown MONAI network {model!r}{did_you_mean(name, names, 'monai:')}")
     elif provider == "timm":
         timm = _import("timm", "timm")
         if not timm.is_model(name):
-            raise BakeoffError(f"unknown timm model {model!r}{_suggest(name, timm.list_models(), 'timm:')}")
+            raise BakeoffError(f"unknown timm model {model!r}{did_you_mean(name, timm.list_models(), 'timm:')}")
     else:
         provider = model.rsplit(":", 1)[0]
         name = model.rsplit(":", 1)[1]
@@ -145,11 +145,6 @@ def resolve(model: str) -> ModelSpec:
             raise BakeoffError(f"model {model!r}: expected 'bakeoff:NAME', 'monai:NAME', 'timm:NAME' or "
                                f"'package.module:callable'")
     return ModelSpec(provider, name)
-
-
-def _suggest(name: str, candidates: list[str], prefix: str) -> str:
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(prefix + c) for c in close)}?)" if close else ""
 
 
 def _import(module: str, extra: str):

@@ -12,14 +12,10 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from bakeoff.catalog import did_you_mean
 from bakeoff.errors import BakeoffError
 from bakeoff.tasks.base import task_class
 from bakeoff.tasks.metric import REGISTRY, load_user_metrics, metric_info
-
-
-def _close(name: str, candidates: list[str], prefix: str = "") -> str:
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(prefix + c) for c in close)}?)" if close else ""
 
 
 def check_models(cfg: Any) -> None:
@@ -32,7 +28,7 @@ def check_models(cfg: Any) -> None:
             provider, model = "bakeoff", c.model
         if provider == "bakeoff" and model not in BUILTIN_MODELS:
             raise BakeoffError(f"contenders.{name}.model: unknown model {c.model!r}"
-                               f"{_close(model, list(BUILTIN_MODELS), 'bakeoff:')}; expected a registered model: "
+                               f"{did_you_mean(model, list(BUILTIN_MODELS), 'bakeoff:')}; expected a registered model: "
                                f"`bakeoff list models` lists them")
 
 
@@ -51,7 +47,7 @@ def check_losses(cfg: Any) -> None:
         if ":" in loss or loss in own:
             continue
         if loss not in BUILTIN_LOSSES:
-            raise BakeoffError(f"{where}.loss.name: unknown loss {loss!r}{_close(loss, [*BUILTIN_LOSSES, *own])}; "
+            raise BakeoffError(f"{where}.loss.name: unknown loss {loss!r}{did_you_mean(loss, [*BUILTIN_LOSSES, *own])}; "
                                f"expected one of {fits} or package.module:callable")
         if kind not in BUILTIN_LOSSES[loss]:
             words = " or ".join(KIND_WORDS.get(k, k) for k in BUILTIN_LOSSES[loss])

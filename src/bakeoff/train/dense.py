@@ -172,9 +172,6 @@ class DenseModule(BakeoffModule):
         self._reset("train")
         return metrics
 
-    def on_selected(self) -> None:
-        self.selected_val = self._epoch_val
-
     def resume_state(self) -> dict[str, Any]:
         """The selected epoch's validation predictions, as tensors (the checkpoint loads ``weights_only``)."""
         sel = self.selected_val
