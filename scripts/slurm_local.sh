@@ -25,6 +25,10 @@ start() {
 ClusterName=bakeoff
 SlurmctldHost=$host
 AuthType=auth/munge
+# a requeued (pre-empted) job waits cred_expire seconds before it starts again (default 120): the tests requeue
+AuthInfo=cred_expire=10
+# and then for the next scheduling pass (defaults: 60 s main, 30 s backfill)
+SchedulerParameters=sched_interval=2,bf_interval=2
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
