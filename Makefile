@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/bakeoff run examples/spots3d.yaml --out $(OUT)
 
+# two pytest workers (pytest-xdist) on 2 cores: most tests wait on subprocesses, Ray, SLURM or a browser part
+# of the time; the tests that drive SLURM, Ray or several processes run in one worker, one after another
+# (tests/conftest.py); TEST_WORKERS=0 runs everything in this process
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 # the fast loop (under 2 minutes on 2 cores): every package's own tests without the slow and engine ones
 # (markers in tests/conftest.py): config, the layer contract, data, models, losses, tasks, train, stats,

@@ -66,6 +66,13 @@ SLOW_TESTS = ("test_cpu_reruns_are_bit_identical_and_recorded", "test_kfold_stud
               "test_compile_reports_its_time_apart_and_trains", "test_names_at_the_edge_train_and_write_only_under_out")
 
 
+# `make test` runs two pytest-xdist workers (--dist loadgroup). These share one machine-wide engine and run in
+# one worker, one after another: the SLURM cluster (one slurmctld, restarted by the fixture), a local Ray (a
+# second ``ray.init()`` joins the Ray already running instead of starting its own) and DDP process groups.
+SERIAL_FILES = ("test_slurm.py", "test_environment.py", "test_executor.py", "test_multi_device.py", "test_gpu.py")
+SERIAL_TESTS = ("test_a_local_ray_takes_every_datasets_runs_at_once",)
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         name = Path(str(item.fspath)).name
@@ -73,3 +80,5 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
             item.add_marker(pytest.mark.engine)
         if name in SLOW_FILES or item.originalname in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+        if name in SERIAL_FILES or item.originalname in SERIAL_TESTS or "slurm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("engines"))
