@@ -73,6 +73,23 @@ def test_a_user_metric_is_used_like_a_built_in_one(tmp_path, tiny_raw, labmetric
     mine = intervals[intervals["metric"] == "sens_at_spec90"]
     assert len(mine) == len(df) and (mine["ci_low"] <= mine["value"]).all() and (mine["value"] <= mine["ci_high"]).all()
 
+    # the metric's code changes under the same name: the report computes it again, not the kept scores
+    import importlib
+
+    from bakeoff.report.build import rebuild_report
+
+    module = tmp_path / "labmetrics.py"
+    module.write_text(LAB_METRICS.replace("return float(np.mean(probs[y == 1] > thr))",
+                                          "return float(np.mean(probs[y == 1] >= thr)) / 2"))
+    importlib.reload(labmetrics)
+    rebuild_report(out, make_plots=False)
+    again = pd.read_csv(out / "results.csv")
+    for _, r in again.iterrows():
+        preds = np.load(out / "runs" / r["contender"] / r["run_id"] / "predictions.npz")
+        assert r["test_sens_at_spec90"] == pytest.approx(labmetrics.sens_at_spec90(preds["test_y"], preds["test_probs"]),
+                                                         abs=1e-12)
+    assert not np.allclose(again["test_sens_at_spec90"], df["test_sens_at_spec90"])
+
 
 @pytest.mark.parametrize("ref, match", [
     ("labmetrics:multiclass_only", r"evaluation.metrics\[0\]: labmetrics:multiclass_only is a metric for "

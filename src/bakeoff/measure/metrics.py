@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.errors import BakeoffError
+
 Task = Any  # a bakeoff.tasks.Task, passed in: measure sits below tasks and never imports them
 
 PARTS = ("val", "test")
@@ -85,8 +87,18 @@ def _score_key(task: Task, source: Path) -> str | None:
     if not source.exists():
         return None
     st = source.stat()
-    return json.dumps({"task": task.name, "settings": settings, "predictions": [st.st_size, st.st_mtime_ns]},
-                      sort_keys=True, default=list)
+    key = {"task": task.name, "settings": settings, "predictions": [st.st_size, st.st_mtime_ns]}
+    code = {n: src for n in task.metric_names if (src := getattr(_metric_or_none(task, n), "source", None))}
+    if code:  # a user metric whose code changed since the scores were kept: computed again
+        key["code"] = code
+    return json.dumps(key, sort_keys=True, default=list)
+
+
+def _metric_or_none(task: Task, name: str) -> Any:
+    try:
+        return task.metric(name)
+    except BakeoffError:  # a name the task does not resolve has no code of its own to key on
+        return None
 
 
 Scored = dict[str, tuple[dict[str, Any], np.ndarray]]

@@ -50,6 +50,8 @@ class Metric:
     # the range the metric's values lie in ((0, inf) for a distance); None: unbounded or not declared.
     # Intervals of a contender's own score stay inside it (logit scale), differences inside +-(hi - lo)
     bounds: tuple[float, float] | None = None
+    # a user metric's code (SHA-256 of its function's source): kept scores computed by other code are stale
+    source: str | None = None
 
     @property
     def resamplable(self) -> bool:
@@ -161,11 +163,22 @@ def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: I
 
         doc = description or " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split())
         m = register(Metric(name or fn.__name__, higher_is_better, not needs_threshold, doc, update, compute,
-                            bounds=tuple(bounds) if bounds is not None else None), tasks)
+                            bounds=tuple(bounds) if bounds is not None else None, source=_source_hash(fn)), tasks)
         fn.metric = m  # type: ignore[attr-defined]
         return fn
 
     return wrap
+
+
+def _source_hash(fn: Callable) -> str | None:
+    """SHA-256 of a function's source text (None where Python cannot read it, e.g. defined in a REPL)."""
+    import hashlib
+    import inspect
+
+    try:
+        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
+    except (OSError, TypeError):
+        return None
 
 
 def load_user_metrics(refs: Iterable[str], where: str = "evaluation.metrics") -> list[Metric]:
