@@ -24,6 +24,7 @@ def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int =
     """Per-sample latency at batch 1 and throughput at ``batch_size``, both as medians over ``repeats``;
     ``forward`` (default: the model) is what is timed, e.g. the network at the run's precision."""
     model.eval()
+    others = _OtherCpu()
     p = next(model.parameters())
     device = p.device
     example = example.to(p.dtype) if p.is_floating_point() else example
@@ -51,11 +52,54 @@ def measure_inference(model: nn.Module, example: torch.Tensor, batch_size: int =
             results["throughput_per_s"] = bs / med
             results["batch_latency_ms"] = med * 1e3
     results["speed_batch_size"] = batch_size
-    if hasattr(os, "getloadavg"):  # other work on the machine while timing (1-minute load per usable core)
+    share = others.share()
+    if share is not None:  # other work on the machine while timing
+        results["others_cpu_share"] = share
+    elif hasattr(os, "getloadavg"):  # (no /proc/stat: the 1-minute load, which also counts this run's training)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         results["load_per_core"] = os.getloadavg()[0] / max(cores, 1)
     results["flops_per_sample"] = count_flops(forward, example[:1].to(device))
     return results
+
+
+def _busy_jiffies() -> tuple[int, int] | None:
+    """(busy clock ticks over every CPU, the number of CPUs) from Linux's /proc/stat; None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    vals = [int(v) for v in lines[0].split()[1:9]]  # user nice system idle iowait irq softirq steal
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return sum(vals) - vals[3] - vals[4], max(cpus, 1)
+
+
+MIN_WINDOW_S = 0.1  # the shortest window over which other processes' CPU use is read
+
+
+class _OtherCpu:
+    """The share of the machine's CPU time that other processes used between construction and ``share()``:
+    every CPU's busy time (/proc/stat) less this process's own (all its threads), over the wall time times
+    the CPUs. The 1-minute load average used before counted this run's own training just finished, and
+    called a quiet 2-core machine busy. (No library reports other processes' CPU use over an interval.)"""
+
+    def __init__(self) -> None:
+        self.start = _busy_jiffies()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def share(self) -> float | None:
+        if self.start is None:
+            return None
+        wall = time.perf_counter() - self.wall
+        if wall < MIN_WINDOW_S:  # a tiny network's timing: too short for clock ticks (10 ms) to say much;
+            time.sleep(MIN_WINDOW_S - wall)  # idle, this process leaves the CPUs to whatever else runs
+            wall = time.perf_counter() - self.wall
+        end = _busy_jiffies()
+        if end is None:
+            return None
+        busy = (end[0] - self.start[0]) / os.sysconf("SC_CLK_TCK")
+        own = time.process_time() - self.cpu
+        return float(min(max((busy - own) / (wall * end[1]), 0.0), 1.0))
 
 
 def count_flops(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float | None:
