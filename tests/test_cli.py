@@ -505,3 +505,30 @@ def test_check_names_a_file_mistake_before_reading_any_data(tmp_path, tiny_raw):
     del tiny_raw["evaluation"]["primary"]
     proc = bakeoff("check", write_study(tmp_path / "s.yaml", tiny_raw))
     assert proc.returncode == 2 and "not_there.npz" in proc.stderr, proc.stderr  # then the data, as before
+
+
+def test_the_study_eta_counts_down_within_a_run():
+    """The ETA moves with each epoch of the run in flight (its own pace), not only when a run finishes; the
+    runs to come are counted at their contender's time."""
+    from bakeoff.cli import RunProgress
+    from bakeoff.runs import events as ev
+    from bakeoff.runs.spec import RunSpec
+
+    plan = [RunSpec(c, s, 0, f"h{c}{s}") for c in ("a", "b") for s in (0, 1)]
+    clock = [0.0]
+    progress = RunProgress(plan)
+    progress._clock = lambda: clock[0]
+    assert progress.eta() == ""  # nothing known yet
+    progress(ev.Started(plan[0]))
+    clock[0] = 2.0
+    progress(ev.EpochDone(plan[0], 1, 4, {}))  # 2 s an epoch: 6 s left of this run, 8 s for each of 3 more
+    assert progress.eta() == "ETA 30 s"
+    clock[0] = 6.0
+    progress(ev.EpochDone(plan[0], 3, 4, {}))
+    assert progress.eta() == "ETA 26 s"
+    clock[0] = 8.0
+    progress(ev.Finished(plan[0], {"status": "done"}))
+    assert progress.eta() == "ETA 24 s"  # a's mean 8 s, for the three runs to come
+    progress(ev.Started(plan[1]))
+    clock[0] = 11.0
+    assert progress.eta() == "ETA 21 s"  # the run in flight: its contender's 8 s less the 3 s it has had

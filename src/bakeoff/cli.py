@@ -130,8 +130,8 @@ def run(
 class RunProgress:
     """What a running study (or suite) shows: on a terminal, rich bars (runs done of the total with an ETA,
     and the current run's epochs); otherwise plain timestamped lines, one at every run start and end and at
-    most one a minute in between, so a log file says how far it got. The ETA: the mean time of the runs
-    finished in this process, times the runs left, divided by the runs seen in flight at once."""
+    most one a minute in between, so a log file says how far it got. The ETA (``eta``) counts down within
+    a run: the runs in flight at their own pace so far, the runs to come at their contender's mean time."""
 
     def __init__(self, plan: list[Any] | None, quiet_s: float = 60.0) -> None:
         import time
@@ -151,6 +151,7 @@ class RunProgress:
         self.finished: set[tuple[str, str]] = set()
         self.queued: dict[str, str] = {}
         self.in_flight_max = 1
+        self.pace: dict[tuple[str, str], tuple[int, int, str]] = {}  # in flight: (epochs done, epochs, contender)
         self._protocols: dict[tuple[str, str], Any] = {}
         self._clock = time.monotonic
         self._last_line = self._clock()
@@ -174,18 +175,39 @@ class RunProgress:
             self._last_line = self._clock()
 
     def eta(self) -> str:
-        """Each run not finished at its contender's mean time so far (any contender's before one of its own
-        has finished), divided by the runs seen in flight at once."""
+        """The time left: a run in flight takes what its epochs so far say it still needs (elapsed x epochs
+        left / epochs done; before its first epoch, its contender's mean time less what has elapsed); a run
+        to come takes its contender's mean time (finished runs', else the in-flight runs' projected totals;
+        any contender's before one of its own is known); the sum divided by the runs seen in flight at
+        once. Empty until some run has finished or reported an epoch."""
         from statistics import fmean
 
-        if not self.durations or self.total is None:
+        if self.total is None:
             return ""
-        overall = sum(d for ds in self.durations.values() for d in ds) / sum(map(len, self.durations.values()))
+        now = self._clock()
+        projected: dict[str, list[float]] = {}  # contender -> in-flight runs' projected total times
+        for key, (done, epochs, contender) in self.pace.items():
+            if key in self.started and done > 0:
+                projected.setdefault(contender, []).append((now - self.started[key]) * epochs / done)
+        means = {c: fmean(ds) for c, ds in self.durations.items() if ds}
+        means.update({c: fmean(ts) for c, ts in projected.items() if c not in means})
+        if not means:
+            return ""
+        overall = fmean(means.values())
+
+        def left_of(key: tuple[str, str], contender: str) -> float:
+            done, epochs, _ = self.pace.get(key, (0, 0, contender))
+            if key in self.started and done > 0:
+                return (now - self.started[key]) * (epochs - done) / done
+            if key in self.started:
+                return max(means.get(contender, overall) - (now - self.started[key]), 0.0)
+            return means.get(contender, overall)
+
         if self.plan:
-            left = [r.contender for r in self.plan if (r.key, r.hash) not in self.finished]
-            seconds = sum(fmean(self.durations[c]) if self.durations.get(c) else overall for c in left)
+            seconds = sum(left_of((r.key, r.hash), r.contender) for r in self.plan if (r.key, r.hash) not in self.finished)
         else:
-            seconds = overall * max(0, self.total - self.done)
+            seconds = sum(left_of(k, self.pace[k][2] if k in self.pace else "") for k in self.started) + \
+                overall * max(0, self.total - self.done - len(self.started))
         seconds /= self.in_flight_max
         return f"ETA {seconds / 60:.0f} min" if seconds >= 90 else f"ETA {seconds:.0f} s"
 
@@ -251,12 +273,17 @@ class RunProgress:
         elif isinstance(e, ev.EpochDone):
             monitor = self._monitor(e.run)
             shown = f"{monitor} {e.metrics[monitor]:.3f}" if monitor in e.metrics else ""
+            self.pace[(e.run.key, e.run.hash)] = (e.epoch, e.epochs, e.run.contender)
             self.bar.update(self.current, completed=e.epoch, total=e.epochs, info=shown)
+            eta = self.eta()
+            if eta:
+                self.bar.update(self.overall, info=eta)
             if not self.terminal and self._clock() - self._last_line >= self.quiet_s:
                 self.say(f"{e.run.key}: epoch {e.epoch}/{e.epochs} {shown} ({self.where()})")
         elif isinstance(e, (ev.Finished, ev.Skipped)):
             self.done += 1
             t0 = self.started.pop((e.run.key, e.run.hash), None)
+            self.pace.pop((e.run.key, e.run.hash), None)
             self.finished.add((e.run.key, e.run.hash))
             if isinstance(e, ev.Finished) and t0 is not None:
                 self.durations.setdefault(e.run.contender, []).append(self._clock() - t0)
