@@ -32,6 +32,16 @@ def tiny_raw() -> dict[str, Any]:
     return copy.deepcopy(TINY_STUDY)
 
 
+# results.csv columns that are measured, not computed, and differ between two runs of the same study: times,
+# rates, memory, latency and whether the machine was busy while timing
+MEASURED = ("time", "per_s", "memory", "latency", "timing_note")
+
+
+def computed_columns(df: Any) -> Any:
+    """The columns of a results table that two runs of one study must agree on (not ``MEASURED``)."""
+    return df[[c for c in df.columns if not any(t in c for t in MEASURED)]]
+
+
 def write_study(path: Path, raw: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

@@ -13,10 +13,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import write_study
-
-TIMINGS = ("train_time_s", "wall_time_s", "train_samples_per_s", "peak_memory_mb", "latency_ms",
-           "throughput_per_s", "batch_latency_ms")
+from tests.conftest import computed_columns, write_study
 
 
 def _run(study, out, kill_at=None):
@@ -29,8 +26,7 @@ def _run(study, out, kill_at=None):
 
 
 def _results(out):
-    df = pd.read_csv(out / "results.csv")
-    return df[[c for c in df.columns if not any(t in c for t in TIMINGS)]]
+    return computed_columns(pd.read_csv(out / "results.csv"))
 
 
 @pytest.fixture(scope="module")

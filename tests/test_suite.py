@@ -18,9 +18,8 @@ import yaml
 from scipy import stats
 
 from bakeoff.stats.meta import across_datasets
+from tests.conftest import computed_columns
 from tests.report.browser import check_suite_report
-
-TIMINGS = ("time", "per_s", "memory", "latency")
 
 
 def _cli(*args, kill_at=None):
@@ -34,7 +33,7 @@ def _cli(*args, kill_at=None):
 
 def _results(out: Path, name: str) -> pd.DataFrame:
     df = pd.read_csv(out / "datasets" / name / "results.csv")
-    return df[[c for c in df.columns if not any(t in c for t in TIMINGS)]]
+    return computed_columns(df)
 
 
 def _suite(tmp_path: Path) -> Path:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import computed_columns
 from tests.test_cli import bakeoff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,7 +156,7 @@ def test_fractional_gpus_pack_runs_onto_one_gpu_with_the_local_results(tmp_path,
     infos = [json.loads(p.read_text()) for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")]
     assert len(infos) == 4 and all(i["device"].startswith("cuda") for i in infos), [i["device"] for i in infos]
     assert len({i["pid"] for i in infos}) >= 2 and os.getpid() not in {i["pid"] for i in infos}
-    keep = [c for c in local.results.columns if not any(t in c for t in ("time", "per_s", "memory", "latency"))]
+    keep = list(computed_columns(local.results).columns)
     sort = ["contender", "seed", "fold"]
     mine = shared.results[keep].sort_values(sort).reset_index(drop=True)
     ref = local.results[keep].sort_values(sort).reset_index(drop=True)

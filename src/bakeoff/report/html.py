@@ -125,7 +125,9 @@ GLOSSARY = {
     "device-hours": "Training time multiplied by the devices it used, mean over runs.",
     "peak memory (MB)": "Most memory the run held while training: allocated on the GPU, or the process's peak "
                         "resident memory on a CPU (which includes the data held in memory).",
-    "latency (ms / sample)": "Time to predict one sample (batch 1), after warm-up, median of repeats.",
+    "latency (ms / sample)": "Time to predict one sample (batch 1), after warm-up, median of repeats; a run "
+                              "is flagged when other processes used over a quarter of the CPU time meanwhile, "
+                              "or its repeats spread over half their median.",
     "throughput (samples / s)": "Samples predicted per second at the study's batch size, after warm-up, median of "
                                 "repeats.",
 }
