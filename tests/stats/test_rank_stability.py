@@ -9,7 +9,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from bakeoff.stats.rank_stability import rank_stability, significance_map
+from bakeoff.stats.rank_stability import kendall_tau_b, rank_stability, significance_map
 from bakeoff.tasks import get_task
 
 TASK = get_task("binary_classification")
@@ -66,6 +66,18 @@ def test_full_data_values_and_ranks_equal_sklearn_and_scipy():
     brier = {c: np.mean([brier_score_loss(p["y"], p["probs"]) for p in runs.values()]) for c, runs in parts.items()}
     assert not rb["higher_is_better"]
     assert [rb["rank"][c] for c in parts] == list(stats.rankdata([brier[c] for c in parts]))
+
+
+def test_kendall_tau_b_equals_scipy_for_every_replicate_ties_included():
+    rng = np.random.default_rng(3)
+    for k in (2, 3, 5, 8):
+        x = stats.rankdata(rng.integers(0, 3, k))  # ties in the full-data ranking too
+        Y = np.stack([stats.rankdata(rng.integers(0, k, k)) for _ in range(200)], axis=1)
+        Y[:, 0] = 1.0  # every value tied: no tau (scipy gives nan)
+        got = kendall_tau_b(x, Y)
+        want = np.array([stats.kendalltau(x, Y[:, b]).statistic for b in range(Y.shape[1])])
+        np.testing.assert_allclose(got, want, atol=1e-12, equal_nan=True)
+        assert np.isnan(got[0])
 
 
 def test_significance_map_mirrors_the_verdicts():

@@ -10,7 +10,6 @@ noise plus Gaussian read noise. The generator is a pure function of its argument
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 SHAPE = (9, 11, 11)
 NEGATIVE_KINDS = ("background", "noise_peak", "off_centre", "blob")
@@ -43,6 +42,8 @@ def make_spots3d(
 
     # Nuclear background: an embryo-dependent level, a smooth texture and an intensity gradient.
     level = rng.uniform(80, 160, size=n) * (1 + 0.1 * (groups / max(embryos - 1, 1)))
+    from scipy.ndimage import gaussian_filter  # here: importing the data sources costs no scipy.ndimage
+
     texture = gaussian_filter(rng.normal(size=(n, *shape)), sigma=(0, 1.2, 2.0, 2.0))
     texture /= texture.std(axis=(1, 2, 3), keepdims=True) + 1e-12
     zz, yy, xx = np.meshgrid(*(np.arange(s, dtype=np.float64) - (s - 1) / 2 for s in shape), indexing="ij")

@@ -99,7 +99,9 @@ def summarize(df: pd.DataFrame, order: list[str],
         sub = done[done["contender"] == contender]
         if sub.empty:
             continue
-        for col in metric_columns(done):
+        columns = metric_columns(done)
+        spreads = seed_and_fold_std(sub, columns)
+        for col in columns:
             v = sub[col].to_numpy(dtype=float)
             given = intervals.get(col, {}).get(contender)
             if given:
@@ -112,22 +114,23 @@ def summarize(df: pd.DataFrame, order: list[str],
             rows.append({"contender": contender, "metric": col, "n": int((~np.isnan(v)).sum()),
                          "mean": float(np.nanmean(v)) if np.any(~np.isnan(v)) else np.nan,
                          "std": float(np.nanstd(v, ddof=1)) if (~np.isnan(v)).sum() > 1 else np.nan,
-                         **seed_and_fold_std(sub, col),
+                         **spreads[col],
                          "ci_low": lo, "ci_high": hi, "ci_method": method})
     return pd.DataFrame(rows)
 
 
-def seed_and_fold_std(runs: pd.DataFrame, col: str) -> dict[str, float]:
-    """With several seeds and folds: the spread across seeds (mean over folds of the per-fold std) and
-    across folds (std of the per-fold means over seeds), reported apart since they answer different
-    questions (training randomness vs which samples were held out)."""
-    grid = runs.pivot_table(index="fold", columns="seed", values=col, aggfunc="first")
-    out = {"std_seed": np.nan, "std_fold": np.nan}
-    if grid.shape[1] > 1:
-        out["std_seed"] = float(grid.std(axis=1, ddof=1).mean())
-    if grid.shape[0] > 1:
-        out["std_fold"] = float(grid.mean(axis=1).std(ddof=1))
-    return out
+def seed_and_fold_std(runs: pd.DataFrame, cols: list[str]) -> dict[str, dict[str, float]]:
+    """Per column, with several seeds and folds: the spread across seeds (mean over folds of the per-fold
+    std) and across folds (std of the per-fold means over seeds), reported apart since they answer
+    different questions (training randomness vs which samples were held out). Missing values are left
+    out; a spread needs two values (one grouping of every column at once, not a pivot per column)."""
+    nan = {"std_seed": np.nan, "std_fold": np.nan}
+    if runs.empty or not cols:
+        return {c: dict(nan) for c in cols}
+    grid = runs.groupby(["fold", "seed"])[cols].first().astype(float)  # first non-missing, as a pivot
+    by_fold = grid.groupby(level="fold")
+    std_seed, std_fold = by_fold.std(ddof=1).mean(), by_fold.mean().std(ddof=1)
+    return {c: {"std_seed": float(std_seed[c]), "std_fold": float(std_fold[c])} for c in cols}
 
 
 def paired_differences(df: pd.DataFrame, baseline: str, metric: str) -> dict[str, dict[str, float]]:

@@ -6,9 +6,9 @@ draw for every contender, since they share the test set) and, with several seeds
 draw for every contender, since runs are paired by seed); a contender's value is the mean over the drawn
 runs of its metric under the drawn unit weights (the metric's registered per-unit form, as everywhere in
 bakeoff). Ranks per replicate (1 = best, ties averaged, ``scipy.stats.rankdata``) give each contender's
-rank distribution; Kendall's tau (``scipy.stats.kendalltau``) between the full-data ranking and each
-replicate's says how much the ranking as a whole moves. challengeR itself is an R package; nothing in
-Python computes this, hence this module (the ranks and tau come from scipy)."""
+rank distribution; Kendall's tau-b between the full-data ranking and each replicate's (as
+``scipy.stats.kendalltau``, computed for all replicates at once) says how much the ranking as a whole
+moves. challengeR itself is an R package; nothing in Python computes this, hence this module."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def rank_stability(task: Any, parts: dict[str, dict[tuple[int, int], dict[str, A
         reps.append(ranks_of(values(W, S)))
     ranks = np.concatenate(reps, axis=1)  # (contenders, n_boot)
     k = len(contenders)
-    taus = np.array([stats.kendalltau(full_ranks, ranks[:, b]).statistic for b in range(ranks.shape[1])])
+    taus = kendall_tau_b(full_ranks, ranks)
     taus = taus[np.isfinite(taus)]
     # share of replicates at each rank 1..k (a tie between ranks r and r+1 counts half to each)
     counts = np.zeros((k, k))
@@ -98,6 +98,19 @@ def rank_stability(task: Any, parts: dict[str, dict[tuple[int, int], dict[str, A
                    (" and of the seeds" if resample_seeds and len(seeds) > 1 else "") +
                    ", shared by all contenders; Kendall's tau against the full-data ranking (challengeR)"),
     }
+
+
+def kendall_tau_b(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-b between the ranking ``x`` (k,) and each column of ``Y`` (k, B); nan where either has
+    every value tied. ``scipy.stats.kendalltau`` takes one pair per call (1000 replicates cost 0.6 s);
+    for k contenders tau-b is the sum of sign products over the k(k-1)/2 pairs over the root of the
+    product of the numbers of untied pairs, computed here for all replicates at once (tested against scipy)."""
+    i, j = np.triu_indices(len(x), 1)
+    sx = np.sign(np.asarray(x, float)[i] - np.asarray(x, float)[j])[:, None]
+    sy = np.sign(Y[i] - Y[j])
+    den = np.sqrt(np.abs(sx).sum(axis=0) * np.abs(sy).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (sx * sy).sum(axis=0) / np.where(den > 0, den, 1), np.nan)
 
 
 def significance_map(pairs: list[dict[str, Any]], contenders: list[str]) -> dict[str, Any]:
