@@ -111,13 +111,15 @@ class Task(ABC):
         """What the kept tables depend on besides the predictions (None: tables are not kept)."""
         return None
 
-    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-        """Every metric of one prediction per sample (truth ``y``, ``probs``: probabilities, or the predicted
-        values of regression), each from its registered ``Metric`` (the training loop's validation scores)."""
+    def metrics(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5,
+                names: list[str] | None = None) -> dict[str, float]:
+        """Every metric (or those in ``names``) of one prediction per sample (truth ``y``, ``probs``:
+        probabilities, or the predicted values of regression), each from its registered ``Metric`` (the
+        training loop's validation scores; the training scores need only the primary metric)."""
         from bakeoff.tasks.metric import tables_for
 
         part = {"y": np.asarray(y), "probs": np.asarray(probs)}
-        metrics = {name: self.metric(name) for name in self.metric_names}
+        metrics = {name: self.metric(name) for name in self.metric_names if names is None or name in names}
         tables = tables_for(metrics, part, self, threshold)
         ones = np.ones((1, len(part["y"])))
         return {name: float(m.weighted(tables[name], ones)[0]) for name, m in metrics.items()}
