@@ -21,8 +21,10 @@ def sens_at_spec90(y, probs):
     neg = np.sort(probs[y == 0])
     if len(neg) == 0 or not (y == 1).any():
         return 0.0
-    thr = neg[int(np.ceil(0.9 * len(neg))) - 1]
-    return float(np.mean(probs[y == 1] > thr))
+    return float(np.mean(probs[y == 1] > _cut(neg)))
+
+def _cut(neg):
+    return neg[int(np.ceil(0.9 * len(neg))) - 1]
 
 @bakeoff.register_metric(higher_is_better=False, tasks=["multiclass_classification"])
 def multiclass_only(y, probs):
@@ -73,14 +75,15 @@ def test_a_user_metric_is_used_like_a_built_in_one(tmp_path, tiny_raw, labmetric
     mine = intervals[intervals["metric"] == "sens_at_spec90"]
     assert len(mine) == len(df) and (mine["ci_low"] <= mine["value"]).all() and (mine["value"] <= mine["ci_high"]).all()
 
-    # the metric's code changes under the same name: the report computes it again, not the kept scores
+    # the metric's code changes under the same name, here only a helper beside it: the report computes it
+    # again, not the kept scores
     import importlib
 
     from bakeoff.report.build import rebuild_report
 
     module = tmp_path / "labmetrics.py"
-    module.write_text(LAB_METRICS.replace("return float(np.mean(probs[y == 1] > thr))",
-                                          "return float(np.mean(probs[y == 1] >= thr)) / 2"))
+    module.write_text(LAB_METRICS.replace("return neg[int(np.ceil(0.9 * len(neg))) - 1]",
+                                          "return neg[int(np.ceil(0.5 * len(neg))) - 1]"))
     importlib.reload(labmetrics)
     rebuild_report(out, make_plots=False)
     again = pd.read_csv(out / "results.csv")

@@ -50,7 +50,7 @@ class Metric:
     # the range the metric's values lie in ((0, inf) for a distance); None: unbounded or not declared.
     # Intervals of a contender's own score stay inside it (logit scale), differences inside +-(hi - lo)
     bounds: tuple[float, float] | None = None
-    # a user metric's code (SHA-256 of its function's source): kept scores computed by other code are stale
+    # a user metric's code (SHA-256 of its module's source): kept scores computed by other code are stale
     source: str | None = None
 
     @property
@@ -171,14 +171,19 @@ def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: I
 
 
 def _source_hash(fn: Callable) -> str | None:
-    """SHA-256 of a function's source text (None where Python cannot read it, e.g. defined in a REPL)."""
+    """SHA-256 of the source text of the module that defines a function (so that an edited helper or
+    constant beside it counts as a change too; an edit elsewhere in that module only costs recomputing the
+    scores from the saved predictions), else of the function alone (a notebook cell), else None (a REPL).
+    Code the function imports from other modules is not covered."""
     import hashlib
     import inspect
 
-    try:
-        return hashlib.sha256(inspect.getsource(fn).encode()).hexdigest()
-    except (OSError, TypeError):
-        return None
+    for obj in (inspect.getmodule(fn), fn):
+        try:
+            return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            continue
+    return None
 
 
 def load_user_metrics(refs: Iterable[str], where: str = "evaluation.metrics") -> list[Metric]:
