@@ -115,21 +115,24 @@ SEQ_NULLS = [s for s in SEQUENTIAL_SCENARIOS if s.expect == "null"]
 SEQ_POWER = [s for s in SEQUENTIAL_SCENARIOS if s.expect == "power"]
 
 
+@pytest.mark.parametrize("max_seeds", [10, 15])
 @pytest.mark.parametrize("scenario", SEQ_NULLS, ids=_ids(SEQ_NULLS))
-def test_the_sequential_procedure_holds_alpha_over_all_its_looks(scenario):
-    rates = run_sequential(scenario, 300, max_seeds=10, seed=1)
-    print(f"{scenario.name}: false better/worse {rates['better']:.3f} over the whole procedure; stopped futile "
+def test_the_sequential_procedure_holds_alpha_over_all_its_looks(scenario, max_seeds):
+    rates = run_sequential(scenario, 300, max_seeds=max_seeds, seed=1)
+    print(f"{scenario.name}, at most {max_seeds} seeds: false better/worse {rates['better']:.3f} over the whole procedure; stopped futile "
           f"{rates['futile']:.2f}, at the budget {rates['budget']:.2f}; mean seeds {rates['mean_seeds']:.2f}")
     assert rates["better"] <= BOUND, rates
 
 
+@pytest.mark.parametrize("max_seeds, share", [(10, 0.75), (15, 0.70)])
 @pytest.mark.parametrize("scenario", SEQ_POWER, ids=_ids(SEQ_POWER))
-def test_the_sequential_procedure_needs_fewer_runs_than_the_fixed_design_of_equal_power(scenario):
-    rates = run_sequential(scenario, 200, max_seeds=10, seed=1)
+def test_the_sequential_procedure_needs_fewer_runs_than_the_fixed_design_of_equal_power(scenario, max_seeds, share):
+    """The saving grows with the power the budget buys: at most 10 seeds (power about 0.95) this design
+    saves 26-29 % against the fixed design of equal power, at most 15 (power about 0.97-0.98) 36-43 %
+    (issue 22 asked for 30 %; docs/statistics.md gives the figures for other effects and Pocock spending)."""
+    rates = run_sequential(scenario, 200, max_seeds=max_seeds, seed=1)
     fixed = fixed_seeds_for_power(scenario, rates["a_better"], 200, seed=2)
-    print(f"{scenario.name}: power {rates['a_better']:.3f} with {rates['mean_seeds']:.2f} seeds on average; the "
-          f"fixed design of equal power needs {fixed} seeds")
+    print(f"{scenario.name}, at most {max_seeds} seeds: power {rates['a_better']:.3f} with {rates['mean_seeds']:.2f} "
+          f"seeds on average; the fixed design of equal power needs {fixed} seeds")
     assert rates["better"] - rates["a_better"] <= ALPHA / 2
-    # issue 22 asked for 30 % fewer; with looks at the estimated information this design saves 26-29 % here
-    # (docs/statistics.md gives the figures for other effects and the Pocock spending)
-    assert fixed is not None and rates["mean_seeds"] <= 0.75 * fixed, (rates, fixed)
+    assert fixed is not None and rates["mean_seeds"] <= share * fixed, (rates, fixed)
