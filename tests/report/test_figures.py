@@ -72,3 +72,17 @@ def test_costs_read_with_significant_digits_and_few_engineering_ticks(monkeypatc
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     assert 2 <= len(labels) <= 6 and all(len(x) <= 6 for x in labels), labels  # "35m", "37.5m": no run-ons
+
+
+def test_the_significance_map_makes_room_for_the_longest_names(tmp_path):
+    """Two contenders with 64-character names (the longest a study accepts): the figure grows with them, so
+    matplotlib lays it out (no "Tight layout not applied" warning in the user's terminal; fails without:
+    the CI log showed it for the names-at-the-edge study)."""
+    import warnings
+
+    names = ["a" * 64, "b" * 63 + "."]
+    cells = {a: {b: None if a == b else "inconclusive" for b in names} for a in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = plots.significance_plot({"contenders": names, "cells": cells}, "auroc", tmp_path)
+    assert path.is_file() and path.with_suffix(".svg").is_file()

@@ -322,7 +322,8 @@ def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
     names = sig["contenders"]
     k = len(names)
     img = np.ones((k, k, 3))
-    fig, ax = plt.subplots(figsize=(1.0 * k + 3.2, 0.9 * k + 1.6))
+    longest = max((len(n) for n in names), default=0)  # names label both axes: room for them (up to 64 characters)
+    fig, ax = plt.subplots(figsize=(1.0 * k + 3.2 + 0.08 * longest, 0.9 * k + 1.6 + 0.04 * longest))
     for i, a in enumerate(names):
         for j, b in enumerate(names):
             v = sig["cells"][a][b]
