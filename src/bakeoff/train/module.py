@@ -117,10 +117,7 @@ class BakeoffModule(nn.Module):
         if part == "val":
             self._epoch_val = (probs, y)
         if len(np.unique(y)) > 1:
-            metrics = self.task.metrics(y, probs, self.threshold, names=names)
-            for k, v in metrics.items():
-                if names is None or k in names:
-                    out[f"{part}/{k}"] = v
+            out.update({f"{part}/{k}": v for k, v in self.task.metrics(y, probs, self.threshold, names=names).items()})
         self._reset(part)
         return out
 
