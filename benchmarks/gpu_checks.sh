@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check in one script, for a session lent a GPU machine (under 9 min on one H100): the
+# Every GPU check in one script, for a session lent a GPU machine (under 10 min on one H100): the
 # gpu-marked tests (every example study at tiny size with its defaults, 16-mixed and bf16-mixed; the
 # trainer API; reruns; a killed run resuming; fractional GPUs through Ray), then the benchmarks at
 # GPU-sized workloads, each section under its own time limit so one slow part cannot eat the others.
@@ -24,5 +24,7 @@ TAIL=30 section gpu_tests 250 python -m pytest -q -m gpu tests/gpu -p no:cachepr
 cd benchmarks
 section bench_workers 110 python bench_workers.py --gpu --epochs 8 --n 8000
 section bench_train 70 python bench_train_throughput.py --repeats 2 --n 6000
+# packing small runs (issue 27): 8 Simple CNN seeds fused by vmap, and CUDA graphs, against one after another
+section bench_packing 40 python bench_packing.py --seeds 8 --epochs 2 --n 6400 --pairs 3
 section bench_seg 60 python bench_seg_throughput.py --patch 128 --batch 16 --iters 60 --size 256 --precision 16-mixed --repeats 2
 section bench_timm 50 python bench_timm_throughput.py --size 160 --n 2048 --batch 64 --precision bf16-mixed --repeats 2

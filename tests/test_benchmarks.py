@@ -40,3 +40,17 @@ def test_the_training_benchmarks_pair_runs_and_make_one_table(tmp_path):
     lines = table.stdout.splitlines()
     assert table.returncode == 0 and len(lines) == 5, table.stdout  # header, the three workloads, the footer
     assert all(" bakeoff " in line for line in lines[1:4]) and "paired by repeat" in lines[4], table.stdout
+
+
+@pytest.mark.slow
+def test_packing_fuses_seeds_that_train_as_they_would_alone():
+    """bench_packing.py (run by gpu_checks.sh): K seeds fused by vmap, each with its own initialisation and data
+    order, end where the same K runs trained one after another end (dropout 0: float rounding only)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_packing.py"), "--cpu", "--seeds", "3",
+                          "--epochs", "2", "--n", "256", "--pairs", "2", "--dropout", "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.strip().startswith("fused:"))
+    assert "2 pairs" in line
+    drift = float(line.rsplit("runs alone ", 1)[1].split()[0])
+    assert drift < 1e-4, line

@@ -178,9 +178,12 @@ class RunProgress:
         """The time left: a run in flight takes what its epochs so far say it still needs (elapsed x epochs
         left / epochs done; before its first epoch, its contender's mean time less what has elapsed); a run
         to come takes its contender's mean time (finished runs', else the in-flight runs' projected totals;
-        any contender's before one of its own is known); the sum divided by the runs seen in flight at
-        once. Empty until some run has finished or reported an epoch."""
+        before one of its own is known, the timed contenders' scaled by FLOPs x epochs: ``run_time_guess``);
+        the sum divided by the runs seen in flight at once. Empty until some run has finished or reported an
+        epoch."""
         from statistics import fmean
+
+        from bakeoff.runs.status import contender_costs, run_time_guess
 
         if self.total is None:
             return ""
@@ -194,14 +197,15 @@ class RunProgress:
         if not means:
             return ""
         overall = fmean(means.values())
+        costs = contender_costs(self.plan) if self.plan else {}
 
         def left_of(key: tuple[str, str], contender: str) -> float:
             done, epochs, _ = self.pace.get(key, (0, 0, contender))
             if key in self.started and done > 0:
                 return (now - self.started[key]) * (epochs - done) / done
             if key in self.started:
-                return max(means.get(contender, overall) - (now - self.started[key]), 0.0)
-            return means.get(contender, overall)
+                return max(run_time_guess(contender, means, costs) - (now - self.started[key]), 0.0)
+            return run_time_guess(contender, means, costs)
 
         if self.plan:
             seconds = sum(left_of((r.key, r.hash), r.contender) for r in self.plan if (r.key, r.hash) not in self.finished)

@@ -29,6 +29,9 @@ class RunSpec:
     hash: str
     # the protocol after the study's shared settings, the contender's overrides and its tuned values
     protocol: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+    # FLOPs of one forward pass on one input, counted when the contender was checked before training: what
+    # the progress ETA scales a timed contender's runs by for a contender not timed yet (not in the hash)
+    flops: float | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -45,6 +48,13 @@ class RunSpec:
             raise ValueError(f"run {self.key} carries no protocol")
         return ProtocolConfig.model_validate(self.protocol)
 
+    def cost(self) -> float | None:
+        """The run's training work up to a constant shared by the study's runs: FLOPs per sample x epochs
+        (None when either is unknown)."""
+        epochs = (self.protocol or {}).get("epochs")
+        return self.flops * epochs if self.flops and isinstance(epochs, int) and epochs > 0 else None
+
     def to_json(self) -> dict[str, Any]:
-        return {"contender": self.contender, "seed": self.seed, "fold": self.fold, "hash": self.hash,
-                "protocol": self.protocol}
+        out = {"contender": self.contender, "seed": self.seed, "fold": self.fold, "hash": self.hash,
+               "protocol": self.protocol}
+        return out if self.flops is None else {**out, "flops": self.flops}

@@ -94,22 +94,42 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
     return out
 
 
+def run_time_guess(contender: str, means: dict[str, float], costs: dict[str, float | None]) -> float:
+    """How long a run of ``contender`` should take: its contender's mean time (``means``, non-empty); before
+    one is known, each timed contender's mean scaled by the runs' costs (``RunSpec.cost``: FLOPs per sample x
+    epochs) averaged over the timed contenders whose cost is known, else the mean of every contender's time.
+    Scaling matters when a small network's runs come first: a big one's are not guessed at its pace."""
+    from statistics import fmean
+
+    if contender in means:
+        return means[contender]
+    own = costs.get(contender)
+    scaled = [t * own / costs[c] for c, t in means.items() if own and costs.get(c)]
+    return fmean(scaled) if scaled else fmean(means.values())
+
+
+def contender_costs(runs: list[RunSpec]) -> dict[str, float | None]:
+    return {r.contender: r.cost() for r in runs}
+
+
 def study_eta(runs: list[RunSpec], states: list[RunState]) -> float | None:
     """Seconds until every run is done, one run at a time: a running run's own estimate, and each run
-    still to go at its contender's mean time so far (every contender's mean before one of its own is
-    done); None before any run has finished."""
+    still to go at its contender's mean time so far (``run_time_guess`` before one of its own is done);
+    None before any run has finished."""
+    from statistics import fmean
+
     times: dict[str, list[float]] = {}
     for r, st in zip(runs, states):
         if st.state == "done" and st.wall_time_s:
             times.setdefault(r.contender, []).append(st.wall_time_s)
     if not times:
         return None
-    overall = sum(sum(v) for v in times.values()) / sum(len(v) for v in times.values())
+    means = {c: fmean(v) for c, v in times.items()}
+    costs = contender_costs(runs)
     left = 0.0
     for r, st in zip(runs, states):
         if st.state == "running":
             left += st.eta_s or 0.0
         elif st.state in ("pending", "queued", "interrupted"):
-            own = times.get(r.contender)
-            left += sum(own) / len(own) if own else overall
+            left += run_time_guess(r.contender, means, costs)
     return left
