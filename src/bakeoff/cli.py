@@ -178,7 +178,7 @@ class RunProgress:
         """The time left: a run in flight takes what its epochs so far say it still needs (elapsed x epochs
         left / epochs done; before its first epoch, its contender's mean time less what has elapsed); a run
         to come takes its contender's mean time (finished runs', else the in-flight runs' projected totals;
-        before one of its own is known, the timed contenders' scaled by FLOPs x epochs: ``run_time_guess``);
+        before one of its own is known, the timed contenders' scaled by forward time x epochs: ``run_time_guess``);
         the sum divided by the runs seen in flight at once. Empty until some run has finished or reported an
         epoch."""
         from statistics import fmean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from functools import cached_property
 from typing import Any
@@ -50,7 +51,7 @@ class StudyContext:
         if loaded and data is not None:
             self.__dict__["data"] = data  # the cached property, filled
         self.tuned: dict[str, dict[str, Any]] = {}  # contender -> best setting from equal-budget tuning
-        self.flops: dict[str, float | None] = {}  # contender -> FLOPs per input, from the check before training
+        self.forward_s: dict[str, float] = {}  # contender -> one input's forward time in the check before training
 
     def protocol(self, contender: str) -> ProtocolConfig:
         """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
@@ -176,14 +177,10 @@ class StudyContext:
         try:
             net.eval()
             with torch.no_grad():
-                try:  # the same forward pass counts the network's FLOPs (for the progress ETA)
-                    from torch.utils.flop_counter import FlopCounterMode
-
-                    with FlopCounterMode(display=False) as counter:
-                        out = net(torch.zeros(shape))
-                    self.flops[name] = float(counter.get_total_flops()) or None
-                except Exception:  # noqa: BLE001 - counting failed or the network did: again, plainly
-                    out = net(torch.zeros(shape))
+                out = net(torch.zeros(shape))
+                t0 = time.perf_counter()  # a second, warm pass timed: the contender's relative cost (the ETA's)
+                net(torch.zeros(shape))
+                self.forward_s[name] = time.perf_counter() - t0
         except Exception as exc:  # noqa: BLE001 - whatever the network raises, named and in one line
             raise BakeoffError(f"contenders.{name}: {c.model} cannot take inputs of shape {list(shape)} "
                                f"(batch, channels, *{self.strategy.unit}): {type(exc).__name__}: "
@@ -271,7 +268,7 @@ class StudyContext:
                 for seed in protocol.seeds:
                     h = self._run_hash(name, split, seed, protocol.run_settings())
                     runs.append(RunSpec(name, seed, split.fold, h, protocol.model_dump(mode="json"),
-                                        flops=self.flops.get(name)))
+                                        forward_s=self.forward_s.get(name)))
         return runs
 
     def earlier_hash(self, run: RunSpec, seeds: list[int]) -> str:

@@ -29,9 +29,9 @@ class RunSpec:
     hash: str
     # the protocol after the study's shared settings, the contender's overrides and its tuned values
     protocol: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
-    # FLOPs of one forward pass on one input, counted when the contender was checked before training: what
-    # the progress ETA scales a timed contender's runs by for a contender not timed yet (not in the hash)
-    flops: float | None = field(default=None, compare=False, hash=False, repr=False)
+    # seconds of one warm forward pass of one input on the CPU, timed when the contender was checked before
+    # training: what the progress ETA scales a timed contender's runs by for one not timed yet (not hashed)
+    forward_s: float | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def run_id(self) -> str:
@@ -49,12 +49,14 @@ class RunSpec:
         return ProtocolConfig.model_validate(self.protocol)
 
     def cost(self) -> float | None:
-        """The run's training work up to a constant shared by the study's runs: FLOPs per sample x epochs
-        (None when either is unknown)."""
+        """The run's training work up to a factor shared by the study's runs: one input's forward time x
+        epochs (None when either is unknown). Measured, not FLOPs: a tiny network's step is mostly per-layer
+        overhead (the zms2 CNN has 1/385 of the SE-ResNet3D's FLOPs but trains 1/28 as long; its forward
+        pass takes 1/18 as long)."""
         epochs = (self.protocol or {}).get("epochs")
-        return self.flops * epochs if self.flops and isinstance(epochs, int) and epochs > 0 else None
+        return self.forward_s * epochs if self.forward_s and isinstance(epochs, int) and epochs > 0 else None
 
     def to_json(self) -> dict[str, Any]:
         out = {"contender": self.contender, "seed": self.seed, "fold": self.fold, "hash": self.hash,
                "protocol": self.protocol}
-        return out if self.flops is None else {**out, "flops": self.flops}
+        return out if self.forward_s is None else {**out, "forward_s": self.forward_s}
