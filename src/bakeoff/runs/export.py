@@ -156,7 +156,7 @@ def model_card(store: StudyStore, ctx: Any, info: dict[str, Any], comparison: di
         "contender": name, "model": c.model, "params": dict(c.params), "n_parameters": info.get("n_parameters"),
         "run": {"seed": info["seed"], "fold": info["fold"], "run_id": info["run_id"],
                 "chosen_by": f"best validation {protocol.select.monitor} among the contender's finished runs "
-                             f"({info.get('best_score')}); never the test score",
+                             f"({_fmt_score(info.get('best_score'))}); never the test score",
                 "best_epoch": info.get("best_epoch"), "epochs_trained": info.get("epochs_trained")},
         "input": {"shape": list(shape), "dtype": "float32", "normalize": study.data.normalize},
         "output": output, "class_names": checks.get("class_names"),
@@ -184,3 +184,7 @@ def card_markdown(card: dict[str, Any]) -> str:
              "- verdicts it lost: " + ("; ".join(card["verdicts_lost"]) or "none"), "",
              f"## Loading ({card['format']})", "", "```python", card["load"], "```", ""]
     return "\n".join(lines)
+
+
+def _fmt_score(x: Any) -> str:
+    return f"{x:.4f}" if isinstance(x, float) else str(x)
