@@ -289,3 +289,16 @@ def test_a_contenders_own_interval_covers_its_true_score():
         assert hit / 300 >= 0.90
         if seeds == 8:
             assert hit_t / 300 < 0.75
+
+
+def test_a_one_seed_pairs_design_line_says_its_scope_once():
+    """The terminal's design line of a one-seed pair said 'about these trained models' twice (the design note
+    and the verdict's scope); the scope alone says it now, and comparison.json keeps both."""
+    from bakeoff.report.build import design_lines
+    from bakeoff.stats.design import ONE_RUN_NOTE
+
+    res = compare(_binary(np.random.default_rng(5), n=150, skill_a=1.15), "A", "B", _ev("auroc"), extras=False)
+    assert ONE_RUN_NOTE in res["design"]["notes"] and res["scope"] == "trained weights"
+    (line,) = design_lines({"pairs": [res]})
+    assert "seed-to-seed variation is not estimated" not in line
+    assert line.count("about these two trained models") == 1, line

@@ -17,6 +17,7 @@ from bakeoff.report.tables import collect_results, paired_differences, summarize
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.compare import compare_study
+from bakeoff.stats.design import ONE_RUN_NOTE
 from bakeoff.stats.ranks import friedman_ranks, rank_table
 from bakeoff.stats.summary import study_summary
 from bakeoff.tasks import metric_info, overall_metrics, task_class
@@ -406,7 +407,8 @@ def design_lines(comparison: dict[str, Any]) -> list[str]:
         if shares:
             line += "; variance from " + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in shares.items())
         for note in d.get("notes", []):
-            line += f"; {note}"
+            if not (note == ONE_RUN_NOTE and p.get("scope_text")):  # the verdict's scope below says it
+                line += f"; {note}"
         if p.get("degenerate"):
             line += f"; {p['degenerate']}"
         if p.get("scope"):

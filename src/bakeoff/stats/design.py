@@ -42,6 +42,8 @@ METHOD = ("crossed random effects (training runs x test units): variance s²/R +
           "freedom, t interval and t test")
 
 Key = tuple[int, int]
+ONE_RUN_NOTE = ("one training run per contender: the verdict is about these trained models; seed-to-seed variation "
+                "is not estimated (add seeds to judge the training recipe)")
 
 
 def jackknife_values(fn: Callable[[np.ndarray], np.ndarray], n: int) -> np.ndarray:
@@ -268,8 +270,7 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
     var = float(sum(e.var for e in ests) / G ** 2)
     df = satterthwaite([(a / G ** 2, d) for e in ests for a, d in e.parts])
     if all(e.runs == 1 for e in ests):
-        notes.append("one training run per contender: the verdict is about these trained models; "
-                     "seed-to-seed variation is not estimated (add seeds to judge the training recipe)")
+        notes.append(ONE_RUN_NOTE)
     elif any(e.runs == 1 for e in ests):
         notes.append("some test sets have one run only: their seed-to-seed variation is not estimated")
     if any(e.units < 2 for e in ests):
