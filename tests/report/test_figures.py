@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bakeoff.report import plots
 
@@ -71,7 +72,33 @@ def test_costs_read_with_significant_digits_and_few_engineering_ticks(monkeypatc
     fig.canvas.draw()
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
-    assert 2 <= len(labels) <= 6 and all(len(x) <= 6 for x in labels), labels  # "35m", "37.5m": no run-ons
+    assert 2 <= len(labels) <= 6 and all(len(x) <= 6 for x in labels), labels  # "35", "37.5": no run-ons
+    # below a millisecond in µs, not "35m" ms; parameters in engineering notation
+    assert ax.get_xlabel() == "inference latency (µs / sample)" and all(x[-1].isdigit() for x in labels), labels
+    assert any(t.get_text().endswith(("k", "M")) for t in fig.axes[1].get_xticklabels())
+
+
+@pytest.mark.parametrize("hours, unit", [(0.0016, "device-seconds"), (0.4, "device-minutes"),
+                                         (12.0, "device-hours")])
+def test_training_time_is_shown_in_a_unit_that_fits_it(monkeypatch, tmp_path, hours, unit):
+    """A 3-epoch digits study's training took 0.0008-0.0016 device-hours: the axis read "800µ", "1.6m"."""
+    seen = _capture(monkeypatch)
+    costs = pd.DataFrame({"device_hours": [hours / 2, hours * 0.75, hours], "qwk": [0.55, 0.94, 0.65]},
+                         index=["a", "b", "c"])
+    plots.quality_vs_cost(costs, ["a", "b", "c"], "qwk", True, tmp_path)
+    fig = seen[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == f"training {unit}"
+    values = {"device-seconds": 3600, "device-minutes": 60, "device-hours": 1}[unit] * hours
+    ticks = [float(t.get_text().replace("−", "-")) for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks and max(ticks) <= values * 1.5 and max(ticks) >= values / 4, (ticks, values)
+
+
+def test_grad_cam_titles_show_file_names_not_folders():
+    assert plots._short_id("images/digit0036.png") == "digit0036.png"
+    assert plots._short_id("C:\\data\\x.png") == "x.png"
+    assert plots._short_id("a" * 30) == "a" * 17 + "…"
 
 
 def test_the_significance_map_makes_room_for_the_longest_names(tmp_path):

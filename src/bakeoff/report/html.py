@@ -393,7 +393,7 @@ def cost_section(costs: pd.DataFrame, order: list[str], colours: dict, scatter: 
         rows.append(row)
     out.append(table(["contender"] + [s[1] for s in spec], rows))
     out.append(figure(scatter, "Quality vs cost: primary metric against latency, parameters and training "
-                               "device-hours; dashed: the Pareto front."))
+                               "device time (each in a unit that fits its size); dashed: the Pareto front."))
     out.append("</section>")
     return "".join(out)
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
@@ -248,6 +248,19 @@ COST_AXES = (("latency_ms", "inference latency (ms / sample)"), ("n_parameters",
              ("device_hours", "training device-hours"))
 
 
+def cost_unit(col: str, largest: float) -> tuple[float, str]:
+    """The factor and axis label that show a cost in a unit a reader knows at its size: latency in µs below
+    a millisecond, training time in device-seconds or -minutes below an hour (engineering prefixes on these
+    read wrongly: "1.6m device-hours", "35m ms"); parameters keep theirs (18k, 1.5M)."""
+    if col == "latency_ms" and largest < 1:
+        return 1000.0, "inference latency (µs / sample)"
+    if col == "device_hours" and largest < 1 / 60:
+        return 3600.0, "training device-seconds"
+    if col == "device_hours" and largest < 1:
+        return 60.0, "training device-minutes"
+    return 1.0, dict(COST_AXES)[col]
+
+
 def quality_vs_cost(costs: pd.DataFrame, order: list[str], primary: str, higher_is_better: bool, out: Path
                     ) -> Path | None:
     """The primary metric (mean over runs) against each cost, one colour per contender; the Pareto front
@@ -258,7 +271,9 @@ def quality_vs_cost(costs: pd.DataFrame, order: list[str], primary: str, higher_
     colors = _colors(order)
     fig, axes = plt.subplots(1, len(axes_spec), figsize=(4.6 * len(axes_spec), 4.2), squeeze=False)
     for ax, (col, label) in zip(axes[0], axes_spec):
-        sub = costs.loc[[c for c in order if c in costs.index]].dropna(subset=[col, primary])
+        sub = costs.loc[[c for c in order if c in costs.index]].dropna(subset=[col, primary]).copy()
+        scale, label = cost_unit(col, float(sub[col].max()) if len(sub) else 0.0)
+        sub[col] = sub[col] * scale
         for c, r in sub.iterrows():
             ax.scatter(r[col], r[primary], s=60, color=colors[c], label=c, zorder=3)
         front = pareto_front(sub[col].to_numpy(float), sub[primary].to_numpy(float), higher_is_better)
@@ -271,8 +286,9 @@ def quality_vs_cost(costs: pd.DataFrame, order: list[str], primary: str, higher_
         if col == "n_parameters" and len(sub) and sub[col].max() / max(sub[col].min(), 1) > 20:
             ax.set_xscale("log")
         ax.set_xlabel(label)
-        # readable ticks: few of them, in engineering notation (35 m, 1.2 k), never run together
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        # readable ticks: few of them, never run together; parameters in engineering notation (18k, 1.5M)
+        ax.xaxis.set_major_formatter(EngFormatter(sep="") if col == "n_parameters" else
+                                     ScalarFormatter(useOffset=False))
         ax.xaxis.set_minor_formatter(NullFormatter())
         if ax.get_xscale() != "log":
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
@@ -514,7 +530,7 @@ def gradcam_pictures(store: StudyStore, df: pd.DataFrame, order: list[str], out:
             truth, said = int(d["y"][j]), int(d["classes"][j])
             top, bottom = axes[0, col], axes[1, col]
             top.imshow(img, cmap=None if img.ndim == 3 else "gray")
-            top.set_title(f"{str(d['ids'][j])[:18]}\ntrue {name(truth)}", fontsize=7)
+            top.set_title(f"{_short_id(d['ids'][j])}\ntrue {name(truth)}", fontsize=7)
             bottom.imshow(img, cmap=None if img.ndim == 3 else "gray")
             if float(heat.max() - heat.min()) < EMPTY_MAP:
                 bottom.text(0.5, 0.5, "empty map:\nno gradient\nat this layer", transform=bottom.transAxes,
@@ -701,6 +717,12 @@ def performance_profiles(summaries: dict[str, Any], out: Path) -> Path:
     ax.set_title("Performance profiles over every run of every dataset", fontsize=10)
     fig.tight_layout()
     return _save(fig, out / "performance_profiles.png")
+
+
+def _short_id(sample_id: Any, width: int = 18) -> str:
+    """A sample's id as a panel title: its file name without the folders, shortened with an ellipsis."""
+    text = str(sample_id).replace("\\", "/").rsplit("/", 1)[-1]
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
