@@ -113,3 +113,9 @@ def test_the_significance_map_makes_room_for_the_longest_names(tmp_path):
         warnings.simplefilter("error")
         path = plots.significance_plot({"contenders": names, "cells": cells}, "auroc", tmp_path)
     assert path.is_file() and path.with_suffix(".svg").is_file()
+
+
+def test_ranks_read_as_people_write_them():
+    from bakeoff.report.html import _rank
+
+    assert (_rank(1.0), _rank(3), _rank(1.5), _rank(None), _rank(float("nan"))) == ("1", "3", "1.5", "–", "–")

@@ -75,6 +75,13 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def _rank(v: Any) -> str:
+    """A rank as people write it: 1, 2, 3; a tie's shared mean rank with its half (1.5)."""
+    if isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    return _fmt(v, 1)
+
+
 def si(v: float, digits: int = 3) -> str:
     """``v`` with three significant digits and an SI prefix (355 k, 1.23 G, 0.5)."""
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -243,7 +250,7 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
         ci_text = (f"[{ci['ci_low']:.4f}, {ci['ci_high']:.4f}]" if ci.get("ci_low") is not None else "–")
         rows.append([f"{_swatch(colours[c])}{esc(c)}", (f"{s.loc[c, 'mean']:.4f}", s.loc[c, "mean"]), ci_text,
                      (_fmt(s.loc[c, "std"]), s.loc[c, "std"]), int(s.loc[c, "n"]),
-                     (_fmt(rank.get(c), 1), rank.get(c, ""))])
+                     (_rank(rank.get(c)), rank.get(c, ""))])
     level = f"{1 - ev.alpha:.0%}"
     missing = comparison.get("incomplete")
     left = ", ".join(f"{x['run']} ({x['state']})" for x in missing["not_done"][:12]) if missing else ""
@@ -300,7 +307,7 @@ def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Pa
         out.append("<p>One contender: no ranking.</p></section>")
         return "".join(out)
     tau = stability["kendall_tau"]
-    rows = [[esc(c), _fmt(stability["value"][c]), _fmt(stability["rank"][c], 1), _fmt(stability["mean_rank"][c], 2),
+    rows = [[esc(c), _fmt(stability["value"][c]), _rank(stability["rank"][c]), _fmt(stability["mean_rank"][c], 2),
              f"[{stability['rank_interval'][c][0]:g}, {stability['rank_interval'][c][1]:g}]",
              f"{stability['p_first'][c]:.1%}"] for c in stability["contenders"]]
     out.append(table(["contender", stability["metric"], "rank", "mean bootstrap rank", "95% rank interval",
