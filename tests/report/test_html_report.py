@@ -47,6 +47,9 @@ def test_the_page_opens_clean_and_says_the_saved_numbers(three, tmp_path):
     stab, sig = comparison["rank_stability"], comparison["significance_map"]
     assert set(stab["contenders"]) == {"cnn", "se", "cnn_narrow"} and stab["n_boot"] == 200
     assert sum(v is not None for row in sig["cells"].values() for v in row.values()) == 6  # all three pairs
+    # its own family (all 3 pairs) beside the verdicts' (2 with the baseline), said under the figure
+    assert sig["family"].startswith("every pair, Holm-adjusted over all 3") and "over 2" in sig["family"]
+    assert sig["family"] in (out / "report.html").read_text()
     assert "3 contenders (cnn, se, cnn_narrow)" in seen["methods"] and "Holm" in seen["methods"]
     assert "@article{holm1979" in (out / "methods.txt").read_text()
     sizes = json.loads((out / "runs" / "cnn" / "seed0-fold0" / "run.json").read_text())["split_sizes"]

@@ -204,7 +204,8 @@ def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any
     parts = [
         html.header_section(study, infos, checks),
         html.answer_section(study, comparison, report.summary, colours, order, stability),
-        html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd),
+        html.stability_section(stability, sig_fig, blob, comparison.get("ranking"), cd,
+                               (comparison.get("significance_map") or {}).get("family", "")),
         html.fairness_section(fairness_lines(report), comparison.get("fairness")),
         html.metrics_section(report.summary, order, colours, overall_metrics(study.task), study.task),
         '<section id="figures"><h2>Figures</h2>' + ("".join(figs) or "<p>No figures.</p>") + "</section>",

@@ -301,7 +301,7 @@ def _metric_tip(name: str, task: str | None = None) -> str:
 
 
 def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Path | None, ranking: dict | None,
-                      cd_fig: Path | None) -> str:
+                      cd_fig: Path | None, sig_family: str = "") -> str:
     out = ['<section id="stability"><h2>How stable is the ranking</h2>']
     if not stability:
         out.append("<p>One contender: no ranking.</p></section>")
@@ -321,7 +321,8 @@ def stability_section(stability: dict | None, sig_fig: Path | None, blob_fig: Pa
                    f"resamples exceed. With two contenders τ can only be +1 or −1, so a quantile of −1 says that at "
                    f"least 2.5 % of resamples swap them.</p>")
     out.append(figure(blob_fig, "Rank distribution per contender (blob plot, after challengeR)."))
-    out.append(figure(sig_fig, "Significance map: which paired differences the tests support (Holm)."))
+    out.append(figure(sig_fig, "Significance map: which paired differences the tests support (Holm"
+                               + (f": {sig_family}" if sig_family else "") + ")."))
     if ranking:
         ranks = ", ".join(f"{c} {v:.2f}" for c, v in sorted(ranking["average_ranks"].items(), key=lambda kv: kv[1]))
         line = f"Average ranks over {ranking['n_blocks']} block(s): {ranks}."

@@ -81,6 +81,11 @@ def study_summary(study: StudyConfig, df: pd.DataFrame, evaluations: dict, compa
         pairs = all_pairs(study, df, evaluations, comparison)
         if pairs:
             out["significance_map"] = significance_map(pairs, done)
+            if pairs is not comparison.get("pairs"):  # its own family: the verdicts compare with the baseline
+                out["significance_map"]["family"] = (
+                    f"every pair, Holm-adjusted over all {len(pairs)}; the verdicts above compare each contender "
+                    f"with the baseline, adjusted over {len(comparison.get('pairs', []))}, so a cell near the "
+                    f"line can differ from its verdict")
     if evaluations and task_class(study.task).calibration:
         curves = reliability(evaluations, order)
         if curves:
