@@ -119,3 +119,12 @@ def test_ranks_read_as_people_write_them():
     from bakeoff.report.html import _rank
 
     assert (_rank(1.0), _rank(3), _rank(1.5), _rank(None), _rank(float("nan"))) == ("1", "3", "1.5", "–", "–")
+
+
+@pytest.mark.parametrize("task, says", [("binary_classification", True), ("multiclass_classification", False)])
+def test_the_metric_bars_name_a_threshold_only_where_one_is_used(monkeypatch, tmp_path, task, says):
+    seen = _capture(monkeypatch)
+    df = pd.DataFrame({"contender": ["a", "b"], "status": ["done", "done"], "test_accuracy": [0.8, 0.9],
+                       "test_auroc": [0.85, 0.95]})
+    plots.metric_bars(df, ["a", "b"], 0.5, tmp_path, task)
+    assert ("threshold 0.5" in seen[0].axes[0].get_title()) == says

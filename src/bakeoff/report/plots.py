@@ -102,8 +102,10 @@ def metric_bars(df: pd.DataFrame, order: list[str], threshold: float, out: Path,
             ax.scatter(xi + rng.uniform(-width / 5, width / 5, len(v)), v, s=8, color="black", zorder=3)
     ax.set_xticks(np.arange(len(metrics)), [m.replace("_", "\n") for m in metrics], fontsize=8)
     ax.set_ylabel("test score")
-    ax.set_title(f"Test metrics, mean ± std over runs, within each metric's range (dots: runs; threshold "
-                 f"{threshold} where it applies)")
+    from bakeoff.tasks import task_class
+
+    where = f"; threshold {threshold} where it applies" if task_class(task).thresholded else ""
+    ax.set_title(f"Test metrics, mean ± std over runs, within each metric's range (dots: runs{where})")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
