@@ -29,8 +29,8 @@ class RunSpec:
     hash: str
     # the protocol after the study's shared settings, the contender's overrides and its tuned values
     protocol: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
-    # seconds of one warm forward pass of one input on the CPU, timed when the contender was checked before
-    # training: what the progress ETA scales a timed contender's runs by for one not timed yet (not hashed)
+    # seconds per input of a warm forward pass (at the training batch size where cheap), timed when the contender
+    # was checked before training: what the progress ETA scales a timed contender's runs by for one not timed yet
     forward_s: float | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -49,10 +49,9 @@ class RunSpec:
         return ProtocolConfig.model_validate(self.protocol)
 
     def cost(self) -> float | None:
-        """The run's training work up to a factor shared by the study's runs: one input's forward time x
-        epochs (None when either is unknown). Measured, not FLOPs: a tiny network's step is mostly per-layer
-        overhead (the zms2 CNN has 1/385 of the SE-ResNet3D's FLOPs but trains 1/28 as long; its forward
-        pass takes 1/18 as long)."""
+        """The run's training work up to a factor shared by the study's runs: forward time per input x epochs
+        (None when either is unknown). Measured, not FLOPs: a tiny network's step is mostly per-layer overhead
+        (the zms2 CNN has 1/385 of the SE-ResNet3D's FLOPs but trains 1/28 as long)."""
         epochs = (self.protocol or {}).get("epochs")
         return self.forward_s * epochs if self.forward_s and isinstance(epochs, int) and epochs > 0 else None
 
