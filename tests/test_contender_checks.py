@@ -38,3 +38,35 @@ def test_a_network_that_cannot_take_the_patch_fails_before_training(tmp_path):
     line = proc.stderr.strip()
     assert "\n" not in line and "contenders.unet: monai:UNet cannot take inputs of shape [1, 1, 30, 30]" in line
     assert not list(out.glob("runs/*/*/run.json"))
+
+
+def test_the_eta_cost_is_timed_near_the_training_batch_within_a_budget():
+    """Per-input forward time at the training batch size (per-input cost falls with the batch, as in training),
+    at fewer inputs when one input's pass times the batch would pass the budget; a batch the network refuses
+    falls back to one input's time and is never the check's error."""
+    import time
+
+    import torch
+
+    from bakeoff.runs.context import StudyContext
+
+    class Slow(torch.nn.Module):  # 20 ms a call plus 1 ms an input
+        def __init__(self, refuse_batches: bool = False) -> None:
+            super().__init__()
+            self.sizes, self.refuse = [], refuse_batches
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.sizes.append(len(x))
+            if self.refuse and len(x) > 1:
+                raise RuntimeError("batch of one only")
+            time.sleep(0.02 + 0.001 * len(x))
+            return x
+
+    net = Slow()
+    per_input = StudyContext._time_forward(net, (1, 1, 4, 4), batch_size=8)
+    assert net.sizes == [1, 8, 8] and 0.0035 < per_input < 0.015  # (20 + 8) ms / 8, not one input's 21 ms
+    net = Slow()
+    StudyContext._time_forward(net, (1, 1, 4, 4), batch_size=64, budget_s=0.1)
+    assert net.sizes[0] == 1 and 2 <= net.sizes[1] == net.sizes[2] <= 4  # 0.1 s at >= 21 ms an input
+    net = Slow(refuse_batches=True)
+    assert StudyContext._time_forward(net, (1, 1, 4, 4), batch_size=8) > 0.02
