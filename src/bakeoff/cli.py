@@ -217,7 +217,8 @@ class RunProgress:
 
     def where(self) -> str:
         total = "?" if self.total is None else str(self.total)
-        return f"{self.done}/{total} runs" + (f", {self.eta()}" if self.eta() else "")
+        eta = self.eta()
+        return f"{self.done}/{total} runs" + (f", {eta}" if eta else "")
 
     def _protocol(self, run: Any) -> Any:
         key = (run.key, run.hash)
@@ -300,7 +301,8 @@ class RunProgress:
                 shown = f", best {self._monitor(e.run)} {score:.4f}" if isinstance(score, float) else ""
                 self.say(f"done {e.run.key}{shown} ({self.where()})")
             self.bar.advance(self.overall)
-            self.bar.update(self.overall, info=f"last: {e.run.key} ({status})" + (f"; {self.eta()}" if self.eta() else ""))
+            eta = self.eta()
+            self.bar.update(self.overall, info=f"last: {e.run.key} ({status})" + (f"; {eta}" if eta else ""))
 
 
 def _run_suite(path: Path, out: Path, overrides: list[str], detach: bool = False) -> None:

@@ -96,8 +96,8 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
 
 def run_time_guess(contender: str, means: dict[str, float], costs: dict[str, float | None]) -> float:
     """How long a run of ``contender`` should take: its contender's mean time (``means``, non-empty); before
-    one is known, each timed contender's mean scaled by the runs' costs (``RunSpec.cost``: one input's forward
-    time x epochs) averaged over the timed contenders whose cost is known, else the mean of every contender's time.
+    one is known, each timed contender's mean scaled by the runs' costs (``RunSpec.cost``: forward time per
+    input x epochs), averaged over the timed contenders whose cost is known; else every contender's mean time.
     Scaling matters when a small network's runs come first: a big one's are not guessed at its pace."""
     from statistics import fmean
 
