@@ -30,16 +30,21 @@ BASELINE_POWER = {
     "power: ordinal QWK, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.098,
     "power: macro-F1, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.036,
     "power: Dice, 10 images, 5 seeds, tau 0, +0.02": 0.496,
+    # 858dedb had more power here than the rule before the seed spread was pooled over the two contenders
+    # (0.745 and 0.603 on 2,000 studies), by treating three seeds' spread as if it could not be larger than
+    # it looked; pooling (``run_spread``) recovers it while staying calibrated: 0.910 and 0.804
+    "power: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.856,
+    "power: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.782,
 }
-# Where 858dedb was more powerful, its edge came from treating the seeds' spread as if it could not be
-# larger than it looked: with three seeds no test that stays calibrated for every seed-to-seed spread
-# can match it (docs/statistics.md). There, and where 858dedb over-rejects under the null (tau > 0),
-# the test asserts the power the new rule has, with room for Monte Carlo error.
+# Where 858dedb over-rejects under the null (tau > 0), or the scenario is newer than it, the test asserts
+# the power this rule has, with room for Monte Carlo error (the rule before pooling, on 2,000 studies, beside).
 FLOORS = {
-    "power: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.70,  # 858dedb: 0.856
-    "power: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.55,  # 858dedb: 0.782
-    "power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)": 0.07,  # 0.374
-    "power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)": 0.33,  # 0.454
+    "power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)": 0.12,  # 0.100; 858dedb 0.374
+    "power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)": 0.38,  # 0.372; 858dedb 0.454
+    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3": 0.40,  # 0.325
+    # the price of pooling: two contenders whose runs of one seed move together (one network, another
+    # setting) lose the pairing's benefit; before pooling 0.669 (docs/statistics.md)
+    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3, a seed's runs of A and B correlated 0.9": 0.46,
 }
 
 

@@ -13,7 +13,15 @@ from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
 from bakeoff.config import EvaluationConfig
 from bakeoff.measure.weighted import weighted_binary_metrics
 from bakeoff.stats.compare import adjust_pairs
-from bakeoff.stats.design import estimate, group_by_test_set, jackknife_values
+from bakeoff.stats.design import (
+    PAIRED_LEVEL,
+    estimate,
+    group_by_test_set,
+    jackknife_values,
+    run_spread,
+    runs_vary_together,
+    satterthwaite,
+)
 from bakeoff.stats.paired import delong
 from tests.stats.helpers import Dense, Sample, compare
 
@@ -64,20 +72,59 @@ def test_one_run_accuracy_is_the_paired_t_test_on_samples():
 
 
 def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
-    """Accuracy differences over R seeds x n samples: the variance of the grand mean equals the two-way
-    random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R)."""
+    """Accuracy differences over R seeds x n samples: the variance of the grand mean is the two-way
+    random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R) with the paired
+    differences' spread over seeds (MS_seeds / n) replaced by the two contenders' own spreads pooled
+    (``run_spread``); without that pooling it is the ANOVA estimate itself."""
     rng = np.random.default_rng(3)
     runs = _binary(rng, n=120, seeds=4)
     res = compare(runs, "A", "B", _ev("accuracy"), extras=False)
-    D = np.stack([((runs.a[s, 0] >= 0.5) == runs.y[0]).astype(float) - ((runs.b[s, 0] >= 0.5) == runs.y[0])
-                  for s in range(4)])  # (R, n)
+    correct = {w: np.stack([((p[s, 0] >= 0.5) == runs.y[0]).astype(float) for s in range(4)])
+               for w, p in (("a", runs.a), ("b", runs.b))}
+    D = correct["a"] - correct["b"]  # (R, n)
     R, n = D.shape
     grand = D.mean()
     ms_r = n * np.sum((D.mean(1) - grand) ** 2) / (R - 1)
     ms_c = R * np.sum((D.mean(0) - grand) ** 2) / (n - 1)
     resid = D - D.mean(1, keepdims=True) - D.mean(0, keepdims=True) + grand
     ms_rc = np.sum(resid ** 2) / ((R - 1) * (n - 1))
-    assert res["se"] ** 2 == pytest.approx((ms_r + ms_c - ms_rc) / (n * R), rel=1e-9)
+    pooled = sum(np.var(correct[w].mean(1), ddof=1) for w in "ab")
+    assert not runs_vary_together(ms_r / n, pooled, R)
+    assert res["se"] ** 2 == pytest.approx((n * pooled + ms_c - ms_rc) / (n * R), rel=1e-9)
+    points = {(s, 0): float(D[s].mean()) for s in range(R)}
+    loos = {(s, 0): (D[s].sum() - D[s]) / (n - 1) for s in range(R)}
+    assert estimate(points, loos, [0]).var == pytest.approx((ms_r + ms_c - ms_rc) / (n * R), rel=1e-9)
+
+
+def test_the_seed_spread_is_pooled_over_the_contenders_unless_their_runs_vary_together():
+    """Pooled: Var(A) + Var(B) on Satterthwaite's degrees of freedom of two spreads of R - 1 each; the
+    paired spread where the runs move together (identical runs: no seed term at all)."""
+    a, b = np.array([0.80, 0.84, 0.78]), np.array([0.75, 0.74, 0.79])
+    s2, parts, share = run_spread(a - b, (a, b))
+    va, vb = np.var(a, ddof=1), np.var(b, ddof=1)
+    assert s2 == pytest.approx(va + vb) and share == pytest.approx(va / (va + vb))
+    assert [d for _, d in parts] == [2, 2] and satterthwaite(parts) > 2
+    s2, parts, share = run_spread(a - a, (a, a))  # an A/A study of identical runs
+    assert s2 == 0.0 and share is None and [d for _, d in parts] == [2]
+    s2, parts, share = run_spread(a - (a + 0.01), (a, a + 0.01))
+    assert share is None and s2 == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("R", [2, 3, 5])
+def test_the_preliminary_test_holds_its_level_when_runs_do_not_vary_together(R):
+    """Independent runs with equal spreads: paired / pooled is 2 x Beta((R-1)/2, (R-1)/2) (KS test against
+    100,000 draws) and the runs are called coupled at PAIRED_LEVEL; with unequal spreads, less often."""
+    rng = np.random.default_rng(R)
+    a, b = rng.normal(size=(2, 100_000, R))
+    ratio = np.var(a - b, axis=1, ddof=1) / (np.var(a, axis=1, ddof=1) + np.var(b, axis=1, ddof=1))
+    k = (R - 1) / 2
+    assert stats.kstest(ratio / 2, stats.beta(k, k).cdf).pvalue > 0.001
+    called = np.mean([runs_vary_together(r, 1.0, R) for r in ratio[:20_000]])
+    assert abs(called - PAIRED_LEVEL) < 0.006
+    b3 = 3 * b[:20_000]
+    unequal = [runs_vary_together(np.var(x - y, ddof=1), np.var(x, ddof=1) + np.var(y, ddof=1), R)
+               for x, y in zip(a[:20_000], b3)]
+    assert np.mean(unequal) < PAIRED_LEVEL
 
 
 def test_disjoint_folds_with_one_run_each_is_the_t_test_over_folds():

@@ -14,6 +14,9 @@ The generators (ours: no library simulates paired model predictions):
   both contenders, the contender's own image effect k (sd 0.02) shared by its seeds, run effect u with
   sd tau, per-run per-image churn h, sd 0.03) on a random region size, as the (num, den) tables the
   task saves.
+In every generator ``pair_corr`` couples a seed's run of B to its run of A (the run effect and the
+per-run noise, correlation ``pair_corr``), as when both contenders are one network trained with another
+setting; by default a seed's runs of the two contenders are independent.
 """
 
 from __future__ import annotations
@@ -43,15 +46,36 @@ class Scenario:
     # correlation of one seed's run quality across folds (the same seed in every fold, overlapping training)
     fold_corr: float = 0.0
     seed_sd_known: bool = False  # one seed, judged with evaluation.seed_sd set to the true seed-to-seed sd
+    # correlation of A's and B's run of one seed (their quality and their per-sample noise), as when both
+    # contenders are the same network (the same initialisation and data order) trained with another setting
+    pair_corr: float = 0.0
 
 
 def _run_effects(sc: Scenario, rng: np.random.Generator) -> dict[tuple[int, int, str], float]:
     """Each run's quality deviation (sd ``tau``): a part shared by one seed's runs in every fold
-    (correlation ``fold_corr``) and the run's own."""
+    (correlation ``fold_corr``) and the run's own; B's correlated ``pair_corr`` with A's."""
     seed_part = {(s, w): rng.normal() for s in range(sc.seeds) for w in "ab"}
     r = sc.fold_corr
-    return {(s, f, w): sc.tau * (np.sqrt(r) * seed_part[s, w] + np.sqrt(1 - r) * rng.normal())
-            for s in range(sc.seeds) for f in range(sc.folds) for w in "ab"}
+    out = {(s, f, w): sc.tau * (np.sqrt(r) * seed_part[s, w] + np.sqrt(1 - r) * rng.normal())
+           for s in range(sc.seeds) for f in range(sc.folds) for w in "ab"}
+    if sc.pair_corr:
+        for s in range(sc.seeds):
+            for f in range(sc.folds):
+                out[s, f, "b"] = _coupled(sc.pair_corr, out[s, f, "a"], out[s, f, "b"])
+    return out
+
+
+def _coupled(rho: float, a: Any, b: Any) -> Any:
+    """B's draw correlated ``rho`` with A's (both standardised alike)."""
+    return rho * a + np.sqrt(1 - rho ** 2) * b
+
+
+def _run_noise(sc: Scenario, rng: np.random.Generator, size: Any, sd: float = 1.0) -> dict[str, np.ndarray]:
+    """One seed's per-sample run noise for A and B, correlated ``pair_corr``."""
+    e = {w: rng.normal(0, sd, size) for w in "ab"}
+    if sc.pair_corr:
+        e["b"] = _coupled(sc.pair_corr, e["a"], e["b"])
+    return e
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -95,9 +119,10 @@ def binary_runs(sc: Scenario, rng: np.random.Generator):
         yy, z, k = cache[key]
         y[f] = yy
         for s in range(sc.seeds):
+            e = _run_noise(sc, rng, len(yy))
             for which, out in (("a", a), ("b", b)):
                 sep = 1.2 + (sc.effect if which == "a" else 0.0) + u[s, f, which]
-                out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.4 * k[which] + 0.6 * rng.normal(size=len(yy)))
+                out[s, f] = _sigmoid(sep * (2 * yy - 1) + 0.8 * z + 0.4 * k[which] + 0.6 * e[which])
     return _paired(sc, get_task("binary_classification"), sets, a, b, y)
 
 
@@ -118,9 +143,10 @@ def multiclass_runs(sc: Scenario, rng: np.random.Generator, K: int = 5):
         yy, z, k = cache[key]
         y[f] = yy
         for s in range(sc.seeds):
+            e = _run_noise(sc, rng, len(yy))
             for which, out in (("a", a), ("b", b)):
                 sigma = 0.9 * np.exp(u[s, f, which]) - (sc.effect if which == "a" else 0.0)
-                latent = yy + z + sigma * (0.5 * k[which] + 0.85 * rng.normal(size=len(yy)))
+                latent = yy + z + sigma * (0.5 * k[which] + 0.85 * e[which])
                 logits = -((latent[:, None] - grades[None]) ** 2)
                 p = np.exp(logits - logits.max(1, keepdims=True))
                 out[s, f] = p / p.sum(1, keepdims=True)
@@ -142,9 +168,10 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
                           {"a": rng.normal(0, 0.02, (n, classes)), "b": rng.normal(0, 0.02, (n, classes))})
         den, g, k = cache[key]
         for s in range(sc.seeds):
+            e = _run_noise(sc, rng, g.shape, 0.03)
             for which, out in (("a", a), ("b", b)):
                 u = u_run[s, f, which]
-                dice = 0.75 + g + k[which] + u + rng.normal(0, 0.03, g.shape) + (sc.effect if which == "a" else 0.0)
+                dice = 0.75 + g + k[which] + u + e[which] + (sc.effect if which == "a" else 0.0)
                 out[s, f] = (np.clip(dice, 0.01, 0.99) * den, den.copy())
     return _paired(sc, get_task("semantic_segmentation", classes + 1), sets, a, b)
 
@@ -216,6 +243,10 @@ SCENARIOS = [
     Scenario("Dice, 100 images, 3 seeds, tau 0.01", "dense", "mean_dice", seeds=3, n=100, tau=0.01),
     Scenario("Dice, 10 images x 5 disjoint folds, 3 seeds, tau 0.02", "dense", "mean_dice", seeds=3, folds=5,
              n=50, tau=0.02),
+    Scenario("binary AUROC, 3 seeds, tau 0.10, a seed's runs of A and B correlated 0.9", "binary", "auroc", seeds=3,
+             tau=0.10, pair_corr=0.9),
+    Scenario("Dice, 100 images, 3 seeds, tau 0.01, a seed's runs of A and B correlated 0.9", "dense", "mean_dice",
+             seeds=3, n=100, tau=0.01, pair_corr=0.9),
     Scenario("Dice at the margin (true diff = min_effect 0.02), 100 images, 3 seeds, tau 0.01", "dense",
              "mean_dice", seeds=3, n=100, tau=0.01, effect=0.02, min_effect=0.02, expect="margin"),
     Scenario("power: ordinal QWK, 3 seeds, tau 0, sigma 0.9 vs 0.8", "multiclass", "qwk", seeds=3, effect=0.1,
@@ -232,6 +263,10 @@ SCENARIOS = [
              "mean_dice", seeds=5, n=10, tau=0.01, effect=0.02, expect="power"),
     Scenario("power: binary AUROC, 3 seeds, tau 0, sep +0.3", "binary", "auroc", seeds=3, effect=0.3,
              expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, tau 0.10, sep +0.3", "binary", "auroc", seeds=3, tau=0.10, effect=0.3,
+             expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, tau 0.10, sep +0.3, a seed's runs of A and B correlated 0.9", "binary",
+             "auroc", seeds=3, tau=0.10, effect=0.3, pair_corr=0.9, expect="power"),
 ]
 
 

@@ -37,6 +37,8 @@ from scipy import stats
 
 CHUNK = 256  # leave-one-out rows per block: bounds memory at CHUNK x n
 DF_QUANTILE = 0.25  # see seed_df_weight; chosen by the calibration suite
+POOLED_DF_QUANTILE = 0.5  # the same for the two contenders' pooled spreads (``run_spread``); also chosen there
+PAIRED_LEVEL = 0.01  # the preliminary test that the contenders' runs vary together (``runs_vary_together``)
 METHOD = ("crossed random effects (training runs x test units): variance s²/R + c from the spread of the "
           "runs and the jackknife covariance of their shared test units, Welch–Satterthwaite degrees of "
           "freedom, t interval and t test")
@@ -101,6 +103,7 @@ class GroupEstimate:
     churn: float  # per-run sampling variance not shared between runs
     run_var: float | None = None  # s²: variance of the per-run values (tau2 + churn before the floor at 0)
     run_var_floor: float | None = None  # seeds x disjoint folds: the interaction mean square / folds
+    side_share: float | None = None  # pooled over the two contenders (``run_spread``): A's share of run_var
 
 
 @dataclass
@@ -140,16 +143,16 @@ class Estimate:
                 "fold_spread": self.fold_spread, "df": self.df,
                 "groups": [{"folds": g.folds, "runs": g.runs, "test_units": g.units, "tau2": g.tau2,
                             "shared": g.shared, "churn": g.churn, "run_var": g.run_var,
-                            "run_var_floor": g.run_var_floor} for g in self.groups]}
+                            "run_var_floor": g.run_var_floor, "side_share": g.side_share} for g in self.groups]}
 
 
-def seed_df_weight(df: float) -> float:
+def seed_df_weight(df: float, quantile: float = DF_QUANTILE) -> float:
     """How much the training-run term counts when the degrees of freedom are worked out: its upper
     ``DF_QUANTILE`` confidence bound over its estimate, (R - 1) / chi2_q(R - 1). Plain Satterthwaite
     with the estimated term lets the df jump towards n - 1 exactly when few seeds happened to agree,
     which made the t test liberal (0.08 at 3 seeds in the calibration suite); weighting the term at its
     plausible upper value keeps the df near R - 1 unless the test units clearly dominate."""
-    return float(df / stats.chi2.ppf(DF_QUANTILE, df)) if df >= 1 else 1.0
+    return float(df / stats.chi2.ppf(quantile, df)) if df >= 1 else 1.0
 
 
 def satterthwaite(parts: list[tuple[float, float]]) -> float:
@@ -168,7 +171,49 @@ def jackknife_cov(loo: np.ndarray) -> np.ndarray:
     return (n - 1) / n * centred @ centred.T
 
 
-def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> GroupEstimate:
+def run_spread(points: np.ndarray, sides: tuple[np.ndarray, np.ndarray] | None = None,
+               ) -> tuple[float, list[tuple[float, float]], float | None]:
+    """The seed-to-seed variance of the per-run values ``points`` (R,), the Satterthwaite parts of its
+    mean (for the df) and, when pooled, A's share of it.
+
+    With ``sides`` (each contender's own per-run values; ``points`` their paired differences) it is
+    pooled: Var(A_r - B_r) = Var(A_r) + Var(B_r) when a seed's run of A and its run of B do not vary
+    together, and each contender's spread has R - 1 degrees of freedom of its own, so the pooled
+    estimate rests on up to 2(R - 1) (Welch–Satterthwaite) where the spread of the differences rests on
+    R - 1. That is where most of the gap to a test that knew the variance came from: with three seeds the
+    t quantile falls from 4.30 towards 2.78. A seed's two runs share its data order (the split is fixed by
+    data.split.seed, the initialisations differ with the architecture); if that makes them vary together
+    at all it does so positively, and then the pooled variance errs on the safe side. Our own: no library
+    offers this for a crossed seeds x test-units design."""
+    R = len(points)
+    s2 = float(np.var(points, ddof=1))
+    if sides is None:
+        return s2, [(s2 / R * seed_df_weight(R - 1), R - 1)], None
+    va, vb = (float(np.var(x, ddof=1)) for x in sides)
+    if runs_vary_together(s2, va + vb, R):  # the paired spread, as without sides
+        return s2, [(s2 / R * seed_df_weight(R - 1), R - 1)], None
+    w = seed_df_weight(R - 1, POOLED_DF_QUANTILE)
+    share = va / (va + vb) if va + vb > 0 else 0.5
+    return va + vb, [(va / R * w, R - 1), (vb / R * w, R - 1)], share
+
+
+def runs_vary_together(paired: float, pooled: float, R: int) -> bool:
+    """Whether the spread of the paired differences (``paired``) is so much smaller than the two
+    contenders' spreads together (``pooled``) that their runs of one seed must vary together, as when
+    both are one network (the same initialisation and data order) trained with another setting: then the
+    pairing removes what they share and the pooled spread would overstate the variance (an A/A study of
+    identical runs could never be called equivalent). When they do not vary together and their spreads
+    are equal, paired / pooled is 2 x Beta((R - 1)/2, (R - 1)/2) (the differences and the sums of two
+    independent normal samples); it falls below its ``PAIRED_LEVEL`` quantile that rarely, and more
+    rarely when their spreads differ (a preliminary test; Bancroft 1944)."""
+    if pooled <= 0:
+        return True
+    k = (R - 1) / 2
+    return bool(stats.beta.cdf(min(paired / pooled, 2.0) / 2, k, k) <= PAIRED_LEVEL)
+
+
+def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray,
+                   sides: tuple[np.ndarray, np.ndarray] | None = None) -> GroupEstimate:
     """``points`` (R,) per-run values on one test set, ``loo`` (R, n) their leave-one-unit-out values."""
     R, n = loo.shape
     mean = float(np.mean(points))
@@ -176,16 +221,17 @@ def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray) -> Gro
     v_bar = float(np.mean(np.diag(C)))
     if R >= 2:
         c = float((C.sum() - np.trace(C)) / (R * (R - 1)))
-        s2 = float(np.var(points, ddof=1))
+        s2, sp, share = run_spread(points, sides)
         shared = max(c, 0.0)
-        parts = [(s2 / R * seed_df_weight(R - 1), R - 1), (shared, n - 1)]  # for the df only
+        parts = [*sp, (shared, n - 1)]  # for the df only
         return GroupEstimate(folds, R, n, mean, s2 / R + shared, parts, max(0.0, s2 - max(v_bar - c, 0.0)),
-                             shared, max(v_bar - c, 0.0), s2)
+                             shared, max(v_bar - c, 0.0), s2, side_share=share)
     return GroupEstimate(folds, 1, n, mean, v_bar, [(v_bar, n - 1)], None, v_bar, 0.0)
 
 
 def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
-                        loos: dict[Key, np.ndarray]) -> tuple[GroupEstimate, list[int]] | None:
+                        loos: dict[Key, np.ndarray], sides: tuple[dict, dict] | None = None,
+                        ) -> tuple[GroupEstimate, list[int]] | None:
     """Disjoint folds run with the same seeds (the k-fold design): each seed's equal-weight mean over the
     folds is one replicate on the union of the test sets, its jackknife the leave-one-unit-out value of
     that mean (a unit changes only its own fold's term). None unless every test set is one fold and two or
@@ -210,9 +256,11 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
         C += jackknife_cov(L) / G ** 2  # a unit changes only its own fold's term of the mean
     v_bar = float(np.mean(np.diag(C)))
     c = float((C.sum() - np.trace(C)) / (S * (S - 1)))
-    s2 = float(np.var(P, ddof=1))
+    side_means = None if sides is None else tuple(np.array([np.mean([x[s, f] for f in folds]) for s in seeds])
+                                                  for x in sides)
+    s2, sp, share = run_spread(P, side_means)
     shared, churn = max(c, 0.0), max(v_bar - c, 0.0)
-    parts = [(s2 / S * seed_df_weight(S - 1), S - 1), (shared, units - G)]
+    parts = [*sp, (shared, units - G)]
     # the seed x fold interaction: what a seed's mean over the folds would vary by if seeds had no effect
     # common to their folds, on (S - 1)(G - 1) df: the planner pools it with the seeds' spread or bounds
     # that spread by it (``draw_components``)
@@ -220,12 +268,14 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
     resid = table - table.mean(1, keepdims=True) - table.mean(0, keepdims=True) + table.mean()
     floor = float(np.sum(resid ** 2) / ((S - 1) * (G - 1)) / G)
     return GroupEstimate(folds, S, units, float(P.mean()), s2 / S + shared, parts, max(0.0, s2 - churn), shared,
-                         churn, s2, run_var_floor=floor), dropped
+                         churn, s2, run_var_floor=floor, side_share=share), dropped
 
 
 def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[int],
-             ids: dict[int, np.ndarray] | None = None) -> Estimate:
-    """The design-aware estimate of the mean of ``points`` over runs (keys (seed, fold))."""
+             ids: dict[int, np.ndarray] | None = None, sides: tuple[dict, dict] | None = None) -> Estimate:
+    """The design-aware estimate of the mean of ``points`` over runs (keys (seed, fold)); with ``sides``
+    (each contender's own per-run values, ``points`` their differences) the seed-to-seed spread is pooled
+    over the two contenders (``run_spread``)."""
     groups, design = group_by_test_set(folds, ids)
     ests = []
     for g in groups:
@@ -235,7 +285,8 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
         pts = np.array([points[k] for k in keys])
         L = np.stack([loos[k] for k in keys])
         L = np.where(np.isfinite(L), L, pts[:, None])  # an undefined leave-one-out value adds no spread
-        ests.append(group_estimate(g, pts, L))
+        ests.append(group_estimate(g, pts, L, None if sides is None else
+                                   tuple(np.array([x[k] for k in keys]) for x in sides)))
     notes = []
     if design == "overlapping":
         notes.append("the folds' test sets overlap partly; they are treated as independent, which understates "
@@ -256,7 +307,7 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
                         notes=notes + ["one seed per fold: the correlation of folds that share a seed is assumed "
                                        "(n_test/n_train), not estimated; 2 or more seeds estimate it"],
                         fold_spread=spread)
-    crossed = _seeds_across_folds(groups, points, loos) if design == "disjoint" else None
+    crossed = _seeds_across_folds(groups, points, loos, sides) if design == "disjoint" else None
     if crossed is not None:
         est, dropped = crossed
         if dropped:
@@ -387,7 +438,6 @@ def draw_components(comp: dict[str, Any], sims: int, seed: int = 0,
     G = len(groups)
     n0 = np.array([max(2, g["test_units"]) for g in groups], float)
     runs = np.array([g["runs"] for g in groups], float)
-    df = float(np.sum(runs - 1))
     shared = np.array([g["shared"] for g in groups], float)
     churn = np.array([g["churn"] for g in groups], float)
     shared_draw = shared[None] * (n0 - 1) / rng.chisquare(n0 - 1, (sims, G))
@@ -396,6 +446,11 @@ def draw_components(comp: dict[str, Any], sims: int, seed: int = 0,
         # is unknown, so every simulated study draws it (uniform between all shared and all churn)
         frac = rng.uniform(0, 1, (sims, 1))
         shared_draw, churn = shared_draw * (1 - frac), shared_draw * frac
+    # a spread pooled over the two contenders (``run_spread``) rests on up to 2(R - 1) degrees of freedom,
+    # but its draws keep R - 1: A's share of it is itself known on 2 df each, and on the pooled df the Dice
+    # pilots' plans promised 0.11 more power than they delivered (the planner's calibration test; R - 1:
+    # +0.03, and -0.05/-0.03 for the AUROC pilots)
+    df = float(np.sum(runs - 1))
     if df >= 1:
         w = (runs - 1) / df
         s2 = float(np.sum(w * np.array([_run_var(g) for g in groups])))
@@ -407,7 +462,7 @@ def draw_components(comp: dict[str, Any], sims: int, seed: int = 0,
             # noise of its folds, on (S-1)(k-1) df) plus any effect a seed has on all its folds. Where the
             # seeds' spread does not exceed the interaction (F below its 75 % point: Bancroft's preliminary
             # test, Paull's 1950 level), the two are pooled; otherwise the interaction bounds it from below
-            df2 = df * (len(groups[0]["folds"]) - 1)
+            df2 = float(np.sum(runs - 1)) * (len(groups[0]["folds"]) - 1)
             if inter > 0 and df2 >= 1 and s2 / inter < stats.f.ppf(0.75, df, df2):
                 s2, df = (df * s2 + df2 * inter) / (df + df2), df + df2
             else:
@@ -448,12 +503,21 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
         R = max(1, int(seeds) * folds_per_group[i])
         n = max(2, int(round(g["test_units"] * test_factor)))
         shared, churn = draws["shared"][:, i] / test_factor, draws["churn"][:, i] / test_factor
-        d = (tau * rng.standard_normal((sims, R)) + np.sqrt(churn)[:, None] * rng.standard_normal((sims, R))
-             + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1)))
+        share = g.get("side_share")
+        if share is None or R < 2:
+            d = (tau * rng.standard_normal((sims, R)) + np.sqrt(churn)[:, None] * rng.standard_normal((sims, R))
+                 + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1)))
+            spread = [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1))]
+        else:  # each contender's runs spread on their own, pooled as the verdict pools them (``run_spread``)
+            sd = np.sqrt(tau ** 2 + churn[:, None])
+            a = np.sqrt(share) * sd * rng.standard_normal((sims, R))
+            b = np.sqrt(1 - share) * sd * rng.standard_normal((sims, R))
+            d = a - b + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1))
+            w = seed_df_weight(R - 1, POOLED_DF_QUANTILE)
+            spread = [(a.var(1, ddof=1) / R, R - 1, w), (b.var(1, ddof=1) / R, R - 1, w)]
         group_means.append(d.mean(1))
         if R >= 2:
-            var_parts += [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1)),
-                          (shared * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
+            var_parts += [*spread, (shared * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
         else:
             var_parts += [((shared + churn) * rng.chisquare(n - 1, sims) / (n - 1), n - 1, 1.0)]
     M = np.stack(group_means, axis=1)
