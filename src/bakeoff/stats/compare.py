@@ -87,7 +87,8 @@ def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
         loos["diff"][key] = loos["a"][key] - loos["b"][key]
     ids = getattr(runs, "ids", None)
     out = {w: estimate(points[w], loos[w], runs.folds, ids,
-                       sides=(points["a"], points["b"]) if w == "diff" else None) for w in points}
+                       sides=((points["a"], loos["a"]), (points["b"], loos["b"])) if w == "diff" else None)
+           for w in points}
     bounds = getattr(getattr(runs, "metric", None), "bounds", None)
     if own_scale and bounds is not None and np.isfinite(bounds[0]) and np.isfinite(bounds[1]):
         for w in ("a", "b"):  # each contender's own score, also on the logit scale of its range

@@ -38,10 +38,14 @@ from scipy import stats
 CHUNK = 256  # leave-one-out rows per block: bounds memory at CHUNK x n
 DF_QUANTILE = 0.25  # see seed_df_weight; chosen by the calibration suite
 POOLED_DF_QUANTILE = 0.5  # the same for the two contenders' pooled spreads (``run_spread``); also chosen there
-PAIRED_LEVEL = 0.01  # the preliminary test that the contenders' runs vary together (``runs_vary_together``)
+PAIRED_LEVEL = 0.01  # the test that the contenders' runs of one seed vary together (``runs_vary_together``)
 METHOD = ("crossed random effects (training runs x test units): variance s²/R + c from the spread of the "
           "runs and the jackknife covariance of their shared test units, Welch–Satterthwaite degrees of "
           "freedom, t interval and t test")
+
+POOLED_METHOD = (" (pooled over the two contenders: the variance of A's runs plus that of B's, each on R - 1 "
+                 "degrees of freedom, as a seed's runs of two contenders vary independently; the paired spread where "
+                 "a seed's runs of the two err on the same test units)")
 
 Key = tuple[int, int]
 ONE_RUN_NOTE = ("one training run per contender: the verdict is about these trained models; seed-to-seed variation "
@@ -171,49 +175,63 @@ def jackknife_cov(loo: np.ndarray) -> np.ndarray:
     return (n - 1) / n * centred @ centred.T
 
 
-def run_spread(points: np.ndarray, sides: tuple[np.ndarray, np.ndarray] | None = None,
+Side = tuple[np.ndarray, np.ndarray]  # one contender's per-run values (R,) and leave-one-unit-out values (R, n)
+
+
+def run_spread(points: np.ndarray, sides: tuple[Side, Side] | None = None,
                ) -> tuple[float, list[tuple[float, float]], float | None]:
     """The seed-to-seed variance of the per-run values ``points`` (R,), the Satterthwaite parts of its
     mean (for the df) and, when pooled, A's share of it.
 
-    With ``sides`` (each contender's own per-run values; ``points`` their paired differences) it is
-    pooled: Var(A_r - B_r) = Var(A_r) + Var(B_r) when a seed's run of A and its run of B do not vary
-    together, and each contender's spread has R - 1 degrees of freedom of its own, so the pooled
-    estimate rests on up to 2(R - 1) (Welch–Satterthwaite) where the spread of the differences rests on
-    R - 1. That is where most of the gap to a test that knew the variance came from: with three seeds the
-    t quantile falls from 4.30 towards 2.78. A seed's two runs share its data order (the split is fixed by
-    data.split.seed, the initialisations differ with the architecture); if that makes them vary together
-    at all it does so positively, and then the pooled variance errs on the safe side. Our own: no library
+    With ``sides`` (each contender's own per-run and leave-one-out values; ``points`` their paired
+    differences) it is pooled: Var(A_r - B_r) = Var(A_r) + Var(B_r) when a seed's run of A and its run of
+    B do not vary together, and each contender's spread has R - 1 degrees of freedom of its own, so the
+    pooled estimate rests on up to 2(R - 1) (Welch–Satterthwaite) where the spread of the differences
+    rests on R - 1. That is where most of the gap to a test that knew the variance came from: with three
+    seeds the t quantile falls from 4.30 towards 2.78. Where the two contenders' runs of one seed do vary
+    together (``runs_vary_together``: one network trained with another setting, or an A/A check) the
+    pairing removes what they share, and the spread of the differences is kept. Our own: no library
     offers this for a crossed seeds x test-units design."""
     R = len(points)
     s2 = float(np.var(points, ddof=1))
-    if sides is None:
+    if sides is None or runs_vary_together(sides[0][1], sides[1][1]):
         return s2, [(s2 / R * seed_df_weight(R - 1), R - 1)], None
-    va, vb = (float(np.var(x, ddof=1)) for x in sides)
-    if runs_vary_together(s2, va + vb, R):  # the paired spread, as without sides
-        return s2, [(s2 / R * seed_df_weight(R - 1), R - 1)], None
+    va, vb = (float(np.var(x, ddof=1)) for x, _ in sides)
     w = seed_df_weight(R - 1, POOLED_DF_QUANTILE)
     share = va / (va + vb) if va + vb > 0 else 0.5
     return va + vb, [(va / R * w, R - 1), (vb / R * w, R - 1)], share
 
 
-def runs_vary_together(paired: float, pooled: float, R: int) -> bool:
-    """Whether the spread of the paired differences (``paired``) is so much smaller than the two
-    contenders' spreads together (``pooled``) that their runs of one seed must vary together, as when
-    both are one network (the same initialisation and data order) trained with another setting: then the
-    pairing removes what they share and the pooled spread would overstate the variance (an A/A study of
-    identical runs could never be called equivalent). When they do not vary together and their spreads
-    are equal, paired / pooled is 2 x Beta((R - 1)/2, (R - 1)/2) (the differences and the sums of two
-    independent normal samples); it falls below its ``PAIRED_LEVEL`` quantile that rarely, and more
-    rarely when their spreads differ (a preliminary test; Bancroft 1944)."""
-    if pooled <= 0:
-        return True
-    k = (R - 1) / 2
-    return bool(stats.beta.cdf(min(paired / pooled, 2.0) / 2, k, k) <= PAIRED_LEVEL)
+def runs_vary_together(loo_a: np.ndarray, loo_b: np.ndarray) -> bool:
+    """Whether a seed's runs of A and of B err on the same test units more than runs of other seeds do:
+    each run's leave-one-unit-out values (R, n) less its contender's mean over the runs say which units
+    that run got better or worse than usual; A's and B's of the same seed are correlated over the units,
+    and the mean Fisher z of those R correlations is tested against 0 (one-sided, ``PAIRED_LEVEL``; R - 1
+    independent correlations, as the runs' deviations sum to zero). Runs of contenders that share no
+    trajectory (another architecture, or in practice any change: Summers & Dinneen 2021) do not vary
+    together; two contenders that are one network trained with another setting from the same
+    initialisation and data order do (the same seed's runs of resnet10t at two learning rates on the
+    digits: 0.56 against -0.02 for other seeds), and identical runs (an A/A check) do fully. The test
+    looks at the units, with n - 3 degrees of freedom per run, not at the runs' spread, so choosing
+    between the pooled and the paired spread by it does not pick the smaller one by chance."""
+    R, n = loo_a.shape
+    if R < 2 or n < 4:
+        return False
+    xa, xb = loo_a - loo_a.mean(0), loo_b - loo_b.mean(0)
+    za = []
+    for x, y in zip(xa, xb):
+        sx, sy = float(np.std(x)), float(np.std(y))
+        if sx <= 1e-15 * max(1.0, float(np.abs(loo_a).max())) or sy <= 1e-15 * max(1.0, float(np.abs(loo_b).max())):
+            continue
+        r = float(np.clip(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy), -0.999999, 0.999999))
+        za.append(np.arctanh(r))
+    if not za:
+        return False
+    return bool(np.mean(za) * np.sqrt((R - 1) * (n - 3)) > stats.norm.ppf(1 - PAIRED_LEVEL))
 
 
 def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray,
-                   sides: tuple[np.ndarray, np.ndarray] | None = None) -> GroupEstimate:
+                   sides: tuple[Side, Side] | None = None) -> GroupEstimate:
     """``points`` (R,) per-run values on one test set, ``loo`` (R, n) their leave-one-unit-out values."""
     R, n = loo.shape
     mean = float(np.mean(points))
@@ -230,7 +248,7 @@ def group_estimate(folds: list[int], points: np.ndarray, loo: np.ndarray,
 
 
 def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
-                        loos: dict[Key, np.ndarray], sides: tuple[dict, dict] | None = None,
+                        loos: dict[Key, np.ndarray], sides: tuple[SideRuns, SideRuns] | None = None,
                         ) -> tuple[GroupEstimate, list[int]] | None:
     """Disjoint folds run with the same seeds (the k-fold design): each seed's equal-weight mean over the
     folds is one replicate on the union of the test sets, its jackknife the leave-one-unit-out value of
@@ -256,8 +274,12 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
         C += jackknife_cov(L) / G ** 2  # a unit changes only its own fold's term of the mean
     v_bar = float(np.mean(np.diag(C)))
     c = float((C.sum() - np.trace(C)) / (S * (S - 1)))
-    side_means = None if sides is None else tuple(np.array([np.mean([x[s, f] for f in folds]) for s in seeds])
-                                                  for x in sides)
+    side_means = None
+    if sides is not None:  # each seed's mean over the folds, and its leave-one-unit-out values over all units
+        side_means = tuple((np.array([np.mean([pts[s, f] for f in folds]) for s in seeds]),
+                            np.concatenate([_finite_loo(np.array([pts[s, f] for s in seeds]),
+                                                        np.stack([lo[s, f] for s in seeds])) for f in folds], axis=1))
+                           for pts, lo in sides)
     s2, sp, share = run_spread(P, side_means)
     shared, churn = max(c, 0.0), max(v_bar - c, 0.0)
     parts = [*sp, (shared, units - G)]
@@ -271,11 +293,19 @@ def _seeds_across_folds(groups: list[list[int]], points: dict[Key, float],
                          churn, s2, run_var_floor=floor, side_share=share), dropped
 
 
+def _finite_loo(pts: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Leave-one-out values (R, n) with an undefined one replaced by its run's value (it adds no spread)."""
+    return np.where(np.isfinite(L), L, pts[:, None])
+
+
+SideRuns = tuple[dict[Key, float], dict[Key, np.ndarray]]  # one contender's per-run and leave-one-out values
+
+
 def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[int],
-             ids: dict[int, np.ndarray] | None = None, sides: tuple[dict, dict] | None = None) -> Estimate:
+             ids: dict[int, np.ndarray] | None = None, sides: tuple[SideRuns, SideRuns] | None = None) -> Estimate:
     """The design-aware estimate of the mean of ``points`` over runs (keys (seed, fold)); with ``sides``
-    (each contender's own per-run values, ``points`` their differences) the seed-to-seed spread is pooled
-    over the two contenders (``run_spread``)."""
+    (each contender's own per-run and leave-one-out values, ``points`` their differences) the seed-to-seed
+    spread is pooled over the two contenders unless their runs vary together (``run_spread``)."""
     groups, design = group_by_test_set(folds, ids)
     ests = []
     for g in groups:
@@ -284,9 +314,13 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
             continue
         pts = np.array([points[k] for k in keys])
         L = np.stack([loos[k] for k in keys])
-        L = np.where(np.isfinite(L), L, pts[:, None])  # an undefined leave-one-out value adds no spread
-        ests.append(group_estimate(g, pts, L, None if sides is None else
-                                   tuple(np.array([x[k] for k in keys]) for x in sides)))
+        L = _finite_loo(pts, L)  # an undefined leave-one-out value adds no spread
+        side = None
+        if sides is not None:
+            side = tuple((np.array([sp[k] for k in keys]),
+                          _finite_loo(np.array([sp[k] for k in keys]), np.stack([sl[k] for k in keys])))
+                         for sp, sl in sides)
+        ests.append(group_estimate(g, pts, L, side))
     notes = []
     if design == "overlapping":
         notes.append("the folds' test sets overlap partly; they are treated as independent, which understates "
@@ -315,9 +349,10 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
         return Estimate(est.mean, est.var, satterthwaite(est.parts), "disjoint, seeds shared", [est],
                         method=f"seeds crossed with {G} disjoint folds: each seed's mean over the folds is one "
                                f"replicate (a seed's folds share its initialisation and data order and overlap in "
-                               f"training data, so they are correlated), its spread over {est.runs} seeds plus the "
-                               f"jackknife covariance of the test units every seed shares; Welch–Satterthwaite "
-                               f"degrees of freedom, t interval and t test", notes=notes)
+                               f"training data, so they are correlated), its spread over {est.runs} seeds"
+                               f"{POOLED_METHOD if est.side_share is not None else ''} plus the jackknife "
+                               f"covariance of the test units every seed shares; Welch–Satterthwaite degrees of "
+                               f"freedom, t interval and t test", notes=notes)
     var = float(sum(e.var for e in ests) / G ** 2)
     df = satterthwaite([(a / G ** 2, d) for e in ests for a, d in e.parts])
     if all(e.runs == 1 for e in ests):
@@ -326,7 +361,10 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
         notes.append("some test sets have one run only: their seed-to-seed variation is not estimated")
     if any(e.units < 2 for e in ests):
         notes.append("a test set with one unit: its sampling variation cannot be estimated")
-    return Estimate(float(means.mean()), var, df, design, ests, notes=notes)
+    method = METHOD
+    if any(e.side_share is not None for e in ests):
+        method = METHOD.replace("the spread of the runs", "the spread of the runs" + POOLED_METHOD)
+    return Estimate(float(means.mean()), var, df, design, ests, method=method, notes=notes)
 
 
 def zero_variance_p(total_units: int) -> float:
