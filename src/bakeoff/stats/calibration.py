@@ -217,6 +217,7 @@ SCENARIOS = [
     Scenario("binary AUROC, 3 seeds, tau 0.10", "binary", "auroc", seeds=3, tau=0.10),
     Scenario("binary AUROC, 3 seeds, tau 0.15", "binary", "auroc", seeds=3, tau=0.15),
     Scenario("binary AUROC, 3 seeds, tau 0.30", "binary", "auroc", seeds=3, tau=0.30),
+    Scenario("binary AUROC, 2 seeds, tau 0.15", "binary", "auroc", seeds=2, tau=0.15),
     Scenario("binary AUROC, 5 seeds, tau 0.10", "binary", "auroc", seeds=5, tau=0.10),
     Scenario("binary AUROC, 5 folds sharing one test set, tau 0.10", "binary", "auroc", seeds=1, folds=5,
              shared=True, tau=0.10),
