@@ -536,21 +536,28 @@ def simulate_power(comp: dict[str, Any], effect: float, min_effect: float, alpha
     G = len(groups)
     folds_per_group = [1 if comp.get("seeds_across_folds") else max(1, len(g["folds"])) for g in groups]
     tau = np.sqrt(draws["tau2"])[:, None]
+
+    def normals(group: int, tag: int, cols: int) -> np.ndarray:
+        """(sims, cols) standard normals whose column j is the same for every design: a design with more
+        seeds runs the smaller design's studies plus more seeds, so that power cannot fall by chance."""
+        return np.stack([np.random.default_rng((abs(int(seed)), group, tag, j)).standard_normal(sims)
+                         for j in range(cols)], axis=1)
+
     group_means, var_parts = [], []
     for i, g in enumerate(groups):
         R = max(1, int(seeds) * folds_per_group[i])
         n = max(2, int(round(g["test_units"] * test_factor)))
         shared, churn = draws["shared"][:, i] / test_factor, draws["churn"][:, i] / test_factor
         share = g.get("side_share")
+        common = np.sqrt(shared)[:, None] * normals(i, 0, 1)
         if share is None or R < 2:
-            d = (tau * rng.standard_normal((sims, R)) + np.sqrt(churn)[:, None] * rng.standard_normal((sims, R))
-                 + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1)))
-            spread = [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1))]
+            d = tau * normals(i, 1, R) + np.sqrt(churn)[:, None] * normals(i, 2, R) + common
+            spread = [(d.var(1, ddof=1) / R, R - 1, seed_df_weight(R - 1))] if R >= 2 else []
         else:  # each contender's runs spread on their own, pooled as the verdict pools them (``run_spread``)
             sd = np.sqrt(tau ** 2 + churn[:, None])
-            a = np.sqrt(share) * sd * rng.standard_normal((sims, R))
-            b = np.sqrt(1 - share) * sd * rng.standard_normal((sims, R))
-            d = a - b + np.sqrt(shared)[:, None] * rng.standard_normal((sims, 1))
+            a = np.sqrt(share) * sd * normals(i, 3, R)
+            b = np.sqrt(1 - share) * sd * normals(i, 4, R)
+            d = a - b + common
             w = seed_df_weight(R - 1, POOLED_DF_QUANTILE)
             spread = [(a.var(1, ddof=1) / R, R - 1, w), (b.var(1, ddof=1) / R, R - 1, w)]
         group_means.append(d.mean(1))
