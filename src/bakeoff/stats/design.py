@@ -218,10 +218,11 @@ def runs_vary_together(loo_a: np.ndarray, loo_b: np.ndarray) -> bool:
     if R < 2 or n < 4:
         return False
     xa, xb = loo_a - loo_a.mean(0), loo_b - loo_b.mean(0)
+    tol_a, tol_b = (1e-15 * max(1.0, float(np.abs(lo).max())) for lo in (loo_a, loo_b))  # float noise of no spread
     za = []
     for x, y in zip(xa, xb):
         sx, sy = float(np.std(x)), float(np.std(y))
-        if sx <= 1e-15 * max(1.0, float(np.abs(loo_a).max())) or sy <= 1e-15 * max(1.0, float(np.abs(loo_b).max())):
+        if sx <= tol_a or sy <= tol_b:
             continue
         r = float(np.clip(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy), -0.999999, 0.999999))
         za.append(np.arctanh(r))
@@ -317,9 +318,9 @@ def estimate(points: dict[Key, float], loos: dict[Key, np.ndarray], folds: list[
         L = _finite_loo(pts, L)  # an undefined leave-one-out value adds no spread
         side = None
         if sides is not None:
-            side = tuple((np.array([sp[k] for k in keys]),
-                          _finite_loo(np.array([sp[k] for k in keys]), np.stack([sl[k] for k in keys])))
-                         for sp, sl in sides)
+            side_pts = [np.array([sp[k] for k in keys]) for sp, _ in sides]
+            side = tuple((sp, _finite_loo(sp, np.stack([sl[k] for k in keys])))
+                         for sp, (_, sl) in zip(side_pts, sides))
         ests.append(group_estimate(g, pts, L, side))
     notes = []
     if design == "overlapping":
