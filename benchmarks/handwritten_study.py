@@ -62,8 +62,10 @@ def main() -> None:
                               for i in range(0, len(idx), 256)]).numpy()
 
     results: dict[str, list[float]] = {c: [] for c in contenders}
+    train_s: dict[str, list[float]] = {c: [] for c in contenders}  # model built to best weights chosen
     for name, (model, params) in contenders.items():
         for seed in range(args.seeds):
+            t_run = time.perf_counter()
             torch.manual_seed(seed)
             net = create_model(model, in_channels=1, num_outputs=1, spatial_dims=3, input_shape=tuple(X.shape[2:]),
                                params=params)
@@ -87,13 +89,15 @@ def main() -> None:
                 score = roc_auc_score(y[va].numpy(), predict(net, va))
                 if score > best:
                     best, best_state = score, {k: v.detach().clone() for k, v in net.state_dict().items()}
+            train_s[name].append(time.perf_counter() - t_run)
             torch.save(best_state, out / f"{name}_seed{seed}.pt")
             net.load_state_dict(best_state)
             results[name].append(float(roc_auc_score(y[te].numpy(), predict(net, te))))
     a, b = (np.array(results[c]) for c in ("se_resnet3d", "simple_cnn"))
     t = stats.ttest_rel(a, b) if len(a) > 1 else None
     summary = {"test_auroc": results, "difference": float((a - b).mean()),
-               "p_value": float(t.pvalue) if t is not None else None, "wall_s": time.perf_counter() - t0}
+               "p_value": float(t.pvalue) if t is not None else None, "train_s": train_s,
+               "wall_s": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
