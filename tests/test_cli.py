@@ -579,3 +579,32 @@ def test_the_plan_carries_each_contenders_forward_time_from_the_check(tiny_raw):
     for name in tiny_raw["contenders"]:
         times = {r.forward_s for r in runs if r.contender == name}
         assert len(times) == 1 and 0 < times.pop() < 5.0
+
+
+LEAVE = """
+import atexit, sys, threading, time
+from pathlib import Path
+out = Path(sys.argv[1])
+atexit.register(lambda: out.joinpath("atexit").write_text("ran"))
+sys.stdout.write("buffered, never flushed by hand")
+if sys.argv[2] == "thread":  # a thread that is not a daemon: the exit waits for it, as the interpreter's does
+    threading.Thread(target=lambda: (time.sleep(0.3), out.joinpath("thread").write_text("done"))).start()
+from bakeoff.cli import _leave
+_leave(int(sys.argv[3]) if sys.argv[3].isdigit() else None if sys.argv[3] == "none" else sys.argv[3])
+out.joinpath("after").write_text("reached")  # never: _leave ends the process
+"""
+
+
+@pytest.mark.parametrize("code, thread, status", [("0", "-", 0), ("2", "-", 2), ("130", "-", 130),
+                                                  ("none", "-", 0), ("went wrong", "-", 1), ("3", "thread", 3)])
+def test_the_command_leaves_without_teardown_yet_as_a_normal_exit_would(tmp_path, code, thread, status):
+    """``entry`` skips the interpreter's teardown (1.5-2 s after torch and Lightning) but keeps what an exit
+    does: atexit handlers run, buffered output arrives, the status is sys.exit's, threads are waited for."""
+    proc = subprocess.run([sys.executable, "-c", LEAVE, str(tmp_path), thread, code], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == status, proc.stderr
+    assert proc.stdout == "buffered, never flushed by hand"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert not (tmp_path / "after").exists()
+    assert (tmp_path / "thread").exists() == (thread == "thread")
+    assert ("went wrong" in proc.stderr) == (code == "went wrong")

@@ -964,5 +964,44 @@ def _interrupted() -> None:
     sys.exit(130)
 
 
+def entry() -> None:
+    """The ``bakeoff`` command (console script and ``python -m bakeoff.cli``): ``main``, then the process
+    ends without the interpreter's teardown. Freeing every module and object that torch, Lightning,
+    torchmetrics and matplotlib leave behind takes 1.5-2 s on a 2-core machine after the work is done
+    (measured: a study's last line printed at 59.1 s, the process gone at 60.8 s). Everything a normal exit
+    does that matters still happens: every ``atexit`` handler (logging's flush, multiprocessing's joins,
+    Ray's shutdown, temporary directories, coverage) runs, and stdout and stderr are flushed; where another
+    thread that is not a daemon is still alive, the interpreter exits as usual to wait for it. An uncaught
+    exception (``--debug``) leaves as usual too, with its traceback."""
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    _leave(code)
+
+
+def _leave(code: Any) -> None:
+    import atexit
+    import threading
+
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # what sys.exit("text") does: the text on stderr, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    try:
+        atexit._run_exitfuncs()  # (CPython's own hook: the handlers Py_Finalize would run, in the same order)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing left to deliver
+                pass
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

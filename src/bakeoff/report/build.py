@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,78 +64,89 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
 
     order = list(study.contenders)
     ev = study.evaluation
-    df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
-    primary_col = f"test_{ev.primary}"
-    tuned = load_tuned(store, order)
-    infos = store.all_run_infos()
-    comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
-    missing = incomplete(store, df)
-    if comparison and missing:
-        comparison["incomplete"] = missing
-    sick = {}  # a run's health notes: collapsed test predictions, a validation score at chance
-    for r in df.itertuples():
-        notes = [t for t in (getattr(r, "health", None), getattr(r, "val_chance", None)) if isinstance(t, str) and t]
-        if notes:
-            sick[f"{r.contender}/{r.run_id}"] = "; ".join(notes)
-    if comparison and sick:
-        comparison["health"] = sick
-    sequential = store.root / SEQUENTIAL_FILE
-    if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
-        from bakeoff.stats.sequential import apply_to_comparison
+    with plots.saving_in_background() if make_plots else nullcontext():  # every figure on disk after it
+        df, evaluations = collect_results(store, study.task, ev.threshold, order, ev.val_threshold, ev)
+        made: list[Path] = []
+        if make_plots and evaluations:  # first, so that forked writers encode them while the statistics run
+            made += _run_figures(store, study, df, evaluations, order)
+        primary_col = f"test_{ev.primary}"
+        tuned = load_tuned(store, order)
+        infos = store.all_run_infos()
+        comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
+        missing = incomplete(store, df)
+        if comparison and missing:
+            comparison["incomplete"] = missing
+        sick = {}  # a run's health notes: collapsed test predictions, a validation score at chance
+        for r in df.itertuples():
+            notes = [t for t in (getattr(r, "health", None), getattr(r, "val_chance", None))
+                     if isinstance(t, str) and t]
+            if notes:
+                sick[f"{r.contender}/{r.run_id}"] = "; ".join(notes)
+        if comparison and sick:
+            comparison["health"] = sick
+        sequential = store.root / SEQUENTIAL_FILE
+        if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
+            from bakeoff.stats.sequential import apply_to_comparison
 
-        record = read_json(sequential)
-        if record.get("looks") and record["looks"][-1]["seeds"] == len(study.protocol.seeds):
-            apply_to_comparison(comparison, record, ev.alpha)
-    summary = summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df) else pd.DataFrame()
-    put_text(store.root / RESULTS_FILE, df.to_csv(index=False))
-    put_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
-    ranks_table = None
-    if comparison and primary_col in df:
-        designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
-        independent = designs == {"disjoint"}
-        ranks_table = rank_table(df, primary_col, order, metric_info(ev.primary, study.task).higher_is_better, independent)
-        comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha, independent)
-    checks = store.root / DATA_CHECKS_FILE
-    if comparison and checks.is_file():
-        comparison["fairness"]["leakage"] = read_json(checks)
-    if comparison:  # rank stability, significance map, calibration: the same with or without figures
-        comparison.update(study_summary(study, df, evaluations, comparison))
-    if comparison and os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: every key declared
-        from bakeoff.stats.results import validate
+            record = read_json(sequential)
+            if record.get("looks") and record["looks"][-1]["seeds"] == len(study.protocol.seeds):
+                apply_to_comparison(comparison, record, ev.alpha)
+        summary = (summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df)
+                   else pd.DataFrame())
+        put_text(store.root / RESULTS_FILE, df.to_csv(index=False))
+        put_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
+        ranks_table = None
+        if comparison and primary_col in df:
+            designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
+            independent = designs == {"disjoint"}
+            better = metric_info(ev.primary, study.task).higher_is_better
+            ranks_table = rank_table(df, primary_col, order, better, independent)
+            comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha, independent)
+        checks = store.root / DATA_CHECKS_FILE
+        if comparison and checks.is_file():
+            comparison["fairness"]["leakage"] = read_json(checks)
+        if comparison:  # rank stability, significance map, calibration: the same with or without figures
+            comparison.update(study_summary(study, df, evaluations, comparison))
+        if comparison and os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: every key declared
+            from bakeoff.stats.results import validate
 
-        validate(comparison)
-    if write:
-        write_json(store.root / COMPARISON_FILE, comparison)
-        write_results_table(store.root, study, df, summary)
-    intervals = run_intervals(study, df, evaluations)
-    put_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
-    made: list[Path] = []
-    if make_plots and evaluations:
-        out = store.root / "plots"
-        primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
-        made.append(plots.training_curves(store, df, order, primary_monitor, out))
-        made.append(plots.metric_bars(df, order, ev.threshold, out, study.task))
-        for figure in task_class(study.task).figures:  # the figures the task declares (Task.figures)
-            drawn = plots.TASK_FIGURES[figure](store, study, df, evaluations, order, out)
-            made.extend(p for p in (drawn if isinstance(drawn, list) else [drawn]) if p is not None)
-        if (comparison.get("ranking") or {}).get("p_value") is not None:
-            made.append(plots.cd_diagram(ranks_table, comparison["ranking"], out / "critical_difference.png"))
-    report = StudyReport(study, df, summary, comparison, made, saved=write)
-    if make_plots:
-        try:
-            write_page(store, report, infos)
-        except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
-            import warnings
+            validate(comparison)
+        if write:
+            write_json(store.root / COMPARISON_FILE, comparison)
+            write_results_table(store.root, study, df, summary)
+        intervals = run_intervals(study, df, evaluations)
+        put_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
+        if make_plots and evaluations and (comparison.get("ranking") or {}).get("p_value") is not None:
+            made.append(plots.cd_diagram(ranks_table, comparison["ranking"],
+                                         store.root / "plots" / "critical_difference.png"))
+        report = StudyReport(study, df, summary, comparison, made, saved=write)
+        if make_plots:
+            try:
+                write_page(store, report, infos)
+            except Exception as exc:  # noqa: BLE001 - the page must never cost the study its results
+                import warnings
 
-            from bakeoff.errors import storage_full
+                from bakeoff.errors import storage_full
+                if storage_full(exc):  # a full disk is the user's to fix, and said as one line (cli.main)
+                    raise
 
-            if storage_full(exc):  # a full disk is the user's to fix, and said as one line (cli.main)
-                raise
-
-            warnings.warn(f"report.html could not be built: {type(exc).__name__}: {exc}", stacklevel=2)
-            if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
-                raise
+                warnings.warn(f"report.html could not be built: {type(exc).__name__}: {exc}", stacklevel=2)
+                if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
+                    raise
     return report
+
+
+def _run_figures(store: StudyStore, study: StudyConfig, df: pd.DataFrame, evaluations: dict, order: list[str]
+                 ) -> list[Path]:
+    """The figures drawn from the runs alone: training curves, metric bars and the task's own figures."""
+    out = store.root / "plots"
+    primary_monitor = study.protocol.select.monitor.split("/", 1)[1]
+    made = [plots.training_curves(store, df, order, primary_monitor, out),
+            plots.metric_bars(df, order, study.evaluation.threshold, out, study.task)]
+    for figure in task_class(study.task).figures:  # the figures the task declares (Task.figures)
+        drawn = plots.TASK_FIGURES[figure](store, study, df, evaluations, order, out)
+        made.extend(p for p in (drawn if isinstance(drawn, list) else [drawn]) if p is not None)
+    return made
 
 
 FIGURE_CAPTIONS = {
@@ -189,6 +201,7 @@ def write_page(store: StudyStore, report: StudyReport, infos: list[dict[str, Any
     if len(costs):
         scatter = plots.quality_vs_cost(costs, list(study.contenders), ev.primary,
                                         metric_info(ev.primary, study.task).higher_is_better, out)
+    plots.figsave.wait()  # the page embeds the PNGs: each one on disk first
     shown = [Path(p) for p in report.plots if Path(p).stem != "critical_difference"]
     cd = next((p for p in report.plots if Path(p).stem == "critical_difference"), None)
     if rel is not None:  # beside the ROC curves (the discrimination), else last

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
+from bakeoff.report import figsave  # noqa: E402
 from bakeoff.report.tables import task_for  # noqa: E402
 from bakeoff.runs.store import CSV_LOG, DONE, FEATURES_FILE, GRADCAM_FILE, StudyStore  # noqa: E402
 from bakeoff.tasks import task_class  # noqa: E402
@@ -728,11 +729,20 @@ def _short_id(sample_id: Any, width: int = 18) -> str:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    """PNG (what the report embeds) and SVG (for papers) side by side, each written atomically."""
+    """PNG (what the report embeds) and SVG (for papers) side by side, each written atomically; within the
+    report's ``figsave.in_background`` block by a forked writer while the report goes on."""
+    figsave.save(fig, path, _png_and_svg, plt.close)
+    return path
+
+
+def saving_in_background() -> Any:
+    """The report's block in which figures are written by forked writers (``figsave``); files on leaving."""
+    return figsave.in_background(_png_and_svg, plt.close)
+
+
+def _png_and_svg(fig: plt.Figure, path: Path) -> None:
     save_figure(fig, path, dpi=110)
     save_figure(fig, path.with_suffix(".svg"))
-    plt.close(fig)
-    return path
 
 
 def save_figure(fig: plt.Figure, path: Path, **kwargs: Any) -> None:
