@@ -52,6 +52,7 @@ class StudyContext:
             self.__dict__["data"] = data  # the cached property, filled
         self.tuned: dict[str, dict[str, Any]] = {}  # contender -> best setting from equal-budget tuning
         self.forward_s: dict[str, float] = {}  # contender -> forward time per input, timed in the check (for ETAs)
+        self._validated = False
 
     def protocol(self, contender: str) -> ProtocolConfig:
         """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
@@ -102,7 +103,10 @@ class StudyContext:
 
     def validate(self) -> None:
         """Everything that can fail before training: the names first (no data read), then data, splits,
-        leakage, each contender built and checked."""
+        leakage, each contender built and checked. Once per context: its study does not change (the
+        ``bakeoff run`` command plans before it opens the output directory, which plans again)."""
+        if self._validated:
+            return
         self.validate_names()
         _ = self.task  # the classes the data hold fit the task (before a split complains about them)
         _ = self.data_checks
@@ -138,6 +142,7 @@ class StudyContext:
             self._check_builds(name)
             if self.config.contenders[name].feature_layer:
                 self._check_feature_layer(name)
+        self._validated = True
 
     def input_shape(self, contender: str, fold: int = 0, protocol: ProtocolConfig | None = None) -> tuple[int, ...]:
         """What the network sees: the training patch size for dense tasks, else the sample shape."""
