@@ -49,7 +49,8 @@ class BackgroundSaves:
         if pid == 0:  # the child: write, then leave at once (no atexit, no flush of the parent's buffers)
             status = 1
             try:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it quietly; the parent decides
+                for sig in (signal.SIGINT, signal.SIGTERM):  # end it quietly, never run the parent's handlers
+                    signal.signal(sig, signal.SIG_DFL)
                 self.write(fig, path)
                 status = 0
             finally:
