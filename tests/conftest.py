@@ -11,6 +11,16 @@ import yaml
 
 os.environ.setdefault("BAKEOFF_STRICT_REPORT", "1")  # a report page that cannot be built fails the test
 
+# Under pytest-xdist (`make test`: two workers on two cores) each worker, and every process a test starts (a
+# `bakeoff run`, a SLURM job, a DDP rank), would give torch's OpenMP pool every core: two such pools at once
+# spin against each other. Two 2-epoch demo studies run at once took 39-49 s with one thread each and 75-190 s
+# with torch's default of two (4 alternating pairs, 2 cores). Here each process gets its share of the cores; a
+# run that sets its threads (Ray's cpus_per_run, SLURM, threads_per_run) still does. `make test-fast` and
+# TEST_WORKERS=0 (one process) keep torch's default, so multi-threaded kernels stay tested.
+if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, _cores // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
 TINY_STUDY: dict[str, Any] = {
     "name": "tiny",
     "task": "binary_classification",
