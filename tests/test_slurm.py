@@ -136,3 +136,28 @@ def test_a_suite_on_slurm_queues_every_datasets_jobs_at_once(slurm, tmp_path):
         assert json.loads((out / "datasets" / name / "slurm" / "jobs.json").read_text()) == j
     result = json.loads((out / "suite.json").read_text())
     assert result["cost"]["runs"] == 4 and "Across 2 datasets" in proc.stdout
+
+
+def test_squeue_that_cannot_reach_the_controller_says_nothing_about_the_jobs(tmp_path, monkeypatch):
+    """A controller that does not answer (busy, restarting) is not an empty queue: the waiting runs stay
+    waiting (a run was once marked failed while its job was pending). squeue's words and exit status are
+    those of Debian's slurm-wlm, seen with slurmctld stopped; a stand-in squeue says them here."""
+    from bakeoff.runs.slurm import squeue_states
+
+    fake = tmp_path / "bin" / "squeue"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    assert squeue_states(["12"]) is None
+
+
+def test_squeue_of_jobs_slurm_no_longer_knows_is_an_empty_queue(slurm):
+    """The real squeue fails ("Invalid job id specified") when no id it is given is known any more: those
+    jobs left the queue, so a run without a result is failed after the grace period, as before."""
+    from bakeoff.runs.slurm import squeue_states
+
+    proc = subprocess.run(["squeue", "-h", "-j", "999999"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "invalid job id" in proc.stderr.lower(), proc.stderr
+    assert squeue_states(["999999"]) == {}

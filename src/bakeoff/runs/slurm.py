@@ -93,7 +93,11 @@ def job_comment(job: str) -> str:
 
 
 def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
-    """State of each job SLURM still knows (PENDING, RUNNING, ...); None when squeue is unavailable."""
+    """State of each job SLURM still knows (PENDING, RUNNING, ...); None when squeue is unavailable or the
+    controller did not answer (busy, restarting: "Unable to contact slurm controller"), which says nothing about
+    the jobs. Taken as an empty queue, such a failure marked every waiting run failed 30 s later while its job was
+    still pending. squeue also fails when none of the ids is known any more ("Invalid job id specified"): those
+    jobs are gone."""
     if not job_ids:
         return {}
     try:
@@ -101,6 +105,8 @@ def squeue_states(job_ids: list[str]) -> dict[str, str] | None:
                              text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
+    if out.returncode != 0:
+        return {} if "invalid job id" in out.stderr.lower() else None
     states = {}
     for line in out.stdout.splitlines():
         parts = line.split()
