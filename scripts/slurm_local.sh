@@ -19,7 +19,9 @@ start() {
   install
   mkdir -p "$DIR"/{spool,state,log} /etc/slurm /run/munge /var/log/munge /var/lib/munge /etc/munge
   host="$(hostname -s)"
-  cpus="$(nproc)"
+  # the machine's cores: GNU nproc also answers OMP_NUM_THREADS, which the tests set to 1 per pytest worker (a
+  # 1-CPU node never starts a 2-task DDP job: "PartitionConfig", pending for ever)
+  cpus="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
   mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))
   new_conf="$(mktemp)"
   cat > "$new_conf" <<CONF
