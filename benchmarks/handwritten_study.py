@@ -1,7 +1,9 @@
 """A whole bake-off as users write it by hand today (the reference of ``bench_study_overhead.py compare``).
 
-Two contenders x N seeds on prepared data (an npz with the normalised samples, labels and the split's
-indices, so that both sides train on the same samples): each run trains with fused Adam, one-cycle
+Two contenders x N seeds on the demo's data, made as a script makes it: the same generator
+(``make_spots3d``, bakeoff's ``builtin:spots3d``) with the study's parameters, each patch scaled to [0, 1]
+(``normalize: minmax``); the split's indices come from an npz so that both sides train, select and test on
+the same samples (``bench_study_overhead.py`` checks that the arrays are bakeoff's). Each run trains with fused Adam, one-cycle
 schedule, class-balanced BCE and random flips / 90-degree rotations, scores validation AUROC after every
 epoch, keeps the best weights and writes them to a file; then test AUROC with those weights, and at the end
 a paired t-test over seeds of the contenders' test AUROC. Everything a careful script does, nothing more:
@@ -16,6 +18,20 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+
+def load_spots(params: dict) -> tuple:
+    """The demo's samples as (N, 1, z, y, x) float32 in [0, 1] per patch, and their labels."""
+    import numpy as np
+    import torch
+
+    from bakeoff.data.spots3d import make_spots3d
+
+    d = make_spots3d(**params)
+    X = d["X"]
+    lo, hi = X.min(axis=(1, 2, 3), keepdims=True), X.max(axis=(1, 2, 3), keepdims=True)
+    X = ((X - lo) / np.maximum(hi - lo, 1e-8)).astype(np.float32)[:, None]
+    return torch.from_numpy(X), torch.from_numpy(d["y"]).long()
 
 
 def main() -> None:
@@ -38,8 +54,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with np.load(args.data) as f:
-        X, y = torch.from_numpy(f["X"]), torch.from_numpy(f["y"]).long()
+        params = json.loads(str(f["params"]))
         tr, va, te = (torch.from_numpy(f[k]).long() for k in ("train", "val", "test"))
+    X, y = load_spots(params)
     contenders = {"simple_cnn": ("bakeoff:simple_cnn3d", {}),
                   "se_resnet3d": ("bakeoff:se_resnet", {"spatial_dims": 3, "base_channels": 16, "use_se": True})}
     n_pos = int(y[tr].sum())

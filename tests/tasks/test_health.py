@@ -44,3 +44,47 @@ def test_a_validation_score_no_better_than_shuffled_labels_is_at_chance():
     assert task.chance_note(noise, "brier").startswith("at chance on validation: brier")
     assert task.chance_note(learnt, "brier") == ""
     assert task.chance_note({"y": np.zeros(50, int), "probs": np.full(50, 0.1)}, "auroc") == ""  # one class
+
+
+def test_the_permutation_null_is_every_binary_metric_of_each_shuffled_label_row():
+    """The chance check's null in one pass (``permuted_binary_metrics``) is what scikit-learn gives for each
+    row of shuffled labels (tied scores included), and the note is the one scoring row by row gives."""
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        balanced_accuracy_score,
+        f1_score,
+        matthews_corrcoef,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+
+    from bakeoff.measure.weighted import BINARY_METRICS, permuted_binary_metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 120)
+    probs = np.round(np.clip(0.2 * y + rng.uniform(0, 0.8, 120), 0, 1), 1)  # 11 distinct scores: many ties
+    rows = np.stack([rng.permutation(y) for _ in range(25)])
+    got = permuted_binary_metrics(probs, rows, 0.5)
+    hard = (probs > 0.5).astype(int)
+    reference = {
+        "auroc": lambda t: roc_auc_score(t, probs), "average_precision": lambda t: average_precision_score(t, probs),
+        "accuracy": lambda t: accuracy_score(t, hard), "balanced_accuracy": lambda t: balanced_accuracy_score(t, hard),
+        "precision": lambda t: precision_score(t, hard, zero_division=0), "recall": lambda t: recall_score(t, hard),
+        "f1": lambda t: f1_score(t, hard), "mcc": lambda t: matthews_corrcoef(t, hard),
+        "brier": lambda t: np.mean((probs - t) ** 2)}
+    assert set(reference) == set(BINARY_METRICS)
+    for name, ref in reference.items():
+        np.testing.assert_allclose(got[name], [ref(t) for t in rows], rtol=1e-12, atol=1e-12, err_msg=name)
+
+    task = get_task("binary_classification", 2)
+    d = {"y": y, "probs": np.round(rng.uniform(0, 1, 120), 1)}  # noise: each note names its null's 95 % point
+    for name in BINARY_METRICS:
+        assert task.permuted_metric(name, d["probs"], rows) is not None
+        fast = task.chance_note(d, name, seed=7)
+        assert fast.startswith(f"at chance on validation: {name}"), fast
+        task.permuted_metric = lambda *a, **k: None  # the row-by-row path
+        slow = task.chance_note(d, name, seed=7)
+        del task.permuted_metric
+        assert fast == slow, name

@@ -57,6 +57,24 @@ def weighted_binary_metrics(probs: np.ndarray, y: np.ndarray, W: np.ndarray, thr
     return _from_counts(stats, names)
 
 
+def permuted_binary_metrics(probs: np.ndarray, Y: np.ndarray, threshold: float = 0.5,
+                            names: tuple[str, ...] = BINARY_METRICS) -> dict[str, np.ndarray]:
+    """Each metric for each row of labels ``Y`` (B, n) against the same scores: a permutation test's null
+    distribution from the same sufficient statistics, with the labels rather than the weights varying."""
+    p = np.asarray(probs, dtype=np.float64)
+    L = np.asarray(Y).astype(np.float64)
+    M = 1.0 - L
+    hard = (p > threshold).astype(np.float64)
+    stats = {"P": L.sum(1), "N": M.sum(1), "tp": L @ hard, "fp": M @ hard}
+    if "brier" in names:
+        stats["brier_sum"] = L @ (1 - p) ** 2 + M @ p ** 2
+    if "auroc" in names or "average_precision" in names:
+        uniq, block = np.unique(p, return_inverse=True)
+        stats["bp"] = _block_sums(L, block, len(uniq))
+        stats["bn"] = _block_sums(M, block, len(uniq))
+    return _from_counts(stats, names)
+
+
 def _from_counts(c: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Every metric from per-replicate sufficient statistics: class totals, true and false positives at
     the threshold, the Brier sum, and positives / negatives per tied-score block (ascending)."""

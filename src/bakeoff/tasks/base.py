@@ -306,6 +306,12 @@ class SampleTask(Task):
 
     CHANCE_PERMUTATIONS = 199
 
+    def permuted_metric(self, metric: str, probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5
+                        ) -> np.ndarray | None:
+        """``metric`` of ``probs`` against each row of ``labels`` at once, or None: the task has no such
+        form for it (``chance_note`` then scores each row in turn)."""
+        return None
+
     def chance_note(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0) -> str:
         """'' unless the run's validation ``metric`` (its selected epoch's predictions ``d``) is no better than
         chance: not above the 95 % point of the metric with the labels permuted (``CHANCE_PERMUTATIONS``
@@ -326,7 +332,10 @@ class SampleTask(Task):
 
         observed = value(y)
         rng = np.random.default_rng(seed)
-        null = np.array([value(rng.permutation(y)) for _ in range(self.CHANCE_PERMUTATIONS)])
+        shuffled = np.stack([rng.permutation(y) for _ in range(self.CHANCE_PERMUTATIONS)])
+        null = self.permuted_metric(metric, probs, shuffled, threshold)
+        if null is None:
+            null = np.array([value(labels) for labels in shuffled])
         sign = 1.0 if m.higher_is_better else -1.0
         if not np.isfinite(observed) or sign * observed > np.nanquantile(sign * null, 0.95):
             return ""

@@ -53,6 +53,19 @@ class BinaryClassification(SampleTask):
     def confusion_matrix(self, y: np.ndarray, probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         return _tmf().binary_confusion_matrix(_t(probs).double(), _t(y).long(), threshold).numpy()
 
+    def permuted_metric(self, metric: str, probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5
+                        ) -> np.ndarray | None:
+        """The built-in binary metrics for many label rows in a few (B, n) operations (199 permutations:
+        at 400 validation samples 0.05 s a run one row at a time, 0.008 s so); a metric registered by
+        the user is scored row by row."""
+        from bakeoff.measure.weighted import BINARY_METRICS, permuted_binary_metrics
+        from bakeoff.tasks.metric import binary_table
+
+        m = self.metric(metric)
+        if metric not in BINARY_METRICS or m.update is not binary_table or m.source is not None:
+            return None
+        return permuted_binary_metrics(probs, labels, threshold, (metric,))[metric]
+
     def curves(self, y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
         # scikit-learn's curves (every threshold kept): the same points as torchmetrics' binary_roc and
         # binary_precision_recall_curve, without importing torch into a report of saved predictions
