@@ -54,3 +54,24 @@ def test_packing_fuses_seeds_that_train_as_they_would_alone():
     assert "2 pairs" in line
     drift = float(line.rsplit("runs alone ", 1)[1].split()[0])
     assert drift < 1e-4, line
+
+
+def test_the_hand_written_whole_study_makes_the_studys_own_data(tmp_path, monkeypatch):
+    """``bench_study_overhead.py compare`` holds bakeoff to a script that makes the demo's data itself; the
+    arrays it makes are the study's, value for value, or the benchmark refuses to run."""
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_study_overhead
+
+    study, data = bench_study_overhead.prepare_demo(tmp_path, epochs=1, seeds=1)
+    with np.load(data) as f:
+        assert "X" not in f and {"params", "train", "val", "test"} <= set(f.files)
+        assert len(np.intersect1d(f["train"], f["test"])) == 0
+    import handwritten_study
+
+    real = handwritten_study.load_spots
+    monkeypatch.setattr(handwritten_study, "load_spots", lambda p: real({**p, "snr": p["snr"] + 1}))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(SystemExit, match="differ from the study's"):
+        bench_study_overhead.prepare_demo(tmp_path / "other", epochs=1, seeds=1)
