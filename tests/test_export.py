@@ -46,6 +46,12 @@ def test_an_exported_model_gives_the_runs_test_predictions_again(study, tmp_path
                          "onnx": "model.onnx"}[fmt]
     proc = bakeoff("export", study, "--out", target, "--format", fmt)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, target.name + ".card.json",
+                                                                 target.name + ".card.md"])  # no temporary left
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    assert os.stat(target).st_mode == os.stat(plain).st_mode  # readable as the group's other files (not 0600)
+    plain.unlink()
     card = json.loads(target.with_name(target.name + ".card.json").read_text())
     infos = {p.parent.parent.name + "/" + p.parent.name: json.loads(p.read_text())
              for p in (study / "runs").glob("*/*/run.json")}

@@ -22,6 +22,7 @@ from bakeoff.models import create_model, resolve
 from bakeoff.tasks import get_task
 from bakeoff.train.fit import fit, seed_everything
 from bakeoff.train.module import BakeoffModule, inference_batch
+from bakeoff.utils import atomic_path
 
 FORMAT = "bakeoff.trainer/1"
 # Keywords that set the protocol; every other keyword is a model parameter.
@@ -118,11 +119,13 @@ class ArrayTrainer:
         if self.model is None:
             raise BakeoffError("save: nothing to save; build or train the model first")
         in_channels, input_shape = self._shape
-        torch.save({"format": FORMAT, "model": self.model_name, "model_params": self.model_params,
-                    "protocol": self.protocol.model_dump(mode="json"), "seed": self.seed, "task": self.task.name,
-                    "num_classes": self.task.num_classes, "normalize": self.normalize,
-                    "spatial_dims": self.spatial_dims, "in_channels": in_channels,
-                    "input_shape": list(input_shape), "state_dict": self.model.state_dict()}, path)
+        state = {"format": FORMAT, "model": self.model_name, "model_params": self.model_params,
+                 "protocol": self.protocol.model_dump(mode="json"), "seed": self.seed, "task": self.task.name,
+                 "num_classes": self.task.num_classes, "normalize": self.normalize,
+                 "spatial_dims": self.spatial_dims, "in_channels": in_channels,
+                 "input_shape": list(input_shape), "state_dict": self.model.state_dict()}
+        with atomic_path(path) as tmp:  # an interrupted save leaves the previous file, never half a new one
+            torch.save(state, tmp)
 
 
 def create_trainer(model: str, *, seed: int = 0, task: str = "binary_classification", num_classes: int = 2,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,41 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)  # a failed write() names no file: name the one being written
         raise
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
+    """A temporary file beside ``path`` for a library that writes to a file name (safetensors, torch.export,
+    ONNX, TorchScript, ``torch.save``): on leaving the block it becomes ``path`` whole, with the mode a plain
+    ``open`` gives (safetensors and ``mkstemp`` make files private), or nothing is left. ``replace=False``:
+    an existing ``path`` is never overwritten, even one made meanwhile (FileExistsError)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=_TEMP_SUFFIX)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        kill_point(f"write:{path.name}")
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(Path(tmp), path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _publish_new(tmp: Path, path: Path) -> None:
+    """``tmp`` renamed to ``path`` unless ``path`` exists: a hard link fails on an existing name, so a file
+    made between a check and the rename is never replaced; without hard links, the check then the rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.replace(tmp, path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

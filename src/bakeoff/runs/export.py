@@ -21,7 +21,7 @@ from typing import Any
 
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.store import CHECKPOINTS_DIR, DATA_CHECKS_FILE, DONE, StudyStore
-from bakeoff.utils import atomic_write_text, read_json
+from bakeoff.utils import atomic_path, atomic_write_text, read_json
 
 FORMATS = ("safetensors", "torchscript", "torch_export", "onnx")
 
@@ -89,25 +89,28 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
     match_state(net, load_state(ckpt), ckpt, study.contenders[name].model, study.contenders[name].params)
     net.eval()
     shape = (1, ctx.data.in_channels, *ctx.input_shape(name, int(info["fold"])))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "safetensors":
-        from safetensors.torch import save_file
+    try:
+        with atomic_path(path, replace=False) as tmp:  # whole or not at all, never over a file made meanwhile
+            if fmt == "safetensors":
+                from safetensors.torch import save_file
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(path))
-    elif fmt == "torch_export":
-        example = torch.zeros((2, *shape[1:]))  # two samples: the batch dimension stays dynamic
-        program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
-        torch.export.save(program, str(path))
-    elif fmt == "onnx":
-        example = torch.zeros((2, *shape[1:]))
-        with _quiet_onnx():
-            torch.onnx.export(net, (example,), str(path), dynamo=True, input_names=["input"], output_names=["output"],
-                              dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
-                              external_data=False)  # one file (weights inside; fine below 2 GB)
-    else:
-        with torch.no_grad():
-            traced = torch.jit.trace(net, torch.zeros(shape), check_trace=False)
-        traced.save(str(path))
+                save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp))
+            elif fmt == "torch_export":
+                example = torch.zeros((2, *shape[1:]))  # two samples: the batch dimension stays dynamic
+                program = torch.export.export(net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+                torch.export.save(program, str(tmp))
+            elif fmt == "onnx":
+                example = torch.zeros((2, *shape[1:]))
+                with _quiet_onnx():
+                    torch.onnx.export(net, (example,), str(tmp), dynamo=True, input_names=["input"], output_names=["output"],
+                                      dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+                                      external_data=False)  # one file (weights inside; fine below 2 GB)
+            else:
+                with torch.no_grad():
+                    traced = torch.jit.trace(net, torch.zeros(shape), check_trace=False)
+                traced.save(str(tmp))
+    except FileExistsError:
+        raise BakeoffError(f"--out {path}: exists; expected a new file name (nothing is overwritten)") from None
     card = model_card(store, ctx, info, comparison, fmt, path, shape, protocol)
     atomic_write_text(Path(f"{path}.card.json"), json.dumps(card, indent=2, default=str))
     atomic_write_text(Path(f"{path}.card.md"), card_markdown(card))
