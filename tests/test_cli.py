@@ -458,6 +458,16 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     # samples never lower it (below the margin, more data rightly call it 'better' less often)
     assert by[5, n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[2, 4 * n]["power"]
     assert by[2, 4 * n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[5, n]["power"]
+    assert json.loads(plan_json.read_text())["pairs"][0]["verdict"] == "better"
+    assert "P(verdict 'better' beyond ±0.01)" in " ".join(proc.stdout.split())
+    # a negative effect on a higher-is-better metric: the power shown is that of the verdict 'worse' (it was
+    # labelled 'better', whose power there is nil)
+    proc = bakeoff("plan", out, "--seeds", "2,5", "--test-factors", "1,4", "--sims", "300", "--min-effect", "0.01",
+                   "--effect", "-0.05", "--out", plan_json)
+    assert proc.returncode == 0, proc.stderr
+    flat = " ".join(proc.stdout.split())
+    assert "P(verdict 'worse' beyond ±0.01)" in flat and "verdict 'worse' beyond the margin" in flat
+    assert json.loads(plan_json.read_text())["pairs"][0]["verdict"] == "worse"
     # an unfinished study (se's second seed not done, no comparison.json yet) is planned from its finished
     # runs; with one seed in common it cannot estimate seed variance and says what would
     partial = tmp_path / "partial"

@@ -749,7 +749,7 @@ def plan(
                           highlight=False)
             continue
         header, body = grid_table(p)
-        t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict 'better' beyond ±{p['min_effect']:g}) "
+        t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict '{p['verdict']}' beyond ±{p['min_effect']:g}) "
                         f"if the difference is {p['effect']:+.4g} (± expected 95% half-width); * reaches "
                         f"{power:.0%}")
         for col in header:

@@ -42,7 +42,9 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
            "effect_source": "observed difference" if effect is None else "--effect",
            "seeds_now": seeds_now, "test_units_now": units_now, "unit": pair.get("unit", "sample"),
            "variance_shares": pair["design"].get("variance_shares"), "grid": [], "target_power": target,
-           "smallest_design": None, "seed_sd": seed_sd}
+           "smallest_design": None, "seed_sd": seed_sd,
+           # the directional verdict the effect would earn: its power is what the grid shows
+           "verdict": "better" if (d >= 0) == bool(pair.get("higher_is_better", True)) else "worse"}
     try:
         draws = draw_components(comp, sims, 0, seed_sd)
     except CannotPlan as exc:
@@ -64,8 +66,8 @@ def plan_pair(pair: dict[str, Any], alpha: float, min_effect: float | None = Non
     # one seed judges the trained weights, not the training recipe: never proposed for the question
     enough = [r for r in out["grid"] if r["power"] is not None and r["power"] >= target and r["seeds"] > 1]
     out["smallest_design"] = min(enough, key=lambda r: (r["seeds"] * r["test_units"], r["seeds"])) if enough else None
-    out["note"] = (f"power = predictive probability of the verdict 'better' beyond the margin if the true difference "
-                   f"were {d:+.4g} ({out['effect_source']}): {sims} simulated studies per cell, each with variance "
+    out["note"] = (f"power = predictive probability of the verdict '{out['verdict']}' beyond the margin if the true "
+                   f"difference were {d:+.4g} ({out['effect_source']}): {sims} simulated studies per cell, each with variance "
                    f"components drawn from their uncertainty given this pilot (with few seeds the seed-to-seed "
                    f"variance is uncertain, and the plan says so by asking for more). Rows of 1 seed are verdicts "
                    f"on the trained weights only, never proposed")
