@@ -88,3 +88,27 @@ def test_the_permutation_null_is_every_binary_metric_of_each_shuffled_label_row(
         slow = task.chance_note(d, name, seed=7)
         del task.permuted_metric
         assert fast == slow, name
+
+
+def test_a_regression_run_whose_validation_score_shuffled_targets_match_is_at_chance(tmp_path):
+    """Regression can tell too: a network predicting nearly the same number for every image scores no better
+    than against shuffled targets; a report of a study scored before regression could tell asks again."""
+    from bakeoff.measure.metrics import evaluate_predictions, predictions_arrays
+    from bakeoff.utils import save_npz
+
+    task = get_task("regression")
+    rng = np.random.default_rng(4)
+    y = rng.uniform(0, 8, 150)
+    flat = {"ids": np.arange(150), "y": y, "probs": y.mean() + rng.normal(0, 0.2, 150)}
+    learnt = {"ids": np.arange(150), "y": y, "probs": y + rng.normal(0, 1.0, 150)}
+    note = task.chance_note(flat, "mae")
+    assert note.startswith("at chance on validation: mae") and "shuffled targets" in note
+    assert task.chance_note(learnt, "mae") == "" and task.chance_note(learnt, "pearson") == ""
+
+    preds = {"val": flat, "test": learnt}
+    save_npz(tmp_path / "predictions.npz", **predictions_arrays(preds))
+    cache = tmp_path / "scores.npz"
+    task.chance_note = lambda *a, **k: None  # as before: regression could not tell, and the cache kept that
+    assert "val_chance" not in evaluate_predictions(task, preds, 0.5, cache=cache, chance_metric="mae")
+    del task.chance_note
+    assert evaluate_predictions(task, preds, 0.5, cache=cache, chance_metric="mae")["val_chance"] == note

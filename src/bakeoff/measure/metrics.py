@@ -192,9 +192,11 @@ def evaluate_predictions(task: Task, preds: dict[str, dict[str, Any]], threshold
         out[f"{part}_confusion_normalized"] = (np.asarray(cm) / np.where(rows > 0, rows, 1)).tolist()  # per true class
         out[f"{part}_n"] = int(len(d["y"]))
     if chance_metric is not None and "val" in preds:
-        if chance_metric not in notes:
-            notes[chance_metric] = task.chance_note(preds["val"], chance_metric, threshold)
-            fresh = True
+        if notes.get(chance_metric) is None:  # not asked yet, or kept as "cannot tell" (by an older version,
+            note = task.chance_note(preds["val"], chance_metric, threshold)  # perhaps: asking again is free)
+            if chance_metric not in notes or note is not None:
+                notes[chance_metric] = note
+                fresh = True
         if notes[chance_metric] is not None:  # None: the task cannot tell
             out["val_chance"] = notes[chance_metric]
     ece = kept.get("test_ece")

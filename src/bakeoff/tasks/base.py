@@ -103,6 +103,46 @@ class Task(ABC):
         """'' unless the run's validation ``metric`` is no better than chance; None: this task cannot tell."""
         return None
 
+    CHANCE_PERMUTATIONS = 199
+
+    def permuted_metric(self, metric: str, probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5
+                        ) -> np.ndarray | None:
+        """``metric`` of ``probs`` against each row of ``labels`` at once, or None: the task has no such
+        form for it (``chance_note`` then scores each row in turn)."""
+        return None
+
+    def chance_by_permutation(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0,
+                              truth: str = "labels") -> str:
+        """'' unless the run's validation ``metric`` (its selected epoch's predictions ``d``) is no better than
+        chance: not above the 95 % point of the metric with the ``truth`` permuted (``CHANCE_PERMUTATIONS``
+        times), i.e. the network learnt nothing the validation set can see (a task's ``chance_note``)."""
+        from bakeoff.tasks.metric import tables_for
+
+        y, probs = np.asarray(d["y"]), np.asarray(d["probs"])
+        if len(y) < 4 or len(np.unique(y)) < 2:
+            return ""
+        try:
+            m = self.metric(metric)
+        except Exception:  # noqa: BLE001 - a metric this check cannot compute says nothing
+            return ""
+
+        def value(labels: np.ndarray) -> float:
+            part = {"y": labels, "probs": probs}
+            return float(m.weighted(tables_for({metric: m}, part, self, threshold)[metric], np.ones((1, len(y))))[0])
+
+        observed = value(y)
+        rng = np.random.default_rng(seed)
+        shuffled = np.stack([rng.permutation(y) for _ in range(self.CHANCE_PERMUTATIONS)])
+        null = self.permuted_metric(metric, probs, shuffled, threshold)
+        if null is None:
+            null = np.array([value(labels) for labels in shuffled])
+        sign = 1.0 if m.higher_is_better else -1.0
+        if not np.isfinite(observed) or sign * observed > np.nanquantile(sign * null, 0.95):
+            return ""
+        q = float(np.nanquantile(null, 0.95 if m.higher_is_better else 0.05))
+        return (f"at chance on validation: {metric} {observed:.3f} of the selected epoch is within what shuffled "
+                f"{truth} give (95 % point {q:.3f}); the network learnt nothing the validation set can see")
+
     @abstractmethod
     def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         """Every metric of one part, from its tables (``score_part``) and predictions."""
@@ -304,44 +344,8 @@ class SampleTask(Task):
         name = str(names[top]) if names is not None and len(names) > top else str(top)
         return f"collapsed: predicts class {name!r} for {share:.0%} of the test samples (at threshold {threshold:g})"
 
-    CHANCE_PERMUTATIONS = 199
-
-    def permuted_metric(self, metric: str, probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5
-                        ) -> np.ndarray | None:
-        """``metric`` of ``probs`` against each row of ``labels`` at once, or None: the task has no such
-        form for it (``chance_note`` then scores each row in turn)."""
-        return None
-
     def chance_note(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0) -> str:
-        """'' unless the run's validation ``metric`` (its selected epoch's predictions ``d``) is no better than
-        chance: not above the 95 % point of the metric with the labels permuted (``CHANCE_PERMUTATIONS``
-        times), i.e. the network learnt nothing the validation set can see."""
-        from bakeoff.tasks.metric import tables_for
-
-        y, probs = np.asarray(d["y"]), np.asarray(d["probs"])
-        if len(y) < 4 or len(np.unique(y)) < 2:
-            return ""
-        try:
-            m = self.metric(metric)
-        except Exception:  # noqa: BLE001 - a metric this check cannot compute says nothing
-            return ""
-
-        def value(labels: np.ndarray) -> float:
-            part = {"y": labels, "probs": probs}
-            return float(m.weighted(tables_for({metric: m}, part, self, threshold)[metric], np.ones((1, len(y))))[0])
-
-        observed = value(y)
-        rng = np.random.default_rng(seed)
-        shuffled = np.stack([rng.permutation(y) for _ in range(self.CHANCE_PERMUTATIONS)])
-        null = self.permuted_metric(metric, probs, shuffled, threshold)
-        if null is None:
-            null = np.array([value(labels) for labels in shuffled])
-        sign = 1.0 if m.higher_is_better else -1.0
-        if not np.isfinite(observed) or sign * observed > np.nanquantile(sign * null, 0.95):
-            return ""
-        q = float(np.nanquantile(null, 0.95 if m.higher_is_better else 0.05))
-        return (f"at chance on validation: {metric} {observed:.3f} of the selected epoch is within what shuffled "
-                f"labels give (95 % point {q:.3f}); the network learnt nothing the validation set can see")
+        return self.chance_by_permutation(d, metric, threshold, seed)
 
     def score_part(self, d: dict[str, Any], boundary: bool | None = None,
                    threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:

@@ -196,6 +196,11 @@ class Regression(Task):
                    threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
         return {}, np.zeros((0, 0), np.int64)  # no confusion matrix: no classes
 
+    def chance_note(self, d: dict[str, Any], metric: str, threshold: float = 0.5, seed: int = 0) -> str:
+        """A run whose validation score is what its predictions get against shuffled targets (e.g. one that
+        predicts nearly the same number for every image) learnt nothing."""
+        return self.chance_by_permutation(d, metric, threshold, seed, truth="targets")
+
     def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
         return self.metrics(d["y"], d["probs"], threshold)
 
