@@ -112,3 +112,21 @@ def test_a_regression_run_whose_validation_score_shuffled_targets_match_is_at_ch
     assert "val_chance" not in evaluate_predictions(task, preds, 0.5, cache=cache, chance_metric="mae")
     del task.chance_note
     assert evaluate_predictions(task, preds, 0.5, cache=cache, chance_metric="mae")["val_chance"] == note
+
+
+def test_a_segmentation_run_that_never_predicts_a_class_of_the_truth_is_collapsed():
+    """From the test images' summed pixel confusion matrix (rows: truth): a network that paints everything
+    background, or one class it never predicts, is named; background-heavy but complete predictions are not."""
+    seg = get_task("semantic_segmentation", 3)
+    healthy = np.array([[9000, 40, 10], [30, 500, 0], [5, 0, 80]])
+    assert seg.health({"confusion": healthy}) == ""
+    background = np.array([[9050, 0, 0], [530, 0, 0], [85, 0, 0]])
+    note = seg.health({"confusion": background, "class_names": ["background", "mito", "er"]})
+    assert note == "collapsed: predicts class 'background' for every pixel of the test images"
+    no_er = np.array([[9040, 10, 0], [30, 500, 0], [80, 5, 0]])
+    note = seg.health({"confusion": no_er, "class_names": ["background", "mito", "er"]})
+    assert note == "collapsed: never predicts class 'er' on the test images (0.9% of their true pixels)"
+    assert seg.health({"confusion": np.array([[100, 0, 0], [0, 0, 0], [0, 0, 0]])}) == ""  # one class in truth
+    picker = get_task("particle_picking", 2)
+    assert picker.health({"confusion": np.array([[9900, 0], [100, 0]])}) == (
+        "collapsed: predicts class 'background' for every pixel of the test images")

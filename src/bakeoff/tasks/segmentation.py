@@ -313,6 +313,29 @@ class SemanticSegmentation(Task):
             save_npz(run_dir / FEATURES_FILE, **feature_maps(module.model, contender.feature_layer, x),
                      image_id=np.asarray(data.ids[first]))
 
+    def health(self, d: dict[str, Any], threshold: float = 0.5) -> str:
+        """'' for a healthy run; else the classes present in the test images' truth that it never predicts
+        (a picker that finds no particle pixel; a network that paints everything background), from the test
+        part's summed pixel confusion matrix ``d["confusion"]`` (rows: truth)."""
+        cm = d.get("confusion")
+        cm = None if cm is None else np.asarray(cm, dtype=float)
+        if cm is None or cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+            return ""
+        predicted, true = cm.sum(0), cm.sum(1)
+        missing = [k for k in range(len(true)) if true[k] > 0 and predicted[k] == 0]
+        if (true > 0).sum() < 2 or predicted.sum() == 0 or not missing:
+            return ""
+        names = list(d.get("class_names") or self.class_names)
+
+        def name(k: int) -> str:
+            return repr(str(names[k])) if k < len(names) else repr(str(k))
+
+        if (predicted > 0).sum() == 1:
+            return f"collapsed: predicts class {name(int(predicted.argmax()))} for every pixel of the test images"
+        listed = ", ".join(name(k) for k in missing)
+        return (f"collapsed: never predicts class{'es' if len(missing) > 1 else ''} {listed} on the test images "
+                f"({true[missing].sum() / true.sum():.1%} of their true pixels)")
+
     # -- metrics ------------------------------------------------------------------------------------------
     def image_scores(self, pred: np.ndarray, true: np.ndarray, boundary: bool | None = None) -> dict[str, np.ndarray]:
         K, s = self.num_classes, self.settings
