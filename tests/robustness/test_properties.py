@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sklearn.metrics as skm
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bakeoff.config import SplitConfig, apply_overrides
@@ -58,6 +58,9 @@ def labelled(draw):
 @FAST
 @given(data=labelled(), kind=st.sampled_from(["holdout", "kfold"]), val=st.floats(0.1, 0.3), test=st.floats(0.1, 0.3),
        folds=st.integers(2, 5), seed=st.integers(0, 1000))
+@example(data=(np.array([0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1]),  # 5 folds of 4 groups: found by hypothesis,
+               np.array([2, 0, 3, 0, 4, 4, 4, 0, 4, 4, 2, 4, 3, 3, 0, 0])),  # scikit-learn's words without a fix
+         kind="kfold", val=0.25, test=0.25, folds=5, seed=0)
 def test_splits_place_every_sample_once_keep_groups_together_and_stratify(data, kind, val, test, folds, seed):
     y, groups = data
     arrays = from_arrays(np.zeros((len(y), 2, 2), np.float32), y, groups=groups, spatial_dims=2, num_classes=None)

@@ -175,7 +175,13 @@ def _partition(data, cfg: SplitConfig) -> list[Split]:
             try:
                 folds = list(_splitter(cfg.folds, cfg.stratify, grouped, cfg.seed).split(all_idx, data.y, groups))
             except ValueError as exc:
-                raise BakeoffError(f"data.split: cannot make {cfg.folds} folds ({exc})") from None
+                limits = [f"{len(np.unique(groups))} groups"] if groups is not None else []
+                if cfg.stratify:
+                    limits.append(f"{np.unique(data.y, return_counts=True)[1].min()} samples in the rarest class")
+                limit = " and ".join(limits) or f"{len(all_idx)} samples"
+                raise BakeoffError(f"data.split: cannot make {cfg.folds} folds ({exc}); expected data.split.folds "
+                                   f"no larger than the data allow ({limit}): lower it, or use kind: holdout"
+                                   ) from None
         splits = []
         for k, (rest, test) in enumerate(folds):
             train, val = _carve(rest, cfg.val_fraction, data, cfg, grouped, salt=k + 1)
