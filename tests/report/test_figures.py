@@ -10,6 +10,16 @@ import pytest
 from bakeoff.report import plots
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The captured figures are never saved, so never closed by the report: closed here, so that they do not
+    outlive the test (test_figsave checks that the report leaves no figure open)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def _capture(monkeypatch):
     seen = []
 
