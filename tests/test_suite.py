@@ -108,7 +108,7 @@ def test_a_suite_runs_every_dataset_and_answers_across_them(finished, tmp_path):
     check = _cli("check", suite, "--out", out)
     assert check.returncode == 0 and "3 datasets" in check.stdout and "12 runs planned" in check.stdout, check.stderr
     clean = _cli("clean", out, "--dry-run")
-    assert clean.returncode == 0 and clean.stdout.count("nothing stale") == 3, clean.stdout
+    assert clean.returncode == 0 and " ".join(clean.stdout.split()).count("nothing stale") == 3, clean.stdout
     plan = _cli("plan", out, "--sims", "100")
     assert plan.returncode == 0 and plan.stdout.count("se_resnet3d − simple_cnn on auroc") == 3, plan.stderr[-2000:]
     assert "across datasets, se_resnet3d − simple_cnn" in " ".join(plan.stdout.split())
