@@ -45,30 +45,23 @@ _TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers never see a half-written version. The temporary file beside it is named
-    ``.NAME.HOST.PID.RANDOM.tmp``, so that one left by a killed process can be recognised and removed
-    (``orphan_temps``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=_TEMP_SUFFIX)
+    """Write a file so that readers never see a half-written version (``atomic_path``)."""
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private (0600); results are for the whole group
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             fh.write(data)
-        kill_point(f"write:{path.name}")
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
+    except OSError as exc:
+        if exc.filename is None:
             exc.filename = str(path)  # a failed write() names no file: name the one being written
         raise
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
-    """A temporary file beside ``path`` for a library that writes to a file name (safetensors, torch.export,
-    ONNX, TorchScript, ``torch.save``): on leaving the block it becomes ``path`` whole, with the mode a plain
-    ``open`` gives (safetensors and ``mkstemp`` make files private), or nothing is left. ``replace=False``:
+    """A temporary file beside ``path`` to write (here, or by a library that writes to a file name:
+    safetensors, torch.export, ONNX, TorchScript, ``torch.save``): on leaving the block it becomes ``path``
+    whole, with the mode a plain ``open`` gives (safetensors and ``mkstemp`` make files private), or nothing
+    is left. The temporary file is named ``.NAME.HOST.PID.RANDOM.tmp``, so that one left by a killed process
+    can be recognised and removed (``orphan_temps``). ``replace=False``:
     an existing ``path`` is never overwritten, even one made meanwhile (FileExistsError)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
