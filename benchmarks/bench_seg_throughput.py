@@ -125,7 +125,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--epochs", type=int, nargs=2, default=[1, 3])
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--all", action="store_true", help="also bakeoff without its determinism policy")
     ap.add_argument("--size", type=int, default=192)
     ap.add_argument("--precision", default="32-true", choices=["32-true", "16-mixed", "bf16-mixed"])

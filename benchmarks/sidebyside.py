@@ -6,9 +6,12 @@ every loop at a short and a long epoch count, one after another, the loops' orde
 repeat, so that drift in machine load hits all alike and no loop always goes first. Each repeat gives one
 *paired* ratio per loop: the reference's time over the loop's in that repeat, for the whole long run and for
 the marginal cost of an epoch, (t_long - t_short) / (long - short), which leaves out one-off set-up.
-Printed: the median paired ratio, its range over the pairs, and the number of pairs (>= 1 means at least as
-fast as the reference; the target is >= 0.95). On this 2-core CPU two-second runs vary by 5-15 % from run to
-run, so 9 or more pairs are needed before the median's range resolves a 5 % difference.
+Printed: the median paired ratio, its 95 % confidence interval, its range over the pairs, and the number of
+pairs (>= 1 means at least as fast as the reference; the target is >= 0.95). The interval is the
+distribution-free one for a median (order statistics, ``scipy.stats.quantile_test``): no assumption about how
+the ratios scatter, which on this 2-core CPU is lopsided (another process now and then slows one run by 10-40 %).
+It needs 6 pairs to exist and 9 before it is narrower than the range; with two-second runs varying by 5-15 %
+from run to run, 15 pairs bring it to about +-3 % here, so that a 5 % shortfall shows.
 
 The reference is the fastest reasonable hand-written loop: tensors in memory, a shuffled index, the
 optimizer's fused kernel where the device has one (``fast_adam``), and the validation and selection work a
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_table import fmt_ratio
 
 Loop = Callable[[int, int], float]
 
@@ -92,11 +96,23 @@ def save_best(best: dict) -> None:
     torch.save(best["state"], SCRATCH / "best.pt")
 
 
+def median_ci(ratios: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The distribution-free confidence interval of the median of ``ratios`` (NaN where there are too few)."""
+    x = np.asarray(ratios, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import quantile_test
+
+    ci = quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
 def compare(loops: dict[str, Loop], reference: str, epochs: tuple[int, int], repeats: int, units_per_epoch: int,
             unit: str, title: str = "") -> dict[str, dict[str, float]]:
     """Run every loop ``repeats`` times at both epoch counts, alternating and rotating their order; print
-    and return the median paired ratios with their ranges. With ``BENCH_SUMMARY`` set (``make bench``), each
-    loop's row is also appended there as a JSON line for ``bench_table.py``."""
+    and return the median paired ratios with their 95 % intervals and ranges. With ``BENCH_SUMMARY`` set
+    (``make bench``), each loop's row is also appended there as a JSON line for ``bench_table.py``."""
     if title:
         print(title, flush=True)
     short, long = epochs
@@ -113,8 +129,8 @@ def compare(loops: dict[str, Loop], reference: str, epochs: tuple[int, int], rep
                 times[name][e].append(loops[name](e, r))
     ref = times[reference]
     out: dict[str, dict[str, float]] = {}
-    print(f"{'loop':34s} {long:>3d} ep (s) {unit + '/s':>12s} {'s/epoch':>9s}   {'whole: median [range]':>24s}   "
-          f"{'marginal: median [range]':>24s}")
+    print(f"{'loop':34s} {long:>3d} ep (s) {unit + '/s':>12s} {'s/epoch':>9s}   "
+          f"{'whole: median [95% CI] (range)':>36s}   {'marginal: median [95% CI] (range)':>36s}")
     for name, t in times.items():
         tl, ts = np.array(t[long]), np.array(t[short])
         whole = np.array(ref[long]) / tl
@@ -124,13 +140,13 @@ def compare(loops: dict[str, Loop], reference: str, epochs: tuple[int, int], rep
         o = out[name] = {"long_s": float(np.median(tl)), "short_s": float(np.median(ts)),
                          "per_s": units_per_epoch * long / float(np.median(tl)),
                          "marginal_s": float(np.median(marg)), "whole_ratio": float(np.median(whole)),
-                         "whole_range": (float(whole.min()), float(whole.max())),
-                         "marginal_ratio": float(np.nanmedian(marginal)),
+                         "whole_ci": median_ci(whole), "whole_range": (float(whole.min()), float(whole.max())),
+                         "marginal_ratio": float(np.nanmedian(marginal)), "marginal_ci": median_ci(marginal),
                          "marginal_range": (float(np.nanmin(marginal)), float(np.nanmax(marginal))), "pairs": repeats}
         print(f"{name:34s} {o['long_s']:10.2f} {o['per_s']:12.0f} {o['marginal_s']:9.3f}   "
-              f"{o['whole_ratio']:6.3f} [{o['whole_range'][0]:.3f}, {o['whole_range'][1]:.3f}]   "
-              f"{o['marginal_ratio']:10.3f} [{o['marginal_range'][0]:.3f}, {o['marginal_range'][1]:.3f}]")
+              f"{fmt_ratio(o, 'whole'):>36s}   {fmt_ratio(o, 'marginal'):>36s}")
     print(f"paired ratios: {reference}'s time / the loop's in the same repeat (target >= 0.95 for bakeoff); "
+          f"median, its distribution-free 95 % interval (none under 6 pairs) and the range; "
           f"runs at {short} and {long} epochs, {repeats} pairs, loops alternating in rotated order")
     if os.environ.get("BENCH_SUMMARY"):
         with open(os.environ["BENCH_SUMMARY"], "a") as fh:

@@ -75,3 +75,38 @@ def test_the_hand_written_whole_study_makes_the_studys_own_data(tmp_path, monkey
     (tmp_path / "other").mkdir()
     with pytest.raises(SystemExit, match="differ from the study's"):
         bench_study_overhead.prepare_demo(tmp_path / "other", epochs=1, seeds=1)
+
+
+def test_the_median_ratios_interval_is_the_order_statistics_one(monkeypatch):
+    """``median_ci`` (the interval every side-by-side benchmark prints) is the distribution-free interval of a
+    median: the k-th smallest and k-th largest of n ratios, k from the Binomial(n, 1/2) tails (computed here
+    from scipy's binomial distribution), and it covers the true median at least 95 % of the time for the
+    lopsided scatter of timings (simulated)."""
+    import numpy as np
+    from scipy.stats import binom
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from sidebyside import median_ci
+
+    rng = np.random.default_rng(0)
+    for n in range(6, 31):
+        x = rng.lognormal(0, 0.1, n)
+        k = max(j for j in range(1, n // 2 + 1) if binom.cdf(j - 1, n, 0.5) <= 0.025)
+        s = np.sort(x)
+        assert median_ci(x) == (s[k - 1], s[n - k]), n
+    assert all(np.isnan(median_ci(rng.random(5))))  # too few pairs for a 95 % interval
+    assert median_ci(np.array([1.0, np.nan, 2, 3, 4, 5, 6, 7, 8, 9]))[0] == 2.0  # a NaN ratio is left out
+    lopsided = [1 + rng.exponential(0.05, 15) - 0.05 * np.log(2) for _ in range(2000)]  # median 1, long right tail
+    cover = [lo <= 1.0 <= hi for lo, hi in map(median_ci, lopsided)]
+    assert np.mean(cover) >= 0.95
+
+
+def test_the_table_says_whether_the_interval_resolves_the_target(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench_table import verdict
+
+    row = {"whole_ratio": 0.97, "marginal_ratio": 0.96, "whole_ci": (0.955, 0.99), "marginal_ci": (0.951, 0.98)}
+    assert verdict(row) == "resolved"
+    assert verdict({**row, "marginal_ci": (0.93, 0.99)}) == "median"
+    assert verdict({**row, "whole_ci": (float("nan"), float("nan"))}) == "median"  # under 6 pairs: no interval
+    assert verdict({**row, "marginal_ratio": 0.949}) == "BELOW"
