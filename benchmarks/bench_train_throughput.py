@@ -9,7 +9,7 @@ kept); ``--all`` adds the usual script (DataLoader over a TensorDataset, each ba
 PyTorch's default Adam, and bakeoff without its determinism policy. Prints the paired whole-run and
 marginal-epoch ratios with their ranges (target >= 0.95).
 
-    python benchmarks/bench_train_throughput.py [--model simple_cnn3d] [--epochs 2 6] [--repeats 15] [--all]
+    python benchmarks/bench_train_throughput.py [--model simple_cnn3d] [--epochs 2 6] [--repeats 25] [--all]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def with_bakeoff(Xt, yt, Xv, yv, epochs, batch, seed, device, model_name, params
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, nargs=2, default=[2, 6])
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=25)
     ap.add_argument("--all", action="store_true", help="also the DataLoader and default-Adam loops, and bakeoff "
                     "without its determinism policy")
     ap.add_argument("--n", type=int, default=3000)

@@ -13,6 +13,11 @@ from collections import Counter
 _SEEN: Counter[str] = Counter()
 
 
+def fault_armed() -> bool:
+    """Whether any point is armed now (a loop asks once per epoch, not at every step)."""
+    return bool(os.environ.get("BAKEOFF_KILL_AT"))
+
+
 def kill_point(name: str) -> None:
     spec = os.environ.get("BAKEOFF_KILL_AT")
     if not spec:

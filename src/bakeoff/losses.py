@@ -63,7 +63,7 @@ class WeightedBCE(nn.Module):
         self.weighted = weights is not None
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = logits.reshape(len(logits), -1)[:, 0]
+        logits = logits.reshape(logits.shape[0], -1)[:, 0]
         if not self.weighted:
             return F.binary_cross_entropy_with_logits(logits, target)
         w = self.weights[target.long()]

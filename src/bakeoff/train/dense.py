@@ -152,6 +152,9 @@ class DenseModule(BakeoffModule):
             out.append(p.early_stopping.monitor)
         return out
 
+    def augments(self) -> bool:
+        return bool(self.protocol.augment)
+
     def augment_batch(self, batch: Any) -> Any:
         if self.protocol.augment:
             x, y = batch

@@ -37,7 +37,7 @@ import torch.nn as nn
 from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
 
 from bakeoff.config import ExecutionConfig, ProtocolConfig
-from bakeoff.faults import kill_point
+from bakeoff.faults import fault_armed, kill_point
 from bakeoff.measure.speed import _sync
 from bakeoff.train import determinism
 from bakeoff.train.progress import Report
@@ -437,9 +437,16 @@ class _Setup:
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         self.grad_norms: list[torch.Tensor] = []
+        self._batches_ready = (getattr(train_batches, "on_device", False) and getattr(train_batches, "device", None)
+                               == self.device and not self.channels_last and not self.convert)
 
     def to_device(self, batch: Any) -> Any:
         return _to(batch, self.device, self.channels_last, self.convert, self.precision)
+
+    @property
+    def on_device(self) -> bool:
+        """Batches arrive as the step needs them (``ArrayBatches`` on the device, no layout or dtype change)."""
+        return self._batches_ready
 
 
 def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Iterable) -> dict[str, float]:
@@ -454,15 +461,22 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
     clip = protocol.gradient_clip
     losses: list[torch.Tensor] = []  # checked for a non-finite value once, at the epoch's end
     first_step = state.global_step
+    # per step only what the step needs: each Python call here is paid ~100 times a second on a small network
+    killable = fault_armed()
+    timed_compile = protocol.compile and state.global_step == 0
+    augments = module.augments()
     for batch in train_batches:
-        kill_point("step")
-        t_step = time.perf_counter() if protocol.compile and state.global_step == 0 else None
-        batch = run.to_device(batch)
-        with torch.no_grad():
-            batch = module.augment_batch(batch)
+        if killable:
+            kill_point("step")
+        t_step = time.perf_counter() if timed_compile and state.global_step == 0 else None
+        if not run.on_device:
+            batch = run.to_device(batch)
+        if augments:
+            with torch.no_grad():
+                batch = module.augment_batch(batch)
         loss = module.training_step(batch)
         losses.append(loss.detach())
-        state.seen += len(batch[0])
+        state.seen += batch[0].shape[0]
         if run.direct_step:
             loss.backward()
         else:

@@ -36,6 +36,7 @@ class BakeoffModule(nn.Module):
         self.protocol = protocol
         self.threshold = threshold
         self.augment = BatchAugment(protocol.augment, protocol.rotate_degrees)
+        self._mixed = protocol.precision.endswith("-mixed")
         self.primary = (protocol.select.monitor or "val/loss").split("/", 1)[1]  # (resolved by fit: Task.with_selection)
         self._reset("train")
         self._reset("val")
@@ -63,12 +64,19 @@ class BakeoffModule(nn.Module):
 
     def net(self, x: torch.Tensor) -> torch.Tensor:
         """The network's output as in training: at the protocol's precision, returned in float32 (what
-        Fabric's module wrapper does while training; applied here when the network is unwrapped)."""
-        if hasattr(self.model, "_forward_module"):  # Fabric's wrapper: precision applied there
-            return self.model(x)
-        with self.inference_context():
-            out = self.model(x)
-        return out.to(torch.get_default_dtype()) if out.is_floating_point() else out
+        Fabric's module wrapper does while training; applied here when the network is unwrapped). Called at
+        every step: plain attribute reads and no context manager where the precision needs none (each
+        ``nn.Module`` attribute lookup or failed ``hasattr`` is a microsecond or more of Python)."""
+        model = self._modules["model"]
+        if "_forward_module" in model._modules:  # Fabric's wrapper (its network is a submodule): precision there
+            return model(x)
+        if self._mixed:
+            with self.inference_context():
+                out = model(x)
+        else:
+            out = model(x)
+        default = torch.get_default_dtype()
+        return out.to(default) if out.is_floating_point() and out.dtype != default else out
 
     def input_dtype(self) -> torch.dtype | None:
         p = next(self.model.parameters(), None)
@@ -97,13 +105,14 @@ class BakeoffModule(nn.Module):
     def _accumulate(self, part: str, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Kept as they come (no tensor op per step: on a small network each one is ~1 % of the step); the
         loss is weighted by the batch size and the logits turned into probabilities once, at the epoch's end
-        (the same numbers: both are per sample)."""
-        acc = getattr(self, f"_{part}_acc")
+        (the same numbers: both are per sample). The targets never carry gradients: kept as they are."""
+        acc = self._train_acc if part == "train" else self._val_acc
+        n = y.shape[0]
         acc["loss"].append(loss.detach())
-        acc["sizes"].append(len(y))
-        acc["n"] += len(y)
+        acc["sizes"].append(n)
+        acc["n"] += n
         acc["logits"].append(logits.detach())
-        acc["y"].append(y.detach())
+        acc["y"].append(y)
 
     def _epoch_metrics(self, part: str, names: list[str] | None = None) -> dict[str, float]:
         acc = getattr(self, f"_{part}_acc")
@@ -122,6 +131,10 @@ class BakeoffModule(nn.Module):
         return out
 
     # -- steps (called by the loop) -----------------------------------------------------------------
+    def augments(self) -> bool:
+        """Whether ``augment_batch`` changes batches (the loop skips the call otherwise)."""
+        return bool(self.augment)
+
     def augment_batch(self, batch: Any) -> Any:
         """Training-time augmentation on the device, per sample."""
         if self.augment:
