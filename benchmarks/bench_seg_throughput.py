@@ -4,7 +4,7 @@ Same 2D MONAI U-Net, patch size, batch, optimizer (Adam 1e-3), precision, number
 present (else CPU). Both loops draw random patches from the same images each step and, after each
 epoch, predict the validation images with MONAI's sliding window and score mean Dice. bakeoff also
 writes its logs and selected checkpoint, as in a study run. Prints the whole-run and marginal-epoch
-ratios (target >= 0.95).
+ratios: median, 95 % interval and range over 15 pairs (target >= 0.95).
 
     python benchmarks/bench_seg_throughput.py [--patch 96] [--batch 8] [--iters 50] [--precision 32-true]
 """

@@ -4,7 +4,8 @@ Same timm model, images (random 3-channel, in memory), batch, optimizer (Adam 1e
 on CUDA when present (else CPU). Both loops shuffle, train, and score the validation images each epoch
 (macro F1 for the hand loop; bakeoff's full metric set, logs and selected checkpoint). The hand loop is
 the careful one: tensors on the device once, autocast at the chosen precision (and a gradient scaler for
-16-mixed). Prints the whole-run and marginal-epoch ratios (target >= 0.95).
+16-mixed). Prints the whole-run and marginal-epoch
+ratios: median, 95 % interval and range over 15 pairs (target >= 0.95).
 
     python benchmarks/bench_timm_throughput.py [--model resnet18] [--size 64] [--n 512] [--precision 32-true]
 """

@@ -7,7 +7,7 @@ validation metric set, as in a study run. The reference is the fastest hand-writ
 device once, a shuffled index slicing them, fused Adam, validation AUROC every epoch with the best weights
 kept); ``--all`` adds the usual script (DataLoader over a TensorDataset, each batch copied to the device),
 PyTorch's default Adam, and bakeoff without its determinism policy. Prints the paired whole-run and
-marginal-epoch ratios with their ranges (target >= 0.95).
+marginal-epoch ratios: median, 95 % interval and range over 25 pairs (target >= 0.95).
 
     python benchmarks/bench_train_throughput.py [--model simple_cnn3d] [--epochs 2 6] [--repeats 25] [--all]
 """
