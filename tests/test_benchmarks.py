@@ -101,7 +101,7 @@ def test_the_median_ratios_interval_is_the_order_statistics_one(monkeypatch):
     assert np.mean(cover) >= 0.95
 
 
-def test_the_table_says_whether_the_interval_resolves_the_target(tmp_path, monkeypatch):
+def test_the_table_says_whether_the_interval_resolves_the_target(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from bench_table import verdict
 

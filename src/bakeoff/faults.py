@@ -11,15 +11,16 @@ import signal
 from collections import Counter
 
 _SEEN: Counter[str] = Counter()
+ENV = "BAKEOFF_KILL_AT"
 
 
 def fault_armed() -> bool:
     """Whether any point is armed now (a loop asks once per epoch, not at every step)."""
-    return bool(os.environ.get("BAKEOFF_KILL_AT"))
+    return bool(os.environ.get(ENV))
 
 
 def kill_point(name: str) -> None:
-    spec = os.environ.get("BAKEOFF_KILL_AT")
+    spec = os.environ.get(ENV)
     if not spec:
         return
     want, _, n = spec.rpartition(":") if spec.rsplit(":", 1)[-1].isdigit() else (spec, "", "1")

@@ -437,16 +437,12 @@ class _Setup:
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
         self.grad_norms: list[torch.Tensor] = []
-        self._batches_ready = (getattr(train_batches, "on_device", False) and getattr(train_batches, "device", None)
-                               == self.device and not self.channels_last and not self.convert)
+        # batches arrive as the step needs them (ArrayBatches on the device, no layout or dtype change)
+        self.batches_ready = (getattr(train_batches, "on_device", False) and getattr(train_batches, "device", None)
+                              == self.device and not self.channels_last and not self.convert)
 
     def to_device(self, batch: Any) -> Any:
         return _to(batch, self.device, self.channels_last, self.convert, self.precision)
-
-    @property
-    def on_device(self) -> bool:
-        """Batches arrive as the step needs them (``ArrayBatches`` on the device, no layout or dtype change)."""
-        return self._batches_ready
 
 
 def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Iterable) -> dict[str, float]:
@@ -469,7 +465,7 @@ def _train_epoch(run: _Setup, state: LoopState, epoch: int, train_batches: Itera
         if killable:
             kill_point("step")
         t_step = time.perf_counter() if timed_compile and state.global_step == 0 else None
-        if not run.on_device:
+        if not run.batches_ready:
             batch = run.to_device(batch)
         if augments:
             with torch.no_grad():
