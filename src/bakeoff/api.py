@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bakeoff.config import StudyConfig
+from bakeoff.data.cache import cache_note, study_caches  # noqa: F401  (public here: the CLI asks the API)
 from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
 from bakeoff.report.build import StudyReport, build_report, rebuild_report  # noqa: F401  (rebuild_report: public here)
@@ -67,6 +68,7 @@ class Study:
                                f"there would replace them. Use another --out directory")
         store.open_for(self.config)
         try:
+            self.context.use_cache(store.root)  # image files decoded now, once, into DIR/cache (or data.cache_dir)
             write_json(store.root / DATA_CHECKS_FILE, self.context.data_checks)
             if self.config.tuning.mode != "none":
                 self.context.tuned = tune(self.context, store, progress)
@@ -148,6 +150,7 @@ class Study:
             raise BakeoffError(f"--out {store.root}: holds trained runs; evaluating checkpoints there would replace "
                                f"them. Use another --out directory")
         store.open_for(cfg)
+        ctx.use_cache(store.root)
         write_json(store.root / DATA_CHECKS_FILE, ctx.data_checks)
         try:
             done = read_json(store.root / EVALUATED_FILE) if (store.root / EVALUATED_FILE).exists() else {}

@@ -436,12 +436,16 @@ def report(
 def clean(
     out: Annotated[Path, typer.Argument(help="A study output directory.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    cache: Annotated[bool, typer.Option("--cache", help="Delete the decoded images in DIR/cache too (a later run "
+                                                        "decodes them again).")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Delete what the current study no longer uses, listing each: finished runs of earlier data or
-    settings (kept aside in DIR/stale/ when a rerun replaced them) and run directories not in the plan."""
+    settings (kept aside in DIR/stale/ when a rerun replaced them), run directories not in the plan, and
+    decoded images in DIR/cache of earlier files or settings (with --cache, the current ones too)."""
     import shutil
 
+    from bakeoff.api import study_caches
     from bakeoff.runs.store import StudyStore
     from bakeoff.suite import is_suite_dir, saved_suite
 
@@ -449,12 +453,17 @@ def clean(
         for name in saved_suite(out).datasets:
             if (out / "datasets" / name / "study.yaml").is_file():
                 console.print(f"[bold]{name}[/bold]")
-                clean(out / "datasets" / name, dry_run=dry_run, debug=debug)
+                clean(out / "datasets" / name, dry_run=dry_run, cache=cache, debug=debug)
         return
     store = StudyStore(out)
     store.saved_study()  # a study directory, or one line saying it is not
     stale = store.stale()
-    if not stale:
+    current, old = study_caches(out)
+    for path, size in current:
+        console.print(f"{'would delete' if dry_run and cache else 'deleting' if cache else 'keeping'} {path} "
+                      f"(decoded images of the current data, {size})", highlight=False)
+    gone = old + (current if cache else [])
+    if not stale and not gone:
         console.print(f"{out}: nothing stale; every run belongs to the current study")
         return
     store.lock()
@@ -463,14 +472,20 @@ def clean(
             console.print(f"{'would delete' if dry_run else 'deleting'} {p}")
             if not dry_run:
                 shutil.rmtree(p)
+        for p, size in old:
+            console.print(f"{'would delete' if dry_run else 'deleting'} {p} (decoded images of earlier files or "
+                          f"settings, {size})", highlight=False)
         if not dry_run:
+            for p, _ in gone:
+                shutil.rmtree(p)
             for d in sorted((out / "stale").glob("**/"), key=lambda q: -len(q.parts)):
                 if d.is_dir() and not any(d.iterdir()):
                     d.rmdir()
     finally:
         store.unlock()
     console.print(f"{len(stale)} run director{'y' if len(stale) == 1 else 'ies'} "
-                  f"{'would be ' if dry_run else ''}deleted")
+                  f"{'would be ' if dry_run else ''}deleted"
+                  + (f"; {len(gone)} cache folder(s) {'would be ' if dry_run else ''}deleted" if gone else ""))
 
 
 @app.command()
@@ -509,6 +524,11 @@ def check(
                   f"({', '.join(cfg.contenders)}); {len(runs)} runs planned"
                   + (f"; --out {out} usable" if out is not None else "")
                   + f" ({time.perf_counter() - t0:.1f} s)")
+    from bakeoff.api import cache_note
+
+    note = cache_note(data, cfg.data.cache_dir, out)
+    if note:
+        console.print(note, highlight=False)
 
 
 def _check_suite(path: Path, out: Path | None, overrides: list[str], t0: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -84,6 +84,19 @@ class DataConfig(_Strict):
     # segmentation: the values the masks hold, in class order, when they are not 0..K-1 (a binary mask
     # saved as 0/255 by Fiji: [0, 255]); recorded in the methods paragraph
     mask_values: list[int] | None = None
+    # image files (csv:, folder:): where their decoded pixels are kept (None: DIR/cache under --out; a
+    # folder shared between studies of the same data decodes them once for all), and whether a part of the
+    # split is read into memory whole (None: when its stored pixels take at most 2 GiB; false: always streamed
+    # by batch from the cache). Neither changes a result, so neither is part of a run's identity.
+    cache_dir: str | None = None
+    in_memory: bool | None = None
+
+    # settings of where and how, not of what: left out of the study's fingerprint and the runs' hashes
+    LOCAL: ClassVar[frozenset[str]] = frozenset({"cache_dir", "in_memory"})
+
+    def identity(self) -> dict[str, Any]:
+        """What shapes the runs (the hashes): every setting but where the pixels are kept and how read."""
+        return self.model_dump(mode="json", exclude=set(self.LOCAL))
 
     @field_validator("source")
     @classmethod
@@ -481,7 +494,8 @@ class StudyConfig(_Strict):
         can be re-evaluated in place without retraining; so are the list of seeds and the contenders, so
         that a study can grow in place (more seeds, another contender): each run's own hash carries its
         seed and its contender (``contender_changes`` names a contender whose definition changed)."""
-        shared = self.model_dump(mode="json", exclude={"execution", "evaluation", "tracking", "contenders"})
+        shared = self.model_dump(mode="json", exclude={"execution": True, "evaluation": True, "tracking": True,
+                                                       "contenders": True, "data": set(DataConfig.LOCAL)})
         shared["protocol"].pop("seeds", None)
         return stable_hash({**shared, "run_evaluation": self.evaluation.run_settings()})
 

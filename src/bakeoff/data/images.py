@@ -2,84 +2,51 @@
 split) and ``folder:ROOT`` (ImageFolder layout ROOT/<class>/<image>).
 
 PNG/JPEG/BMP are decoded with Pillow, TIFF with tifffile; each image is converted to the requested number
-of channels (grayscale <-> RGB) and resized to ``image_size`` (Pillow, bilinear). Images are decoded once
-when the study starts and kept in memory as float32 in [0, 1] (uint8 scaled by 255, uint16 by 65535).
+of channels (grayscale <-> RGB) and resized to ``image_size`` (Pillow, bilinear). Loading reads the
+manifest and every file's header only; the pixels are decoded once per dataset and settings into the
+study's cache in their stored dtype (``bakeoff.data.cache``) and normalised per batch.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from bakeoff.data.cache import (
+    IMAGE_SUFFIXES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageFiles,
+    ImageStore,
+    LazyImages,
+    _as_float,
+    decode,
+    read_header,
+)
 from bakeoff.data.sources import ArrayData, from_arrays
 from bakeoff.errors import BakeoffError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+__all__ = ["IMAGE_SUFFIXES", "imagenet_normalize", "lazy_images", "load_csv", "load_folder", "read_image"]
+
 
 
 def read_image(path: Path, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
-    """(C, H, W) float32 in [0, 1]."""
-    from PIL import Image
-
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = np.asarray(tifffile.imread(path))
-        else:
-            with Image.open(path) as im:
-                im.load()
-                if im.mode not in ("L", "RGB", "I;16", "I", "F"):
-                    im = im.convert("RGB")  # palette, CMYK, alpha, ...
-                arr = np.asarray(im)
-    except Exception as exc:  # noqa: BLE001 - any unreadable image is the same user error
-        raise BakeoffError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); expected a complete image "
-                           f"file ({', '.join(IMAGE_SUFFIXES)}): export it again, or remove its row") from None
-    if arr.dtype == np.uint8:
-        x = arr.astype(np.float32) / 255
-    elif arr.dtype == np.uint16:
-        x = arr.astype(np.float32) / 65535
-    elif arr.dtype == np.bool_:
-        x = arr.astype(np.float32)
-    else:
-        x = arr.astype(np.float32)
-    if x.ndim == 2:
-        x = x[None]
-    elif x.ndim == 3 and x.shape[-1] in (1, 3, 4) and x.shape[0] not in (1, 3, 4):
-        x = np.moveaxis(x, -1, 0)
-    if x.ndim != 3:
-        raise BakeoffError(f"{path}: image has shape {arr.shape}; expected a 2D grayscale or colour image")
-    if x.shape[0] == 4:
-        x = x[:3]  # drop alpha
-    if channels == 3 and x.shape[0] == 1:
-        x = np.repeat(x, 3, axis=0)
-    elif channels == 1 and x.shape[0] == 3:
-        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]  # ITU-R 601 luma, as Pillow's "L"
-    if size is not None and tuple(x.shape[1:]) != tuple(size):
-        from PIL import Image
-
-        x = np.stack([np.asarray(Image.fromarray(c).resize((size[1], size[0]), Image.BILINEAR)) for c in x])
-    if not np.all(np.isfinite(x)):
-        raise BakeoffError(f"{path}: NaN or inf pixels; expected finite values")
-    return x.astype(np.float32)
+    """One image as a network sees it before normalisation: (C, H, W) float32 in [0, 1] for integer images
+    (decoded as the cache stores it, then uint8 / 255 or uint16 / 65535)."""
+    c, _hw, dtype = read_header(path)
+    stored = dtype if dtype in (np.uint8, np.uint16) and not (channels == 1 and c == 3 and dtype != np.uint8) \
+        else np.dtype(np.float32)
+    return _as_float(decode(path, channels, size, stored))
 
 
-def read_images(paths: list[Path], channels: int | None, size: tuple[int, int] | None,
-                workers: int | None = None) -> list[np.ndarray]:
-    """Decode many files in parallel threads (Pillow and tifffile release the GIL while decoding)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < 64:
-        return [read_image(p, channels, size) for p in paths]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda p: read_image(p, channels, size), paths, chunksize=32))
+def lazy_images(paths: list[Path], channels: int | None, size: tuple[int, int] | None, name: str) -> LazyImages:
+    """The images of ``paths``, headers read (a non-uniform size or a broken header refused now), pixels
+    decoded when first asked for (into the study's cache, see ``bakeoff.data.cache``)."""
+    files = ImageFiles(paths, channels, size, name)
+    files.layout()
+    return LazyImages(ImageStore(files))
 
 
 MISSING_LABELS = {"", "nan"}  # what a spreadsheet leaves in an empty cell; "none" can be a grade
@@ -189,7 +156,7 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
         y, names = _numbers([r["label"] for r in rows], str(manifest)), None
     else:
         y, names = _labels([r["label"] for r in rows], str(manifest))
-    X = np.stack(_uniform(read_images(paths, channels, size), size, manifest))
+    X = lazy_images(paths, channels, size, str(manifest))
     data = from_arrays(X, y, ids=ids, spatial_dims=2, num_classes=None if names is None else len(names),
                        groups=[r["group"] for r in rows] if "group" in columns else None, name=str(manifest),
                        targets=targets)
@@ -211,19 +178,11 @@ def load_folder(root: str, *, channels: int | None, size: tuple[int, int] | None
         raise BakeoffError(f"data.source: {base} holds {len(classes)} class folder(s) with {len(files)} images; "
                            f"expected at least two class folders of images")
     y = np.array([classes.index(c) for _, c in files], np.int64)
-    X = np.stack(_uniform(read_images([f for f, _ in files], channels, size), size, base))
+    X = lazy_images([f for f, _ in files], channels, size, str(base))
     data = from_arrays(X, y, ids=[f"{c}/{f.name}" for f, c in files], spatial_dims=2, num_classes=len(classes),
                        name=str(base))
     data.meta["class_names"] = classes
     return data
-
-
-def _uniform(images: list[np.ndarray], size: Any, where: Path) -> list[np.ndarray]:
-    shapes = {x.shape for x in images}
-    if len(shapes) > 1:
-        raise BakeoffError(f"{where}: images differ in size or channels ({sorted(shapes)[:3]}); expected "
-                           f"data.image_size (e.g. 224) and data.channels (1 or 3) to make them uniform")
-    return images
 
 
 def imagenet_normalize(X: np.ndarray) -> np.ndarray:

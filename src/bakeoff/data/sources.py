@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.data.cache import LazyImages
 from bakeoff.data.real_builtin import load_digits_binary, load_nuclei_patches
 from bakeoff.data.spots3d import make_spots3d
 from bakeoff.errors import BakeoffError
@@ -45,9 +46,16 @@ class ArrayData:
         return tuple(int(s) for s in self.X.shape[2:])
 
     def fingerprint(self) -> str:
-        """Hash of sample ids, labels and pixel content: equal fingerprints mean the same data."""
-        return stable_hash([stable_hash(self.ids.tolist()), stable_hash(self.y.tolist()),
-                            _array_digest(self.X)])
+        """Hash of sample ids, labels and pixel content: equal fingerprints mean the same data. Image files
+        (``LazyImages``) are known by every file's path, size and modification time and the decode settings,
+        so that a study is planned without decoding a pixel."""
+        pixels = self.X.fingerprint() if isinstance(self.X, LazyImages) else _array_digest(self.X)
+        return stable_hash([stable_hash(self.ids.tolist()), stable_hash(self.y.tolist()), pixels])
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the pixels are image files decoded on demand (into the study's cache)."""
+        return isinstance(self.X, LazyImages)
 
 
 def _array_digest(x: np.ndarray) -> str:
@@ -73,7 +81,8 @@ def from_arrays(
 
     Without ``spatial_dims``: (N, H, W) is 2D, (N, D, H, W) is 3D single-channel, (N, C, D, H, W) 3D.
     """
-    X = np.asarray(X)
+    lazy = isinstance(X, LazyImages)  # image files: shape from their headers, pixels checked when decoded
+    X = X if lazy else np.asarray(X)
     y = np.asarray(y)
     if X.ndim < 3:
         raise BakeoffError(f"{name}: X has shape {X.shape}; expected (N, H, W), (N, D, H, W) or (N, C, D, H, W)")
@@ -85,7 +94,7 @@ def from_arrays(
         raise BakeoffError(f"{name}: X and y hold no samples; expected at least one sample per class and split")
     if spatial_dims is None:
         spatial_dims = 2 if X.ndim == 3 else 3
-    if X.ndim == spatial_dims + 1:
+    if X.ndim == spatial_dims + 1 and not lazy:
         X = X[:, None]
     if X.ndim != spatial_dims + 2:
         raise BakeoffError(
@@ -94,9 +103,9 @@ def from_arrays(
         )
     if not np.issubdtype(X.dtype, np.number):
         raise BakeoffError(f"{name}: X has dtype {X.dtype}; expected numbers")
-    X = X.astype(np.float32, copy=False)
-    bad = ~np.isfinite(X)
-    if bad.any():
+    X = X if lazy else X.astype(np.float32, copy=False)
+    bad = None if lazy else ~np.isfinite(X)
+    if bad is not None and bad.any():
         first = np.unique(np.nonzero(bad)[0])[:5].tolist()
         raise BakeoffError(f"{name}: X holds NaN or inf in {int(bad.any(axis=tuple(range(1, X.ndim))).sum())} "
                            f"samples (first indices {first}); expected finite values")

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
 from bakeoff.config import SplitConfig
+from bakeoff.data.cache import LazyImages
 from bakeoff.data.sources import ArrayData
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
@@ -203,6 +204,9 @@ def exact_duplicates(data: ArrayData, split: Split) -> list[dict[str, str]]:
 
     if getattr(data, "dense", False):
         digests = data.digests  # image + mask content, computed when the data were checked
+    elif isinstance(data.X, LazyImages):  # image files: the digests the decode kept, per sample
+        kept = data.X.store.digests()
+        digests = [kept[i] for i in data.X.idx]
     else:
         X = np.ascontiguousarray(data.X)
         digests = [hashlib.blake2b(X[i].tobytes(), digest_size=16).hexdigest() for i in range(len(X))]

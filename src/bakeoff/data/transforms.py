@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 EPS = 1e-8
+
+
+def normalize_data(data: Any, method: str, in_memory: bool | None = None) -> None:
+    """``data.normalize`` applied: to arrays in memory now; to image files (``LazyImages``) per batch, as
+    read from the cache (``in_memory``: ``data.in_memory``, whether a part is read into memory whole)."""
+    from bakeoff.data.cache import LazyImages
+
+    if isinstance(data.X, LazyImages):
+        data.X.method = method
+        data.X._norm = None
+        data.X.store.in_memory = in_memory
+        return
+    data.X = normalize(data.X, method)
 
 
 def normalize(X: np.ndarray, method: str) -> np.ndarray:

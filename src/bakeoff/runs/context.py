@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 import warnings
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bakeoff.config import ProtocolConfig, StudyConfig
+from bakeoff.data.cache import CACHE_DIR, attach_cache, decoded_info, pixels_ready
 from bakeoff.data.segdata import SegData
 from bakeoff.data.sources import ArrayData
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
@@ -53,6 +55,22 @@ class StudyContext:
         self.tuned: dict[str, dict[str, Any]] = {}  # contender -> best setting from equal-budget tuning
         self.forward_s: dict[str, float] = {}  # contender -> forward time per input, timed in the check (for ETAs)
         self._validated = False
+        self.cache_root: Path | None = None  # where image files are decoded to (use_cache); None: not yet
+
+    def use_cache(self, out: str | Path) -> None:
+        """Image files are decoded once into ``data.cache_dir`` (or OUT/cache) and every run reads them there.
+        Called once the output directory is open (nothing is written before); checks that needed the
+        pixels and were put off until then (``pixels_deferred``) are made again when next asked."""
+        cfg = self.config.data
+        self.cache_root = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(out) / CACHE_DIR
+        if "data" in self.__dict__:
+            attach_cache(self.data, self.cache_root)
+            self.__dict__.pop("data_checks", None)
+
+    def pixels_deferred(self) -> bool:
+        """Whether the pixel checks (duplicates across parts) wait for the decode: image files with no cache
+        folder yet (``bakeoff check``, a study planned in Python without an output directory)."""
+        return not pixels_ready(self.data)
 
     def protocol(self, contender: str) -> ProtocolConfig:
         """The protocol a contender's runs use: shared, its declared overrides, then its tuned values."""
@@ -71,7 +89,10 @@ class StudyContext:
 
     @cached_property
     def data(self) -> ArrayData | SegData:
-        return self.task_class.load_data(self.config.data, self._data)
+        data = self.task_class.load_data(self.config.data, self._data)
+        if self.cache_root is not None:
+            attach_cache(data, self.cache_root)
+        return data
 
     @cached_property
     def task(self) -> Task:
@@ -109,7 +130,8 @@ class StudyContext:
             return
         self.validate_names()
         _ = self.task  # the classes the data hold fit the task (before a split complains about them)
-        _ = self.data_checks
+        if not self.pixels_deferred():
+            _ = self.data_checks
         ev = self.config.evaluation
         for i, ref in enumerate(ev.metrics):
             from bakeoff.tasks.metric import load_user_metrics
@@ -260,6 +282,9 @@ class StudyContext:
                   "grouped_split": bool(self.config.data.split.grouped and self.data.groups is not None),
                   "data_fingerprint": self.data_fingerprint, "n_samples": int(len(self.data.ids))}
         checks.update(self.task.data_checks(self.data, self.splits))
+        decoded = decoded_info(self.data)
+        if decoded:
+            checks["decoded"] = decoded
         if dups:
             first = dups[0]
             msg = (f"data: {len(dups)} samples have a pixel-identical twin in another part of the split (first: "
@@ -282,7 +307,7 @@ class StudyContext:
     def _run_hash(self, contender: str, split: Split, seed: int, protocol: dict[str, Any]) -> str:
         return run_hash(data=self.data_fingerprint, split=split.fingerprints(self.data.ids),
                         contender=self.config.contenders[contender].identity(), seed=seed, task=self.config.task,
-                        data_cfg=self.config.data.model_dump(mode="json"), protocol=protocol,
+                        data_cfg=self.config.data.identity(), protocol=protocol,
                         evaluation=self.config.evaluation.run_settings())
 
     def plan(self) -> list[RunSpec]:

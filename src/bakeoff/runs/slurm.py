@@ -56,6 +56,7 @@ class RunJob(Checkpointable):  # type: ignore[misc]
             if store.is_done(self.run):
                 return store.run_info(self.run) or {}
             ctx = StudyContext(store.saved_study())
+            ctx.use_cache(store.root)  # the decoded images the driver left in the study's cache
             if task_rank() != 0:  # trains beside the first task, which alone writes the run's files
                 train_as_rank(ctx, self.run)
                 return {}

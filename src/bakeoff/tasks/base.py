@@ -358,12 +358,12 @@ class SampleTask(Task):
     @classmethod
     def load_data(cls, cfg: Any, provided: Any = None) -> Any:
         from bakeoff.data.sources import load_source
-        from bakeoff.data.transforms import normalize
+        from bakeoff.data.transforms import normalize_data
 
         data = provided or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                        num_classes=cls.fixed_classes, image_size=cfg.image_size,
                                        channels=cfg.channels, allow_outside_root=cfg.allow_outside_root)
-        data.X = normalize(data.X, cfg.normalize)
+        normalize_data(data, cfg.normalize, cfg.in_memory)
         return data
 
     @classmethod
@@ -388,7 +388,7 @@ class SampleTask(Task):
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
         import torch
 
-        return torch.from_numpy(data.X[test_idx[:batch]])
+        return torch.from_numpy(np.asarray(data.X[test_idx[:batch]], dtype=np.float32))
 
     def save_extras(self, module: Any, data: Any, val_idx: np.ndarray, preds: dict[str, Any], contender: Any,
                     evaluation: Any, input_shape: tuple[int, ...], run_dir: Any) -> None:
@@ -425,8 +425,9 @@ def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, sing
     from bakeoff.utils import save_npz
 
     pick = va[gradcam_pool(data.ids[va], data.y[va], GRADCAM_POOL * n)]
-    out = gradcam(model, data.X[pick], single_logit)
-    save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=data.X[pick].astype(np.float16),
+    inputs = np.asarray(data.X[pick], dtype=np.float32)  # (read from the cache for image files)
+    out = gradcam(model, inputs, single_logit)
+    save_npz(run_dir / GRADCAM_FILE, ids=data.ids[pick], y=data.y[pick], inputs=inputs.astype(np.float16),
              shown=np.asarray(n),
              heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
              class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))

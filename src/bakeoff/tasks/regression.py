@@ -208,7 +208,7 @@ class Regression(Task):
     @classmethod
     def load_data(cls, cfg: Any, provided: Any = None) -> Any:
         from bakeoff.data.sources import from_arrays, load_source
-        from bakeoff.data.transforms import normalize
+        from bakeoff.data.transforms import normalize_data
 
         if cfg.num_classes is not None:
             raise BakeoffError(f"data.num_classes: {cfg.num_classes}; task {cls.name} predicts a number per image: "
@@ -223,7 +223,7 @@ class Regression(Task):
                                allow_outside_root=cfg.allow_outside_root, targets="values")
         if np.ptp(data.y) == 0:
             raise BakeoffError(f"data: every sample has target {data.y[0]:g}; expected targets that vary")
-        data.X = normalize(data.X, cfg.normalize)
+        normalize_data(data, cfg.normalize, cfg.in_memory)
         return data
 
     @classmethod
@@ -251,4 +251,4 @@ class Regression(Task):
     def speed_example(self, data: Any, test_idx: np.ndarray, input_shape: tuple[int, ...], batch: int) -> torch.Tensor:
         import torch
 
-        return torch.from_numpy(data.X[test_idx[:batch]])
+        return torch.from_numpy(np.asarray(data.X[test_idx[:batch]], dtype=np.float32))

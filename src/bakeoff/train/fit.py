@@ -64,7 +64,8 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     device = fabric.device
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
     val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
-    data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}
+    data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned,
+            "data_streamed": train.stream is not None}
     return run_fit(module, protocol, train, val, run_dir, report, data, fabric=fabric,
                    checkpoint_every_s=checkpoint_every_s)
 
