@@ -726,6 +726,9 @@ def validate_study(raw: dict[str, Any], source: str = "study", base_dir: Path | 
         p = Path(rest).expanduser()
         if not p.is_absolute():
             raw["data"]["source"] = f"{kind}:{(base_dir / p).resolve()}"
+    cache = raw.get("data", {}).get("cache_dir") if isinstance(raw.get("data"), dict) else None
+    if base_dir is not None and isinstance(cache, str) and not Path(cache).expanduser().is_absolute():
+        raw["data"]["cache_dir"] = str((base_dir / Path(cache).expanduser()).resolve())  # as the source: beside the file
     try:
         return StudyConfig.model_validate(raw)
     except ValidationError as exc:

@@ -50,6 +50,7 @@ META_FILE = "meta.json"
 ARRAY_FILE = "images.npy"
 BUILDS_LOG = "builds.log"  # one line per cache built: what the tests count
 IN_MEMORY_BYTES = 2 << 30  # a part of at most this many stored bytes is read into memory whole (data.in_memory)
+CHECK_DECODE_BYTES = 256 << 20  # check decodes (in memory) data this small for the pixel checks; larger: the run
 PREFETCH = 3  # batches read ahead by the streaming reader's thread
 EPS = 1e-8
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -301,6 +302,39 @@ class Say:
               file=sys.stderr, flush=True)
 
 
+def build_once(folder: Path, need: int, name: str, fill: Callable[[Path], dict[str, Any]]) -> bool:
+    """Make the cache ``folder`` unless it is there: under a file lock (one builder; the others wait, then
+    find it built), in a temporary folder renamed whole when ``fill`` (which writes the files and returns the
+    meta data) is done, on a disk checked for ``need`` bytes first. True when this call built it."""
+    from filelock import FileLock
+
+    if (folder / META_FILE).is_file():
+        return False
+    root = folder.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{folder.name}.lock")):
+        if (folder / META_FILE).is_file():  # another process built it meanwhile
+            return False
+        free = shutil.disk_usage(root).free
+        if free < need + (64 << 20):
+            raise BakeoffError(f"data.cache_dir: decoding {name} needs {_size(need)} in {root}, which has "
+                               f"{_size(free)} free; expected room for the decoded images: free space there, or set "
+                               f"data.cache_dir to a folder on a larger disk")
+        tmp = root / f".{folder.name}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed builder's leftovers (we hold the lock)
+        tmp.mkdir()
+        t0 = time.perf_counter()
+        meta = fill(tmp)
+        write_json(tmp / META_FILE, meta)
+        kill_point("cache-rename")
+        os.replace(tmp, folder)
+        with open(root / BUILDS_LOG, "a") as log:
+            log.write(json.dumps({"key": folder.name, "source": name, "n": meta.get("n"), "bytes": need,
+                                  "decode_s": round(time.perf_counter() - t0, 3), "pid": os.getpid(),
+                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+    return True
+
+
 class ImageStore:
     """The decoded pixels of ``files``: a cache under ``root`` (built on first use), or, without a root,
     an array in memory. Pickles by reference when on disk (a Ray worker or a spawned process opens the
@@ -328,6 +362,10 @@ class ImageStore:
     @property
     def ready(self) -> bool:
         return self.meta is not None
+
+    def forget(self) -> None:
+        """Drop what was decoded (into memory): the next read opens (or builds) the cache."""
+        self._array, self.meta = None, None
 
     @property
     def folder(self) -> Path | None:
@@ -378,30 +416,17 @@ class ImageStore:
                 "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
     def _open_or_build(self) -> None:
-        from filelock import FileLock
-
         t0 = time.perf_counter()
         folder = self.folder
-        assert folder is not None and self.root is not None
-        if not (folder / META_FILE).is_file():
-            self.root.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.root / f".{folder.name}.lock")):
-                if not (folder / META_FILE).is_file():  # another process may have built it meanwhile
-                    self._build(folder)
+        assert folder is not None
+        build_once(folder, self.files.nbytes, self.files.name, self._fill)
         self.meta = json.loads((folder / META_FILE).read_text())
         self.opened_s = time.perf_counter() - t0
 
-    def _build(self, folder: Path) -> None:
-        files, root = self.files, folder.parent
-        need = files.nbytes
-        free = shutil.disk_usage(root).free
-        if free < need + (64 << 20):
-            raise BakeoffError(f"data.cache_dir: decoding {files.name} needs {_size(need)} in {root}, which has "
-                               f"{_size(free)} free; expected room for the decoded images: free space there, or set "
-                               f"data.cache_dir to a folder on a larger disk")
-        tmp = root / f".{folder.name}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)  # a killed builder's leftovers (we hold the lock)
-        tmp.mkdir()
+    def _fill(self, tmp: Path) -> dict[str, Any]:
+        """Decode every image into ``tmp``/images.npy, written as a stream (no memory map: written pages
+        would count in this process's memory); the meta data."""
+        files = self.files
         shape = (len(files.paths), *files.sample_shape)
         digests, acc = [], _ChannelStats(shape[1])
         t0 = time.perf_counter()
@@ -414,13 +439,7 @@ class ImageStore:
                 acc.add(chunk, files.divisor())
             fh.flush()
             os.fsync(fh.fileno())
-        write_json(tmp / META_FILE, self._meta(digests, acc, time.perf_counter() - t0))
-        kill_point("cache-rename")
-        os.replace(tmp, folder)
-        with open(root / BUILDS_LOG, "a") as log:
-            log.write(json.dumps({"key": folder.name, "source": files.name, "n": shape[0], "bytes": need,
-                                  "decode_s": round(time.perf_counter() - t0, 3), "pid": os.getpid(),
-                                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}) + "\n")
+        return self._meta(digests, acc, time.perf_counter() - t0)
 
     # -- reading --------------------------------------------------------------------------------------
     def read(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -595,15 +614,18 @@ def _stores(data: Any) -> list[Any]:
 
 
 def attach_cache(data: Any, root: Path) -> None:
-    """Decode ``data``'s image files into ``root`` (once; a store already decoded is left as it is)."""
+    """Decode ``data``'s image files into ``root`` (once, shared by every run and process): a store without a
+    cache folder gets this one (pixels decoded into memory for the checks are dropped: small data)."""
     for store in _stores(data):
-        if not store.ready:
+        if store.root is None:
             store.root = Path(root)
+            store.forget()
 
 
 def pixels_ready(data: Any) -> bool:
-    """Whether every pixel can be read without decoding into memory: arrays, or stores with a cache folder."""
-    return all(s.ready or s.root is not None for s in _stores(data))
+    """Whether the pixel checks may read every pixel now: arrays in memory, stores with a cache folder, or
+    small ones (at most ``CHECK_DECODE_BYTES`` decoded: ``bakeoff check`` decodes them in memory)."""
+    return all(s.ready or s.root is not None or s.files.nbytes <= CHECK_DECODE_BYTES for s in _stores(data))
 
 
 def decoded_info(data: Any) -> dict[str, Any]:
@@ -667,3 +689,187 @@ def study_caches(out: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, st
     for p in cache_entries(root):
         (now if p.name in current else old).append((p, _size(folder_size(p))))
     return now, old
+
+
+# -- images with label masks (segmentation, particle picking) ----------------------------------------------
+MASK_MODES = {"L": np.uint8, "P": np.uint8, "1": np.uint8, "I;16": np.uint16, "I;16B": np.uint16,
+              "I;16L": np.uint16, "I": np.int32}
+
+
+def read_mask_header(path: Path) -> tuple[tuple[int, int], np.dtype]:
+    """(H, W) and dtype of a label image (one integer per pixel: PNG L/P/1/I;16/I or an integer TIFF)."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tf:
+                shape, dtype = tuple(tf.series[0].shape), np.dtype(tf.series[0].dtype)
+        else:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                if im.mode not in MASK_MODES:
+                    raise BakeoffError(f"{path}: mask is a {im.mode} image; expected a label image with one integer "
+                                       f"class label per pixel (8- or 16-bit greyscale or palette PNG, or an integer "
+                                       f"TIFF): save the labels, not a coloured rendering")
+                shape, dtype = (im.size[1], im.size[0]), np.dtype(MASK_MODES[im.mode])
+    except BakeoffError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(path, exc) from None
+    if len(shape) != 2 or not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+        raise BakeoffError(f"{path}: mask has shape {shape} and dtype {dtype}; expected a 2D label image of integers")
+    return (int(shape[0]), int(shape[1])), (np.dtype(np.uint8) if dtype == np.bool_ else dtype)
+
+
+def decode_mask(path: Path) -> np.ndarray:
+    """A label image's integers (H, W), never rescaled or cast to a narrower type."""
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            arr = np.asarray(tifffile.imread(path))
+        else:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                arr = np.asarray(im)
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(path, exc) from None
+    return arr.astype(np.uint8) if arr.dtype == np.bool_ else arr
+
+
+class PairFiles:
+    """Images and their label masks, as listed by a manifest; headers read on demand. Images keep their
+    own sizes (patches are sampled from them) and are converted to ``channels``."""
+
+    def __init__(self, images: list[Path], masks: list[Path], channels: int | None, name: str) -> None:
+        self.images, self.masks, self.channels, self.name = list(images), list(masks), channels, name
+        self.paths = self.images  # (what cache_note counts)
+        self._heads: list[tuple[tuple[int, ...], np.dtype, tuple[int, int], np.dtype]] | None = None
+
+    def heads(self) -> list[tuple[tuple[int, ...], np.dtype, tuple[int, int], np.dtype]]:
+        """Per pair: the image's (C, H, W) as decoded and stored dtype, the mask's (H, W) and dtype; a mask
+        whose size differs from its image's is refused here."""
+        if self._heads is None:
+            out = []
+            imgs = _map(read_header, self.images)
+            msks = _map(read_mask_header, self.masks)
+            for (c, hw, dt), (mhw, mdt), ip, mp in zip(imgs, msks, self.images, self.masks):
+                if tuple(mhw) != tuple(hw):
+                    raise BakeoffError(f"{mp}: mask is {mhw[0]} x {mhw[1]} but its image {ip.name} is {hw[0]} x {hw[1]}; "
+                                       f"expected a mask of the same size as its image")
+                stored = dt if dt in (np.uint8, np.uint16) and not (self.channels == 1 and c == 3 and dt != np.uint8) \
+                    else np.dtype(np.float32)
+                out.append(((self.channels or c, *hw), np.dtype(stored), tuple(mhw), np.dtype(mdt)))
+            channels = {h[0][0] for h in out}
+            if len(channels) > 1:
+                raise BakeoffError(f"{self.name}: images have {sorted(channels)} channels; expected the same number "
+                                   f"for every image: set data.channels (1 or 3)")
+            self._heads = out
+        return self._heads
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(np.prod(s) * d.itemsize + np.prod(ms) * md.itemsize for s, d, ms, md in self.heads()))
+
+    def key(self) -> str:
+        stats = []
+        for p in (*self.images, *self.masks):
+            st = p.stat()
+            stats.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
+        return stable_hash([CACHE_VERSION, "pairs", stats, self.channels])
+
+    def decode(self, i: int, kind: str) -> np.ndarray:
+        if kind == "mask":
+            return decode_mask(self.masks[i])
+        return decode(self.images[i], self.channels, None, self.heads()[i][1])
+
+    def sample_check(self, n: int = 8) -> None:
+        for i in sorted({int(round(j)) for j in np.linspace(0, len(self.images) - 1, min(n, len(self.images)))}):
+            self.decode(i, "image")
+            self.decode(i, "mask")
+
+
+class PairStore:
+    """The decoded images and masks of ``files``, one ``.npy`` each under the cache (read through a memory
+    map opened for one read and closed after it); without a cache folder, each read decodes its file."""
+
+    def __init__(self, files: PairFiles, root: Path | None = None) -> None:
+        self.files, self.root = files, None if root is None else Path(root)
+        self.meta: dict[str, Any] | None = None
+        self.opened_s = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.meta is not None
+
+    def forget(self) -> None:
+        self.meta = None
+
+    @property
+    def folder(self) -> Path | None:
+        return None if self.root is None else self.root / self.files.key()
+
+    def ensure(self) -> None:
+        if self.meta is not None or self.root is None:
+            return
+        t0 = time.perf_counter()
+        assert self.folder is not None
+        build_once(self.folder, self.files.nbytes, self.files.name, self._fill)
+        self.meta = json.loads((self.folder / META_FILE).read_text())
+        self.opened_s = time.perf_counter() - t0
+
+    def _fill(self, tmp: Path) -> dict[str, Any]:
+        files = self.files
+        n = len(files.images)
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        say = Say(f"decoding {files.name}", n)
+        t0 = time.perf_counter()
+
+        def one(i: int) -> None:
+            np.save(tmp / "images" / f"{i:06d}.npy", files.decode(i, "image"))
+            np.save(tmp / "masks" / f"{i:06d}.npy", files.decode(i, "mask"))
+
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            for start in range(0, n, 16):
+                list(pool.map(one, range(start, min(n, start + 16))))
+                kill_point("cache")
+                say(min(n, start + 16))
+        return {"version": CACHE_VERSION, "source": files.name, "n": n, "bytes": files.nbytes,
+                "decode_s": round(time.perf_counter() - t0, 3), "channels": files.channels,
+                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def read(self, i: int, kind: str, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        self.ensure()
+        if self.root is None:
+            arr = self.files.decode(i, kind)
+            return arr if index is None else np.array(arr[index])
+        assert self.folder is not None
+        mm = np.load(self.folder / ("images" if kind == "image" else "masks") / f"{i:06d}.npy", mmap_mode="r")
+        out = np.array(mm if index is None else mm[index])
+        del mm  # unmapped now: pages read for this patch do not stay resident
+        return out
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"images": len(self.files.images), "stored": "one .npy per image and mask",
+                               "bytes": self.files.nbytes, "location": str(self.folder) if self.folder else "files"}
+        if self.meta is not None:
+            out.update(decode_s=self.meta["decode_s"], built=self.meta["built"], open_s=round(self.opened_s, 3))
+        return out
+
+
+class PairSource:
+    """One image or mask of a ``PairStore``, as ``SegData`` reads its sources: ``shape``, ``dtype``,
+    ``read(index)``."""
+
+    def __init__(self, store: PairStore, i: int, kind: str) -> None:
+        self.store, self.i, self.kind = store, i, kind
+        files = store.files
+        self.name = str((files.images if kind == "image" else files.masks)[i])
+        shape, dtype, mshape, mdtype = files.heads()[i]
+        self.shape, self.dtype = (tuple(shape), dtype) if kind == "image" else (tuple(mshape), mdtype)
+
+    def read(self, index: tuple[slice, ...] | None = None) -> np.ndarray:
+        return self.store.read(self.i, self.kind, index)

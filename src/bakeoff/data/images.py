@@ -28,7 +28,8 @@ from bakeoff.data.cache import (
 from bakeoff.data.sources import ArrayData, from_arrays
 from bakeoff.errors import BakeoffError
 
-__all__ = ["IMAGE_SUFFIXES", "imagenet_normalize", "lazy_images", "load_csv", "load_folder", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "imagenet_normalize", "lazy_images", "load_csv", "load_folder", "read_image",
+           "read_manifest"]
 
 
 
@@ -98,14 +99,17 @@ def _numbers(raw: list[str], where: str) -> np.ndarray:
     return out
 
 
-def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
-             allow_outside_root: bool = False, targets: str = "classes") -> ArrayData:
+def read_manifest(path: str, *, columns_needed: tuple[str, ...], path_columns: tuple[str, ...],
+                  allow_outside_root: bool = False) -> tuple[Path, list[dict[str, str]], list[str], dict[str, list[Path]], list[str]]:
+    """A CSV manifest read and checked: (manifest, rows, columns, the resolved files of each path column,
+    one id per row: the first path column's file relative to the manifest's folder)."""
     manifest = Path(path)
+    wanted = ",".join(columns_needed)
     if manifest.is_dir():
         raise BakeoffError(f"data.source: {manifest} is a folder; expected a CSV manifest file (csv:FOLDER/FILE.csv), "
                            f"or folder:{manifest} for one sub-folder per class")
     if not manifest.is_file():
-        raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns path,label")
+        raise BakeoffError(f"data.source: manifest {manifest} not found; expected a CSV with columns {wanted}")
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as f:  # Excel's BOM is not part of "path"
             reader = csv.DictReader(f)
@@ -115,43 +119,53 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
         raise BakeoffError(f"{manifest}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a CSV saved as "
                            f"UTF-8 (Excel: 'CSV UTF-8')") from None
     rows = [{(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in r.items()} for r in rows]
-    missing = [c for c in ("path", "label") if c not in columns]
+    missing = [c for c in columns_needed if c not in columns]
     if missing:
-        raise BakeoffError(f"{manifest}: missing column(s) {missing}; expected path,label and optionally fold, "
+        raise BakeoffError(f"{manifest}: missing column(s) {missing}; expected {wanted} and optionally fold, "
                            f"group, split (found {columns})")
     if not rows:
         raise BakeoffError(f"{manifest}: no rows; expected one row per image")
-    paths = [(manifest.parent / r["path"]).resolve() if not Path(r["path"]).is_absolute() else Path(r["path"])
-             for r in rows]
-    if not allow_outside_root:
-        root = manifest.parent.resolve()
-        outside = [(i, r["path"]) for i, (r, p) in enumerate(zip(rows, paths)) if not p.resolve().is_relative_to(root)]
-        if outside:
-            i, shown = outside[0]
-            raise BakeoffError(f"{manifest}: row {i + 2}: path {shown!r} lies outside the manifest's folder {root} "
-                               f"({len(outside)} such row(s)); expected paths under it, or set "
-                               f"data.allow_outside_root: true if you trust this manifest")
-    folders = [(i, r["path"]) for i, (r, p) in enumerate(zip(rows, paths)) if p.is_dir()]
-    if folders:
-        i, shown = folders[0]
-        raise BakeoffError(f"{manifest}: row {i + 2}: path {shown!r} is a folder ({len(folders)} such row(s)); "
-                           f"expected the path of one image file in every row")
-    absent = [str(p) for p in paths if not p.is_file()]
-    if absent:
-        raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); expected "
-                           f"existing image files, with paths relative to the CSV's folder")
+    root = manifest.parent.resolve()
+    files: dict[str, list[Path]] = {}
+    for col in path_columns:
+        paths = [(manifest.parent / r[col]).resolve() if not Path(r[col]).is_absolute() else Path(r[col]) for r in rows]
+        if not allow_outside_root:
+            outside = [(i, r[col]) for i, (r, p) in enumerate(zip(rows, paths)) if not p.resolve().is_relative_to(root)]
+            if outside:
+                i, shown = outside[0]
+                raise BakeoffError(f"{manifest}: row {i + 2}: {col} {shown!r} lies outside the manifest's folder {root} "
+                                   f"({len(outside)} such row(s)); expected paths under it, or set "
+                                   f"data.allow_outside_root: true if you trust this manifest")
+        folders = [(i, r[col]) for i, (r, p) in enumerate(zip(rows, paths)) if p.is_dir()]
+        if folders:
+            i, shown = folders[0]
+            raise BakeoffError(f"{manifest}: row {i + 2}: {col} {shown!r} is a folder ({len(folders)} such row(s)); "
+                               f"expected the path of one image file in every row")
+        absent = [str(p) for p in paths if not p.is_file()]
+        if absent:
+            raise BakeoffError(f"{manifest}: {len(absent)} image path(s) do not exist (first: {absent[:3]}); expected "
+                               f"existing image files, with paths relative to the CSV's folder")
+        files[col] = paths
     # one image, one id however its path is spelt ("./a.png", "sub/../a.png", "a.png"): the same file twice
     # is then refused as a repeated id, before its twin could sit on the other side of the split
-    root = manifest.parent.resolve()
+    first = path_columns[0]
     ids = [p.resolve().relative_to(root).as_posix() if p.resolve().is_relative_to(root) else str(p.resolve())
-           for p in paths]
+           for p in files[first]]
     seen: dict[str, int] = {}
     for i, key in enumerate(ids):
         if key in seen:
             raise BakeoffError(f"{manifest}: rows {seen[key] + 2} and {i + 2} name the same image {key!r} "
-                               f"({rows[seen[key]]['path']!r}, {rows[i]['path']!r}); expected each image once: "
+                               f"({rows[seen[key]][first]!r}, {rows[i][first]!r}); expected each image once: "
                                f"remove one of the rows")
         seen[key] = i
+    return manifest, rows, columns, files, ids
+
+
+def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
+             allow_outside_root: bool = False, targets: str = "classes") -> ArrayData:
+    manifest, rows, columns, files, ids = read_manifest(path, columns_needed=("path", "label"), path_columns=("path",),
+                                                        allow_outside_root=allow_outside_root)
+    paths = files["path"]
     if targets == "values":
         y, names = _numbers([r["label"] for r in rows], str(manifest)), None
     else:

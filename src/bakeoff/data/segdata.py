@@ -154,6 +154,7 @@ class SegData:
     mask_values: tuple[int, ...] | None = None
     y: np.ndarray | None = None  # one dummy label per image, so sample-level code can count samples
     folds: np.ndarray | None = None
+    stores: list[Any] = field(default_factory=list)  # where image files are decoded (bakeoff.data.cache)
 
     dense = True
 
@@ -390,16 +391,17 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
 
 def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
                       num_classes: int | None, spacing: list[float] | None, normalize: str,
-                      mask_values: list[int] | None = None) -> SegData:
+                      mask_values: list[int] | None = None, channels: int | None = None,
+                      allow_outside_root: bool = False) -> SegData:
     """A registered dense source (``bakeoff list sources``): ``builtin:organelles2d|cryoem2d|nuclei2d``,
-    ``npz_dir:FOLDER`` or ``tiff_dir:FOLDER``, checked and normalised."""
+    ``npz_dir:FOLDER``, ``tiff_dir:FOLDER`` or ``csv:MANIFEST`` (image,mask files), checked and normalised."""
     from bakeoff.data.sources import find_source
 
     _register_dense_sources()
     spec, rest = find_source(source, dense=True)
     sp = None if spacing is None else tuple(float(s) for s in spacing)
     data = spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
-                       spacing=sp)
+                       spacing=sp, channels=channels, allow_outside_root=allow_outside_root)
     data.normalize = normalize
     if mask_values is not None:
         if num_classes is not None and num_classes != len(mask_values):
@@ -417,7 +419,7 @@ def dense_loader(fn: Any) -> Any:
     from bakeoff.data.sources import call_builtin
 
     def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
-             num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
+             num_classes: int | None, spacing: tuple[float, ...] | None, **_: Any) -> SegData:
         out = call_builtin(fn, source, params, needs=("images", "masks"))
         names = out.get("class_names")
         k = num_classes or (len(names) if names is not None else int(max(np.max(m) for m in out["masks"])) + 1)
@@ -443,7 +445,7 @@ def _register_dense_sources() -> None:
 
     def folder(kind: str) -> Any:
         def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
-                 num_classes: int | None, spacing: tuple[float, ...] | None) -> SegData:
+                 num_classes: int | None, spacing: tuple[float, ...] | None, **_: Any) -> SegData:
             if params:
                 raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
             return load_folder_source(kind, rest, spatial_dims, num_classes, spacing)
@@ -453,3 +455,38 @@ def _register_dense_sources() -> None:
     register_source("npz_dir", dense=True, doc="FOLDER/{train,val,test}/*.npz with arrays image and mask")(
         folder("npz_dir"))
     register_source("tiff_dir", dense=True, doc="FOLDER/{train,val,test}/{images,masks}/NAME.tif")(folder("tiff_dir"))
+    register_source("csv", dense=True, doc="a manifest CSV of image and mask files (PNG/JPEG/TIFF; optional fold, "
+                                           "group, split)")(load_csv_pairs)
+
+
+def load_csv_pairs(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
+                   num_classes: int | None, spacing: tuple[float, ...] | None, channels: int | None = None,
+                   allow_outside_root: bool = False, **_: Any) -> SegData:
+    """``csv:MANIFEST`` with columns ``image,mask`` (paths relative to the CSV; masks are label images)
+    and optional ``group``, ``fold``, ``split`` columns (split kinds ``column`` / ``kfold_column`` as for
+    classification). Headers are read here; the pixels are decoded once into the study's cache
+    (``bakeoff.data.cache.PairStore``) and read patch by patch from there."""
+    from bakeoff.data.cache import PairFiles, PairSource, PairStore
+    from bakeoff.data.images import read_manifest
+
+    if params:
+        raise BakeoffError(f"data.params: {source} takes no parameters, got {sorted(params)}")
+    if spatial_dims == 3:
+        raise BakeoffError(f"data.spatial_dims: 3; {source} lists 2D image files; expected 2 (3D volumes: "
+                           f"tiff_dir: or npz_dir:)")
+    manifest, rows, columns, files, ids = read_manifest(rest, columns_needed=("image", "mask"),
+                                                        path_columns=("image", "mask"),
+                                                        allow_outside_root=allow_outside_root)
+    pairs = PairFiles(files["image"], files["mask"], channels, str(manifest))
+    pairs.heads()
+    store = PairStore(pairs)
+    data = SegData(images=[PairSource(store, i, "image") for i in range(len(ids))],
+                   masks=[PairSource(store, i, "mask") for i in range(len(ids))], ids=np.asarray(ids),
+                   num_classes=num_classes, spatial_dims=2, spacing=spacing,
+                   groups=np.asarray([r["group"] for r in rows]) if "group" in columns else None)
+    data.stores = [store]
+    data.meta["source"] = source
+    for col in columns:
+        if col not in ("image", "mask", "group"):
+            data.meta[f"column:{col}"] = np.array([r[col] for r in rows])
+    return data

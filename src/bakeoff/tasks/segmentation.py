@@ -273,7 +273,8 @@ class SemanticSegmentation(Task):
             return provided
         return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                  num_classes=cls.fixed_classes or cfg.num_classes, spacing=cfg.spacing,
-                                 normalize=cfg.normalize, mask_values=cfg.mask_values)
+                                 normalize=cfg.normalize, mask_values=cfg.mask_values, channels=cfg.channels,
+                                 allow_outside_root=cfg.allow_outside_root)
 
     @classmethod
     def for_data(cls, data: Any, evaluation: Any) -> Task:
