@@ -82,7 +82,7 @@ ENGINE_FILES = ("test_slurm.py", "test_executor.py", "test_html_report.py", "tes
                 "test_multi_device.py", "test_tracking.py")
 SLOW_FILES = ("test_calibration.py", "test_resume.py", "test_environment.py", "test_examples.py",
               "test_seg_examples.py", "test_digits_example.py", "test_sequential.py", "test_tuning.py",
-              "test_study_verdicts.py", "test_compare_cli.py", "test_suite.py")
+              "test_study_verdicts.py", "test_compare_cli.py", "test_suite.py", "test_data_scale.py")
 SLOW_TESTS = ("test_cpu_reruns_are_bit_identical_and_recorded", "test_kfold_study_through_the_api",
               "test_compile_reports_its_time_apart_and_trains", "test_names_at_the_edge_train_and_write_only_under_out")
 

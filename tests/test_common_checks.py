@@ -181,7 +181,24 @@ def _write_tiff_dir(root):
     return f"tiff_dir:{root}", images, masks
 
 
-WRITERS = {("npz", False): _write_npz, ("csv", False): _write_images("csv"),
+def _write_csv_pairs(root):
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    images, masks, rows = [], [], ["image,mask,split"]
+    for part in ("train", "val", "test"):
+        img = rng.integers(0, 256, (10, 12), dtype=np.uint8)
+        mask = (rng.random((10, 12)) > 0.6).astype(np.uint8)
+        Image.fromarray(img).save(root / f"{part}0.png")
+        Image.fromarray(mask).save(root / f"{part}0_mask.png")
+        rows.append(f"{part}0.png,{part}0_mask.png,{part}")
+        images.append(img)
+        masks.append(mask)
+    (root / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return f"csv:{root / 'pairs.csv'}", images, masks
+
+
+WRITERS = {("npz", False): _write_npz, ("csv", True): _write_csv_pairs, ("csv", False): _write_images("csv"),
            ("folder", False): _write_images("folder"), ("npz_dir", True): _write_npz_dir,
            ("tiff_dir", True): _write_tiff_dir}
 

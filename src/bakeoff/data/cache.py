@@ -253,7 +253,14 @@ class ImageFiles:
         return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(self.dtype, 1.0)
 
     def key(self) -> str:
-        """Every file's path, size and modification time, and the decode settings."""
+        """Every file's path, size and modification time, and the decode settings; taken once (when first
+        asked: at planning), so that every process of a study reads the same cache whatever happens to the
+        files meanwhile (a file changed after that is noticed by the next study's load)."""
+        if getattr(self, "_key", None) is None:
+            self._key = self._compute_key()
+        return self._key
+
+    def _compute_key(self) -> str:
         stats = []
         for p in self.paths:
             st = p.stat()
@@ -774,6 +781,11 @@ class PairFiles:
         return int(sum(np.prod(s) * d.itemsize + np.prod(ms) * md.itemsize for s, d, ms, md in self.heads()))
 
     def key(self) -> str:
+        if getattr(self, "_key", None) is None:
+            self._key = self._compute_key()
+        return self._key
+
+    def _compute_key(self) -> str:
         stats = []
         for p in (*self.images, *self.masks):
             st = p.stat()
