@@ -1,9 +1,10 @@
 """Data loading vs training step for 2D classification from PNG files (timm:resnet18, 224 x 224, CPU).
 
-bakeoff decodes a csv:/folder: dataset once when the study starts (Pillow, parallel threads) and then
-serves batches from memory. This prints, side by side in one process:
-  * decoding: PNG files -> resized float arrays, images/s (the one-off cost per study),
-  * the training loader: in-memory batches as the training loop receives them, images/s,
+bakeoff decodes a csv:/folder: dataset once per study (Pillow, parallel threads) into its stored dtype
+(uint8 here) and serves batches from memory (small data) or from the on-disk cache (large data; see
+bench_data_scale.py), normalised per batch. This prints, side by side in one process:
+  * decoding: PNG files -> resized uint8 arrays, images/s (the one-off cost per study),
+  * the training loader: in-memory uint8 batches normalised as the training loop receives them, images/s,
   * the training step alone (forward + backward + Adam) on the same batches, images/s,
 and the ratio loader / step (target >= 2: loading must not starve training).
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bakeoff.data.images import read_images
+from bakeoff.data.images import lazy_images
 from bakeoff.models import create_model
 from bakeoff.train.data import ArrayBatches
 
@@ -44,10 +45,13 @@ def main() -> None:
             img.save(p)
             paths.append(p)
         t0 = time.perf_counter()
-        X = np.stack(read_images(paths, 3, (args.size, args.size)))
+        images = lazy_images(paths, 3, (args.size, args.size), "bench")
+        images.method = "imagenet"
+        images.store.ensure()  # decoded into memory (no cache folder)
         decode = args.n / (time.perf_counter() - t0)
+        X = np.asarray(images)  # the normalised float32 inputs, for the step alone
     y = rng.integers(0, 5, args.n)
-    loader = ArrayBatches(X, y, args.batch, shuffle=True, seed=0)
+    loader = ArrayBatches(images, y, args.batch, shuffle=True, seed=0)
     t0 = time.perf_counter()
     seen = 0
     for _ in range(3):

@@ -64,3 +64,19 @@ def test_a_local_ray_runs_the_study_with_the_local_executors_results(tmp_path, t
     assert all(e.epochs == 2 and "val/auroc" in e.metrics for e in events if isinstance(e, EpochDone))
     pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")}
     assert len(pids) >= 2 and os.getpid() not in pids  # in Ray's worker processes, not here
+
+
+def test_a_two_worker_ray_study_on_image_files_decodes_them_once(tmp_path):
+    """The driver decodes the PNGs into DIR/cache before any run starts; the Ray workers open that cache
+    (the data travel to them by reference: paths, not pixels) and never decode again."""
+    from tests.images.pngs import png_study, write_pngs
+
+    raw = png_study(write_pngs(tmp_path / "d", 120, size=12, signal=True))
+    raw["protocol"]["seeds"] = [0, 1]
+    raw["execution"] = {"workers": 2, "threads_per_run": 1}
+    report = Study.from_dict(raw).run(tmp_path / "ray")
+    assert (report.results["status"] == "done").all() and len(report.results) == 4
+    builds = (tmp_path / "ray" / "cache" / "builds.log").read_text().splitlines()
+    assert len(builds) == 1 and json.loads(builds[0])["pid"] == os.getpid()  # one build, by the driver
+    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "ray" / "runs").glob("*/*/run.json")}
+    assert len(pids) >= 2 and os.getpid() not in pids

@@ -161,3 +161,20 @@ def test_squeue_of_jobs_slurm_no_longer_knows_is_an_empty_queue(slurm):
     proc = subprocess.run(["squeue", "-h", "-j", "999999"], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "invalid job id" in proc.stderr.lower(), proc.stderr
     assert squeue_states(["999999"]) == {}
+
+
+def test_a_slurm_study_on_image_files_decodes_them_once(slurm, tmp_path):
+    """The driver decodes the PNGs into DIR/cache before submitting; each job opens that cache."""
+    from tests.images.pngs import png_study, write_pngs
+
+    raw = png_study(write_pngs(tmp_path / "d", 120, size=12, signal=True))
+    raw["execution"] = {"backend": "slurm", "cpus_per_run": 1, "threads_per_run": 1,
+                        "slurm": {"time_min": 20, "array_parallelism": 2}}
+    out = tmp_path / "slurm"
+    proc = _bakeoff("run", write_study(tmp_path / "s.yaml", raw), "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    infos = [json.loads(p.read_text()) for p in out.glob("runs/*/*/run.json")]
+    assert len(infos) == 2 and all(i["status"] == "done" for i in infos), [i.get("error") for i in infos]
+    builds = (out / "cache" / "builds.log").read_text().splitlines()
+    assert len(builds) == 1
+    assert {i["pid"] for i in infos}.isdisjoint({json.loads(builds[0])["pid"]})  # jobs read, the driver decoded

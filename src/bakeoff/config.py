@@ -85,8 +85,8 @@ class DataConfig(_Strict):
     # saved as 0/255 by Fiji: [0, 255]); recorded in the methods paragraph
     mask_values: list[int] | None = None
     # image files (csv:, folder:): where their decoded pixels are kept (None: DIR/cache under --out; a
-    # folder shared between studies of the same data decodes them once for all), and whether a part of the
-    # split is read into memory whole (None: when its stored pixels take at most 2 GiB; false: always streamed
+    # folder shared between studies of the same data decodes them once for all), and whether the decoded
+    # pixels are read into memory whole (None: when they take at most 2 GiB stored; false: always streamed
     # by batch from the cache). Neither changes a result, so neither is part of a run's identity.
     cache_dir: str | None = None
     in_memory: bool | None = None

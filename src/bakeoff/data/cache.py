@@ -49,7 +49,7 @@ CACHE_DIR = "cache"  # DIR/cache, unless data.cache_dir names another folder
 META_FILE = "meta.json"
 ARRAY_FILE = "images.npy"
 BUILDS_LOG = "builds.log"  # one line per cache built: what the tests count
-IN_MEMORY_BYTES = 2 << 30  # a part of at most this many stored bytes is read into memory whole (data.in_memory)
+IN_MEMORY_BYTES = 2 << 30  # data of at most this many stored bytes are read into memory whole (data.in_memory)
 CHECK_DECODE_BYTES = 256 << 20  # check decodes (in memory) data this small for the pixel checks; larger: the run
 PREFETCH = 3  # batches read ahead by the streaming reader's thread
 EPS = 1e-8
@@ -589,10 +589,12 @@ class LazyImages:
         return x if dtype is None else x.astype(dtype, copy=False)
 
     def in_memory(self) -> bool:
-        """Whether a part this size is read into memory whole (else streamed by batch from the cache)."""
+        """Whether these samples are read into memory whole (else streamed by batch from the cache): when
+        the whole dataset's stored pixels take at most ``IN_MEMORY_BYTES`` (the same answer for every part,
+        so memory holds at most that much), unless ``data.in_memory`` says."""
         if self.store.in_memory is not None:
             return bool(self.store.in_memory)
-        return self.store.root is None or self.nbytes_stored <= IN_MEMORY_BYTES
+        return self.store.root is None or self.store.files.nbytes <= IN_MEMORY_BYTES
 
     def fingerprint(self) -> str:
         """The files (path, size, modification time) and decode settings: what a decode depends on."""

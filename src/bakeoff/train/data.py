@@ -5,8 +5,8 @@ order a function of (seed, epoch) alone, so that a run's batches never depend on
 global random generator (and a resumed run can draw the same order).
 
 Image files (``LazyImages``) arrive in their stored dtype (uint8 for 8-bit images) and are normalised per
-batch on the device. A part small enough (``LazyImages.in_memory``) is read into memory whole, as an
-array would be; a larger one is streamed: a background thread reads the next batches from the cache
+batch on the device. Data small enough (``LazyImages.in_memory``) are read into memory whole, as an
+array would be; larger ones are streamed: a background thread reads the next batches from the cache
 (``PREFETCH`` ahead) while the current one trains, so memory holds a few batches, not the data. Both
 paths draw the same order and normalise with the same function, so a study gives the same numbers
 whichever it took.
