@@ -239,3 +239,21 @@ def test_image_mask_pairs_decode_once_and_read_patches(tmp_path):
     Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "m" / "1.png")
     with pytest.raises(BakeoffError, match="mask is a RGB image; expected a label image"):
         PairFiles(files.images, files.masks, None, "pairs").heads()
+
+
+def test_a_long_decode_says_how_far_it_is_with_an_eta(capsys):
+    from bakeoff.data import cache
+
+    clock = iter([0.0, 6.0, 7.0, 12.5, 20.0])
+    say = cache.Say("decoding data.csv", 1000, clock=lambda: next(clock))  # t0 = 0
+    say(300)  # 6 s: a line (plain text: a log file or a pipe gets it too)
+    say(350)  # 7 s: quiet (one line per 5 s at most)
+    say(600)  # 12.5 s
+    say(1000)  # done
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["decoding data.csv: 300/1,000 images (30%), 6 s, about 14 s left",
+                     "decoding data.csv: 600/1,000 images (60%), 12 s, about 8 s left",
+                     "decoding data.csv: 1,000/1,000 images (100%), 20 s, done"]
+    quick = cache.Say("x", 10, clock=lambda: 1.0)
+    quick(10)
+    assert capsys.readouterr().err == ""  # a quick decode prints nothing

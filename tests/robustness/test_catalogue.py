@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 125 cases: 114 bad inputs and 11 odd but valid ones (the last test keeps this count
+The catalogue holds 129 cases: 117 bad inputs and 12 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -360,6 +360,43 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
     return setup
 
 
+def png_pairs_case(fragments: list[str], spoil: Callable[[Path], None] | None = None) -> Setup:
+    """A segmentation manifest of PNG images and PNG label masks (csv: with columns image,mask,split)."""
+    def setup(tmp: Path) -> tuple[list[str], list[str]]:
+        from PIL import Image
+
+        rng = np.random.default_rng(0)
+        (tmp / "png").mkdir()
+        rows = ["image,mask,fold,split"]
+        for i, part in enumerate(["1,train"] * 4 + ["0,train"] * 2 + ["-1,test"] * 2):
+            Image.fromarray(rng.integers(0, 256, (24, 24), dtype=np.uint8)).save(tmp / "png" / f"{i}.png")
+            Image.fromarray((rng.random((24, 24)) > 0.7).astype(np.uint8)).save(tmp / "png" / f"{i}_mask.png")
+            rows.append(f"{i}.png,{i}_mask.png,{part}")
+        (tmp / "png" / "pairs.csv").write_text("\n".join(rows) + "\n")
+        if spoil is not None:
+            spoil(tmp / "png")
+        raw = {"name": "pairs", "task": "semantic_segmentation",
+               "data": {"source": f"csv:{tmp / 'png' / 'pairs.csv'}", "split": {"kind": "column", "column": "fold", "val_fold": 0}},
+               "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16],
+                            "iterations_per_epoch": 1},
+               "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
+               "evaluation": {"speed": False, "n_boot": 200}}
+        return ["check", str(_study(tmp, raw))], fragments
+    return setup
+
+
+def _rgb_mask(folder: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(folder / "2_mask.png")
+
+
+def _small_mask(folder: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.zeros((24, 20), np.uint8)).save(folder / "5_mask.png")
+
+
 def tiff_dir_case(fragments: list[str], spoil: Callable[[Path], None] | None = None,
                   mask: Callable[[np.ndarray], np.ndarray] = lambda m: m, folder: str = "tif",
                   patch: list[int] | None = None, params: dict[str, Any] | None = None,
@@ -411,6 +448,12 @@ BAD["D-tiff-dir-mask-size"] = tiff_dir_case(["mask", "(20, 20)", "(24, 24)"], ma
 BAD["D-tiff-dir-float-mask"] = tiff_dir_case(["mask has dtype float32", "expected integer class labels"], mask=lambda m: m.astype(np.float32) / 2)
 BAD["C-unet-strides-not-dividing-patch"] = tiff_dir_case(["unet", "patch", "20"], patch=[20, 20],
                                                          params={"channels": [4, 8, 16, 32], "strides": [2, 2, 2]})
+BAD["D-png-pairs-rgb-mask"] = png_pairs_case(["2_mask.png", "mask is a RGB image", "expected a label image"],
+                                            _rgb_mask)
+BAD["D-png-pairs-mask-size"] = png_pairs_case(["5_mask.png", "mask is 24 x 20 but its image 5.png is 24 x 24"],
+                                            _small_mask)
+BAD["D-png-pairs-truncated-image"] = png_pairs_case(["3.png", "cannot read image"],
+                                                  lambda f: _truncate(f / "3.png", 0.4))
 BAD["D-npz-dir-truncated"] = npz_dir_case(["train/1.npz", "cannot read"], (16, 16, 16), (16, 16, 16),
                                           spoil=lambda r: _truncate(r / "train" / "1.npz"))
 BAD["D-npz-dir-no-mask-array"] = npz_dir_case(["val/0.npz", "mask"], (16, 16, 16), (16, 16, 16),
@@ -569,6 +612,7 @@ BAD.update({
 
 
 FINE: dict[str, Setup] = {
+    "D-png-pairs-manifest": png_pairs_case(["ok", "8 samples", "decode to"]),
     "D-npz-dir-3d-volumes-inferred": npz_dir_case(["ok", "8 samples"], (16, 16, 16), (16, 16, 16)),
     "S-bom-study-file": lambda tmp: (["check", str(_study(tmp, text="\ufeff" + TINY_YAML))], ["ok"]),
     "M-bom-manifest": csv_case(["ok"], lambda n: _rows(n, _two(n)), bom=True),

@@ -290,13 +290,13 @@ class Say:
     """Progress lines on stderr for a long decode: at most one every ``every_s`` seconds, with the ETA
     (plain lines, so that a log file or a pipe gets them too)."""
 
-    def __init__(self, what: str, total: int, every_s: float = 5.0) -> None:
-        self.what, self.total, self.every_s = what, total, every_s
-        self.t0 = self.last = time.perf_counter()
+    def __init__(self, what: str, total: int, every_s: float = 5.0, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.what, self.total, self.every_s, self.clock = what, total, every_s, clock
+        self.t0 = self.last = clock()
         self.shown = False
 
     def __call__(self, done: int) -> None:
-        now = time.perf_counter()
+        now = self.clock()
         if done < self.total and now - self.last < self.every_s:
             return
         if done >= self.total and not self.shown:

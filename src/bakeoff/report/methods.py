@@ -172,6 +172,13 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
                  f"those runs, and the verdicts are provisional.")
     s.append(f" Training ran on {hw} at {p.precision} precision"
              + (f" with deterministic kernels ({', '.join(sorted(det))})" if det else "") + ".")
+    decoded = checks.get("decoded") or {}
+    if decoded.get("decode_s") is not None:  # image files: prepared once, apart from training
+        s.append(f" The {decoded['images']:,} image files were decoded once, before training, into "
+                 f"{'one array' if decoded.get('stored', '').split(' ')[0] in ('uint8', 'uint16', 'float32') else 'files'}"
+                 f" of their stored type ({decoded['stored']}, {decoded['bytes'] / 1e6:,.1f} MB) in "
+                 f"{decoded['decode_s']:,.1f} s, which every run read; intensities were normalised as they were read "
+                 f"({study.data.normalize}).")
     ev = study.evaluation
     pairs = comparison.get("pairs", [])
     if pairs:
