@@ -155,7 +155,6 @@ def epoch_ratios(manifest: Path, cache: Path, pairs: int, size: int) -> dict:
             result = fit(task, model, protocol, xt, data.y[tr], xv, data.y[va], run_dir=None)
             if r:
                 times[name].append(result.train_time_s)
-    del X32
     out = {"threads": torch.get_num_threads(), "pairs": pairs,
            "median_s": {k: float(np.median(v)) for k, v in times.items()}}
     for k in ("uint8", "streamed"):
