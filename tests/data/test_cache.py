@@ -257,3 +257,30 @@ def test_a_long_decode_says_how_far_it_is_with_an_eta(capsys):
     quick = cache.Say("x", 10, clock=lambda: 1.0)
     quick(10)
     assert capsys.readouterr().err == ""  # a quick decode prints nothing
+
+
+def test_a_large_npz_is_read_by_sample_in_place_or_through_the_cache(tmp_path, monkeypatch):
+    """Above NPZ_IN_MEMORY_BYTES an npz: X is read sample by sample: in place from an uncompressed member of a
+    kept type, else decoded once into the cache; the network sees what the in-memory path gives it."""
+    from bakeoff.data import sources
+
+    rng = np.random.default_rng(3)
+    X8 = rng.integers(0, 256, (30, 7, 9), dtype=np.uint8)  # 2D single-channel, saved the obvious way
+    X64 = rng.normal(size=(30, 2, 5, 6, 6))  # 3D, two channels, float64
+    y = np.arange(30) % 2
+    np.savez(tmp_path / "u8.npz", X=X8, y=y)
+    np.savez_compressed(tmp_path / "f64.npz", X=X64, y=y)
+    small = {n: load_source(f"npz:{tmp_path / n}.npz") for n in ("u8", "f64")}
+    assert not small["u8"].lazy  # small: read into memory as before
+    monkeypatch.setattr(sources, "NPZ_IN_MEMORY_BYTES", 0)
+    for name in ("u8", "f64"):
+        data = load_source(f"npz:{tmp_path / name}.npz")
+        assert data.lazy and data.X.shape == small[name].X.shape and data.spatial_dims == small[name].spatial_dims
+        data.X.store.root = tmp_path / "cache"
+        for method in ("minmax", "none"):
+            data.X.method, data.X._norm = method, None
+            np.testing.assert_array_equal(np.asarray(data.X), normalize(small[name].X, method))
+    stores = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.is_dir())
+    arrays = [p for p in (tmp_path / "cache").glob("*/images.npy")]
+    assert len(stores) == 2 and len(arrays) == 1  # uint8 read in place: only its meta data are kept
+    assert len(builds(tmp_path / "cache")) == 2

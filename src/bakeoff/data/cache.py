@@ -168,6 +168,36 @@ def decode(path: Path, channels: int | None, size: tuple[int, int] | None, dtype
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+# -- arrays inside an .npz --------------------------------------------------------------------------------
+def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(f)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return reader(f)
+
+
+def npz_member(path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int | None]:
+    """(shape, fortran order, dtype, byte offset of the pixels in the file) of array ``key`` in an ``.npz``;
+    the offset only where the member is stored uncompressed in C order, so that its rows can be read in
+    place (numpy's own ``mmap_mode`` ignores ``.npz``; no library offers this). KeyError: no such array."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{key}.npy")
+        with zf.open(info) as f:
+            shape, fortran, dtype = _npy_header(f)
+    offset = None
+    if info.compress_type == zipfile.ZIP_STORED and not fortran and not dtype.hasobject:
+        with open(path, "rb") as raw:
+            raw.seek(info.header_offset)
+            head = raw.read(30)
+            n_name, n_extra = struct.unpack("<HH", head[26:30])
+            raw.seek(info.header_offset + 30 + n_name + n_extra)
+            _npy_header(raw)
+            offset = raw.tell()
+    return tuple(shape), bool(fortran), dtype, offset
+
+
 # -- normalisation, per batch -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Normalizer:
@@ -182,11 +212,12 @@ class Normalizer:
     std: tuple[float, ...] | None = None
 
     def __call__(self, x: Any) -> Any:
+        """A float32 copy of ``x`` normalised in place (one batch-sized temporary, however many steps)."""
         import torch
 
-        x = x.float() if x.dtype != torch.float32 else x
+        x = x.to(torch.float32, copy=True)
         if self.divisor != 1.0:
-            x = x / self.divisor
+            x.div_(self.divisor)
         m = self.method
         if m == "none":
             return x
@@ -198,14 +229,16 @@ class Normalizer:
             else:
                 mu = np.asarray(self.mean, np.float32)
                 sd = np.maximum(np.asarray(self.std, np.float32), np.float32(EPS))
-            return (x - torch.as_tensor(mu, device=x.device).view(shape)) / torch.as_tensor(sd, device=x.device).view(shape)
+            return x.sub_(torch.as_tensor(mu, device=x.device).view(shape)).div_(
+                torch.as_tensor(sd, device=x.device).view(shape))
         axes = tuple(range(1, x.ndim))
         if m == "minmax":
             lo, hi = x.amin(dim=axes, keepdim=True), x.amax(dim=axes, keepdim=True)
-            return (x - lo) / (hi - lo).clamp_min(EPS)
+            return x.sub_(lo).div_((hi - lo).clamp_min(EPS))
         if m == "zscore":
             mu = x.mean(dim=axes, keepdim=True)
-            return (x - mu) / x.std(dim=axes, keepdim=True, correction=0).clamp_min(EPS)
+            sd = x.std(dim=axes, keepdim=True, correction=0).clamp_min(EPS)
+            return x.sub_(mu).div_(sd)
         raise ValueError(f"unknown normalisation {m!r}")
 
 
@@ -238,6 +271,22 @@ class ImageFiles:
         return self._layout
 
     @property
+    def n(self) -> int:
+        return len(self.paths)
+
+    what = "image files"
+    direct: tuple[Path, int] | None = None  # (file, offset) of samples readable in place: none for images
+
+    def describe(self) -> dict[str, Any]:
+        return {"channels": self.channels, "image_size": list(self.size or []), "resize": "bilinear"}
+
+    def chunks(self, chunk: int):
+        """(first index, decoded images) in order, decoded in threads."""
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            for start in range(0, self.n, chunk):
+                yield start, np.stack(list(pool.map(self.decode, range(start, min(self.n, start + chunk)))))
+
+    @property
     def sample_shape(self) -> tuple[int, int, int]:
         return self.layout()[0]
 
@@ -247,7 +296,7 @@ class ImageFiles:
 
     @property
     def nbytes(self) -> int:
-        return int(len(self.paths) * np.prod(self.sample_shape) * self.dtype.itemsize)
+        return int(self.n * np.prod(self.sample_shape) * self.dtype.itemsize)
 
     def divisor(self) -> float:
         return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(self.dtype, 1.0)
@@ -342,6 +391,67 @@ def build_once(folder: Path, need: int, name: str, fill: Callable[[Path], dict[s
     return True
 
 
+class NpzArray:
+    """The ``X`` array of an ``npz:`` file, sample by sample: read in place when the member is stored
+    uncompressed in C order in a type the cache keeps (uint8, uint16, int8, int16, float32), else decoded
+    once into the cache (float64 and other integers as float32, as ``from_arrays`` gives them), streamed
+    out of the zip file a chunk at a time. Values are not rescaled (``divisor`` 1), as for arrays in memory."""
+
+    what = "samples of an .npz"
+    KEPT = {np.dtype(t) for t in (np.uint8, np.uint16, np.int8, np.int16, np.float32)}
+
+    def __init__(self, path: Path, key: str, spatial_dims: int | None, name: str) -> None:
+        self.path, self.member, self.name = Path(path), key, name
+        shape, fortran, raw, offset = npz_member(self.path, key)
+        if fortran or len(shape) < 3:
+            raise ValueError("not a C-order array of samples")  # the loader reads it whole, as before
+        sd = spatial_dims or (2 if len(shape) == 3 else 3)
+        self.n, self.raw_dtype, self.raw_shape = int(shape[0]), np.dtype(raw), tuple(int(s) for s in shape)
+        self.sample_shape = (1, *self.raw_shape[1:]) if len(shape) == sd + 1 else self.raw_shape[1:]
+        self.dtype = self.raw_dtype if self.raw_dtype in self.KEPT else np.dtype(np.float32)
+        if self.raw_dtype == np.bool_:
+            self.dtype = np.dtype(np.uint8)
+        self.direct = (self.path, offset) if offset is not None and self.dtype == self.raw_dtype else None
+        self.paths = [self.path]
+        self._key: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.n * np.prod(self.sample_shape) * self.dtype.itemsize)
+
+    def divisor(self) -> float:
+        return 1.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"member": self.member}
+
+    def key(self) -> str:
+        if self._key is None:
+            st = self.path.stat()
+            self._key = stable_hash([CACHE_VERSION, "npz", str(self.path.resolve()), st.st_size, st.st_mtime_ns,
+                                     self.member, list(self.sample_shape), str(self.dtype)])
+        return self._key
+
+    def chunks(self, chunk: int):
+        """(first index, samples as stored in the cache) in order, read sequentially out of the zip file."""
+        import zipfile
+
+        row = int(np.prod(self.raw_shape[1:])) * self.raw_dtype.itemsize
+        with zipfile.ZipFile(self.path) as zf, zf.open(f"{self.member}.npy") as f:
+            _npy_header(f)
+            for start in range(0, self.n, chunk):
+                m = min(self.n, start + chunk) - start
+                buf = f.read(row * m)
+                if len(buf) != row * m:
+                    raise BakeoffError(f"{self.name}: array {self.member!r} ends early (sample {start}); expected a "
+                                       f"complete .npz written by np.savez")
+                block = np.frombuffer(buf, self.raw_dtype).reshape(m, *self.sample_shape)
+                yield start, block.astype(self.dtype, copy=False)
+
+    def sample_check(self, n: int = 8) -> None:
+        next(iter(self.chunks(min(n, self.n))))
+
+
 class ImageStore:
     """The decoded pixels of ``files``: a cache under ``root`` (built on first use), or, without a root,
     an array in memory. Pickles by reference when on disk (a Ray worker or a spawned process opens the
@@ -389,7 +499,7 @@ class ImageStore:
     # -- building -------------------------------------------------------------------------------------
     def _decode_in_memory(self) -> None:
         files = self.files
-        out = np.empty((len(files.paths), *files.sample_shape), files.dtype)
+        out = np.empty((files.n, *files.sample_shape), files.dtype)
         digests, acc = [], _ChannelStats(files.sample_shape[0])
         t0 = time.perf_counter()
         for start, chunk in self._chunks():
@@ -400,43 +510,49 @@ class ImageStore:
         self.meta = self._meta(digests, acc, time.perf_counter() - t0)
 
     def _chunks(self, chunk: int = 64):
-        """(first index, decoded images) in order, a chunk at a time, with progress lines."""
+        """(first index, decoded samples) in order, a chunk at a time, with progress lines; non-finite
+        values (float data) refused naming the first sample."""
         files = self.files
-        n = len(files.paths)
-        say = Say(f"decoding {files.name}", n)
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-            for start in range(0, n, chunk):
-                block = list(pool.map(files.decode, range(start, min(n, start + chunk))))
-                kill_point("cache")
-                yield start, np.stack(block)
-                say(min(n, start + chunk))
+        say = Say(f"decoding {files.name}", files.n)
+        for start, block in files.chunks(chunk):
+            kill_point("cache")
+            if block.dtype.kind == "f" and not np.isfinite(block).all():
+                bad = start + int(np.flatnonzero(~np.isfinite(block).reshape(len(block), -1).all(1))[0])
+                raise BakeoffError(f"{files.name}: sample {bad} holds NaN or inf; expected finite values")
+            yield start, block
+            say(min(files.n, start + len(block)))
 
     def _meta(self, digests: list[str], acc: _ChannelStats, seconds: float) -> dict[str, Any]:
         files = self.files
         mean, std = acc.result()
-        return {"version": CACHE_VERSION, "source": files.name, "n": len(files.paths),
-                "shape": [len(files.paths), *files.sample_shape], "dtype": str(files.dtype),
+        return {"version": CACHE_VERSION, "source": files.name, "n": files.n,
+                "shape": [files.n, *files.sample_shape], "dtype": str(files.dtype),
                 "divisor": files.divisor(), "bytes": files.nbytes, "digests": digests,
                 "content": hashlib.sha256("".join(digests).encode()).hexdigest()[:16],
-                "mean": mean, "std": std, "decode_s": round(seconds, 3),
-                "channels": files.channels, "image_size": list(files.size or []), "resize": "bilinear",
-                "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "mean": mean, "std": std, "decode_s": round(seconds, 3), **files.describe(),
+                "in_place": files.direct is not None, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
     def _open_or_build(self) -> None:
         t0 = time.perf_counter()
         folder = self.folder
         assert folder is not None
-        build_once(folder, self.files.nbytes, self.files.name, self._fill)
+        build_once(folder, 0 if self.files.direct else self.files.nbytes, self.files.name, self._fill)
         self.meta = json.loads((folder / META_FILE).read_text())
         self.opened_s = time.perf_counter() - t0
 
     def _fill(self, tmp: Path) -> dict[str, Any]:
         """Decode every image into ``tmp``/images.npy, written as a stream (no memory map: written pages
-        would count in this process's memory); the meta data."""
+        would count in this process's memory); the meta data. Samples read in place (an uncompressed .npz
+        member) are only passed over for the meta data."""
         files = self.files
-        shape = (len(files.paths), *files.sample_shape)
+        shape = (files.n, *files.sample_shape)
         digests, acc = [], _ChannelStats(shape[1])
         t0 = time.perf_counter()
+        if files.direct is not None:
+            for _start, chunk in self._chunks():
+                digests.extend(_digests(chunk))
+                acc.add(chunk, files.divisor())
+            return self._meta(digests, acc, time.perf_counter() - t0)
         with open(tmp / ARRAY_FILE, "wb") as fh:
             np.lib.format.write_array_header_2_0(fh, {"descr": np.lib.format.dtype_to_descr(files.dtype),
                                                       "fortran_order": False, "shape": shape})
@@ -458,13 +574,16 @@ class ImageStore:
         files = self.files
         out = np.empty((len(idx), *files.sample_shape), files.dtype) if out is None else out
         if self._fd is None:
-            assert self.folder is not None
-            path = self.folder / ARRAY_FILE
+            if files.direct is not None:
+                path, self._offset = files.direct
+            else:
+                assert self.folder is not None
+                path = self.folder / ARRAY_FILE
+                with open(path, "rb") as fh:
+                    np.lib.format.read_magic(fh)
+                    np.lib.format.read_array_header_2_0(fh)
+                    self._offset = fh.tell()
             self._fd = os.open(path, os.O_RDONLY)
-            with open(path, "rb") as fh:
-                np.lib.format.read_magic(fh)
-                np.lib.format.read_array_header_2_0(fh)
-                self._offset = fh.tell()
         size = out[0].nbytes if len(out) else 0
         for k, i in enumerate(idx):
             view = memoryview(out[k]).cast("B")
@@ -482,8 +601,10 @@ class ImageStore:
     def info(self) -> dict[str, Any]:
         """What data_checks.json and the report say of the decoded data."""
         files = self.files
-        out: dict[str, Any] = {"images": len(files.paths), "stored": f"{files.dtype} {list(files.sample_shape)}",
+        out: dict[str, Any] = {"images": files.n, "stored": f"{files.dtype} {list(files.sample_shape)}",
                                "bytes": files.nbytes, "location": str(self.folder) if self.folder else "memory"}
+        if files.direct is not None:
+            out["read_in_place"] = str(files.direct[0])
         if self.meta is not None:
             out.update(decode_s=self.meta["decode_s"], built=self.meta["built"], open_s=round(self.opened_s, 3))
         return out
@@ -536,7 +657,7 @@ class LazyImages:
 
     def __init__(self, store: ImageStore, idx: np.ndarray | None = None, method: str = "none") -> None:
         self.store = store
-        self.idx = np.arange(len(store.files.paths)) if idx is None else np.asarray(idx, np.int64)
+        self.idx = np.arange(store.files.n) if idx is None else np.asarray(idx, np.int64)
         self.method = method  # data.normalize
         self._norm: Normalizer | None = None
 
@@ -559,7 +680,7 @@ class LazyImages:
 
     @property
     def ndim(self) -> int:
-        return 4
+        return 1 + len(self.store.files.sample_shape)
 
     def __len__(self) -> int:
         return len(self.idx)
@@ -663,9 +784,9 @@ def cache_note(data: Any, cache_dir: str | None, out: Path | None) -> str:
     for s in stores:
         s.files.sample_check()
     total = sum(s.files.nbytes for s in stores)
-    n = sum(len(s.files.paths) for s in stores)
+    n = sum(s.files.n for s in stores)
     root = Path(cache_dir).expanduser() if cache_dir else (Path(out) / CACHE_DIR if out is not None else None)
-    what = f"{n:,} image files (a sample of {min(8, n)} per source decoded here)"
+    what = f"{n:,} {stores[0].files.what} (a sample of {min(8, n)} per source decoded here)"
     if root is None:
         return (f"pixels: {what} decode to {_size(total)} when the study runs, once, into DIR/{CACHE_DIR} under "
                 f"--out (or data.cache_dir)")
@@ -754,8 +875,11 @@ class PairFiles:
 
     def __init__(self, images: list[Path], masks: list[Path], channels: int | None, name: str) -> None:
         self.images, self.masks, self.channels, self.name = list(images), list(masks), channels, name
-        self.paths = self.images  # (what cache_note counts)
+        self.paths = self.images
+        self.n = len(self.images)
         self._heads: list[tuple[tuple[int, ...], np.dtype, tuple[int, int], np.dtype]] | None = None
+
+    what = "image files"
 
     def heads(self) -> list[tuple[tuple[int, ...], np.dtype, tuple[int, int], np.dtype]]:
         """Per pair: the image's (C, H, W) as decoded and stored dtype, the mask's (H, W) and dtype; a mask

@@ -9,7 +9,6 @@ after it, so resident memory stays bounded by the batch, not the dataset.
 from __future__ import annotations
 
 import hashlib
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bakeoff.data.cache import npz_member
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
@@ -43,12 +43,6 @@ class ArraySource:
         return np.asarray(self.array if index is None else self.array[index])
 
 
-def _npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = np.lib.format.read_magic(f)
-    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    return reader(f)
-
-
 class NpyMemberSource:
     """One array inside an ``.npz`` file. Uncompressed members are memory-mapped at their offset in the
     zip file (numpy's own ``mmap_mode`` ignores ``.npz``; no library offers this), compressed ones are
@@ -57,20 +51,7 @@ class NpyMemberSource:
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key, self.name = path, key, f"{path}[{key}]"
         try:
-            with zipfile.ZipFile(path) as zf:
-                info = zf.getinfo(f"{key}.npy")
-                with zf.open(info) as f:
-                    shape, fortran, dtype = _npy_header(f)
-            self.offset = None
-            if info.compress_type == zipfile.ZIP_STORED and not fortran and not dtype.hasobject:
-                with open(path, "rb") as raw:
-                    raw.seek(info.header_offset)
-                    head = raw.read(30)
-                    n_name, n_extra = struct.unpack("<HH", head[26:30])
-                    start = info.header_offset + 30 + n_name + n_extra
-                    raw.seek(start)
-                    _npy_header(raw)
-                    self.offset = raw.tell()
+            shape, fortran, dtype, self.offset = npz_member(path, key)
         except KeyError:
             raise BakeoffError(f"{path}: no array {key!r}; expected arrays 'image' and 'mask'") from None
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:

@@ -92,8 +92,8 @@ def from_arrays(
         raise BakeoffError(f"{name}: X has {len(X)} samples but y has {len(y)}; expected the same length")
     if len(X) == 0:
         raise BakeoffError(f"{name}: X and y hold no samples; expected at least one sample per class and split")
-    if spatial_dims is None:
-        spatial_dims = 2 if X.ndim == 3 else 3
+    if spatial_dims is None:  # (samples read on demand come with their channel axis)
+        spatial_dims = X.ndim - 2 if lazy else 2 if X.ndim == 3 else 3
     if X.ndim == spatial_dims + 1 and not lazy:
         X = X[:, None]
     if X.ndim != spatial_dims + 2:
@@ -289,18 +289,26 @@ for _name, _fn in BUILTIN_SOURCES.items():
     register_source(f"builtin:{_name}", dense=False, doc=first_sentence(_fn.__doc__))(generator_loader(_fn))
 
 
+NPZ_IN_MEMORY_BYTES = 1 << 30  # an npz: X larger than this as float32 is read by sample (bakeoff.data.cache)
+
+
 @register_source("npz", dense=False, doc="an .npz with arrays X (N, [C,] *spatial), y, optional groups, ids, folds")
 def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None, num_classes: int | None,
          targets: str = "classes", **_: Any) -> ArrayData:
+    """Arrays up to ``NPZ_IN_MEMORY_BYTES`` (as float32) are read into memory; a larger ``X`` is read sample
+    by sample (in place when stored uncompressed, else decoded once into the study's cache) and normalised
+    per batch, like image files."""
     _no_params(source, params)
     path = Path(rest)
     if not path.is_file():
         raise BakeoffError(f"data.source: file {path} not found; expected an .npz with arrays X and y")
-    arrays: dict[str, np.ndarray] = {}
+    lazy = _npz_lazy(path, spatial_dims)
+    arrays: dict[str, Any] = {}
     try:
         with np.load(path, allow_pickle=False) as f:
             for k in f.files:
-                arrays[k] = f[k]
+                if not (k == "X" and lazy is not None):
+                    arrays[k] = f[k]
     except ValueError as exc:
         if "allow_pickle" not in str(exc):
             raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc}); expected a complete .npz written "
@@ -312,6 +320,8 @@ def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | 
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
         raise BakeoffError(f"data.source: cannot read {path} as .npz ({exc}); expected a complete .npz written by "
                            f"np.savez") from None
+    if lazy is not None:
+        arrays["X"] = lazy
     missing = [k for k in ("X", "y") if k not in arrays]
     if missing:
         raise BakeoffError(f"{path}: missing array(s) {missing}; expected X, y and optionally groups, ids, folds "
@@ -319,6 +329,20 @@ def _npz(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | 
     return from_arrays(arrays["X"], arrays["y"], ids=arrays.get("ids"), groups=arrays.get("groups"),
                        folds=arrays.get("folds"), spatial_dims=spatial_dims, num_classes=num_classes,
                        name=str(path), targets=targets)
+
+
+def _npz_lazy(path: Path, spatial_dims: int | None) -> LazyImages | None:
+    """``X`` of a large .npz as samples read on demand; None where it is read into memory as before (small,
+    Fortran order, not numbers, not an array of samples, or no X: the loader then says what is wrong)."""
+    from bakeoff.data.cache import ImageStore, NpzArray, npz_member
+
+    try:
+        shape, fortran, dtype, _ = npz_member(path, "X")
+    except Exception:  # noqa: BLE001 - no X, or not a zip: the whole read below says so
+        return None
+    if fortran or dtype.kind not in "biuf" or len(shape) < 3 or int(np.prod(shape)) * 4 <= NPZ_IN_MEMORY_BYTES:
+        return None
+    return LazyImages(ImageStore(NpzArray(path, "X", spatial_dims, str(path))))
 
 
 def _images(kind: str) -> Callable[..., ArrayData]:

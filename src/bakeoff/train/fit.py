@@ -63,7 +63,7 @@ def fit(task: Task, model: nn.Module, protocol: ProtocolConfig, X_train: np.ndar
     fabric = make_fabric(protocol, _loggers(run_dir))  # one Fabric for the run: its device places the data
     device = fabric.device
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, device=device)
-    val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=device)
+    val = ArrayBatches(X_val, y_val, inference_batch(protocol, X_val.shape[1:]), shuffle=False, device=device)
     data = {"data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned,
             "data_streamed": train.stream is not None}
     return run_fit(module, protocol, train, val, run_dir, report, data, fabric=fabric,
@@ -97,7 +97,8 @@ def _multi_device_worker(fabric: L.Fabric, module: BakeoffModule, protocol: Prot
     rank, world = fabric.global_rank, fabric.world_size
     train = ArrayBatches(X_train, y_train, protocol.batch_size, shuffle=True, seed=order_seed, device=fabric.device,
                          shard=(rank, world))
-    val = ArrayBatches(X_val, y_val, inference_batch(protocol), shuffle=False, device=fabric.device)
+    val = ArrayBatches(X_val, y_val, inference_batch(protocol, X_val.shape[1:]), shuffle=False,
+                       device=fabric.device)
     record = {"strategy": "ddp" if launched_by_slurm() else "ddp_spawn", "world_size": world, "num_nodes": protocol.num_nodes,
               "per_device_batch": -(-protocol.batch_size // world), "global_batch": protocol.batch_size,
               "data_on_device": train.on_device and val.on_device, "pinned_memory": train.pinned}

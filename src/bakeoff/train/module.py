@@ -20,8 +20,18 @@ from bakeoff.tasks import Task
 MIN_INFERENCE_BATCH = 256  # validation and prediction batches: at least this many samples (no gradients kept)
 
 
-def inference_batch(protocol: ProtocolConfig) -> int:
-    return max(protocol.batch_size, MIN_INFERENCE_BATCH)
+INFERENCE_BYTES = 64 << 20  # ... unless that many float32 inputs would take more than this (large images)
+
+
+def inference_batch(protocol: ProtocolConfig, sample_shape: tuple[int, ...] | None = None) -> int:
+    """Samples per validation / prediction batch: ``MIN_INFERENCE_BATCH`` (or the training batch if larger),
+    fewer for inputs so large that the batch would take more than ``INFERENCE_BYTES`` as float32 (a batch of
+    256 RGB 384-px images is 453 MB before the network's activations), never fewer than the training batch.
+    Small inputs (every built-in dataset, 224-px RGB up to 111 a batch) are unaffected by the cap up to 256."""
+    cap = MIN_INFERENCE_BATCH
+    if sample_shape is not None:
+        cap = min(cap, max(1, INFERENCE_BYTES // (4 * int(np.prod(sample_shape)))))
+    return max(protocol.batch_size, cap)
 
 
 class BakeoffModule(nn.Module):

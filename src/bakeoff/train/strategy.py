@@ -63,7 +63,7 @@ class SampleStrategy:
             known = None
         return {part: {"ids": data.ids[idx], "y": data.y[idx],
                        "probs": known[0] if part == "val" and known is not None else
-                       module.predict_arrays(data.X[idx], inference_batch(protocol))}
+                       module.predict_arrays(data.X[idx], inference_batch(protocol, data.X.shape[1:]))}
                 for part, idx in (("val", val_idx), ("test", test_idx))}
 
 
