@@ -16,6 +16,7 @@ import pandas as pd
 from bakeoff.api import Study
 from tests.conftest import computed_columns, write_study
 from tests.images.pngs import png_study, write_pngs
+from tests.test_resume import _run
 
 
 def _predictions(out: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -46,15 +47,6 @@ def test_streamed_and_in_memory_studies_are_bit_identical(tmp_path):
     pd.testing.assert_frame_equal(computed_columns(ra), computed_columns(rb))
     checks = json.loads((outs[False] / "data_checks.json").read_text())["decoded"]
     assert checks["images"] == 96 and checks["stored"] == "uint8 [3, 16, 16]" and checks["decode_s"] >= 0
-
-
-def _run(study: Path, out: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200")
-    env.pop("BAKEOFF_KILL_AT", None)
-    if kill_at:
-        env["BAKEOFF_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "bakeoff.cli", "run", str(study), "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
 
 
 def test_killed_while_decoding_then_the_same_command_gives_the_uninterrupted_results(tmp_path):
