@@ -51,6 +51,8 @@ bench: bytecode
 	BENCH_SUMMARY=bench_summary.jsonl $(BIN)/python benchmarks/bench_seg_throughput.py
 	$(BIN)/python benchmarks/bench_study_overhead.py demo
 	$(BIN)/python benchmarks/bench_study_overhead.py seg3d --set protocol.epochs=10
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/bench_data_scale.py --n 1200 20000
+	$(BIN)/python benchmarks/bench_cache_formats.py
 	$(BIN)/python benchmarks/bench_stats.py
 	$(BIN)/python benchmarks/bench_calibration.py --sims 1000
 	$(BIN)/python benchmarks/bench_table.py bench_summary.jsonl

@@ -110,3 +110,22 @@ def test_the_table_says_whether_the_interval_resolves_the_target(monkeypatch):
     assert verdict({**row, "marginal_ci": (0.93, 0.99)}) == "median"
     assert verdict({**row, "whole_ci": (float("nan"), float("nan"))}) == "median"  # under 6 pairs: no interval
     assert verdict({**row, "marginal_ratio": 0.949}) == "BELOW"
+
+
+@pytest.mark.slow
+def test_the_data_scale_and_cache_format_benchmarks_run_at_a_tiny_size(tmp_path):
+    """bench_data_scale (check, run, report, reopen and the three paths' epoch ratios) and bench_cache_formats
+    run end to end on a few small images: what `make bench` runs at 1,200 / 20,000 384-px images."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_data_scale.py"), "--n", "48", "--size", "32",
+                          "--pairs", "1", "--workdir", str(tmp_path / "scale"), "--json", str(tmp_path / "s.json")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    row = json.loads((tmp_path / "s.json").read_text())[0]
+    assert row["check"]["rc"] == 0 and row["run"]["rc"] == 0 and row["report"]["rc"] == 0
+    assert row["streamed"] == [False] and row["decoded"]["images"] == 48
+    assert set(row["epochs"]["median_s"]) == {"float32", "uint8", "streamed"}
+    formats = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cache_formats.py"), "--n", "40",
+                              "--workdir", str(tmp_path / "formats")], capture_output=True, text=True, timeout=300)
+    assert formats.returncode == 0, formats.stderr[-3000:]
+    assert "npy+pread" in formats.stdout and "npy+memmap" in formats.stdout
