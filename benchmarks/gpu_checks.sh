@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check in one script, for a session lent a GPU machine (under 10 min on one H100): the
 # gpu-marked tests (every example study at tiny size with its defaults, 16-mixed and bf16-mixed; the
-# trainer API; reruns; a killed run resuming; fractional GPUs through Ray), then the benchmarks at
+# trainer API; reruns; a killed run resuming; fractional GPUs through Ray; image files streamed through
+# pinned memory against the in-memory path), then the benchmarks at
 # GPU-sized workloads, each section under its own time limit so one slow part cannot eat the others.
 # Quote its output with the card's name. Run from the repository root: bash benchmarks/gpu_checks.sh [LOGDIR]
 set -u

@@ -165,3 +165,29 @@ def test_fractional_gpus_pack_runs_onto_one_gpu_with_the_local_results(tmp_path,
         pd.testing.assert_frame_equal(mine, ref)
     else:
         pd.testing.assert_frame_equal(mine, ref, atol=1e-3)
+
+
+def test_image_files_streamed_through_pinned_memory_equal_the_in_memory_path(tmp_path):
+    """PNGs decoded into the cache: on the GPU the in-memory path keeps the uint8 pixels on the device and
+    normalises there; the streamed path reads batches into pinned memory and copies them without blocking.
+    The same inputs reach the network either way: identical predictions where the kernels are deterministic."""
+    from bakeoff.api import Study
+    from tests.images.pngs import png_study, write_pngs
+
+    manifest = write_pngs(tmp_path / "d", 96, size=16, signal=True)
+    probs, training = [], []
+    for in_memory in (True, False):
+        raw = png_study(manifest, normalize="imagenet", in_memory=in_memory)
+        raw["contenders"].pop("b")
+        out = tmp_path / f"o{int(in_memory)}"
+        Study.from_dict(raw).run(out)
+        (pred,) = out.glob("runs/*/*/predictions.npz")
+        probs.append(np.load(pred)["test_probs"])
+        training.append(json.loads((pred.parent / "run.json").read_text())["training"])
+    assert training[0]["data_streamed"] is False and training[1]["data_streamed"] is True
+    if CUDA:
+        assert training[0]["data_on_device"] and training[1]["pinned_memory"]
+    if training[0]["determinism"]["mode"] == "strict":
+        assert np.array_equal(probs[0], probs[1])
+    else:
+        np.testing.assert_allclose(probs[0], probs[1], atol=1e-3)
