@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,28 @@ def test_export_refuses_to_overwrite_and_names_bad_choices(study, tmp_path):
     assert proc.returncode == 2 and "--contender 'nope'" in proc.stderr
     proc = bakeoff("export", study, "--out", tmp_path / "n.pkl", "--format", "pickle")
     assert proc.returncode == 2 and "expected one of ['safetensors', 'torchscript', 'torch_export', 'onnx']" in proc.stderr
+
+
+def test_export_refuses_a_card_it_would_replace_and_a_folder_it_cannot_write_before_any_work(study, tmp_path,
+                                                                                             monkeypatch):
+    """A MODEL.card.md (or .card.json) beside the target is never replaced, and a read-only destination
+    folder is refused at once (one line, exit 2), nothing written in either case."""
+    import time
+
+    card = tmp_path / "m.safetensors.card.md"
+    card.write_text("my notes")
+    proc = bakeoff("export", study, "--out", tmp_path / "m.safetensors")
+    assert proc.returncode == 2 and "m.safetensors.card.md exists" in proc.stderr, proc.stderr
+    assert card.read_text() == "my notes" and not (tmp_path / "m.safetensors").exists()
+    # a folder this user may not write to (as root every folder is writable, so the check is made to say no)
+    from bakeoff.errors import BakeoffError
+    from bakeoff.runs import export
+
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(export.os, "access", lambda p, mode: False if Path(p) == locked else real(p, mode))
+    t0 = time.time()
+    with pytest.raises(BakeoffError, match="ro is not a folder this user can write to; expected a writable"):
+        export.export_run(study, locked / "sub" / "m.safetensors")
+    assert time.time() - t0 < 5 and not list(locked.iterdir())  # before the network is built

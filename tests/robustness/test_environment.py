@@ -282,3 +282,29 @@ def test_report_refuses_a_study_file_that_is_not_the_runs_own(small_study, tmp_p
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and message.startswith("error: "), proc.stderr
     assert "study 'someone_else' does not match any of the" in message and "was study.yaml replaced?" in message
     assert _snapshot(copy) == before
+
+
+def test_report_takes_the_runs_own_study_file_as_written_and_refuses_one_with_other_settings(small_study, tmp_path):
+    """study.yaml replaced by the user's own file of the same study (defaults left to the task, as written by
+    hand): the report is the same as with bakeoff's resolved copy; replaced by one whose shared settings
+    differ (more epochs) while the contenders are the same: one line (exit 2), nothing rewritten."""
+    import yaml
+
+    study, ref = small_study
+    copy = tmp_path / "copy"
+    shutil.copytree(ref, copy)
+    shutil.copy(study, copy / "study.yaml")  # the hand-written file: select.mode, evaluation.primary unresolved
+    proc = subprocess.run([sys.executable, "-m", "bakeoff.cli", "report", str(copy), "--no-plots"],
+                          capture_output=True, text=True, env=dict(os.environ, COLUMNS="300"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (copy / "results.csv").read_text() == (ref / "results.csv").read_text()
+    raw = yaml.safe_load(study.read_text())
+    raw["protocol"]["epochs"] = 5
+    (copy / "study.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    before = _snapshot(copy)
+    proc = subprocess.run([sys.executable, "-m", "bakeoff.cli", "report", str(copy)], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="300"), timeout=600)
+    message = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "does not match any of the 4 runs" in message and "was study.yaml replaced?" in message, message
+    assert _snapshot(copy) == before

@@ -21,7 +21,7 @@ from bakeoff.stats.compare import compare_study
 from bakeoff.stats.design import ONE_RUN_NOTE
 from bakeoff.stats.ranks import friedman_ranks, rank_table
 from bakeoff.stats.summary import study_summary
-from bakeoff.tasks import metric_info, overall_metrics, task_class
+from bakeoff.tasks import metric_info, overall_metrics, resolve_study, task_class
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
 RESULTS_FILE = "results.csv"
@@ -559,21 +559,37 @@ def fairness_lines(report: StudyReport) -> list[str]:
 
 
 def _check_runs_belong(store: StudyStore, study: StudyConfig) -> None:
-    """A study directory whose study.yaml was replaced by another study's: none of its trained runs is
-    of a contender (name, model, params) of that file, and reporting it would report nothing, silently."""
+    """A study directory whose study.yaml was replaced by another study's: none of its trained runs is of
+    a contender (name, model, params) of that file trained with the protocol that file gives it (seeds
+    aside; tuned values as the tuning left them), and reporting it would report nothing, or report runs
+    under settings they were not trained with."""
     from bakeoff.runs.store import RUN_FILE, STUDY_FILE
 
     infos = [read_json(p) for p in sorted((store.root / "runs").glob(f"*/*/{RUN_FILE}"))]
     if not infos:
         return
     own = {name: (c.model, c.params) for name, c in study.contenders.items()}
-    if not any(own.get(i.get("contender")) == (i.get("model"), i.get("params")) for i in infos):
+    tuned = load_tuned(store, list(study.contenders))
+
+    def same(info: dict[str, Any]) -> bool:
+        name = info.get("contender")
+        if own.get(name) != (info.get("model"), info.get("params")):
+            return False
+        if not isinstance(info.get("protocol"), dict):  # a run.json of an older version: the contender decides
+            return True
+        want = study.protocol_for(name, tuned.get(name)).model_dump(mode="json")
+        got = dict(info["protocol"])
+        want.pop("seeds", None)
+        got.pop("seeds", None)
+        return want == got
+
+    if not any(same(i) for i in infos):
         theirs = sorted({f"{i.get('contender')} ({i.get('model')})" for i in infos})
         raise BakeoffError(
             f"{store.root / STUDY_FILE}: study {study.name!r} does not match any of the {len(infos)} runs in "
-            f"{store.root / 'runs'} (they are of {', '.join(theirs[:4])}); expected the study file these runs were "
-            f"trained with: was study.yaml replaced? Put the original back (each run's run.json records its model "
-            f"and settings), or report that other study from its own directory")
+            f"{store.root / 'runs'} (they are of {', '.join(theirs[:4])}, each trained with the settings its "
+            f"run.json records); expected the study file these runs were trained with: was study.yaml replaced? "
+            f"Put the original back, or report that other study from its own directory")
 
 
 def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
@@ -581,7 +597,7 @@ def rebuild_report(out: str | Path, make_plots: bool = True) -> StudyReport:
     kept its scores (scores.npz) it reads them with the saved predictions, and imports neither torch nor
     Lightning; where not (directories of older versions), it recomputes them once and keeps them."""
     store = StudyStore(out)
-    study = store.saved_study()
+    study = resolve_study(store.saved_study())  # (a hand-placed study file leaves defaults to its task)
     _check_runs_belong(store, study)
     if not os.access(store.root, os.W_OK | os.X_OK):  # an archived, read-only study: report, write nothing
         import warnings

@@ -16,12 +16,13 @@ choose on the test set); ``--seed``/``--fold`` pick another.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.store import CHECKPOINTS_DIR, DATA_CHECKS_FILE, DONE, StudyStore
-from bakeoff.utils import atomic_path, atomic_write_text, read_json
+from bakeoff.utils import atomic_path, read_json
 
 FORMATS = ("safetensors", "torchscript", "torch_export", "onnx")
 
@@ -81,8 +82,16 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
     if not ckpt.is_file():
         raise BakeoffError(f"{ckpt}: not found; expected the run's selected weights (bakeoff clean keeps them)")
     path = Path(path)
-    if path.exists():
-        raise BakeoffError(f"--out {path}: exists; expected a new file name (nothing is overwritten)")
+    cards = [Path(f"{path}.card.json"), Path(f"{path}.card.md")]
+    for p in (path, *cards):  # the model and its cards: all new, or nothing is written
+        if p.exists():
+            raise BakeoffError(f"--out {path}: {p} exists; expected a new file name (nothing is overwritten)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise BakeoffError(f"--out {path}: {folder} is not a folder this user can write to; expected a writable "
+                           f"destination (check its permissions, or choose another --out)")
     ctx = StudyContext(study)
     protocol = ctx.protocol(name)
     net = ctx.build_model(name, fold=int(info["fold"]))
@@ -112,8 +121,13 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
     except FileExistsError:
         raise BakeoffError(f"--out {path}: exists; expected a new file name (nothing is overwritten)") from None
     card = model_card(store, ctx, info, comparison, fmt, path, shape, protocol)
-    atomic_write_text(Path(f"{path}.card.json"), json.dumps(card, indent=2, default=str))
-    atomic_write_text(Path(f"{path}.card.md"), card_markdown(card))
+    for p, text in zip(cards, (json.dumps(card, indent=2, default=str), card_markdown(card))):
+        try:
+            with atomic_path(p, replace=False) as tmp:  # never over a card made meanwhile
+                tmp.write_text(text)
+        except FileExistsError:
+            raise BakeoffError(f"--out {path}: {p} appeared while exporting and was left as it was; the model "
+                               f"{path} was written: move {p} aside and export again to a new name") from None
     return card
 
 
