@@ -75,6 +75,14 @@ def run(
     if max_seeds is not None and max_seeds < 3:
         raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
                            f"of freedom)")
+    from bakeoff.config import SequentialConfig
+
+    top = SequentialConfig.model_fields["max_seeds"].metadata  # the study file's own bound (le=100), said once
+    cap = next((m.le for m in top if getattr(m, "le", None) is not None), None)
+    if max_seeds is not None and cap is not None and max_seeds > cap:
+        raise BakeoffError(f"--max-seeds {max_seeds}: expected at most {cap}, as evaluation.sequential.max_seeds "
+                           f"(each look spends part of alpha: with that many looks the nominal levels reach 0 and "
+                           f"the study would never end)")
     if max_seeds is not None and not sequential:
         raise BakeoffError("--max-seeds: only with --until-decided (or evaluation.sequential in the study file)")
     if detach and sequential:

@@ -416,6 +416,19 @@ class TrackingConfig(_Strict):
     mlflow: MlflowConfig | None = None
 
 
+def check_folder_name(name: str, what: str, folder: str, example: str) -> None:
+    """A name that becomes a folder (a contender's runs/NAME/, a suite dataset's datasets/NAME/): a safe path
+    component, or a ValueError that says how to rename it."""
+    import re
+
+    if not re.fullmatch(SAFE_NAME, name):
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise ValueError(f"{what} name {shown!r} ({len(name)} characters) is not a safe folder name; "
+                         f"expected 1-{MAX_NAME} letters, digits, '_', '.', '-', starting with a letter or "
+                         f"digit (it names the folder {folder}): rename it, e.g. "
+                         f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name).lstrip('._-')[:MAX_NAME] or example!r}")
+
+
 class StudyConfig(_Strict):
     name: str = Field(pattern=SAFE_NAME)
     task: str = Field("binary_classification", pattern=r"^[A-Za-z0-9_.:-]+$")  # a registered task (bakeoff list tasks)
@@ -430,15 +443,8 @@ class StudyConfig(_Strict):
     @field_validator("contenders")
     @classmethod
     def _names(cls, v: dict[str, ContenderConfig]) -> dict[str, ContenderConfig]:
-        import re
-
         for name in v:  # a contender's name is a folder of the study (runs/NAME/): a safe path component
-            if not re.fullmatch(SAFE_NAME, name):
-                shown = name if len(name) <= 40 else name[:37] + "..."
-                raise ValueError(f"contender name {shown!r} ({len(name)} characters) is not a safe folder name; "
-                                 f"expected 1-{MAX_NAME} letters, digits, '_', '.', '-', starting with a letter or "
-                                 f"digit (it names the folder runs/NAME/): rename it, e.g. "
-                                 f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name).lstrip('._-')[:MAX_NAME] or 'model_a'!r}")
+            check_folder_name(name, "contender", "runs/NAME/", "model_a")
         return v
 
     @model_validator(mode="after")

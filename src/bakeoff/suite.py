@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bakeoff.config import (
     SAFE_NAME,
     StudyConfig,
     _deep_merge,
     apply_overrides,
+    check_folder_name,
     format_validation_error,
     read_yaml,
 )
@@ -65,6 +66,13 @@ class SuiteConfig(BaseModel):
     # how datasets' scores are put on one scale before pooling (bakeoff.stats.meta.NORMALISATIONS): "none"
     # (one metric, as measured) or "relative" (a fraction of the baseline's score on each dataset)
     normalise: Literal["none", "relative"] = "none"
+
+    @field_validator("datasets")
+    @classmethod
+    def _names(cls, v: dict[str, DatasetEntry]) -> dict[str, DatasetEntry]:
+        for name in v:  # each dataset's study is the folder datasets/NAME/ of the suite's directory
+            check_folder_name(name, "dataset", "datasets/NAME/", "dataset_a")
+        return v
 
 
 def is_suite_file(path: str | Path) -> bool:

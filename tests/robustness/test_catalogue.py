@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 129 cases: 117 bad inputs and 12 odd but valid ones (the last test keeps this count
+The catalogue holds 131 cases: 119 bad inputs and 12 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -360,6 +360,16 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
     return setup
 
 
+def suite_case(fragments: list[str], names: tuple[str, str]) -> Setup:
+    """A suite file over two copies of the tiny study's data, under the dataset ``names``."""
+    def setup(tmp: Path) -> tuple[list[str], list[str]]:
+        base = _raw()
+        raw = {"name": "suite", "task": base["task"], "datasets": {n: {"data": base["data"]} for n in names},
+               "contenders": base["contenders"], "protocol": base["protocol"], "evaluation": base["evaluation"]}
+        return run_args(tmp, _study(tmp, raw, name="suite.yaml")), fragments
+    return setup
+
+
 def png_pairs_case(fragments: list[str], spoil: Callable[[Path], None] | None = None) -> Setup:
     """A segmentation manifest of PNG images and PNG label masks (csv: with columns image,mask,split)."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
@@ -448,6 +458,10 @@ BAD["D-tiff-dir-mask-size"] = tiff_dir_case(["mask", "(20, 20)", "(24, 24)"], ma
 BAD["D-tiff-dir-float-mask"] = tiff_dir_case(["mask has dtype float32", "expected integer class labels"], mask=lambda m: m.astype(np.float32) / 2)
 BAD["C-unet-strides-not-dividing-patch"] = tiff_dir_case(["unet", "patch", "20"], patch=[20, 20],
                                                          params={"channels": [4, 8, 16, 32], "strides": [2, 2, 2]})
+BAD["S-suite-dataset-dotdot"] = suite_case(["dataset name '..'", "not a safe folder name", "datasets/NAME/"],
+                                          ("..", "b"))
+BAD["S-until-decided-max-seeds-100000"] = study_case(["--max-seeds 100000: expected at most 100", "never end"],
+                                                     extra=("--until-decided", "--max-seeds", "100000"))
 BAD["D-png-pairs-rgb-mask"] = png_pairs_case(["2_mask.png", "mask is a RGB image", "expected a label image"],
                                             _rgb_mask)
 BAD["D-png-pairs-mask-size"] = png_pairs_case(["5_mask.png", "mask is 24 x 20 but its image 5.png is 24 x 24"],
