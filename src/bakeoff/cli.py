@@ -429,10 +429,12 @@ def report(
             build(out / "datasets" / name, make_plots=not no_plots)
         _print_suite(summarize(out, cfg, make_plots=not no_plots), out)
         return
-    result = build(out, make_plots=not no_plots)
+    with warnings.catch_warnings():  # the Python API's warning for a read-only study: said below in words
+        warnings.filterwarnings("ignore", message=r".*cannot be written \(read-only\)")
+        result = build(out, make_plots=not no_plots)
     _print_report(result)
     if not result.saved:
-        console.print(f"{out}: read-only, so nothing was rebuilt or saved; the report above is from the saved "
+        console.print(f"{out}: cannot be written (read-only), so nothing was rebuilt or saved; the report above is from the saved "
                       f"predictions", highlight=False, markup=False)
         return
     console.print(f"rebuilt: {out / 'results.csv'}, {out / 'summary.csv'}"
