@@ -114,3 +114,19 @@ def test_export_refuses_a_card_it_would_replace_and_a_folder_it_cannot_write_bef
     with pytest.raises(BakeoffError, match="ro is not a folder this user can write to; expected a writable"):
         export.export_run(study, locked / "sub" / "m.safetensors")
     assert time.time() - t0 < 5 and not list(locked.iterdir())  # before the network is built
+
+
+def test_export_of_a_study_whose_runs_all_failed_says_so(tmp_path):
+    from bakeoff.config import validate_study
+    from bakeoff.errors import BakeoffError
+    from bakeoff.runs.export import choose_run
+    from bakeoff.runs.store import StudyStore
+    from tests.conftest import TINY_STUDY
+
+    (tmp_path / "study.yaml").write_text(validate_study(json.loads(json.dumps(TINY_STUDY))).to_yaml())
+    for name in ("cnn", "se"):
+        (tmp_path / "runs" / name / "seed0-fold0").mkdir(parents=True)
+        (tmp_path / "runs" / name / "seed0-fold0" / "run.json").write_text(
+            json.dumps({"contender": name, "seed": 0, "fold": 0, "run_id": "seed0-fold0", "status": "failed"}))
+    with pytest.raises(BakeoffError, match=r"no finished run to export \(2 failed; bakeoff status says why\)"):
+        choose_run(StudyStore(tmp_path), {}, None, None, None)

@@ -177,7 +177,11 @@ class Suite:
         try:
             for name, config in self.studies.items():  # every dataset checked and planned before any training
                 study = Study(config)
-                opened.append((study, *study.open(out / "datasets" / name, progress, detach)))
+                try:
+                    opened.append((study, *study.open(out / "datasets" / name, progress, detach)))
+                except BakeoffError as exc:  # (a missing file, a bad label: which dataset's)
+                    where = f"datasets.{name}"
+                    raise BakeoffError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
             if progress is not None:
                 from bakeoff.runs.events import Planned
 

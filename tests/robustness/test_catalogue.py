@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 131 cases: 119 bad inputs and 12 odd but valid ones (the last test keeps this count
+The catalogue holds 134 cases: 122 bad inputs and 12 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -308,7 +308,7 @@ BAD: dict[str, Setup] = {
     "M-missing-column": csv_case(["missing column", "label"], lambda n: "\n".join(["path,klass"] + [f"{p},a" for p in n])),
     "M-empty-label": csv_case(["row 3", "label is empty"], lambda n: _rows(n, ["dog", ""] + _two(n)[2:])),
     "M-nan-label": csv_case(["row 4", "NaN"], lambda n: _rows(n, ["dog", "cat", "NaN"] + _two(n)[3:])),
-    "M-third-class-in-binary": csv_case(["3 classes", "expects 2"], lambda n: _rows(n, [str(i % 3) for i in range(len(n))])),
+    "M-third-class-in-binary": csv_case(["m.csv: row 4: label '2'", "3 classes", "expects 2", "fix or remove"], lambda n: _rows(n, [str(i % 3) for i in range(len(n))])),
     "M-image-missing": csv_case(["do not exist", "gone.png"], lambda n: _rows(["img/gone.png"] + n[1:], _two(n))),
     "M-duplicate-rows": csv_case(["rows 2 and 3 name the same image 'img/0.png'", "expected each image once"], lambda n: _rows([n[0]] + n[:-1], _two(n))),
     "M-path-outside-root": csv_case(["row 2", "outside the manifest's folder", "allow_outside_root"],
@@ -360,13 +360,25 @@ def npz_dir_case(fragments: list[str], mask_shape: tuple[int, ...], image_shape:
     return setup
 
 
-def suite_case(fragments: list[str], names: tuple[str, str]) -> Setup:
-    """A suite file over two copies of the tiny study's data, under the dataset ``names``."""
+def suite_case(fragments: list[str], names: tuple[str, str], second: dict[str, Any] | None = None) -> Setup:
+    """A suite file over two copies of the tiny study's data, under the dataset ``names`` (``second``: the
+    second dataset's data section instead)."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
         base = _raw()
-        raw = {"name": "suite", "task": base["task"], "datasets": {n: {"data": base["data"]} for n in names},
+        datas = [base["data"], second or base["data"]]
+        raw = {"name": "suite", "task": base["task"], "datasets": {n: {"data": d} for n, d in zip(names, datas)},
                "contenders": base["contenders"], "protocol": base["protocol"], "evaluation": base["evaluation"]}
         return run_args(tmp, _study(tmp, raw, name="suite.yaml")), fragments
+    return setup
+
+
+def _pos_neg(fragments: list[str]) -> Setup:
+    def setup(tmp: Path) -> tuple[list[str], list[str]]:
+        rng = np.random.default_rng(0)
+        for name in ("a", "b"):
+            pd_rows = ["id,score,label"] + [f"s{i},{rng.random():.4f},{'pos' if i % 2 else 'neg'}" for i in range(40)]
+            (tmp / f"{name}.csv").write_text("\n".join(pd_rows) + "\n")
+        return ["compare", str(tmp / "a.csv"), str(tmp / "b.csv")], fragments
     return setup
 
 
@@ -460,8 +472,13 @@ BAD["C-unet-strides-not-dividing-patch"] = tiff_dir_case(["unet", "patch", "20"]
                                                          params={"channels": [4, 8, 16, 32], "strides": [2, 2, 2]})
 BAD["S-suite-dataset-dotdot"] = suite_case(["dataset name '..'", "not a safe folder name", "datasets/NAME/"],
                                           ("..", "b"))
+BAD["S-suite-dataset-csv-missing"] = suite_case(["datasets.b:", "manifest", "not found"], ("a", "b"),
+                                              {"source": "csv:/nonexistent/folds.csv"})
 BAD["S-until-decided-max-seeds-100000"] = study_case(["--max-seeds 100000: expected at most 100", "never end"],
                                                      extra=("--until-decided", "--max-seeds", "100000"))
+BAD["S-mask-values-on-classification"] = study_case(["data.mask_values: [0, 255]", "task binary_classification has "
+                                                    "no masks", "expected it left out"], data__mask_values=[0, 255])
+BAD["O-compare-labels-pos-neg"] = _pos_neg(["a.csv: labels ['neg', 'pos'] are not 0/1", "pos -> 1, neg -> 0"])
 BAD["D-png-pairs-rgb-mask"] = png_pairs_case(["2_mask.png", "mask is a RGB image", "expected a label image"],
                                             _rgb_mask)
 BAD["D-png-pairs-mask-size"] = png_pairs_case(["5_mask.png", "mask is 24 x 20 but its image 5.png is 24 x 24"],

@@ -176,6 +176,7 @@ def load_csv(path: str, *, channels: int | None, size: tuple[int, int] | None,
                        targets=targets)
     if names is not None:
         data.meta["class_names"] = names
+    data.meta["manifest"] = str(manifest)  # (row k of the CSV is sample k - 2, for messages)
     for col in columns:
         if col not in ("path", "label", "group"):
             data.meta[f"column:{col}"] = np.array([r[col] for r in rows])

@@ -32,6 +32,10 @@ def choose_run(store: StudyStore, comparison: dict[str, Any], contender: str | N
     """The run.json of the run to export (see the module docstring for the rule)."""
     study = store.saved_study()
     infos = [i for i in store.all_run_infos() if i.get("status") == DONE]
+    if not infos:  # nothing to choose from: say so, whichever contender was asked for
+        failed = sum(i.get("status") == "failed" for i in store.all_run_infos())
+        raise BakeoffError(f"{store.root}: no finished run to export ({failed} failed; bakeoff status says why); "
+                           f"expected a study with at least one finished run: fix what failed and run it again")
     if contender is None:
         rank = (comparison.get("rank_stability") or {}).get("rank") or {}
         ranked = sorted((r, c) for c, r in rank.items() if any(i["contender"] == c for i in infos))

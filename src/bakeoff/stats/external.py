@@ -61,6 +61,15 @@ def read_scores(path: Path) -> dict[str, np.ndarray | None]:
             "ids": None if ids is None else ids.astype(str)}
 
 
+def _binary_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """A file's labels as 0/1 integers; other values (``pos``/``neg``, 1/2) refused naming the file."""
+    values = sorted({str(v) for v in np.unique(y.astype(str))})
+    if not set(values) <= {"0", "1", "0.0", "1.0", "True", "False"}:
+        raise BakeoffError(f"{path}: labels {values[:5]} are not 0/1; expected 0 (negative) and 1 (positive) for "
+                           f"every sample: recode them (e.g. pos -> 1, neg -> 0)")
+    return np.isin(y.astype(str), ["1", "1.0", "True"]).astype(int)
+
+
 def paired_from_files(path_a: Path, path_b: Path, labels: Path | None, task: Any, metric: str = "auroc",
                       threshold: float = 0.5) -> PairedRuns:
     a, b = read_scores(path_a), read_scores(path_b)
@@ -83,6 +92,9 @@ def paired_from_files(path_a: Path, path_b: Path, labels: Path | None, task: Any
     elif len(a["probs"]) != len(b["probs"]):
         raise BakeoffError(f"{path_a} has {len(a['probs'])} samples and {path_b} {len(b['probs'])}; "
                            f"expected the same samples in the same order (or ids to match them)")
+    for path, arr in ((path_a, a), (path_b, b)):  # each file's own labels 0/1, before comparing them
+        if arr["y"] is not None and labels is None:
+            arr["y"] = _binary_labels(arr["y"], path)
     y = read_scores_labels(labels, len(a["probs"])) if labels is not None else a["y"]
     if y is None:
         y = b["y"]

@@ -311,6 +311,14 @@ def get_task(name: str, num_classes: int | None = None, settings: Any = None) ->
     return task_class(name).create(num_classes, settings)
 
 
+def refuse_dense_settings(cfg: Any, task: str) -> None:
+    """Settings that only masks have, given to a task without masks: refused, not ignored."""
+    if cfg.mask_values is not None:
+        raise BakeoffError(f"data.mask_values: {list(cfg.mask_values)} is for the masks of semantic_segmentation "
+                           f"and particle_picking; task {task} has no masks: expected it left out (labels come "
+                           f"from the data source)")
+
+
 class SampleTask(Task):
     """One prediction per sample (classification): ``d`` holds labels ``y`` and probabilities ``probs``."""
 
@@ -360,6 +368,7 @@ class SampleTask(Task):
         from bakeoff.data.sources import load_source
         from bakeoff.data.transforms import normalize_data
 
+        refuse_dense_settings(cfg, cls.name)
         data = provided or load_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims,
                                        num_classes=cls.fixed_classes, image_size=cfg.image_size,
                                        channels=cfg.channels, allow_outside_root=cfg.allow_outside_root)
@@ -372,6 +381,13 @@ class SampleTask(Task):
         found = len(names) if names is not None else int(data.y.max()) + 1
         if cls.fixed_classes and found > cls.fixed_classes:  # (one class only: the split says so in its words)
             shown = f"classes {list(names)[:6]}" if names is not None else f"labels {sorted(set(data.y.tolist()))[:6]}"
+            manifest = data.meta.get("manifest")
+            if manifest is not None:  # a CSV: the file and the first row of a class too many
+                first = int(np.flatnonzero(data.y >= cls.fixed_classes)[0])
+                label = names[int(data.y[first])] if names is not None else int(data.y[first])
+                raise BakeoffError(f"{manifest}: row {first + 2}: label {str(label)!r} makes {found} {shown}, but "
+                                   f"task {cls.name} expects {cls.fixed_classes}; expected two labels (0/1 or two "
+                                   f"class names): fix or remove those rows, or task: multiclass_classification")
             raise BakeoffError(f"{getattr(data, 'name', 'data')}: {found} {shown}, but task {cls.name} expects "
                                f"{cls.fixed_classes}; expected labels 0/1 (or two class names), or task: "
                                f"multiclass_classification")

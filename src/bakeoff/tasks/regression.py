@@ -17,7 +17,7 @@ import numpy as np
 
 from bakeoff.data.sources import first_sentence, generator_loader, register_source
 from bakeoff.errors import BakeoffError
-from bakeoff.tasks.base import Task, register_task
+from bakeoff.tasks.base import Task, refuse_dense_settings, register_task
 from bakeoff.tasks.metric import Metric, register
 
 if TYPE_CHECKING:
@@ -210,6 +210,7 @@ class Regression(Task):
         from bakeoff.data.sources import from_arrays, load_source
         from bakeoff.data.transforms import normalize_data
 
+        refuse_dense_settings(cfg, cls.name)
         if cfg.num_classes is not None:
             raise BakeoffError(f"data.num_classes: {cfg.num_classes}; task {cls.name} predicts a number per image: "
                                f"expected it left out")
