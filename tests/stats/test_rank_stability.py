@@ -87,3 +87,14 @@ def test_significance_map_mirrors_the_verdicts():
     assert cells["x"]["y"] == "better" and cells["y"]["x"] == "worse"
     assert cells["z"]["y"] == "better" and cells["x"]["z"] == cells["z"]["x"] == "inconclusive"
     assert cells["x"]["x"] is None
+
+
+def test_significance_map_carries_each_verdicts_scope():
+    """One seed per contender: the map's 'better' is about the trained weights, as the pair's verdict says."""
+    pairs = [{"a": "x", "b": "y", "verdict": "x better (these trained weights, 1 seed)", "scope": "trained weights"},
+             {"a": "x", "b": "z", "verdict": "inconclusive", "scope": "trained weights"}]
+    sig = significance_map(pairs, ["x", "y", "z"])
+    assert sig["cells"]["x"]["y"] == "better" and sig["scopes"]["y"]["x"] == "trained weights"
+    assert "not their architectures" in sig["scope_note"]
+    recipe = significance_map([{"a": "x", "b": "y", "verdict": "y better", "scope": "training recipe"}], ["x", "y"])
+    assert recipe["scopes"]["x"]["y"] == "training recipe" and "scope_note" not in recipe

@@ -108,8 +108,8 @@ GLOSSARY = {
     "mean rank": "Its rank within each dataset (1 = best), averaged over datasets.",
     "Wilcoxon p (Holm)": "Wilcoxon signed-rank test of the two contenders' per-dataset scores, Holm-adjusted over "
                          "the pairs: small means one is ahead on most datasets.",
-    "mean difference": "The mean over datasets of A's score minus B's, each dataset weighted by its precision "
-                       "(random-effects meta-analysis).",
+    "mean difference": "The plain mean over datasets of A's score minus B's, each dataset counted once (not "
+                       "weighted by its precision: bakeoff.stats.meta says why).",
     "prediction (new dataset)": "Where the difference on a new dataset like these would fall, 95 % of the time: "
                                 "wider than the CI because datasets differ.",
     "τ² / I²": "τ²: the variance of the true difference between datasets; I²: the share of the spread that is "

@@ -51,7 +51,8 @@ def answer(result: dict[str, Any]) -> str:
     parts.append(table(["pair (A − B)", "mean difference", "95% CI", "prediction (new dataset)", "τ² / I²",
                         "per dataset: A / B better / ≈ / ?", "p (Holm)", "verdict"], rows,
                        tips={"95% CI": "Where the mean difference over datasets like these lies with 95 % confidence "
-                                       "(random effects: it widens when datasets disagree)."}))
+                                       "(a t interval on k − 1 degrees of freedom from the datasets' own spread: it "
+                                       "widens when they disagree)."}))
     parts.append(f'<p class="note">{esc(result["multiple_testing"])}. "Per dataset" counts each dataset\'s own '
                  f"verdict (its report). Scale: {esc(result.get('normalisation', ''))}.</p>")
     if result.get("pairs_not_in_every_dataset"):

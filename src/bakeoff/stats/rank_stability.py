@@ -115,12 +115,16 @@ def kendall_tau_b(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
 
 def significance_map(pairs: list[dict[str, Any]], contenders: list[str]) -> dict[str, Any]:
     """Every pair's Holm-adjusted verdict as a matrix: ``cells[a][b]`` is 'better' when row a beats
-    column b, 'worse', 'equivalent' or 'inconclusive'; from the paired tests' results."""
+    column b, 'worse', 'equivalent' or 'inconclusive'; from the paired tests' results. ``scopes[a][b]`` says
+    what each verdict is about, as the pair's own verdict does: 'training recipe', or 'trained weights'
+    for one training run per contender (one seed: these two models, not their architectures)."""
     cells: dict[str, dict[str, str | None]] = {a: {b: None for b in contenders} for a in contenders}
+    scopes: dict[str, dict[str, str | None]] = {a: {b: None for b in contenders} for a in contenders}
     for p in pairs:
         a, b, v = p["a"], p["b"], p["verdict"]
         if a not in cells or b not in cells:
             continue
+        scopes[a][b] = scopes[b][a] = p.get("scope")
         if v.startswith(f"{a} better"):
             cells[a][b], cells[b][a] = "better", "worse"
         elif v.startswith(f"{b} better"):
@@ -129,4 +133,8 @@ def significance_map(pairs: list[dict[str, Any]], contenders: list[str]) -> dict
             cells[a][b] = cells[b][a] = "equivalent"
         else:
             cells[a][b] = cells[b][a] = "inconclusive"
-    return {"contenders": contenders, "cells": cells}
+    out: dict[str, Any] = {"contenders": contenders, "cells": cells, "scopes": scopes}
+    if any(p.get("scope") == "trained weights" for p in pairs):
+        out["scope_note"] = ("one seed: a 'better' or 'worse' cell marked 'trained weights' in scopes is about "
+                             "these two trained models, not their architectures")
+    return out
