@@ -131,6 +131,23 @@ def orphan_temps(root: str | os.PathLike) -> list[Path]:
     return out
 
 
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path``, or its closest ancestor that exists (what a new path would be created in)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def file_stats(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """(resolved path, size, modification time in ns) of each file: what says a file changed, unread."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
+    return out
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()

@@ -42,7 +42,7 @@ import numpy as np
 
 from bakeoff.errors import BakeoffError
 from bakeoff.faults import kill_point
-from bakeoff.utils import stable_hash, write_json
+from bakeoff.utils import file_stats, nearest_existing, stable_hash, write_json
 
 CACHE_VERSION = 1
 CACHE_DIR = "cache"  # DIR/cache, unless data.cache_dir names another folder
@@ -310,11 +310,7 @@ class ImageFiles:
         return self._key
 
     def _compute_key(self) -> str:
-        stats = []
-        for p in self.paths:
-            st = p.stat()
-            stats.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
-        return stable_hash([CACHE_VERSION, stats, self.channels, list(self.size or []), "bilinear",
+        return stable_hash([CACHE_VERSION, file_stats(self.paths), self.channels, list(self.size or []), "bilinear",
                             list(self.sample_shape), str(self.dtype)])
 
     def decode(self, i: int) -> np.ndarray:
@@ -322,8 +318,13 @@ class ImageFiles:
 
     def sample_check(self, n: int = 8) -> None:
         """Decode a few images spread over the list (the first and last among them): a quick look."""
-        for i in sorted({int(round(j)) for j in np.linspace(0, len(self.paths) - 1, min(n, len(self.paths)))}):
+        for i in spread(self.n, n):
             self.decode(i)
+
+
+def spread(n: int, k: int) -> list[int]:
+    """At most ``k`` positions of ``range(n)`` spread evenly, the first and the last among them."""
+    return sorted({int(round(j)) for j in np.linspace(0, n - 1, min(k, n))})
 
 
 def _map(fn: Callable[[Any], Any], items: list[Any], workers: int | None = None) -> list[Any]:
@@ -768,12 +769,6 @@ def decoded_info(data: Any) -> dict[str, Any]:
     return stores[0].info() if len(stores) == 1 else {"stores": [s.info() for s in stores]}
 
 
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def cache_note(data: Any, cache_dir: str | None, out: Path | None) -> str:
     """What ``bakeoff check`` says of the decode, from headers and a decoded sample of 8 images per store:
     how large the cache will be and where it goes, or that it is there already; a disk that cannot hold it
@@ -794,7 +789,7 @@ def cache_note(data: Any, cache_dir: str | None, out: Path | None) -> str:
     if not missing:
         return f"pixels: {what} already decoded in {root} ({_size(total)}); runs read them there"
     need = sum(s.files.nbytes for s in missing)
-    free = shutil.disk_usage(_existing(root)).free
+    free = shutil.disk_usage(nearest_existing(root)).free
     field = "data.cache_dir" if cache_dir else "--out"
     if free < need + (64 << 20):
         raise BakeoffError(f"{field} {root}: decoding {what.split(' (')[0]} needs {_size(need)}, and that disk has "
@@ -912,11 +907,7 @@ class PairFiles:
         return self._key
 
     def _compute_key(self) -> str:
-        stats = []
-        for p in (*self.images, *self.masks):
-            st = p.stat()
-            stats.append((str(p.resolve()), st.st_size, st.st_mtime_ns))
-        return stable_hash([CACHE_VERSION, "pairs", stats, self.channels])
+        return stable_hash([CACHE_VERSION, "pairs", file_stats([*self.images, *self.masks]), self.channels])
 
     def decode(self, i: int, kind: str) -> np.ndarray:
         if kind == "mask":
@@ -924,7 +915,7 @@ class PairFiles:
         return decode(self.images[i], self.channels, None, self.heads()[i][1])
 
     def sample_check(self, n: int = 8) -> None:
-        for i in sorted({int(round(j)) for j in np.linspace(0, len(self.images) - 1, min(n, len(self.images)))}):
+        for i in spread(self.n, n):
             self.decode(i, "image")
             self.decode(i, "mask")
 

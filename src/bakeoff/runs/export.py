@@ -22,7 +22,7 @@ from typing import Any
 
 from bakeoff.errors import BakeoffError
 from bakeoff.runs.store import CHECKPOINTS_DIR, DATA_CHECKS_FILE, DONE, StudyStore
-from bakeoff.utils import atomic_path, read_json
+from bakeoff.utils import atomic_path, nearest_existing, read_json
 
 FORMATS = ("safetensors", "torchscript", "torch_export", "onnx")
 
@@ -90,9 +90,7 @@ def export_run(out_dir: str | Path, path: str | Path, fmt: str = "safetensors", 
     for p in (path, *cards):  # the model and its cards: all new, or nothing is written
         if p.exists():
             raise BakeoffError(f"--out {path}: {p} exists; expected a new file name (nothing is overwritten)")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    folder = nearest_existing(path.parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise BakeoffError(f"--out {path}: {folder} is not a folder this user can write to; expected a writable "
                            f"destination (check its permissions, or choose another --out)")

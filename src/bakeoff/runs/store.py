@@ -37,7 +37,7 @@ from bakeoff.layout import (  # noqa: F401 - the layout's names, also from here
     STUDY_FILE,
 )
 from bakeoff.runs.spec import RunSpec
-from bakeoff.utils import atomic_write_text, orphan_temps, read_json, sha256_of, write_json
+from bakeoff.utils import atomic_write_text, nearest_existing, orphan_temps, read_json, sha256_of, write_json
 
 _HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> SHA-256
 
@@ -67,9 +67,7 @@ class StudyStore:
         one) we may write to, and holds nothing or this same study."""
         if self.root.exists() and not self.root.is_dir():
             raise BakeoffError(f"--out {self.root}: is a file; expected a directory (new, empty, or this study's)")
-        existing = self.root
-        while not existing.exists():
-            existing = existing.parent
+        existing = nearest_existing(self.root)
         if not existing.is_dir():
             raise BakeoffError(f"--out {self.root}: {existing} is a file; expected a directory path")
         if not os.access(existing, os.W_OK | os.X_OK):

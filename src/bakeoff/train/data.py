@@ -53,10 +53,17 @@ class ArrayBatches:
         self.rank, self.world = shard
         self.norm = None  # per-batch normalisation (image files, stored dtype)
         self.stream: LazyImages | None = None  # image files read batch by batch from the cache
+        self.n, self.batch_size, self.shuffle = len(X), batch_size, shuffle
+        # the base of every epoch's order; drawn from the (seeded) global generator when not given
+        self.seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else int(seed)
+        self.epoch = 0
+        self.drop_last = shuffle and self.n % batch_size == 1 and self.n > 1
         if isinstance(X, LazyImages):
             self.norm = X.norm
             if not X.in_memory():
-                self._streaming(X, y, batch_size, shuffle, seed)
+                self.stream, self.X = X, None
+                self.y = None if y is None else torch.from_numpy(np.ascontiguousarray(y))
+                self.on_device, self.pinned = False, self.device.type == "cuda"
                 return
             X = X.raw()
         X_t = torch.from_numpy(np.ascontiguousarray(X))
@@ -66,20 +73,6 @@ class ArrayBatches:
         self.pinned = self.device.type == "cuda" and not self.on_device
         self.X = X_t.to(self.device) if self.on_device else X_t
         self.y = None if y_t is None else (y_t.to(self.device) if self.on_device else y_t)
-        self.n, self.batch_size, self.shuffle = len(X_t), batch_size, shuffle
-        # the base of every epoch's order; drawn from the (seeded) global generator when not given
-        self.seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else int(seed)
-        self.epoch = 0
-        self.drop_last = shuffle and self.n % batch_size == 1 and self.n > 1
-
-    def _streaming(self, X: LazyImages, y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int | None) -> None:
-        self.stream, self.X = X, None
-        self.y = None if y is None else torch.from_numpy(np.ascontiguousarray(y))
-        self.on_device, self.pinned = False, self.device.type == "cuda"
-        self.n, self.batch_size, self.shuffle = len(X), batch_size, shuffle
-        self.seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else int(seed)
-        self.epoch = 0
-        self.drop_last = shuffle and self.n % batch_size == 1 and self.n > 1
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -145,14 +138,15 @@ class ArrayBatches:
 
     def __iter__(self):
         if self.stream is not None:
-            yield from self._streamed()
-            return
+            return self._streamed()
+        if self.norm is not None:
+            return self._normalised()
+        return self._arrays()  # (no generator layer added on the plain in-memory path: it is the hot one)
+
+    def _normalised(self):
         norm = self.norm
-        if norm is not None:
-            for batch in self._arrays():
-                yield (norm(batch[0]),) + tuple(batch[1:])
-            return
-        yield from self._arrays()
+        for batch in self._arrays():
+            yield (norm(batch[0]),) + tuple(batch[1:])
 
     def _arrays(self):
         order = self.order(self.epoch)
