@@ -455,9 +455,13 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
     by = {(r["seeds"], r["test_units"]): r for r in grid}
     assert by[5, 4 * n]["half_width"] < by[2, n]["half_width"]  # more of both narrows the interval
     # predictive power on common random numbers: for a difference beyond the margin, more seeds or more test
-    # samples never lower it (below the margin, more data rightly call it 'better' less often)
-    assert by[5, n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[2, 4 * n]["power"]
-    assert by[2, 4 * n]["power"] >= by[2, n]["power"] and by[5, 4 * n]["power"] >= by[5, n]["power"]
+    # samples do not lower it (below the margin, more data rightly call it 'better' less often); within 3 of
+    # the 300 studies, as a study with more seeds has another t quantile and can fall just short where the
+    # smaller one just passed
+    slack = 3 / 300 + 1e-9
+    assert by[5, n]["power"] >= by[2, n]["power"] - slack and by[5, 4 * n]["power"] >= by[2, 4 * n]["power"] - slack
+    assert by[2, 4 * n]["power"] >= by[2, n]["power"] - slack and by[5, 4 * n]["power"] >= by[5, n]["power"] - slack
+    assert all(r["power_range"][0] <= r["power_range"][1] for r in grid)
     assert json.loads(plan_json.read_text())["pairs"][0]["verdict"] == "better"
     assert "P(verdict 'better' beyond ±0.01)" in " ".join(proc.stdout.split())
     # a negative effect on a higher-is-better metric: the power shown is that of the verdict 'worse' (it was

@@ -148,3 +148,21 @@ def test_an_unset_weight_decay_is_pytorchs_default_for_the_optimizer_named():
         assert OptimizerConfig(name=name).weight_decay == default, name
     assert OptimizerConfig(name="adamw", weight_decay=0.0).weight_decay == 0.0  # set: kept
     assert OptimizerConfig(name="adamw").model_dump()["weight_decay"] == 0.01  # stated in the resolved study
+
+
+def test_seed_streams_default_leaves_every_hash_as_it_was_and_per_contender_streams_differ():
+    """``protocol.seed_streams`` arrived after studies were written: left at its default it is in neither
+    a run's settings nor the study fingerprint; per-contender streams are, and give each contender a seed
+    of its own drawn from (seed, name), the same on every call."""
+    from bakeoff.config import ProtocolConfig, StudyConfig
+
+    shared, own = ProtocolConfig(), ProtocolConfig(seed_streams="per_contender")
+    assert "seed_streams" not in shared.run_settings() and own.run_settings()["seed_streams"] == "per_contender"
+    assert shared.stream_seed(7, "cnn") == 7 == shared.stream_seed(7, "se")
+    a, b = own.stream_seed(7, "cnn"), own.stream_seed(7, "se")
+    assert a != b and a == own.stream_seed(7, "cnn") and 0 <= a < 2 ** 31 and a != own.stream_seed(8, "cnn")
+    raw = {"name": "s", "contenders": {"cnn": {"model": "bakeoff:simple_cnn3d"}}}
+    base = StudyConfig.model_validate(raw)
+    per = StudyConfig.model_validate({**raw, "protocol": {"seed_streams": "per_contender"}})
+    assert base.fingerprint() != per.fingerprint()
+    assert base.fingerprint() == StudyConfig.model_validate({**raw, "protocol": {"seed_streams": "shared"}}).fingerprint()

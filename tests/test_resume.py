@@ -349,7 +349,9 @@ def test_runs_finished_when_the_hash_held_the_list_of_seeds_are_recognised_not_r
     ctx = Study.from_yaml(study).context
     old = run_hash(data=ctx.data_fingerprint, split=info["split"], contender=ctx.config.contenders["cnn"].identity(),
                    seed=0, task=ctx.config.task, data_cfg=ctx.config.data.identity(),
-                   protocol=ctx.protocol("cnn").model_dump(mode="json"), evaluation=ctx.config.evaluation.run_settings())
+                   # the whole protocol as it was then: seeds included, no seed_streams (a later, default-off setting)
+                   protocol={**ctx.protocol("cnn").run_settings(), "seeds": [0]},
+                   evaluation=ctx.config.evaluation.run_settings())
     assert old != info["hash"]
     info["hash"] = old
     path.write_text(json.dumps(info))

@@ -735,6 +735,7 @@ def plan(
 ) -> None:
     """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study
     (finished, or still running: its finished runs)."""
+    from bakeoff.stats.design import ASSURANCE
     from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, grid_table, plan_study, shares_text
     from bakeoff.suite import is_suite_dir
     from bakeoff.utils import read_json, write_json
@@ -780,8 +781,9 @@ def plan(
             continue
         header, body = grid_table(p)
         t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict '{p['verdict']}' beyond ±{p['min_effect']:g}) "
-                        f"if the difference is {p['effect']:+.4g} (± expected 95% half-width); * reaches "
-                        f"{power:.0%}")
+                        f"if the difference is {p['effect']:+.4g}: the median over what this pilot leaves "
+                        f"plausible (± expected 95% half-width); * reaches {power:.0%} with probability "
+                        f"{ASSURANCE:.0%}")
         for col in header:
             t.add_column(col, justify="right")
         for row in body:
@@ -790,9 +792,16 @@ def plan(
         console.print(f"today: {p['seeds_now']} seed(s), {p['test_units_now']:,} test {p['unit']}s; "
                       + shares_text(p["variance_shares"]), highlight=False)
         best = p["smallest_design"]
-        console.print(f"smallest design in the grid with {power:.0%} power: {best['seeds']} seeds x "
-                      f"{best['test_units']:,} test {p['unit']}s" if best else
-                      f"no design in the grid with 2 or more seeds reaches {power:.0%} power", highlight=False)
+        console.print(f"smallest design in the grid with {power:.0%} power (with probability {ASSURANCE:.0%} given "
+                      f"this pilot): {best['seeds']} seeds x {best['test_units']:,} test {p['unit']}s, power "
+                      f"{best['power']:.2f} ({best['power_range'][0]:.2f}–{best['power_range'][1]:.2f} over what this "
+                      f"pilot leaves plausible)" if best else
+                      f"no design in the grid with 2 or more seeds and at least today's test {p['unit']}s reaches "
+                      f"{power:.0%} power", highlight=False)
+        if best and best["known_within"] > 0.10:
+            console.print(f"this pilot cannot promise that power within ±0.10 (its seed-to-seed variance rests on "
+                          f"{max(1, p['seeds_now'] - 1)} degree(s) of freedom); more pilot seeds narrow the range",
+                          highlight=False)
         console.print(p["note"], highlight=False)
     if json_out is not None:
         write_json(json_out, {"pairs": plans})

@@ -7,6 +7,7 @@ Every field has a default here and nowhere else; the resolved study (all default
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -234,6 +235,12 @@ class ProtocolConfig(_Strict):
     sliding_window_overlap: float = Field(0.25, ge=0, lt=1)
     sliding_window_mode: Literal["gaussian", "constant"] = "gaussian"
     log_grad_norm: bool = True  # the total gradient norm, sampled every 10 steps, logged per epoch
+    # shared: a seed drives the same random streams (initialisation, data order, augmentation) for every
+    # contender, so a seed's runs of two contenders may be good or bad together and the verdict uses the
+    # spread of their paired differences; per_contender: each contender's streams come from (seed, its
+    # name), its runs independent of the others' by construction, and the verdict pools the two
+    # contenders' seed spreads (more degrees of freedom, more power with few seeds: docs/statistics.md)
+    seed_streams: Literal["shared", "per_contender"] = "shared"
 
     @field_validator("seeds")
     @classmethod
@@ -244,8 +251,19 @@ class ProtocolConfig(_Strict):
 
     def run_settings(self) -> dict[str, Any]:
         """What shapes one run: every setting but the list of seeds beside it (the run's own seed is part
-        of its identity separately), so that adding seeds to a study leaves its finished runs as they are."""
-        return self.model_dump(mode="json", exclude={"seeds"})
+        of its identity separately), so that adding seeds to a study leaves its finished runs as they are;
+        ``seed_streams`` only when it is not the default, so that its arrival changed no run's hash."""
+        return self.model_dump(mode="json", exclude={"seeds"} | self._defaults_left_out())
+
+    def _defaults_left_out(self) -> set[str]:
+        return {"seed_streams"} if self.seed_streams == "shared" else set()
+
+    def stream_seed(self, seed: int, contender: str) -> int:
+        """The seed of a run's random streams: the study's seed itself with shared streams; with
+        per-contender streams one drawn from (seed, contender name), the same on every machine."""
+        if self.seed_streams == "shared":
+            return seed
+        return int.from_bytes(hashlib.blake2b(f"{seed}:{contender}".encode(), digest_size=4).digest(), "big") % 2**31
 
 
 class ContenderConfig(_Strict):
@@ -461,6 +479,10 @@ class StudyConfig(_Strict):
                 raise ValueError(f"contenders.{name}.protocol: {_first_error(exc)}") from None
             if c.protocol.get("seeds") not in (None, self.protocol.seeds):
                 raise ValueError(f"contenders.{name}.protocol.seeds: every contender must use the shared seeds")
+            if c.protocol.get("seed_streams") not in (None, self.protocol.seed_streams):
+                raise ValueError(f"contenders.{name}.protocol.seed_streams: the verdict's variance rule rests on "
+                                 f"one kind of seed streams for every contender; expected it left out here and set "
+                                 f"protocol.seed_streams for the whole study")
         return self
 
     def with_task_defaults(self, primary: str, higher_is_better: Callable[[str], bool]) -> StudyConfig:
@@ -503,6 +525,8 @@ class StudyConfig(_Strict):
         shared = self.model_dump(mode="json", exclude={"execution": True, "evaluation": True, "tracking": True,
                                                        "contenders": True, "data": set(DataConfig.LOCAL)})
         shared["protocol"].pop("seeds", None)
+        for key in self.protocol._defaults_left_out():
+            shared["protocol"].pop(key, None)
         return stable_hash({**shared, "run_evaluation": self.evaluation.run_settings()})
 
     def contender_changes(self, other: StudyConfig) -> list[str]:

@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 134 cases: 122 bad inputs and 12 odd but valid ones (the last test keeps this count
+The catalogue holds 135 cases: 123 bad inputs and 12 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -478,6 +478,10 @@ BAD["S-until-decided-max-seeds-100000"] = study_case(["--max-seeds 100000: expec
                                                      extra=("--until-decided", "--max-seeds", "100000"))
 BAD["S-mask-values-on-classification"] = study_case(["data.mask_values: [0, 255]", "task binary_classification has "
                                                     "no masks", "expected it left out"], data__mask_values=[0, 255])
+BAD["S-seed-streams-per-contender-override"] = study_case(
+    ["contenders.se.protocol.seed_streams", "one kind of seed streams for every contender", "protocol.seed_streams"],
+    contenders={"cnn": {"model": "bakeoff:simple_cnn3d"},
+                "se": {"model": "bakeoff:simple_cnn3d", "protocol": {"seed_streams": "per_contender"}}})
 BAD["O-compare-labels-pos-neg"] = _pos_neg(["a.csv: labels ['neg', 'pos'] are not 0/1", "pos -> 1, neg -> 0"])
 BAD["D-png-pairs-rgb-mask"] = png_pairs_case(["2_mask.png", "mask is a RGB image", "expected a label image"],
                                             _rgb_mask)

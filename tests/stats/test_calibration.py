@@ -30,21 +30,30 @@ BASELINE_POWER = {
     "power: ordinal QWK, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.098,
     "power: macro-F1, 3 seeds, tau 0, sigma 0.9 vs 0.8": 0.036,
     "power: Dice, 10 images, 5 seeds, tau 0, +0.02": 0.496,
-    # 858dedb had more power here than the rule before the seed spread was pooled over the two contenders
-    # (0.745 and 0.603 on 2,000 studies), by treating three seeds' spread as if it could not be larger than
-    # it looked; pooling (``run_spread``) recovers it while staying calibrated: 0.910 and 0.804
-    "power: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.856,
-    "power: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.782,
+    "power, per-contender streams: Dice, 10 images, 5 seeds, tau 0, +0.02": 0.496,
+    # 858dedb treated three seeds' spread as if it could not be larger than it looked; with runs independent by
+    # construction (per-contender seed streams) pooling the two contenders' seed spreads (``run_spread``) has
+    # that power while staying calibrated: 0.906 and 0.786
+    "power, per-contender streams: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.856,
+    "power, per-contender streams: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.782,
 }
-# Where 858dedb over-rejects under the null (tau > 0), or the scenario is newer than it, the test asserts
-# the power this rule has, with room for Monte Carlo error (the rule before pooling, on 2,000 studies, beside).
+# Where 858dedb over-rejects under the null (tau > 0), or the scenario is newer than it, or the rule pays for
+# not assuming what 858dedb assumed, the test asserts the power this rule has, less about 0.03 for Monte Carlo
+# error (this rule's rate on these 500 studies beside it).
 FLOORS = {
-    "power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)": 0.12,  # 0.100; 858dedb 0.374
-    "power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)": 0.38,  # 0.372; 858dedb 0.454
-    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3": 0.40,  # 0.325
-    # two contenders whose runs of one seed move together (one network, another setting): the preliminary
-    # test keeps the paired spread, so pooling costs them nothing (0.669 before and after on 2,000)
-    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3, a seed's runs of A and B correlated 0.9": 0.66,
+    "power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)": 0.10,  # 0.116; 858dedb 0.374
+    "power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)": 0.33,  # 0.356; 858dedb 0.454
+    "power, per-contender streams: binary AUROC, 3 seeds, tau 0.10, sep +0.3": 0.42,  # 0.454
+    # shared seed streams (the default): the spread of the paired differences on R - 1 df, the price of not
+    # assuming that a seed's runs of two contenders are independent (858dedb's and the pooled rule's 0.856/0.906
+    # and 0.782/0.786 above); at a run-level correlation of -0.5 that assumption gave false better/worse 0.09
+    "power: Dice, 100 images, 3 seeds, tau 0, +0.01": 0.72,  # 0.754
+    "power: binary AUROC, 3 seeds, tau 0, sep +0.3": 0.61,  # 0.646
+    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3": 0.29,  # 0.326
+    # two contenders whose runs of one seed move together (one network, another setting): the paired spread
+    # removes what they share (0.669 under the earlier rule's preliminary test)
+    "power: binary AUROC, 3 seeds, tau 0.10, sep +0.3, a seed's runs of A and B correlated 0.9": 0.68,  # 0.712
+    "power: binary AUROC, 3 seeds, tau 0.30, sep +0.3, a seed's run quality of A and B correlated +0.8": 0.09,  # 0.122
 }
 
 
@@ -100,19 +109,29 @@ def test_power_is_not_below_todays(scenario):
         assert rates["a_better"] >= FLOORS[scenario.name]
 
 
-# The planner judged by what its plans deliver (issue 22): pilots drawn from each design under a real effect,
-# each planned for 80 % power, each proposed design simulated 200 times through the real verdict rule.
-PLAN_PILOTS = 12
+# The planner judged by what its plans deliver (issues 22, 43): pilots drawn from each design under a real effect,
+# each planned for 80 % power on `bakeoff plan`'s grid, each proposed design simulated 150 times through the real
+# verdict rule. Per design (issue 43 asks for both): the median |predicted - delivered| and the share within
+# ±0.10; and the share of delivered powers inside the 10-90 % range the plan states beside its proposal. With
+# three pilot seeds the seed-to-seed variance rests on two degrees of freedom: the stated ranges are wide
+# (about 0.4-1.0), and a proposal's power lies within ±0.10 of what it says in 60-90 % of the pilots
+# (docs/statistics.md, "Planning").
+PLAN_PILOTS = 16
 
 
 @pytest.mark.parametrize("scenario", PLAN_SCENARIOS, ids=_ids(PLAN_SCENARIOS))
 def test_the_planner_delivers_the_power_it_predicts(scenario):
     res = plan_calibration(scenario, PLAN_PILOTS, 150, seed=2027)
     print(f"{scenario.name}: {res['planned']}/{res['pilots']} pilots proposed a design; predicted "
-          f"{res['mean_predicted']:.3f}, delivered {res['mean_delivered']:.3f} (error {res['mean_error']:+.3f}); "
-          f"designs {res['designs']}")
+          f"{res['mean_predicted']:.3f}, delivered {res['mean_delivered']:.3f} (mean error {res['mean_error']:+.3f}, "
+          f"median |error| {res['median_abs_error']:.3f}, within ±0.10: {res['within_010']:.0%}, delivered inside "
+          f"the stated range: {res['range_covers']:.0%}); designs {res['designs']}")
     assert res["planned"] >= PLAN_PILOTS // 2
+    assert res["median_abs_error"] <= 0.10, res
     assert abs(res["mean_error"]) <= 0.10 and res["mean_delivered"] >= 0.75, res
+    assert res["range_covers"] >= 0.6, res  # the 10-90 % range it states: about 0.8 if it is what the pilot knows
+    pilot_units = scenario.n
+    assert all(r["design"][1] >= pilot_units for r in res["rows"] if r["design"]), res["designs"]
 
 
 # The sequential procedure (bakeoff run --until-decided): looks after 3..10 seeds, O'Brien–Fleming spending.

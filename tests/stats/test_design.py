@@ -73,12 +73,13 @@ def test_one_run_accuracy_is_the_paired_t_test_on_samples():
 
 def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
     """Accuracy differences over R seeds x n samples: the variance of the grand mean is the two-way
-    random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R) with the paired
-    differences' spread over seeds (MS_seeds / n) replaced by the two contenders' own spreads pooled
-    (``run_spread``); without that pooling it is the ANOVA estimate itself."""
+    random-effects ANOVA estimate (MS_seeds + MS_samples - MS_interaction) / (n R) (shared seed streams, the
+    default); with per-contender streams, the paired differences' spread over seeds (MS_seeds / n) replaced
+    by the two contenders' own spreads pooled (``run_spread``)."""
     rng = np.random.default_rng(3)
     runs = _binary(rng, n=120, seeds=4)
-    res = compare(runs, "A", "B", _ev("accuracy"), extras=False)
+    res = compare(runs, "A", "B", _ev("accuracy"), extras=False, independent_runs=True)
+    shared = compare(runs, "A", "B", _ev("accuracy"), extras=False)
     correct = {w: np.stack([((p[s, 0] >= 0.5) == runs.y[0]).astype(float) for s in range(4)])
                for w, p in (("a", runs.a), ("b", runs.b))}
     D = correct["a"] - correct["b"]  # (R, n)
@@ -95,6 +96,8 @@ def test_seeds_on_one_test_set_give_the_crossed_anova_variance():
     points = {(s, 0): float(D[s].mean()) for s in range(R)}
     loos = {(s, 0): (D[s].sum() - D[s]) / (n - 1) for s in range(R)}
     assert estimate(points, loos, [0]).var == pytest.approx((ms_r + ms_c - ms_rc) / (n * R), rel=1e-9)
+    assert shared["se"] ** 2 == pytest.approx((ms_r + ms_c - ms_rc) / (n * R), rel=1e-9)
+    assert res["df"] > shared["df"]  # pooled: two spreads of R - 1 df each
 
 
 def test_the_seed_spread_is_pooled_over_the_contenders_unless_their_runs_vary_together():

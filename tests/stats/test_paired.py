@@ -10,7 +10,7 @@ from statsmodels.stats.multitest import multipletests
 
 from bakeoff.config import EvaluationConfig
 from bakeoff.stats.across import bca_interval, correlated_ttest, holm, wilcoxon
-from bakeoff.stats.design import PLAN_SEEDS, required_size, simulate_power
+from bakeoff.stats.design import PLAN_SEEDS, reaches, required_size, simulate_power
 from bakeoff.stats.paired import delong, mcnemar_exact
 from bakeoff.stats.verdict import verdict
 from tests.stats.helpers import Sample, compare
@@ -126,12 +126,22 @@ def test_verdicts_and_what_would_decide():
     power = simulate_power(comp, 0.01, 0.0, 0.05, by_hand, 1.0, sims=4000)["p_better"]
     assert 0.74 <= power <= 0.90, (by_hand, power)  # the rule's df weighting makes it a little conservative
     assert simulate_power(comp, 0.01, 0.0, 0.05, by_hand // 2, 1.0, sims=4000)["p_better"] < 0.6
-    few = dict(comp, groups=[dict(comp["groups"][0], runs=10)])  # 10 seeds: 9 df, uncertain
-    need10 = required_size(few, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)
-    assert need10["seeds"] is not None and need10["seeds"] >= next(s for s in PLAN_SEEDS if s >= by_hand)
+    # the known-variance count, or the grid's next one (80 % power assured with probability 0.75)
+    grid = [s for s in PLAN_SEEDS if s >= by_hand]
+    need200 = next(s for s in PLAN_SEEDS if reaches(simulate_power(comp, 0.01, 0.0, 0.05, s, 1.0, sims=2000), 0.8))
+    assert need200 in grid[:2], (need200, by_hand)
+    # the power each draw of the components would give (``conditional_power``): with the variance known, its
+    # median is the predictive power of the simulated rule
+    sim = simulate_power(comp, 0.01, 0.0, 0.05, by_hand, 1.0, sims=4000)
+    assert abs(sim["power"] - sim["p_better"]) < 0.05 and sim["power_range"][1] - sim["power_range"][0] < 0.1, sim
+    few = dict(comp, groups=[dict(comp["groups"][0], runs=10)])  # 10 seeds: 9 df, uncertain: more seeds or none
+    need10 = required_size(few, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)["seeds"]
+    assert need10 is None or need10 > need200
+    wide = simulate_power(few, 0.01, 0.0, 0.05, by_hand, 1.0, sims=4000)["power_range"]
+    assert wide[1] - wide[0] > sim["power_range"][1] - sim["power_range"][0]  # less known, a wider range
     three = dict(comp, groups=[dict(comp["groups"][0], runs=3)])  # 3 seeds: 2 df, more uncertain still
-    need3 = required_size(three, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)
-    assert need3["seeds"] is None or need3["seeds"] >= need10["seeds"]
+    need3 = required_size(three, effect=0.01, min_effect=0.0, alpha=0.05, sims=2000)["seeds"]
+    assert need3 is None or (need10 is not None and need3 >= need10)
     assert required_size(comp, 0.0, 0.0, 0.05)["seeds"] is None
     one = dict(comp, groups=[dict(comp["groups"][0], runs=1, tau2=None)])  # one seed cannot plan: it says so
     assert "train 3 seeds" in required_size(one, 0.01, 0.0, 0.05)["note"]

@@ -46,3 +46,33 @@ def test_a_crippled_contender_is_found_worse(tmp_path, tiny_raw):
         assert 0 <= own["ci_low"] <= own["mean"] <= own["ci_high"] <= 1, own
     dev = report.comparison["fairness"]["deviations"]
     assert dev["protocol.optimizer.lr"]["crippled"] == 1e-6 and dev["protocol.optimizer.lr"]["declared"]
+
+
+def test_per_contender_seed_streams_pool_the_seed_spreads_and_the_audit_says_so(tmp_path, tiny_raw):
+    """protocol.seed_streams: per_contender: a seed's runs of two contenders train from different streams
+    (run.json → stream_seed), the verdict pools the two contenders' seed spreads (more degrees of freedom
+    than the paired spread of the same runs), and the fairness audit states the streams and the rule."""
+    from bakeoff.stats.compare import compare_runs
+    from bakeoff.stats.design import POOLED_METHOD
+
+    contenders = {"cnn": {"model": "bakeoff:simple_cnn3d"},
+                  "slow": {"model": "bakeoff:simple_cnn3d", "protocol": {"optimizer": {"lr": 1e-4}}}}
+    tiny_raw["protocol"]["seed_streams"] = "per_contender"
+    study = _study(tiny_raw, contenders)
+    report = study.run(tmp_path / "o")
+    infos = {c: json.loads((tmp_path / "o" / "runs" / c / "seed0-fold0" / "run.json").read_text()) for c in contenders}
+    assert infos["cnn"]["stream_seed"] != infos["slow"]["stream_seed"]
+    assert infos["cnn"]["stream_seed"] == study.config.protocol.stream_seed(0, "cnn")
+    fair = report.comparison["fairness"]
+    assert fair["seed_streams"]["value"] == "per_contender" and "pool" in fair["seed_streams"]["seed_spread"]
+    (pair,) = report.comparison["pairs"]
+    assert POOLED_METHOD in pair["ci_method"], pair["ci_method"]
+    # the same saved runs judged as shared streams would be: the spread of their paired differences
+    from bakeoff.report.build import collect_results
+    from bakeoff.runs.store import StudyStore
+
+    ev = report.study.evaluation
+    df, evaluations = collect_results(StudyStore(tmp_path / "o"), report.study.task, ev.threshold, list(contenders),
+                                      ev.val_threshold, ev)
+    paired = compare_runs(report.study.task, evaluations, df, pair["a"], pair["b"], ev, seed=0)
+    assert POOLED_METHOD not in paired["ci_method"] and pair["df"] > paired["df"], (pair["df"], paired["df"])

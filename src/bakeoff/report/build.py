@@ -535,6 +535,9 @@ def fairness_lines(report: StudyReport) -> list[str]:
         return []
     lines = [f"fairness: {len(fair['identical'])} settings identical for every contender "
              f"(splits, seeds, protocol, device, how training ran)"]
+    streams = fair.get("seed_streams") or {}
+    if streams.get("value"):
+        lines.append(f"  seed streams: {streams['value']}: {streams['seed_spread']}")
     det = {k: v for k, v in fair["identical"].items() if k.startswith("training.determinism.mode")}
     if det:
         lines.append(f"  determinism: {det['training.determinism.mode']} for every run (strict: deterministic kernels "

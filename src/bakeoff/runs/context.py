@@ -326,7 +326,7 @@ class StudyContext:
     def earlier_hash(self, run: RunSpec, seeds: list[int]) -> str:
         """The hash ``run`` had when a run's hash held the study's whole list of seeds (``seeds``, as its
         run.json records them): how runs finished before studies could grow are recognised."""
-        protocol = {**run.resolved_protocol().model_dump(mode="json"), "seeds": seeds}
+        protocol = {**run.resolved_protocol().run_settings(), "seeds": seeds}
         return self._run_hash(run.contender, self.splits[run.fold], run.seed, protocol)
 
     def class_counts(self, idx: np.ndarray) -> list[int]:

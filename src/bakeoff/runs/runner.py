@@ -86,10 +86,11 @@ def train_as_rank(ctx: StudyContext, run: RunSpec) -> None:
     ``execute_run`` up to training (so that every process draws the same batch order), then training beside
     the first process, which alone writes the run's files."""
     protocol = run.resolved_protocol() if run.protocol is not None else ctx.protocol(run.contender)
-    seed_everything(run.seed, protocol.deterministic)
+    stream = protocol.stream_seed(run.seed, run.contender)
+    seed_everything(stream, protocol.deterministic)
     set_tf32(protocol.tf32)
     model = ctx.build_model(run.contender, protocol, fold=run.fold)
-    train_model(ctx, model, protocol, run.fold, run.seed, None)
+    train_model(ctx, model, protocol, run.fold, stream, None)
 
 
 def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Report | None = None) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     data = ctx.data
     info: dict[str, Any] = {
         "contender": run.contender, "seed": run.seed, "fold": run.fold, "run_id": run.run_id, "hash": run.hash,
+        "stream_seed": protocol.stream_seed(run.seed, run.contender),
         "status": RUNNING, "model": contender.model, "params": contender.params,
         "protocol": protocol.model_dump(mode="json"), "split": split.fingerprints(data.ids),
         "split_sizes": {p: len(split.indices(p)) for p in ("train", "val", "test")},
@@ -112,12 +114,13 @@ def execute_run(ctx: StudyContext, store: StudyStore, run: RunSpec, report: Repo
     store.write_run(run, info)
     t_start = time.perf_counter()
     try:
-        seed_everything(run.seed, protocol.deterministic)
+        seed_everything(info["stream_seed"], protocol.deterministic)
         set_tf32(protocol.tf32)
         input_shape = ctx.input_shape(run.contender, run.fold, protocol)
         model = ctx.build_model(run.contender, protocol, fold=run.fold)
         info["n_parameters"] = count_parameters(model)
-        result = train_model(ctx, model, protocol, run.fold, run.seed, run_dir, progress_recorder(report, run_dir))
+        result = train_model(ctx, model, protocol, run.fold, info["stream_seed"], run_dir,
+                             progress_recorder(report, run_dir))
         module = result.module
         from bakeoff.train import determinism
 

@@ -37,7 +37,7 @@ def _objective(ctx: StudyContext, contender: str, params: dict[str, Any], run_di
     from bakeoff.train.fit import seed_everything
 
     protocol = ctx.config.protocol_for(contender, params)
-    seed = protocol.seeds[0]
+    seed = protocol.stream_seed(protocol.seeds[0], contender)
     seed_everything(seed, protocol.deterministic)
     model = ctx.build_model(contender, protocol)
     result = train_model(ctx, model, protocol, 0, seed, run_dir)

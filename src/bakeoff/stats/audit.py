@@ -16,6 +16,17 @@ BY_ARCHITECTURE = ("training.determinism.mode", "training.determinism.nondetermi
                    "training.optimizer_kernel")
 
 
+# What each kind of seed streams makes of the verdict's seed-to-seed spread (``stats.design.run_spread``)
+SEED_SPREAD = {
+    "shared": ("a seed drives the same initialisation, data order and augmentation streams for every contender, so "
+               "a seed's runs of two contenders may be good or bad together: verdicts use the seed-to-seed spread "
+               "of their paired differences (R - 1 degrees of freedom)"),
+    "per_contender": ("each contender's streams come from (seed, its name), so a seed's runs of two contenders are "
+                      "independent by construction: verdicts pool the two contenders' seed spreads (up to 2(R - 1) "
+                      "degrees of freedom)"),
+}
+
+
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
@@ -39,6 +50,8 @@ def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str
         c = info["contender"]
         facts = _flatten({"protocol": info.get("protocol", {})})
         facts.pop("protocol.seeds", None)
+        # run.json files written before the setting existed trained with shared streams
+        facts.setdefault("protocol.seed_streams", "shared")
         for part, fp in (info.get("split") or {}).items():
             facts[f"split.fold{info['fold']}.{part}"] = fp
         facts["device"] = info.get("device")
@@ -67,7 +80,9 @@ def fairness_audit(run_infos: list[dict[str, Any]], declared_overrides: dict[str
         values["declared"] = any(k in keys_ for keys_ in declared.values())
         values["tuned"] = k in tuned_keys
         values["by_architecture"] = k in BY_ARCHITECTURE
+    streams = identical.get("protocol.seed_streams")
     return {"contenders": contenders, "identical": identical, "deviations": deviations,
+            "seed_streams": {"value": streams, "seed_spread": SEED_SPREAD.get(streams, SEED_SPREAD["shared"])},
             "declared_overrides": declared, "tuning": tuning or {"mode": "none"},
             "fair": all(v.get("declared") or v.get("tuned") or v.get("by_architecture")
                         for v in deviations.values()),

@@ -16,12 +16,17 @@ The generators (ours: no library simulates paired model predictions):
   task saves.
 In every generator ``pair_corr`` couples a seed's run of B to its run of A (the run effect and the
 per-run noise, correlation ``pair_corr``), as when both contenders are one network trained with another
-setting; by default a seed's runs of the two contenders are independent.
+setting; ``run_corr`` couples only their run effects (a seed's shared data order or augmentation stream
+making both runs good or bad, or, negative, one good where the other is bad, without erring on the same
+units); ``tau_ratio`` makes A's seed-to-seed sd that many times B's. By default a seed's runs of the two
+contenders are independent. ``streams`` is the study's ``protocol.seed_streams``: the verdict pools the
+two contenders' seed spreads only for ``per_contender`` streams (independent runs by construction), and a
+scenario of those streams must not couple the runs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,20 +54,29 @@ class Scenario:
     # correlation of A's and B's run of one seed (their quality and their per-sample noise), as when both
     # contenders are the same network (the same initialisation and data order) trained with another setting
     pair_corr: float = 0.0
+    run_corr: float = 0.0  # correlation of A's and B's run effect of one seed only (not their per-unit noise)
+    tau_ratio: float = 1.0  # A's seed-to-seed sd over B's
+    streams: str = "shared"  # protocol.seed_streams of the simulated study
+
+    def __post_init__(self) -> None:
+        if self.streams == "per_contender" and (self.pair_corr or self.run_corr):
+            raise ValueError(f"{self.name}: per-contender seed streams make a seed's runs independent")
 
 
 def _run_effects(sc: Scenario, rng: np.random.Generator) -> dict[tuple[int, int, str], float]:
-    """Each run's quality deviation (sd ``tau``): a part shared by one seed's runs in every fold
-    (correlation ``fold_corr``) and the run's own; B's correlated ``pair_corr`` with A's."""
+    """Each run's quality deviation (sd ``tau``, A's ``tau_ratio`` times that): a part shared by one seed's
+    runs in every fold (correlation ``fold_corr``) and the run's own; B's correlated ``pair_corr`` (or
+    ``run_corr``) with A's."""
     seed_part = {(s, w): rng.normal() for s in range(sc.seeds) for w in "ab"}
     r = sc.fold_corr
-    out = {(s, f, w): sc.tau * (np.sqrt(r) * seed_part[s, w] + np.sqrt(1 - r) * rng.normal())
+    out = {(s, f, w): np.sqrt(r) * seed_part[s, w] + np.sqrt(1 - r) * rng.normal()
            for s in range(sc.seeds) for f in range(sc.folds) for w in "ab"}
-    if sc.pair_corr:
+    rho = sc.pair_corr or sc.run_corr
+    if rho:
         for s in range(sc.seeds):
             for f in range(sc.folds):
-                out[s, f, "b"] = _coupled(sc.pair_corr, out[s, f, "a"], out[s, f, "b"])
-    return out
+                out[s, f, "b"] = _coupled(rho, out[s, f, "a"], out[s, f, "b"])
+    return {k: sc.tau * (sc.tau_ratio if k[2] == "a" else 1.0) * v for k, v in out.items()}
 
 
 def _coupled(rho: float, a: Any, b: Any) -> Any:
@@ -183,7 +197,8 @@ def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
     """One simulated study through the real comparison: the pair's result after Holm."""
     from bakeoff.stats import compare
 
-    res = compare.compare_pair(runs, "A", "B", ev, extras=False, own_scale=False)
+    res = compare.compare_pair(runs, "A", "B", ev, extras=False, own_scale=False,
+                               independent_runs=sc.streams == "per_contender")
     compare.adjust_pairs([res], ev.primary, ev.alpha, advise=False)
     return res
 
@@ -209,6 +224,18 @@ def run_scenario(sc: Scenario, sims: int, seed: int = 0, alpha: float = 0.05) ->
     oracle = float(np.mean(d / d.std(ddof=1) > stats.norm.ppf(1 - alpha / 2))) if sims > 2 and d.std() > 0 else 0.0
     return {**{k: c / sims for k, c in counts.items()}, "oracle_power": oracle}
 
+
+# power rows run with both kinds of seed streams (the default shared and per-contender)
+_POWER_POOLED = [
+    Scenario("power: Dice, 10 images, 5 seeds, tau 0, +0.02", "dense", "mean_dice", seeds=5, n=10, effect=0.02,
+             expect="power"),
+    Scenario("power: Dice, 100 images, 3 seeds, tau 0, +0.01", "dense", "mean_dice", seeds=3, n=100, effect=0.01,
+             expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, tau 0, sep +0.3", "binary", "auroc", seeds=3, effect=0.3,
+             expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, tau 0.10, sep +0.3", "binary", "auroc", seeds=3, tau=0.10, effect=0.3,
+             expect="power"),
+]
 
 # The issue's table (issue 10), one row each; "power" rows carry a real effect.
 SCENARIOS = [
@@ -248,26 +275,48 @@ SCENARIOS = [
              tau=0.10, pair_corr=0.9),
     Scenario("Dice, 100 images, 3 seeds, tau 0.01, a seed's runs of A and B correlated 0.9", "dense", "mean_dice",
              seeds=3, n=100, tau=0.01, pair_corr=0.9),
+    # a seed that couples the two contenders' run quality, not their errors on the units (issue 43): the same
+    # data order or augmentation stream making both runs good or bad (+0.8) or one good where the other is bad
+    # (-0.5); and A's seed-to-seed sd three times B's
+    *[Scenario(f"binary AUROC, {r} seeds, tau 0.30, a seed's run quality of A and B correlated {c:+.1f}", "binary",
+               "auroc", seeds=r, tau=0.30, run_corr=c) for r in (3, 5) for c in (-0.5, 0.8)],
+    *[Scenario(f"Dice, 100 images, {r} seeds, tau 0.02, a seed's run quality of A and B correlated {c:+.1f}",
+               "dense", "mean_dice", seeds=r, n=100, tau=0.02, run_corr=c) for r in (3, 5) for c in (-0.5, 0.8)],
+    *[Scenario(f"binary AUROC, {r} seeds, tau 0.30, A's seed sd 3x B's", "binary", "auroc", seeds=r, tau=0.30,
+               tau_ratio=3.0) for r in (3, 5)],
+    *[Scenario(f"Dice, 100 images, {r} seeds, tau 0.02, A's seed sd 3x B's", "dense", "mean_dice", seeds=r, n=100,
+               tau=0.02, tau_ratio=3.0) for r in (3, 5)],
+    # per-contender seed streams: runs independent by construction, the two seed spreads pooled
+    Scenario("per-contender streams: binary AUROC, 3 seeds, tau 0.10", "binary", "auroc", seeds=3, tau=0.10,
+             streams="per_contender"),
+    Scenario("per-contender streams: binary AUROC, 2 seeds, tau 0.30", "binary", "auroc", seeds=2, tau=0.30,
+             streams="per_contender"),
+    *[Scenario(f"per-contender streams: binary AUROC, {r} seeds, tau 0.30, A's seed sd 3x B's", "binary", "auroc",
+               seeds=r, tau=0.30, tau_ratio=3.0, streams="per_contender") for r in (3, 5)],
+    *[Scenario(f"per-contender streams: Dice, 100 images, {r} seeds, tau 0.02, A's seed sd 3x B's", "dense",
+               "mean_dice", seeds=r, n=100, tau=0.02, tau_ratio=3.0, streams="per_contender") for r in (3, 5)],
+    Scenario("per-contender streams: Dice, 10 images, 5 seeds, tau 0.02", "dense", "mean_dice", seeds=5, n=10,
+             tau=0.02, streams="per_contender"),
+    Scenario("per-contender streams: binary AUROC, 5 disjoint folds x 3 seeds, tau 0.20, fold correlation 0.5",
+             "binary", "auroc", seeds=3, folds=5, tau=0.20, fold_corr=0.5, streams="per_contender"),
     Scenario("Dice at the margin (true diff = min_effect 0.02), 100 images, 3 seeds, tau 0.01", "dense",
              "mean_dice", seeds=3, n=100, tau=0.01, effect=0.02, min_effect=0.02, expect="margin"),
     Scenario("power: ordinal QWK, 3 seeds, tau 0, sigma 0.9 vs 0.8", "multiclass", "qwk", seeds=3, effect=0.1,
              expect="power"),
     Scenario("power: macro-F1, 3 seeds, tau 0, sigma 0.9 vs 0.8", "multiclass", "f1", seeds=3, effect=0.1,
              expect="power"),
-    Scenario("power: Dice, 10 images, 5 seeds, tau 0, +0.02", "dense", "mean_dice", seeds=5, n=10, effect=0.02,
-             expect="power"),
-    Scenario("power: Dice, 100 images, 3 seeds, tau 0, +0.01", "dense", "mean_dice", seeds=3, n=100, effect=0.01,
-             expect="power"),
+    *_POWER_POOLED,
     Scenario("power: Dice, 100 images, 3 seeds, tau 0.01, +0.01 (858dedb over-rejects at this tau)", "dense",
              "mean_dice", seeds=3, n=100, tau=0.01, effect=0.01, expect="power"),
     Scenario("power: Dice, 10 images, 5 seeds, tau 0.01, +0.02 (858dedb over-rejects at this tau)", "dense",
              "mean_dice", seeds=5, n=10, tau=0.01, effect=0.02, expect="power"),
-    Scenario("power: binary AUROC, 3 seeds, tau 0, sep +0.3", "binary", "auroc", seeds=3, effect=0.3,
-             expect="power"),
-    Scenario("power: binary AUROC, 3 seeds, tau 0.10, sep +0.3", "binary", "auroc", seeds=3, tau=0.10, effect=0.3,
-             expect="power"),
     Scenario("power: binary AUROC, 3 seeds, tau 0.10, sep +0.3, a seed's runs of A and B correlated 0.9", "binary",
              "auroc", seeds=3, tau=0.10, effect=0.3, pair_corr=0.9, expect="power"),
+    Scenario("power: binary AUROC, 3 seeds, tau 0.30, sep +0.3, a seed's run quality of A and B correlated +0.8",
+             "binary", "auroc", seeds=3, tau=0.30, effect=0.3, run_corr=0.8, expect="power"),
+    # the same designs with per-contender seed streams: what pooling the two seed spreads buys where it is honest
+    *[replace(sc, name=sc.name.replace("power: ", "power, per-contender streams: "), streams="per_contender")
+      for sc in list(_POWER_POOLED)],
 ]
 
 
@@ -303,15 +352,15 @@ def true_difference(sc: Scenario, seed: int = 99, n: int = 4000, seeds: int = 24
 
 
 def plan_calibration(sc: Scenario, pilots: int, sims_per_design: int, seed: int = 0, target: float = 0.8,
-                     plan_sims: int = 400, seeds_grid: tuple[int, ...] = (2, 3, 5, 10, 20),
-                     factors: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)) -> dict[str, Any]:
+                     plan_sims: int = 400, seeds_grid: tuple[int, ...] | None = None,
+                     factors: tuple[float, ...] | None = None) -> dict[str, Any]:
     """The planner judged by what its plans deliver: ``pilots`` pilot studies of design ``sc`` (drawn under
-    its effect), each planned by ``plan_pair`` for the true difference; each proposed design's real power
-    is the rate of 'A better' over ``sims_per_design`` studies of that design simulated from the generator
-    and judged by the real rule. Returns the pairs (predicted, delivered) and their summary."""
-    from dataclasses import replace
-
-    from bakeoff.stats.plan import plan_pair
+    its effect), each planned by ``plan_pair`` (on ``bakeoff plan``'s grid unless given) for the true
+    difference; each proposed design's real power is the rate of 'A better' over ``sims_per_design``
+    studies of that design simulated from the generator and judged by the real rule. Returns the rows
+    (predicted, its 10-90 % range, delivered) and their summary: mean and median absolute error, the
+    share within ±0.10, and the share of delivered powers inside the stated range."""
+    from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, plan_pair
 
     rng = np.random.default_rng(seed)
     ev = EvaluationConfig(primary=sc.metric, min_effect=sc.min_effect, alpha=0.05, n_boot=200, n_permutations=99)
@@ -320,8 +369,8 @@ def plan_calibration(sc: Scenario, pilots: int, sims_per_design: int, seed: int 
     rows = []
     for i in range(pilots):
         pair = judge(sc, GENERATORS[sc.kind](sc, rng), ev)
-        plan = plan_pair(pair, 0.05, effect=effect, seeds=seeds_grid, test_factors=factors, target=target,
-                         sims=plan_sims)
+        plan = plan_pair(pair, 0.05, effect=effect, seeds=seeds_grid or DEFAULT_SEEDS,
+                         test_factors=factors or DEFAULT_TEST_FACTORS, target=target, sims=plan_sims)
         best = plan["smallest_design"]
         if best is None:
             rows.append({"pilot": i, "design": None, "predicted": None, "delivered": None})
@@ -330,14 +379,22 @@ def plan_calibration(sc: Scenario, pilots: int, sims_per_design: int, seed: int 
         if design not in delivered:
             big = replace(sc, seeds=design[0], n=design[1])
             delivered[design] = run_scenario(big, sims_per_design, seed=seed + 7)["a_better"]
-        rows.append({"pilot": i, "design": design, "predicted": best["power"], "delivered": delivered[design]})
+        rows.append({"pilot": i, "design": design, "predicted": best["power"], "range": best["power_range"],
+                     "delivered": delivered[design]})
     planned = [r for r in rows if r["design"] is not None]
     pred = np.array([r["predicted"] for r in planned]) if planned else np.zeros(0)
     got = np.array([r["delivered"] for r in planned]) if planned else np.zeros(0)
+    err = pred - got
+    nan = float("nan")
+    inside = [r["range"][0] - 0.05 <= r["delivered"] <= r["range"][1] + 0.05 for r in planned]  # 0.05: MC error
     return {"scenario": sc.name, "true_difference": effect, "pilots": pilots, "planned": len(planned),
-            "mean_predicted": float(pred.mean()) if planned else float("nan"),
-            "mean_delivered": float(got.mean()) if planned else float("nan"),
-            "mean_error": float((pred - got).mean()) if planned else float("nan"),
+            "studies_per_design": sims_per_design,
+            "mean_predicted": float(pred.mean()) if planned else nan,
+            "mean_delivered": float(got.mean()) if planned else nan,
+            "mean_error": float(err.mean()) if planned else nan,
+            "median_abs_error": float(np.median(np.abs(err))) if planned else nan,
+            "within_010": float(np.mean(np.abs(err) <= 0.10)) if planned else nan,
+            "range_covers": float(np.mean(inside)) if planned else nan,
             "designs": sorted({r["design"] for r in planned}), "rows": rows}
 
 

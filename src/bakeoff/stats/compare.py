@@ -70,11 +70,14 @@ ValueFn = Callable[[tuple[int, int], str, np.ndarray], np.ndarray]
 
 def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
                      loo: Callable[[tuple[int, int], str], np.ndarray] | None = None,
-                     own_scale: bool = True) -> dict[str, Estimate]:
+                     own_scale: bool = True, independent_runs: bool = False) -> dict[str, Estimate]:
     """The design-aware estimates of A - B, of A and of B: ``value(key, "a"|"b", W)`` is the metric of
     one contender's run under sample weights W (B, n); the jackknife uses leave-one-unit-out weights, or
     ``loo(key, which)`` where a metric has a closed form for them. With ``own_scale`` also each
-    contender's score on the logit scale of the metric's range (for its own interval only)."""
+    contender's score on the logit scale of the metric's range (for its own interval only). With
+    ``independent_runs`` (per-contender seed streams: a seed's runs of A and B share no random stream) the
+    seed spread of A - B is pooled over the two contenders (``design.run_spread``); otherwise it is the
+    spread of the paired differences."""
     points: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     loos: dict[str, dict] = {"a": {}, "b": {}, "diff": {}}
     for key in runs.keys:
@@ -87,7 +90,8 @@ def design_estimates(runs: Any, value: ValueFn, units: Callable[[int], int],
         loos["diff"][key] = loos["a"][key] - loos["b"][key]
     ids = getattr(runs, "ids", None)
     out = {w: estimate(points[w], loos[w], runs.folds, ids,
-                       sides=((points["a"], loos["a"]), (points["b"], loos["b"])) if w == "diff" else None)
+                       sides=((points["a"], loos["a"]), (points["b"], loos["b"]))
+                       if w == "diff" and independent_runs else None)
            for w in points}
     bounds = getattr(getattr(runs, "metric", None), "bounds", None)
     if own_scale and bounds is not None and np.isfinite(bounds[0]) and np.isfinite(bounds[1]):
@@ -249,21 +253,22 @@ def variance_shares(est: Estimate) -> dict[str, Any] | None:
 
 def compare_pair(runs: PairedRuns, a: str, b: str, ev: EvaluationConfig, seed: int = 0, extras: bool = True,
                  per_run_tests: Callable[[tuple[int, int]], dict[str, Any]] | None = None,
-                 unit: str = "sample", own_scale: bool = True) -> PairResult:
+                 unit: str = "sample", own_scale: bool = True, independent_runs: bool = False) -> PairResult:
     """The verdict on the paired metric for A against B, whatever the task: the design-aware estimates
     from the metric under unit weights, and with ``extras`` the task's per-run tests (reported, not part
     of the verdict); without ``own_scale`` the contenders' own intervals are plain t intervals (for
-    simulations that judge only the verdict)."""
+    simulations that judge only the verdict); ``independent_runs``: see ``design_estimates``."""
     m = runs.metric
     loo = (lambda key, which: m.leave_one_out((runs.a if which == "a" else runs.b)[key])) if m.leave_one_out else None
-    est = design_estimates(runs, runs.values, lambda f: runs.units[f], loo, own_scale=own_scale)
+    est = design_estimates(runs, runs.values, lambda f: runs.units[f], loo, own_scale=own_scale,
+                           independent_runs=independent_runs)
     per_run = [{"seed": s, "fold": f, **per_run_tests((s, f))}
                for (s, f) in (runs.keys if extras and per_run_tests else [])]
     return pair_result(a, b, ev, runs, est, est["diff"].test_units, per_run, seed, unit=unit, extras=extras)
 
 
 def compare_runs(task_name: str, evaluations: dict, df: pd.DataFrame, a: str, b: str, ev: EvaluationConfig,
-                 seed: int) -> dict | None:
+                 seed: int, independent_runs: bool = False) -> dict | None:
     """The verdict record of contender ``a`` against ``b`` on the primary metric (None: no shared runs):
     the same pairing, estimates and tests for every task, through the primary metric's per-unit table,
     with the task's per-run tests beside it."""
@@ -274,7 +279,7 @@ def compare_runs(task_name: str, evaluations: dict, df: pd.DataFrame, a: str, b:
     runs = pair_runs(task, evaluations, df, a, b, ev)
     if runs is None:
         return None
-    return compare_pair(runs, a, b, ev, seed=seed, unit=task.unit,
+    return compare_pair(runs, a, b, ev, seed=seed, unit=task.unit, independent_runs=independent_runs,
                         per_run_tests=lambda key: run_pair_tests(task.per_run_tests, runs, key, ev))
 
 
@@ -342,7 +347,8 @@ def compare_study(study: StudyConfig, df: pd.DataFrame, evaluations: dict, run_i
         else:
             pairs = [(c, base) for c in order if c != base]
         for i, (a, b) in enumerate(pairs):
-            pair = compare_runs(study.task, evaluations, df, a, b, study.evaluation, seed=i)
+            pair = compare_runs(study.task, evaluations, df, a, b, study.evaluation, seed=i,
+                                independent_runs=study.protocol.seed_streams == "per_contender")
             if pair is not None:
                 out["pairs"].append(pair)
         out["multiple_testing"] = adjust_pairs(out["pairs"], study.evaluation.primary, study.evaluation.alpha)
