@@ -5,7 +5,8 @@ shared, disjoint and fold-correlated folds; 10 and 100 images; at zero and at th
 with the code a real study runs (``compare_*_pair`` then ``adjust_pairs``). Prints the rate of each
 verdict with its Monte Carlo standard error; for power rows, beside it the power of an oracle that knows
 the variance of the mean difference (a z test), so that the price of estimating it shows. Then the
-sequential procedure (``--until-decided``) under the null and under an effect, with the mean seeds used.
+sequential procedure (``--until-decided``) under the null and under an effect, with the mean seeds used,
+and the planner: what the designs it proposes from simulated pilots deliver.
 Run: python benchmarks/bench_calibration.py [--sims 4000]
 """
 
@@ -17,9 +18,11 @@ import time
 import numpy as np
 
 from bakeoff.stats.calibration import (
+    PLAN_SCENARIOS,
     SCENARIOS,
     SEQUENTIAL_SCENARIOS,
     fixed_seeds_for_power,
+    plan_calibration,
     run_scenario,
     run_sequential,
 )
@@ -51,6 +54,13 @@ def main(sims: int = 4000, seed: int = 1) -> None:
                       if fixed else "; no fixed design up to 30 seeds has this power")
         print(f"{sc.name:86s} {rate:7.3f} {np.sqrt(max(rate * (1 - rate), 1e-12) / n):8.3f}  {what}; mean seeds "
               f"{r['mean_seeds']:.2f} of at most {max_seeds} ({n} studies){saving}", flush=True)
+
+    pilots = max(16, sims // 250)
+    for sc in PLAN_SCENARIOS:  # the planner: what its proposals deliver (150 simulated studies per design)
+        r = plan_calibration(sc, pilots, 150, seed=seed)
+        print(f"{sc.name:86s} {r['planned']:3d}/{pilots} pilots proposed; median |predicted - delivered| "
+              f"{r['median_abs_error']:.3f}, within ±0.10 {r['within_010']:.0%}, mean error {r['mean_error']:+.3f}, "
+              f"delivered inside the stated 10-90 % range {r['range_covers']:.0%}", flush=True)
 
 
 if __name__ == "__main__":

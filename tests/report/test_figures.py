@@ -138,3 +138,28 @@ def test_the_metric_bars_name_a_threshold_only_where_one_is_used(monkeypatch, tm
                        "test_auroc": [0.85, 0.95]})
     plots.metric_bars(df, ["a", "b"], 0.5, tmp_path, task)
     assert ("threshold 0.5" in seen[0].axes[0].get_title()) == says
+
+
+def test_the_significance_map_marks_verdicts_about_trained_weights(tmp_path, monkeypatch):
+    """One seed: a 'better'/'worse' cell is about the two trained models (comparison.json → scopes); the
+    figure says so in the cell (†) and under the map, as the verdict and the JSON do (issue 43 item 4)."""
+    texts = []
+    real_ax, real_fig = plots.plt.Axes.text, plots.plt.Figure.text
+
+    def recorder(real):
+        def record(self, x, y, s, *args, **kwargs):
+            texts.append(s)
+            return real(self, x, y, s, *args, **kwargs)
+        return record
+
+    monkeypatch.setattr(plots.plt.Axes, "text", recorder(real_ax))
+    monkeypatch.setattr(plots.plt.Figure, "text", recorder(real_fig))
+    names = ["x", "y"]
+    cells = {"x": {"x": None, "y": "better"}, "y": {"x": "worse", "y": None}}
+    scopes = {"x": {"x": None, "y": "trained weights"}, "y": {"x": "trained weights", "y": None}}
+    plots.significance_plot({"contenders": names, "cells": cells, "scopes": scopes}, "auroc", tmp_path)
+    assert "better†" in texts and "worse†" in texts and any("one seed" in t for t in texts), texts
+    texts.clear()
+    recipe = {a: {b: None if a == b else "training recipe" for b in names} for a in names}
+    plots.significance_plot({"contenders": names, "cells": cells, "scopes": recipe}, "auroc", tmp_path)
+    assert "better" in texts and not any("†" in t or "one seed" in t for t in texts), texts

@@ -334,7 +334,8 @@ SIGNIFICANCE_COLOURS = {"better": "#2ca02c", "worse": "#d62728", "equivalent": "
 
 
 def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
-    """Every pair's Holm-adjusted paired verdict: row better / worse than column, equivalent or inconclusive."""
+    """Every pair's Holm-adjusted paired verdict: row better / worse than column, equivalent or inconclusive;
+    a verdict about trained weights only (one seed: ``scopes``) is labelled so in its cell and under the map."""
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
 
@@ -343,13 +344,18 @@ def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
     img = np.ones((k, k, 3))
     longest = max((len(n) for n in names), default=0)  # names label both axes: room for them (up to 64 characters)
     fig, ax = plt.subplots(figsize=(1.0 * k + 3.2 + 0.08 * longest, 0.9 * k + 1.6 + 0.04 * longest))
+    scopes = sig.get("scopes") or {}
+    weights_only = False
     for i, a in enumerate(names):
         for j, b in enumerate(names):
             v = sig["cells"][a][b]
             if v is not None:
                 img[i, j] = to_rgb(SIGNIFICANCE_COLOURS[v])
-                ax.text(j, i, {"better": "better", "worse": "worse", "equivalent": "≈", "inconclusive": "?"}[v],
-                        ha="center", va="center", fontsize=8, color="white" if v in ("better", "worse") else "black")
+                label = {"better": "better", "worse": "worse", "equivalent": "≈", "inconclusive": "?"}[v]
+                if v in ("better", "worse") and (scopes.get(a) or {}).get(b) == "trained weights":
+                    label, weights_only = f"{label}†", True
+                ax.text(j, i, label, ha="center", va="center", fontsize=8,
+                        color="white" if v in ("better", "worse") else "black")
     ax.imshow(img)
     ax.set_xticks(range(k), names, rotation=30, ha="right")
     ax.set_yticks(range(k), names)
@@ -359,7 +365,9 @@ def significance_plot(sig: dict[str, Any], metric: str, out: Path) -> Path:
     ax.legend(handles=[Patch(color=c, label=f"row {n}" if n in ("better", "worse") else n)
                        for n, c in SIGNIFICANCE_COLOURS.items()], fontsize=7, loc="upper left",
               bbox_to_anchor=(1.02, 1))
-    fig.tight_layout()
+    if weights_only:
+        fig.text(0.01, 0.01, "† one seed: about these trained weights, not the training recipe", fontsize=7)
+    fig.tight_layout(rect=(0, 0.04 if weights_only else 0, 1, 1))
     return _save(fig, out / "significance_map.png")
 
 
