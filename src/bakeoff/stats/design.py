@@ -415,9 +415,11 @@ def claim_tests(est: Estimate, min_effect: float, alpha: float) -> dict[str, Any
 # the design does not deliver (the cheapest design that looks sufficient is the one whose variance was
 # most underestimated). So every simulated study draws its own variance components from their
 # distribution given the pilot (a scaled inverse chi-square for the run variance, given that it holds
-# the churn it contains; the same for the shared sampling term), and the power is the average over those
-# draws: the predictive power ("assurance", O'Hagan, Stevens & Campbell 2005). Our own: no library
-# offers predictive power for a crossed seeds x test-units design judged by this rule.
+# the churn it contains; the same for the shared sampling term). The average power over those draws is
+# the predictive power ("assurance", O'Hagan, Stevens & Campbell 2005: ``p_better``, what the sequential
+# futility stop uses); a plan shows the distribution of the power each draw would give (its median and
+# 10-90 % range) and proposes on its 25th percentile (``reaches``). Our own: no library offers either
+# for a crossed seeds x test-units design judged by this rule.
 
 MAX_SEEDS = 50
 MAX_TEST_FACTOR = 20.0
