@@ -48,6 +48,11 @@ def report(label: str, cnn_fp: np.ndarray, se_fp: np.ndarray) -> None:
     if need.get("test_units"):
         print(f"  to decide against the 0.02 margin with 80% power: about {need['test_units']:,} test patches, "
               f"if the difference held (a verdict on these two trained models: one seed)")
+    elif need:
+        from bakeoff.stats.design import MAX_TEST_FACTOR
+
+        print(f"  to decide against the 0.02 margin with 80% power: more than {int(MAX_TEST_FACTOR * N):,} test "
+              f"patches ({MAX_TEST_FACTOR:g}x this test set), if the difference held")
 
 
 if __name__ == "__main__":
