@@ -491,18 +491,21 @@ def test_plan_reads_the_pilot_and_verdicts_recompute_from_predictions(finished, 
 
 
 def test_report_with_and_without_figures_writes_the_same_comparison(finished, tmp_path):
-    """Statistics live in stats/: `bakeoff report --no-plots` and `bakeoff report` write byte-identical
-    comparison.json (rank stability, significance map and calibration included)."""
+    """Statistics live in stats/ (``stats.study.study_result``): `bakeoff report --no-plots` and `bakeoff
+    report` write byte-identical comparison.json (rank stability, significance map and calibration
+    included), summary.csv, intervals.csv and results.csv."""
     import shutil
 
     _, out, _ = finished
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
+    files = ("comparison.json", "summary.csv", "intervals.csv", "results.csv")
     assert bakeoff("report", copy, "--no-plots").returncode == 0
-    bare = (copy / "comparison.json").read_bytes()
+    bare = {f: (copy / f).read_bytes() for f in files}
     assert bakeoff("report", copy).returncode == 0
-    assert (copy / "comparison.json").read_bytes() == bare
-    comp = json.loads(bare)
+    for f in files:
+        assert (copy / f).read_bytes() == bare[f], f
+    comp = json.loads(bare["comparison.json"])
     assert {"rank_stability", "significance_map", "calibration"} <= set(comp), sorted(comp)
     assert set(comp["calibration"]["ece"]) == {"cnn", "se"} and comp["calibration"]["curves"]["se"]["confidence"]
 

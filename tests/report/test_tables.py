@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bakeoff.report.tables import seed_and_fold_std, summarize, t_interval
+from bakeoff.stats.tables import seed_and_fold_std, summarize, t_interval
 
 
 def test_t_interval_matches_scipy():

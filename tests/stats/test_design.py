@@ -252,9 +252,9 @@ def test_defect6_delong_never_gives_zero_or_nan():
 
 
 def test_defect7_tests_of_independent_replicates_are_not_run_on_one_test_set(tmp_path):
-    from bakeoff.report.tables import summarize
     from bakeoff.stats.calibration import Scenario, binary_runs
     from bakeoff.stats.ranks import friedman_ranks, rank_table
+    from bakeoff.stats.tables import summarize
 
     # samples have their own difficulty, shared by every seed: the runs' test errors are correlated
     runs = binary_runs(Scenario("s", "binary", "auroc", seeds=6), np.random.default_rng(8))

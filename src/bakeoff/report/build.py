@@ -14,13 +14,12 @@ import pandas as pd
 from bakeoff.config import StudyConfig
 from bakeoff.errors import BakeoffError
 from bakeoff.report import plots
-from bakeoff.report.tables import collect_results, paired_differences, summarize
+from bakeoff.report.tables import collect_results
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
 from bakeoff.runs.tuning import load_tuned
-from bakeoff.stats.compare import compare_study
 from bakeoff.stats.design import ONE_RUN_NOTE
-from bakeoff.stats.ranks import friedman_ranks, rank_table
-from bakeoff.stats.summary import study_summary
+from bakeoff.stats.study import study_result
+from bakeoff.stats.tables import paired_differences
 from bakeoff.tasks import metric_info, overall_metrics, resolve_study, task_class
 from bakeoff.utils import atomic_write_text, read_json, write_json
 
@@ -69,44 +68,15 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
         made: list[Path] = []
         if make_plots and evaluations:  # first, so that forked writers encode them while the statistics run
             made += _run_figures(store, study, df, evaluations, order)
-        primary_col = f"test_{ev.primary}"
-        tuned = load_tuned(store, order)
+        sequential, checks = store.root / SEQUENTIAL_FILE, store.root / DATA_CHECKS_FILE
         infos = store.all_run_infos()
-        comparison = compare_study(study, df, evaluations, infos, tuned) if len(df) else {}
-        missing = incomplete(store, df)
-        if comparison and missing:
-            comparison["incomplete"] = missing
-        sick = {}  # a run's health notes: collapsed test predictions, a validation score at chance
-        for r in df.itertuples():
-            notes = [t for t in (getattr(r, "health", None), getattr(r, "val_chance", None))
-                     if isinstance(t, str) and t]
-            if notes:
-                sick[f"{r.contender}/{r.run_id}"] = "; ".join(notes)
-        if comparison and sick:
-            comparison["health"] = sick
-        sequential = store.root / SEQUENTIAL_FILE
-        if comparison and sequential.is_file():  # a sequential study: its verdicts are those of its last look
-            from bakeoff.stats.sequential import apply_to_comparison
-
-            record = read_json(sequential)
-            if record.get("looks") and record["looks"][-1]["seeds"] == len(study.protocol.seeds):
-                apply_to_comparison(comparison, record, ev.alpha)
-        summary = (summarize(df, order, {primary_col: comparison.get("contenders", {})}) if len(df)
-                   else pd.DataFrame())
+        result = study_result(study, df, evaluations, infos, load_tuned(store, order),
+                              incomplete=incomplete(store, df),
+                              sequential=read_json(sequential) if sequential.is_file() else None,
+                              leakage=read_json(checks) if checks.is_file() else None)
+        comparison, summary, ranks_table = result.comparison, result.summary, result.ranks
         put_text(store.root / RESULTS_FILE, df.to_csv(index=False))
         put_text(store.root / SUMMARY_FILE, summary.to_csv(index=False))
-        ranks_table = None
-        if comparison and primary_col in df:
-            designs = {p["design"]["test_sets"] for p in comparison.get("pairs", [])}
-            independent = designs == {"disjoint"}
-            better = metric_info(ev.primary, study.task).higher_is_better
-            ranks_table = rank_table(df, primary_col, order, better, independent)
-            comparison["ranking"] = friedman_ranks(ranks_table, ev.alpha, independent)
-        checks = store.root / DATA_CHECKS_FILE
-        if comparison and checks.is_file():
-            comparison["fairness"]["leakage"] = read_json(checks)
-        if comparison:  # rank stability, significance map, calibration: the same with or without figures
-            comparison.update(study_summary(study, df, evaluations, comparison))
         if comparison and os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: every key declared
             from bakeoff.stats.results import validate
 
@@ -114,8 +84,7 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
         if write:
             write_json(store.root / COMPARISON_FILE, comparison)
             write_results_table(store.root, study, df, summary)
-        intervals = run_intervals(study, df, evaluations)
-        put_text(store.root / INTERVALS_FILE, intervals.to_csv(index=False))
+        put_text(store.root / INTERVALS_FILE, result.intervals.to_csv(index=False))
         if make_plots and evaluations and (comparison.get("ranking") or {}).get("p_value") is not None:
             made.append(plots.cd_diagram(ranks_table, comparison["ranking"],
                                          store.root / "plots" / "critical_difference.png"))
@@ -273,31 +242,6 @@ def write_results_table(root: Path, study: StudyConfig, df: pd.DataFrame, summar
     runs = json.loads(done.to_json(orient="records")) if len(done) else []
     write_json(root / "results.json", {"study": study.name, "task": study.task, "primary": primary,
                                        "contenders": nested, "runs": runs})
-
-
-def run_intervals(study: StudyConfig, df: pd.DataFrame, evaluations: dict) -> pd.DataFrame:
-    """Each run's uncertainty on its own test units: a bootstrap interval per metric (stratified by class
-    for classification), every metric through its registered per-unit form. Dense metrics whose
-    per-image tables the evaluation did not keep (boundary metrics switched off) are left out."""
-    from bakeoff.stats.bootstrap import bootstrap_cis
-    from bakeoff.tasks import task_for
-
-    ev = study.evaluation
-    rows = []
-    for _, r in df[df["status"] == DONE].iterrows() if len(df) else []:
-        e = evaluations[(r["contender"], r["run_id"])]
-        part = dict(e["preds"]["test"])
-        if e.get("tables", {}).get("test"):
-            part["tables"] = e["tables"]["test"]
-        task = task_for(study.task, {"test": part}, ev)
-        names = tuple(m for m in task.metric_names if task.metric(m).resamplable
-                      and ("tables" not in part or m in part["tables"]))
-        cis = bootstrap_cis(task, part, ev.threshold, ev.n_boot, 1 - ev.alpha, seed=int(r["seed"]), names=names)
-        how = f"{'stratified ' if task.stratify_by_label else ''}bootstrap over test {task.unit}s"
-        for metric, c in cis.items():
-            rows.append({"contender": r["contender"], "seed": r["seed"], "fold": r["fold"], "metric": metric,
-                         **c, "method": f"{how}, {ev.n_boot} resamples, percentile, {1 - ev.alpha:.0%}"})
-    return pd.DataFrame(rows)
 
 
 def terminal_table(report: StudyReport) -> Any:
