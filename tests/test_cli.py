@@ -506,6 +506,10 @@ def test_report_with_and_without_figures_writes_the_same_comparison(finished, tm
     for f in files:
         assert (copy / f).read_bytes() == bare[f], f
     comp = json.loads(bare["comparison.json"])
+    import jsonschema  # the published schema (docs/schemas) holds what a real study writes
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schemas" / "comparison.schema.json").read_text())
+    jsonschema.validate(comp, schema)
     assert {"rank_stability", "significance_map", "calibration"} <= set(comp), sorted(comp)
     assert set(comp["calibration"]["ece"]) == {"cnn", "se"} and comp["calibration"]["curves"]["se"]["confidence"]
 

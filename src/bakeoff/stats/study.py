@@ -13,6 +13,7 @@ import pandas as pd
 from bakeoff.config import StudyConfig
 from bakeoff.stats.compare import compare_study
 from bakeoff.stats.ranks import friedman_ranks, rank_table
+from bakeoff.stats.results import validate
 from bakeoff.stats.summary import study_summary
 from bakeoff.stats.tables import run_intervals, summarize
 from bakeoff.tasks import metric_info
@@ -68,4 +69,5 @@ def study_result(study: StudyConfig, df: pd.DataFrame, evaluations: dict, infos:
         comparison["fairness"]["leakage"] = leakage
     if comparison:  # rank stability, significance map, calibration
         comparison.update(study_summary(study, df, evaluations, comparison))
+        validate(comparison)  # every key declared (stats.results): what comparison.json promises its readers
     return StudyResult(comparison, summary, run_intervals(study, df, evaluations), ranks)
