@@ -52,3 +52,13 @@ def test_no_cycle_between_packages():
     for p in top:
         if p not in state:
             visit(p)
+
+
+def test_siblings_in_the_contract_are_independent():
+    """Siblings of one layer are joined by "|" (neither may import the other), never ":" (which would let
+    them): the contract states what the code keeps (issue 44)."""
+    text = (ROOT / ".importlinter").read_text()
+    layers = text.split("layers =", 1)[1].split("\n[", 1)[0]
+    lines = [ln.strip() for ln in layers.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert lines and not [ln for ln in lines if ":" in ln], lines
+    assert any("|" in ln for ln in lines)

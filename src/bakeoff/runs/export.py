@@ -154,9 +154,7 @@ def model_card(store: StudyStore, ctx: Any, info: dict[str, Any], comparison: di
     lost = [p["verdict"] for p in pairs if "better" in p["verdict"] and not p["verdict"].startswith(f"{name} better")]
     task = ctx.task
     outputs = 1 if protocol.loss.name == "cumulative_link" else task.num_outputs
-    output = ("one logit per sample: P(class 1) = sigmoid(logit)" if task.name == "binary_classification" else
-              f"{task.num_outputs} scores per sample: class probabilities = softmax" if "classification" in task.name
-              else f"{task.num_outputs} output(s) per sample (or per pixel for dense tasks)")
+    output = task.output_text
     if fmt == "torchscript":
         load = f"import torch\n\nmodel = torch.jit.load({path.name!r})\nmodel.eval()"
     elif fmt == "torch_export":

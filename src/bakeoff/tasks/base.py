@@ -85,6 +85,11 @@ class Task(ABC):
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         ...
 
+    @property
+    def output_text(self) -> str:
+        """What the network's output is, in words, for the model card of an exported contender."""
+        return f"{self.num_outputs} output(s) per sample"
+
     def targets(self, y: torch.Tensor) -> torch.Tensor:
         """The label tensor in the form the loss expects."""
         return y

@@ -44,6 +44,8 @@ class BinaryClassification(SampleTask):
     def num_outputs(self) -> int:
         return 1
 
+    output_text = "one logit per sample: P(class 1) = sigmoid(logit)"
+
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.reshape(len(logits), -1)[:, 0].float().sigmoid()
 
@@ -114,6 +116,10 @@ class MulticlassClassification(SampleTask):
     @property
     def num_outputs(self) -> int:
         return self.num_classes
+
+    @property
+    def output_text(self) -> str:
+        return f"{self.num_outputs} scores per sample: class probabilities = softmax"
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float().softmax(dim=1)

@@ -243,6 +243,10 @@ class SemanticSegmentation(Task):
         return self.num_classes
 
     @property
+    def output_text(self) -> str:
+        return f"{self.num_outputs} scores per pixel: class probabilities = softmax"
+
+    @property
     def scored_classes(self) -> list[int]:
         return list(range(0 if self.settings.include_background else 1, self.num_classes))
 
