@@ -72,6 +72,37 @@ def run(
     cfg = load_study(study, set_ or [])
     check_names(cfg)  # a typo in a model, loss or metric name: answered before torch or the data load
     sequential = until_decided or cfg.evaluation.sequential is not None
+    _check_sequential_options(sequential, max_seeds, detach)
+    if not detach and not sequential and _finished(study, out, set_ or []):
+        return
+    from bakeoff.api import Study
+
+    s = Study(cfg)
+    runs = s.plan()
+    console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
+                  f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
+                  f"→ {out}")
+    with RunProgress(None if sequential else runs) as progress:
+        result = (_run_sequential(s, out, len(runs), progress, max_seeds) if sequential
+                  else s.run(out, progress, detach=detach))
+    failures, queued = progress.failures, progress.queued
+    if result is None:
+        ids = sorted(set(queued.values()))
+        console.print(f"submitted {len(queued)} run(s) as SLURM job(s) {', '.join(ids[:8])}"
+                      f"{' ...' if len(ids) > 8 else ''}; follow them with 'bakeoff status {out}', and when they "
+                      f"are done build the report with 'bakeoff report {out}'")
+        return
+    _print_report(result)
+    console.print(f"report: {out / 'report.html'}; results: {out / 'results.csv'}, {out / 'summary.csv'}, "
+                  f"{out / 'comparison.json'}; plots: {out / 'plots'}")
+    if failures:
+        err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
+                          f"Running the same command again retries only those.")
+        raise typer.Exit(1)
+
+
+def _check_sequential_options(sequential: bool, max_seeds: int | None, detach: bool) -> None:
+    """--max-seeds and --detach against the study's design, before anything is read or trained."""
     if max_seeds is not None and max_seeds < 3:
         raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
                            f"of freedom)")
@@ -88,51 +119,25 @@ def run(
     if detach and sequential:
         raise BakeoffError("--detach: a sequential study decides after each round whether to go on; expected "
                            "--until-decided without --detach (run it where it can wait for the jobs)")
-    if not detach and not sequential and _finished(study, out, set_ or []):
-        return
-    from bakeoff.api import Study
 
-    s = Study(cfg)
-    runs = s.plan()
-    console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
-                  f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
-                  f"→ {out}")
-    if sequential:  # the first look trains at least MIN_SEEDS seeds per contender
-        from bakeoff.stats.sequential import MIN_SEEDS
 
-        per_seed = len(runs) // len(s.config.protocol.seeds)
-        total = per_seed * max(MIN_SEEDS, len(s.config.protocol.seeds))
-    with RunProgress(None if sequential else runs) as progress:
-        if sequential:
-            progress.set_plan(None, total)
-        if sequential:
-            def on_look(look: dict[str, Any]) -> None:
-                verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
-                stop = {"decided": "every pair decided: stop", "futile": "cannot be decided within the budget: "
-                        "stop", "budget": "budget reached: stop", None: "undecided: one more seed each"}[look["stop"]]
-                progress.say(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
-                             f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}")
-                if not look["stop"]:
-                    progress.set_plan(None, len(runs) // len(s.config.protocol.seeds) * (look["seeds"] + 1),
-                                      new_round=True)
+def _run_sequential(s: Any, out: Path, planned: int, progress: RunProgress, max_seeds: int | None) -> Any:
+    """``Study.run_until_decided`` with each look said on the progress display."""
+    from bakeoff.stats.sequential import MIN_SEEDS
 
-            result = s.run_until_decided(out, progress, max_seeds=max_seeds, on_look=on_look)
-        else:
-            result = s.run(out, progress, detach=detach)
-    failures, queued = progress.failures, progress.queued
-    if result is None:
-        ids = sorted(set(queued.values()))
-        console.print(f"submitted {len(queued)} run(s) as SLURM job(s) {', '.join(ids[:8])}"
-                      f"{' ...' if len(ids) > 8 else ''}; follow them with 'bakeoff status {out}', and when they "
-                      f"are done build the report with 'bakeoff report {out}'")
-        return
-    _print_report(result)
-    console.print(f"report: {out / 'report.html'}; results: {out / 'results.csv'}, {out / 'summary.csv'}, "
-                  f"{out / 'comparison.json'}; plots: {out / 'plots'}")
-    if failures:
-        err_console.print(f"[red]{len(failures)} run(s) failed[/red]; see run.json in each run directory. "
-                          f"Running the same command again retries only those.")
-        raise typer.Exit(1)
+    per_seed = planned // len(s.config.protocol.seeds)
+    progress.set_plan(None, per_seed * max(MIN_SEEDS, len(s.config.protocol.seeds)))  # the first look's runs
+
+    def on_look(look: dict[str, Any]) -> None:
+        verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
+        stop = {"decided": "every pair decided: stop", "futile": "cannot be decided within the budget: "
+                "stop", "budget": "budget reached: stop", None: "undecided: one more seed each"}[look["stop"]]
+        progress.say(f"look {look['look']} after {look['seeds']} seeds (nominal alpha "
+                     f"{look['nominal_alpha']:.4g}): {verdicts} → {stop}")
+        if not look["stop"]:
+            progress.set_plan(None, per_seed * (look["seeds"] + 1), new_round=True)
+
+    return s.run_until_decided(out, progress, max_seeds=max_seeds, on_look=on_look)
 
 
 class RunProgress:
@@ -735,8 +740,7 @@ def plan(
 ) -> None:
     """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study
     (finished, or still running: its finished runs)."""
-    from bakeoff.stats.design import ASSURANCE
-    from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, grid_table, plan_study, shares_text
+    from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, plan_study
     from bakeoff.suite import is_suite_dir
     from bakeoff.utils import read_json, write_json
 
@@ -775,37 +779,45 @@ def plan(
     plans = plan_study(comparison, min_effect=min_effect, effect=effect, seeds=seed_grid,
                        test_factors=factor_grid, target=power, sims=sims, seed_sd=seed_sd)
     for p in plans:
-        if p.get("cannot_plan"):
-            console.print(f"{p['a']} − {p['b']} on {p['metric']}: cannot plan from this pilot: {p['cannot_plan']}",
-                          highlight=False)
-            continue
-        header, body = grid_table(p)
-        t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict '{p['verdict']}' beyond ±{p['min_effect']:g}) "
-                        f"if the difference is {p['effect']:+.4g}: the median over what this pilot leaves "
-                        f"plausible (± expected 95% half-width); * reaches {power:.0%} with probability "
-                        f"{ASSURANCE:.0%}")
-        for col in header:
-            t.add_column(col, justify="right")
-        for row in body:
-            t.add_row(*row)
-        console.print(t)
-        console.print(f"today: {p['seeds_now']} seed(s), {p['test_units_now']:,} test {p['unit']}s; "
-                      + shares_text(p["variance_shares"]), highlight=False)
-        best = p["smallest_design"]
-        console.print(f"smallest design in the grid with {power:.0%} power (with probability {ASSURANCE:.0%} given "
-                      f"this pilot): {best['seeds']} seeds x {best['test_units']:,} test {p['unit']}s, power "
-                      f"{best['power']:.2f} ({best['power_range'][0]:.2f}–{best['power_range'][1]:.2f} over what this "
-                      f"pilot leaves plausible)" if best else
-                      f"no design in the grid with 2 or more seeds and at least today's test {p['unit']}s reaches "
-                      f"{power:.0%} power", highlight=False)
-        if best and best["known_within"] > 0.10:
-            console.print(f"this pilot cannot promise that power within ±0.10 (its seed-to-seed variance rests on "
-                          f"{max(1, p['seeds_now'] - 1)} degree(s) of freedom); more pilot seeds narrow the range",
-                          highlight=False)
-        console.print(p["note"], highlight=False)
+        _print_plan(p, power)
     if json_out is not None:
         write_json(json_out, {"pairs": plans})
         console.print(f"written: {json_out}")
+
+
+def _print_plan(p: dict[str, Any], power: float) -> None:
+    """One pair's plan: the grid as a table, today's design, the proposal with its range, the note."""
+    from bakeoff.stats.design import ASSURANCE
+    from bakeoff.stats.plan import grid_table, shares_text
+
+    if p.get("cannot_plan"):
+        console.print(f"{p['a']} − {p['b']} on {p['metric']}: cannot plan from this pilot: {p['cannot_plan']}",
+                      highlight=False)
+        return
+    header, body = grid_table(p)
+    t = Table(title=f"{p['a']} − {p['b']} on {p['metric']}: P(verdict '{p['verdict']}' beyond ±{p['min_effect']:g}) "
+                    f"if the difference is {p['effect']:+.4g}: the median over what this pilot leaves "
+                    f"plausible (± expected 95% half-width); * reaches {power:.0%} with probability "
+                    f"{ASSURANCE:.0%}")
+    for col in header:
+        t.add_column(col, justify="right")
+    for row in body:
+        t.add_row(*row)
+    console.print(t)
+    console.print(f"today: {p['seeds_now']} seed(s), {p['test_units_now']:,} test {p['unit']}s; "
+                  + shares_text(p["variance_shares"]), highlight=False)
+    best = p["smallest_design"]
+    console.print(f"smallest design in the grid with {power:.0%} power (with probability {ASSURANCE:.0%} given "
+                  f"this pilot): {best['seeds']} seeds x {best['test_units']:,} test {p['unit']}s, power "
+                  f"{best['power']:.2f} ({best['power_range'][0]:.2f}–{best['power_range'][1]:.2f} over what this "
+                  f"pilot leaves plausible)" if best else
+                  f"no design in the grid with 2 or more seeds and at least today's test {p['unit']}s reaches "
+                  f"{power:.0%} power", highlight=False)
+    if best and best["known_within"] > 0.10:
+        console.print(f"this pilot cannot promise that power within ±0.10 (its seed-to-seed variance rests on "
+                      f"{max(1, p['seeds_now'] - 1)} degree(s) of freedom); more pilot seeds narrow the range",
+                      highlight=False)
+    console.print(p["note"], highlight=False)
 
 
 def _plan_suite(out: Path, options: dict[str, Any], json_out: Path | None) -> None:
@@ -865,81 +877,104 @@ def list_(
 ) -> None:
     """List a registry: models (built-ins by default; --provider monai or timm for theirs), losses
     (with the tasks each fits and its parameters), data sources or metrics (direction, tasks)."""
+    tables = {"models": _models_table, "losses": _losses_table, "sources": _sources_table, "tasks": _tasks_table,
+              "metrics": _metrics_table}
+    if kind not in tables:
+        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources, metrics or tasks")
+    console.print(tables[kind](pattern, provider))
+
+
+def _models_table(pattern: str, provider: str | None) -> Table:
+    from bakeoff.models import list_models
+    from bakeoff.models.registry import installed_providers, model_doc
+
+    if provider is None:  # a search looks everywhere; the bare listing shows the built-ins
+        provider = "bakeoff" if pattern == "*" else "all"
+    names = list_models(pattern, provider)
+    where = "every installed provider's" if provider == "all" else provider
+    t = Table(title=f"{where} models matching {pattern!r} (any case): {len(names)}")
+    t.add_column("name")
+    t.add_column("description")
+    for n in names:
+        t.add_row(n, model_doc(n))
+    if provider == "bakeoff" and pattern == "*":
+        others = installed_providers()[1:]
+        if others:
+            t.caption = (f"and {', '.join(others)}'s models: search with a pattern (bakeoff list models '*unet*') "
+                         f"or --provider {others[0]}")
+    return t
+
+
+def _losses_table(pattern: str, provider: str | None) -> Table:
     import fnmatch
 
-    if kind == "models":
-        from bakeoff.models import list_models
-        from bakeoff.models.registry import installed_providers, model_doc
+    from bakeoff.losses import LOSSES, LossSpec
+    from bakeoff.tasks import known_tasks
 
-        if provider is None:  # a search looks everywhere; the bare listing shows the built-ins
-            provider = "bakeoff" if pattern == "*" else "all"
-        names = list_models(pattern, provider)
-        where = "every installed provider's" if provider == "all" else provider
-        t = Table(title=f"{where} models matching {pattern!r} (any case): {len(names)}")
-        t.add_column("name")
-        t.add_column("description")
-        for n in names:
-            t.add_row(n, model_doc(n))
-        if provider == "bakeoff" and pattern == "*":
-            others = installed_providers()[1:]
-            if others:
-                t.caption = (f"and {', '.join(others)}'s models: search with a pattern (bakeoff list models '*unet*') "
-                             f"or --provider {others[0]}")
-    elif kind == "losses":
-        from bakeoff.losses import LOSSES, LossSpec
-        from bakeoff.tasks import known_tasks
+    own = [LossSpec(n, fn, (cls.name,)) for cls in known_tasks().values() for n, fn in cls.own_losses.items()]
+    specs = [spec for spec in [*LOSSES.values(), *own] if fnmatch.fnmatch(spec.name, pattern)]
+    t = Table(title=f"losses matching {pattern!r}: {len(specs)} (or your own package.module:callable)")
+    for col in ("name", "tasks", "params (defaults)"):
+        t.add_column(col)
+    for spec in specs:
+        t.add_row(spec.name, ", ".join(spec.kinds), ", ".join(f"{k}={v}" for k, v in spec.params.items()))
+    return t
 
-        own = [LossSpec(n, fn, (cls.name,)) for cls in known_tasks().values() for n, fn in cls.own_losses.items()]
-        specs = [spec for spec in [*LOSSES.values(), *own] if fnmatch.fnmatch(spec.name, pattern)]
-        t = Table(title=f"losses matching {pattern!r}: {len(specs)} (or your own package.module:callable)")
-        for col in ("name", "tasks", "params (defaults)"):
-            t.add_column(col)
-        for spec in specs:
-            t.add_row(spec.name, ", ".join(spec.kinds), ", ".join(f"{k}={v}" for k, v in spec.params.items()))
-    elif kind == "sources":
-        from bakeoff.data.segdata import _register_dense_sources
-        from bakeoff.data.sources import SOURCES
-        from bakeoff.tasks import known_tasks
 
-        _register_dense_sources()
-        known_tasks()  # a task's own built-in data register with it
-        specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
-        t = Table(title=f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])")
-        for col in ("name", "tasks", "description"):
-            t.add_column(col)
-        for spec in specs:
-            t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification, regression",
-                      spec.doc)
-    elif kind == "tasks":
-        from bakeoff.tasks import known_tasks
+def _sources_table(pattern: str, provider: str | None) -> Table:
+    import fnmatch
 
-        t = Table(title="tasks (task: NAME in the study file)")
-        for col in ("name", "default primary", "unit", "description"):
-            t.add_column(col)
-        for name, cls in known_tasks().items():
-            if fnmatch.fnmatch(name, pattern):
-                t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
-    elif kind == "metrics":
-        from bakeoff.tasks import known_tasks
-        from bakeoff.tasks.metric import REGISTRY
+    from bakeoff.data.segdata import _register_dense_sources
+    from bakeoff.data.sources import SOURCES
+    from bakeoff.tasks import known_tasks
 
-        known_tasks()  # each task module registers its own metrics when it loads
-        by_name: dict[str, list[Any]] = {}
-        for (task, name), m in REGISTRY.items():
-            if fnmatch.fnmatch(name, pattern):
-                by_name.setdefault(name, []).append((task, m))
-        t = Table(title=f"metrics matching {pattern!r}: {len(by_name)} (per-class ones follow each study's "
-                        f"classes; your own: evaluation.metrics)")
-        for col in ("name", "better", "threshold", "tasks", "description"):
-            t.add_column(col)
-        for name, entries in by_name.items():
-            m = entries[0][1]
-            t.add_row(name, "higher" if m.higher_is_better else "lower", "" if m.threshold_free else "yes",
-                      ", ".join(task.replace("_classification", "").replace("semantic_", "") for task, _ in entries),
-                      next((e.description for _, e in entries if e.description), ""))
-    else:
-        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources, metrics or tasks")
-    console.print(t)
+    _register_dense_sources()
+    known_tasks()  # a task's own built-in data register with it
+    specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
+    t = Table(title=f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])")
+    for col in ("name", "tasks", "description"):
+        t.add_column(col)
+    for spec in specs:
+        t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification, regression",
+                  spec.doc)
+    return t
+
+
+def _tasks_table(pattern: str, provider: str | None) -> Table:
+    import fnmatch
+
+    from bakeoff.tasks import known_tasks
+
+    t = Table(title="tasks (task: NAME in the study file)")
+    for col in ("name", "default primary", "unit", "description"):
+        t.add_column(col)
+    for name, cls in known_tasks().items():
+        if fnmatch.fnmatch(name, pattern):
+            t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
+    return t
+
+
+def _metrics_table(pattern: str, provider: str | None) -> Table:
+    import fnmatch
+
+    from bakeoff.tasks import known_tasks
+    from bakeoff.tasks.metric import REGISTRY
+
+    known_tasks()  # each task module registers its own metrics when it loads (tasks.metric._registered)
+    by_name: dict[str, list[Any]] = {}
+    for (task, name), m in REGISTRY.items():
+        if fnmatch.fnmatch(name, pattern):
+            by_name.setdefault(name, []).append((task, m))
+    t = Table(title=f"metrics matching {pattern!r}: {len(by_name)} (per-class ones follow each study's "
+                    f"classes; your own: evaluation.metrics)")
+    for col in ("name", "better", "threshold", "tasks", "description"):
+        t.add_column(col)
+    for name, entries in by_name.items():
+        m = entries[0][1]
+        t.add_row(name, "higher" if m.higher_is_better else "lower", "" if m.threshold_free else "yes",
+                  ", ".join(task.replace("_classification", "").replace("semantic_", "") for task, _ in entries),
+                  next((e.description for _, e in entries if e.description), ""))
+    return t
 
 
 def _print_report(result: Any) -> None:

@@ -15,6 +15,7 @@ from bakeoff.config import StudyConfig
 from bakeoff.errors import BakeoffError
 from bakeoff.report import plots
 from bakeoff.report.tables import collect_results
+from bakeoff.report.words import to_decide_text
 from bakeoff.runs.store import DATA_CHECKS_FILE, DONE, SEQUENTIAL_FILE, StudyStore
 from bakeoff.runs.tuning import load_tuned
 from bakeoff.stats.design import ONE_RUN_NOTE
@@ -323,25 +324,6 @@ def verdict_table_rows(comp: dict[str, Any], ev: Any) -> Any:
                   f"{p['difference']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}]",
                   p_text, verdict_text, to_decide_text(p))
     return t
-
-
-def to_decide_text(pair: dict[str, Any]) -> str:
-    """What would decide an inconclusive pair, in words: more seeds, more test units, or neither."""
-    need = pair.get("to_resolve")
-    if not need:
-        return ""
-    unit = pair.get("unit", "sample")
-    options = []
-    if need.get("seeds"):
-        options.append(f"~{need['seeds']} seeds")
-    if need.get("test_units"):
-        options.append(f"~{need['test_units']:,} test {unit}s"
-                       + (" (for a verdict on these trained weights)" if need.get("test_units_scope") else ""))
-    if need.get("seeds_for_a_plan"):  # one seed: the recipe needs seeds before anything can be planned
-        return need["note"] + ("; " + options[0] if options else "")
-    if not options:
-        return need.get("note", "neither more seeds nor more test units within reason")
-    return " or ".join(options) + f" ({need['power']:.0%} power if the difference holds)"
 
 
 def design_lines(comparison: dict[str, Any]) -> list[str]:

@@ -269,7 +269,7 @@ def answer_section(study: Any, comparison: dict, summary: pd.DataFrame, colours:
         out.append(f'<p class="verdict {cls}" title="{esc(VERDICT_TIP)}">{esc(text)}</p>')
         if p.get("scope") == "trained weights" or p.get("seed_sd"):
             out.append(f'<p class="note">{esc(p.get("scope_text", ""))}</p>')
-        from bakeoff.report.build import to_decide_text
+        from bakeoff.report.words import to_decide_text
 
         advice = to_decide_text(p)
         if advice:

@@ -112,35 +112,36 @@ def _optimizer_words(opt: Any) -> str:
 
 def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: dict, stability: dict | None
                       ) -> tuple[str, str]:
-    """The paragraph and its BibTeX."""
+    """The paragraph and its BibTeX: what was compared and how it was trained (``_design_sentences``), how
+    it was judged (``_statistics_sentences``), and the software."""
     cites: list[str] = ["paszke2019", "falcon2019", "detlefsen2022", "virtanen2020", "seabold2010"]
-    names = list(study.contenders)
     models = [c.model for c in study.contenders.values()]
     if any(m.startswith("monai:") for m in models):
         cites.append("cardoso2022")
     if any(m.startswith("timm:") for m in models):
         cites.append("wightman2019")
-    p = study.protocol
     done = [i for i in infos if i.get("status") == "done"]
+    s = _design_sentences(study, done, comparison, checks)
+    s += _statistics_sentences(study, comparison, stability, cites)
+    versions = done[0].get("versions", {}) if done else {}
+    lib = ", ".join(f"{k} {versions[k]}" for k in ("torch", "lightning", "torchmetrics") if k in versions)
+    s.append(f" Analyses used bakeoff {versions.get('bakeoff', '')} with {lib} [paszke2019; falcon2019; "
+             f"detlefsen2022], SciPy [virtanen2020] and statsmodels [seabold2010]"
+             + ("; networks from MONAI [cardoso2022]" if "cardoso2022" in cites else "")
+             + ("; networks from timm [wightman2019]" if "wightman2019" in cites else "") + ".")
+    return "".join(s), "\n\n".join(BIB[k] for k in dict.fromkeys(cites))
+
+
+def _design_sentences(study: Any, done: list[dict], comparison: dict, checks: dict) -> list[str]:
+    """What was compared on which data and split, and how every contender was trained, on what."""
+    names = list(study.contenders)
+    p = study.protocol
     folds = sorted({i["fold"] for i in done})
     kind = task_class(study.task)
     unit = f"{kind.unit}s"
     counted = (done[0].get("split_sizes") or {}) if done else {}  # the parts' real sizes
     sizes = ", ".join(f"{part} {v:,}" for part, v in counted.items())
     n = checks.get("n_samples")
-    devices = sorted({str(i.get("device")) for i in done if i.get("device")})
-    gpus = sorted({g for i in done for g in (i.get("hardware") or {}).get("gpus", [])})
-    hw = ", ".join(gpus) if gpus and any(d.startswith("cuda") for d in devices) else "CPU"
-    versions = done[0].get("versions", {}) if done else {}
-    det = {((i.get("training") or {}).get("determinism") or {}).get("mode") for i in done} - {None}
-    sched = "" if p.schedule.name == "none" else f" and a {p.schedule.name} learning-rate schedule"
-
-    cw = p.loss.class_weights
-    loss = (p.loss.name or f"{task_class(study.task).default_loss} (the task's default)") + (
-        "" if cw in ("none", None) else f" ({cw if isinstance(cw, str) else 'given'} class weights)")
-    overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
-    es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
-          if p.early_stopping else "")
     s = [f"We compared {len(names)} contenders ({', '.join(names)}) for {kind.words or study.task.replace('_', ' ')} "
          f"on {n:,} {unit}" if isinstance(n, int) else f"We compared {len(names)} contenders ({', '.join(names)})",
          f" from {study.data.source}."]
@@ -156,20 +157,17 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
     if mv:
         s.append(f" The mask values {', '.join(map(str, mv))} were read as classes {', '.join(map(str, range(len(mv))))}"
                  f" (data.mask_values).")
-    s.append(f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
-             f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
-             f"{_optimizer_words(p.optimizer)}, batch size {p.batch_size}){sched}, "
-             f"loss {loss}"
-             f"{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
-             f"{p.select.monitor}{es}; every other setting was identical across contenders"
-             + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
-             + " (the fairness audit lists every difference).")
+    s.append(_training_sentence(study, folds))
     missing = comparison.get("incomplete")
     if missing:
         per = {c: sum(i.get("contender") == c for i in done) for c in names}
         s.append(f" The study was unfinished when this was written: {missing['done']} of {missing['planned']} planned "
                  f"runs had finished ({', '.join(f'{c}: {n}' for c, n in per.items())}); every number below is from "
                  f"those runs, and the verdicts are provisional.")
+    devices = sorted({str(i.get("device")) for i in done if i.get("device")})
+    gpus = sorted({g for i in done for g in (i.get("hardware") or {}).get("gpus", [])})
+    hw = ", ".join(gpus) if gpus and any(d.startswith("cuda") for d in devices) else "CPU"
+    det = {((i.get("training") or {}).get("determinism") or {}).get("mode") for i in done} - {None}
     s.append(f" Training ran on {hw} at {p.precision} precision"
              + (f" with deterministic kernels ({', '.join(sorted(det))})" if det else "") + ".")
     decoded = checks.get("decoded") or {}
@@ -179,6 +177,31 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
                  f" of their stored type ({decoded['stored']}, {decoded['bytes'] / 1e6:,.1f} MB) in "
                  f"{decoded['decode_s']:,.1f} s, which every run read; intensities were normalised as they were read "
                  f"({study.data.normalize}).")
+    return s
+
+
+def _training_sentence(study: Any, folds: list[int]) -> str:
+    p = study.protocol
+    sched = "" if p.schedule.name == "none" else f" and a {p.schedule.name} learning-rate schedule"
+    cw = p.loss.class_weights
+    loss = (p.loss.name or f"{task_class(study.task).default_loss} (the task's default)") + (
+        "" if cw in ("none", None) else f" ({cw if isinstance(cw, str) else 'given'} class weights)")
+    overridden = sorted({k for c in study.contenders.values() for k in (c.protocol or {})})
+    es = (f", stopping early after {p.early_stopping.patience} epochs without improvement"
+          if p.early_stopping else "")
+    return (f" Each contender was trained with {len(p.seeds)} seed(s) ({', '.join(map(str, p.seeds))})"
+            f"{f' on each of {len(folds)} folds' if len(folds) > 1 else ''} for up to {p.epochs} epochs with "
+            f"{_optimizer_words(p.optimizer)}, batch size {p.batch_size}){sched}, "
+            f"loss {loss}"
+            f"{', augmentation ' + ', '.join(p.augment) if p.augment else ''}, keeping the epoch with the best "
+            f"{p.select.monitor}{es}; every other setting was identical across contenders"
+            + (f", except the declared {', '.join(overridden)} per contender" if overridden else "")
+            + " (the fairness audit lists every difference).")
+
+
+def _statistics_sentences(study: Any, comparison: dict, stability: dict | None, cites: list[str]) -> list[str]:
+    """How the contenders were judged; adds what it cites to ``cites``."""
+    s: list[str] = []
     ev = study.evaluation
     pairs = comparison.get("pairs", [])
     if pairs:
@@ -191,33 +214,8 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
                  f"α = {ev.alpha:g}" + (f", and a difference was called better only beyond a margin of "
                                         f"{ev.min_effect:g} (equivalence by two one-sided tests)" if ev.min_effect else "")
                  + ".")
-        if any(pr.get("scope") == "trained weights" for pr in pairs):
-            s.append(" With one seed per contender, seed-to-seed variation was not estimated: each verdict is about "
-                     "the two trained models, not about the architectures or their training recipes [bouthillier2021].")
-            cites.append("bouthillier2021")
-        elif any(pr.get("seed_sd") for pr in pairs):
-            s.append(f" With one seed per contender, a seed-to-seed standard deviation of the difference of "
-                     f"{ev.seed_sd:g} was assumed (stated, not estimated) so that the verdicts concern the training "
-                     f"recipes [bouthillier2021].")
-            cites.append("bouthillier2021")
-        if any("Nadeau" in pr.get("ci_method", "") for pr in pairs):
-            s.append(" Folds trained with one seed were compared with the corrected resampled t test [nadeau2003].")
-            cites.append("nadeau2003")
-        seq = comparison.get("sequential")
-        if seq:
-            s.append(" " + seq["text"] + " [jennison2000]")
-            cites.append("jennison2000")
-        per_run = {k for pr in pairs for r in pr.get("per_run", []) for k in r if k not in ("seed", "fold")}
-        if "delong_auroc" in per_run:
-            cites.append("delong1988")
-        if any(k.startswith("mcnemar") for k in per_run):
-            cites.append("mcnemar1947")
-        if per_run:
-            named = [x for x, k in (("DeLong's test [delong1988]", "delong_auroc"),) if k in per_run]
-            named += ["McNemar's exact test [mcnemar1947]"] if any(k.startswith("mcnemar") for k in per_run) else []
-            named += ["Wilcoxon signed-rank tests over images"] if any(k.startswith("wilcoxon") for k in per_run) else []
-            if named:
-                s.append(f" Per run we also report {' and '.join(named)}.")
+        s += _scope_sentences(ev, comparison, pairs, cites)
+        s += _per_run_sentences(pairs, cites)
     if stability:
         cites.append("wiesenfarth2021")
         tau = stability["kendall_tau"].get("median")
@@ -228,9 +226,39 @@ def methods_paragraph(study: Any, infos: list[dict], comparison: dict, checks: d
         cites.append("demsar2006")
         s.append(" Average ranks over independent test sets were compared with Friedman's test and Nemenyi's "
                  "critical difference [demsar2006].")
-    lib = ", ".join(f"{k} {versions[k]}" for k in ("torch", "lightning", "torchmetrics") if k in versions)
-    s.append(f" Analyses used bakeoff {versions.get('bakeoff', '')} with {lib} [paszke2019; falcon2019; "
-             f"detlefsen2022], SciPy [virtanen2020] and statsmodels [seabold2010]"
-             + ("; networks from MONAI [cardoso2022]" if "cardoso2022" in cites else "")
-             + ("; networks from timm [wightman2019]" if "wightman2019" in cites else "") + ".")
-    return "".join(s), "\n\n".join(BIB[k] for k in dict.fromkeys(cites))
+    return s
+
+
+def _scope_sentences(ev: Any, comparison: dict, pairs: list[dict], cites: list[str]) -> list[str]:
+    s: list[str] = []
+    if any(pr.get("scope") == "trained weights" for pr in pairs):
+        s.append(" With one seed per contender, seed-to-seed variation was not estimated: each verdict is about "
+                 "the two trained models, not about the architectures or their training recipes [bouthillier2021].")
+        cites.append("bouthillier2021")
+    elif any(pr.get("seed_sd") for pr in pairs):
+        s.append(f" With one seed per contender, a seed-to-seed standard deviation of the difference of "
+                 f"{ev.seed_sd:g} was assumed (stated, not estimated) so that the verdicts concern the training "
+                 f"recipes [bouthillier2021].")
+        cites.append("bouthillier2021")
+    if any("Nadeau" in pr.get("ci_method", "") for pr in pairs):
+        s.append(" Folds trained with one seed were compared with the corrected resampled t test [nadeau2003].")
+        cites.append("nadeau2003")
+    seq = comparison.get("sequential")
+    if seq:
+        s.append(" " + seq["text"] + " [jennison2000]")
+        cites.append("jennison2000")
+    return s
+
+
+def _per_run_sentences(pairs: list[dict], cites: list[str]) -> list[str]:
+    per_run = {k for pr in pairs for r in pr.get("per_run", []) for k in r if k not in ("seed", "fold")}
+    if "delong_auroc" in per_run:
+        cites.append("delong1988")
+    if any(k.startswith("mcnemar") for k in per_run):
+        cites.append("mcnemar1947")
+    if not per_run:
+        return []
+    named = [x for x, k in (("DeLong's test [delong1988]", "delong_auroc"),) if k in per_run]
+    named += ["McNemar's exact test [mcnemar1947]"] if any(k.startswith("mcnemar") for k in per_run) else []
+    named += ["Wilcoxon signed-rank tests over images"] if any(k.startswith("wilcoxon") for k in per_run) else []
+    return [f" Per run we also report {' and '.join(named)}."] if named else []

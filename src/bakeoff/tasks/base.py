@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.tasks.registry import ENTRY_POINTS, TASKS, get_task, known_tasks, register_task, task_class
+
+__all__ = ["ENTRY_POINTS", "TASKS", "SampleTask", "Task", "get_task", "known_tasks", "refuse_dense_settings",
+           "register_task", "task_class"]
 
 if TYPE_CHECKING:
     import torch
@@ -268,52 +272,6 @@ class Task(ABC):
         if name not in names and name != "loss":
             raise BakeoffError(f"{where}: unknown metric {name!r} for {self.name}; expected one of "
                                f"{list(names) + ['loss']}")
-
-
-TASKS: dict[str, type[Task]] = {}
-ENTRY_POINTS = "bakeoff.tasks"  # a package's own tasks: [project.entry-points."bakeoff.tasks"] NAME = "mod:Class"
-
-
-def register_task(cls: type[Task]) -> type[Task]:
-    """Class decorator: a task is known by its ``name`` (``task:`` in the study file)."""
-    TASKS[cls.name] = cls
-    return cls
-
-
-def known_tasks() -> dict[str, type[Task]]:
-    """Every task: each module of this package registers its own on import (a new built-in task is one
-    new file here, listed nowhere else), then the tasks other installed packages declare as entry points
-    (group ``bakeoff.tasks``), then any a study's imported module registered with ``register_task``."""
-    import importlib
-    import importlib.metadata
-    import pkgutil
-
-    import bakeoff.tasks as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{mod.name}")
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINTS):
-        if ep.name not in TASKS:
-            cls = ep.load()
-            TASKS.setdefault(getattr(cls, "name", "") or ep.name, cls)
-    return TASKS
-
-
-def task_class(name: str) -> type[Task]:
-    """The class of task ``name`` (what a study is before its data are loaded)."""
-    tasks = TASKS if name in TASKS else known_tasks()
-    if name not in tasks:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(tasks), n=1)
-        raise BakeoffError(f"unknown task {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-                           + f"; expected one of {sorted(tasks)}")
-    return tasks[name]
-
-
-def get_task(name: str, num_classes: int | None = None, settings: Any = None) -> Task:
-    """A task instance for ``num_classes`` classes (and, for dense tasks, scoring ``settings``)."""
-    return task_class(name).create(num_classes, settings)
 
 
 def refuse_dense_settings(cfg: Any, task: str) -> None:

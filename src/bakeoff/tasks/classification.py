@@ -138,3 +138,87 @@ class OrdinalClassification(MulticlassClassification):
 
     name = "ordinal_classification"
     default_primary = "qwk"
+
+
+# -- the built-in metrics of these tasks, registered as this module loads ------------------------------
+def _register_binary_metrics() -> None:
+    from bakeoff.measure.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
+    from bakeoff.tasks.metric import Metric, binary_table, builtin_bounds, register
+
+    def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            return weighted_binary_metrics(t[0], t[1], W, t[2], (name,))[name]
+
+        loo = (lambda t: leave_one_out_metric(t[0], t[1], t[2], name)) if name in FAST_LOO else None
+        register(Metric(name, hib, not thresholded, doc, binary_table, compute, loo, bounds=builtin_bounds(name)),
+                 [BinaryClassification.name])
+
+    binary("accuracy", True, True, "fraction correct at the threshold")
+    binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
+    binary("precision", True, True, "share of samples called positive at the threshold that are positive")
+    binary("recall", True, True, "share of positive samples called positive at the threshold (sensitivity)")
+    binary("f1", True, True, "harmonic mean of precision and recall at the threshold")
+    binary("mcc", True, True, "Matthews correlation coefficient (0 when undefined)")
+    binary("auroc", True, False, "area under the ROC curve (ties count half)")
+    binary("average_precision", True, False, "area under the precision-recall curve (step-wise)")
+    binary("brier", False, False, "mean squared error of the probabilities")
+
+
+def _register_multiclass_metrics(tasks: tuple[str, ...]) -> None:
+    from bakeoff.measure.multiclass import cm_metrics
+    from bakeoff.measure.weighted import weighted_binary_metrics
+    from bakeoff.tasks.metric import Metric, _div, builtin_bounds, cells_table, probs_table, register
+
+    def confusion(name: str, doc: str = "") -> None:
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            K = t.shape[1]
+            return cm_metrics((W @ t.reshape(len(t), -1)).reshape(-1, K, K), (name,))[name]
+
+        register(Metric(name, True, False, doc, cells_table, compute, bounds=builtin_bounds(name)), tasks)
+
+    def one_vs_rest(name: str, doc: str) -> None:
+        """Macro average over the classes of the binary metric of class k against the rest; a class
+        without positives or negatives in a replicate is left out of that replicate's mean (as
+        torchmetrics leaves out NaN classes)."""
+
+        def compute(t: Any, W: np.ndarray) -> np.ndarray:
+            p, y = t
+            vals = []
+            for k in range(p.shape[1]):
+                pos = y == k
+                v = weighted_binary_metrics(p[:, k], pos, W, 0.5, (name,))[name]
+                defined = (W[:, pos].sum(1) > 0) & (W[:, ~pos].sum(1) > 0)
+                vals.append(np.where(defined, v, np.nan))
+            with np.errstate(invalid="ignore"):
+                return np.nanmean(np.array(vals), axis=0)
+
+        register(Metric(name, True, True, doc, probs_table, compute, bounds=(0.0, 1.0)), tasks)
+
+    for n, doc in (("accuracy", "fraction of arg-max decisions that are correct"),
+                   ("balanced_accuracy", "mean per-class recall"), ("precision", "macro-averaged precision"),
+                   ("recall", "macro-averaged recall"), ("f1", "macro-averaged F1"),
+                   ("mcc", "Gorodkin's multi-class Matthews correlation (0 when undefined)"),
+                   ("qwk", "quadratic-weighted Cohen's kappa (ordered classes)")):
+        confusion(n, doc)
+    one_vs_rest("auroc", "macro-averaged one-vs-rest AUROC")
+    one_vs_rest("average_precision", "macro-averaged one-vs-rest average precision")
+
+    def brier_update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+        p = np.asarray(part["probs"], dtype=np.float64)
+        return ((p - np.eye(p.shape[1])[np.asarray(part["y"]).astype(np.int64)]) ** 2).sum(1)
+
+    register(Metric("brier", False, True, "mean over samples of the squared distance of the probabilities "
+                    "to the one-hot truth", brier_update, lambda b, W: _div(W @ b, W.sum(1)), bounds=(0.0, 2.0)),
+             tasks)
+
+
+def _register_metrics() -> None:
+    from bakeoff.tasks.metric import Metric, register
+
+    sample = (BinaryClassification.name, MulticlassClassification.name, OrdinalClassification.name)
+    _register_binary_metrics()
+    _register_multiclass_metrics(sample[1:])
+    register(Metric("loss", False, True, "the training loss on the validation split"), sample)
+
+
+_register_metrics()

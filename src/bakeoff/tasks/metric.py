@@ -26,15 +26,12 @@ from typing import Any
 import numpy as np
 
 from bakeoff.errors import BakeoffError
-from bakeoff.measure.multiclass import cm_metrics
-from bakeoff.measure.weighted import FAST_LOO, leave_one_out_metric, weighted_binary_metrics
 
 Update = Callable[[dict[str, Any], Any, float], Any]
 Compute = Callable[[Any, np.ndarray], np.ndarray]
 
+# the tasks a user's own metric (``register_metric``) is registered for unless it names others
 SAMPLE_TASKS = ("binary_classification", "multiclass_classification", "ordinal_classification")
-MULTICLASS_TASKS = ("multiclass_classification", "ordinal_classification")
-DENSE_TASKS = ("semantic_segmentation", "particle_picking")
 
 
 @dataclass(frozen=True)
@@ -74,10 +71,25 @@ class Metric:
 
 
 REGISTRY: dict[tuple[str, str], Metric] = {}
+_TASK_MODULES_LOADED = False
 
 
-def builtin_bounds(name: str, tasks: Iterable[str] = ()) -> tuple[float, float]:
-    """The range of a built-in metric (or a per-class member of its family)."""
+def _registered() -> dict[tuple[str, str], Metric]:
+    """The registry with every task's own metrics in it: a built-in task registers its metrics in its own
+    module (``tasks/classification.py``, ``segmentation.py``, ``regression.py``), so the task modules are
+    loaded once before the first lookup."""
+    global _TASK_MODULES_LOADED
+    if not _TASK_MODULES_LOADED:
+        _TASK_MODULES_LOADED = True
+        from bakeoff.tasks.registry import known_tasks
+
+        known_tasks()
+    return REGISTRY
+
+
+def builtin_bounds(name: str) -> tuple[float, float]:
+    """The range of a built-in metric (or a per-class member of its family); multi-class Brier, whose
+    range is (0, 2), declares its own."""
     family = name.rsplit("_class", 1)[0]
 
     def of(*families: str) -> bool:  # the family itself, or a per-class member (dice_nucleus, mcc_class2)
@@ -87,8 +99,6 @@ def builtin_bounds(name: str, tasks: Iterable[str] = ()) -> tuple[float, float]:
         return -1.0, 1.0
     if of("hd95", "mean_hd95", "localisation_error", "loss"):
         return 0.0, float("inf")
-    if family == "brier" and set(tasks) & set(MULTICLASS_TASKS):
-        return 0.0, 2.0
     return 0.0, 1.0
 
 
@@ -101,11 +111,11 @@ def register(metric: Metric, tasks: Iterable[str]) -> Metric:
 
 def metrics_for(task: str) -> list[Metric]:
     """The registered metrics of a task, in registration order."""
-    return [m for (t, _), m in REGISTRY.items() if t == task]
+    return [m for (t, _), m in _registered().items() if t == task]
 
 
 def find_metric(task: str, name: str) -> Metric | None:
-    return REGISTRY.get((task, name))
+    return _registered().get((task, name))
 
 
 def overall_metrics(task: str) -> list[str]:
@@ -117,11 +127,11 @@ def metric_info(name: str, task: str | None = None) -> Metric:
     """What every task agrees on about metric ``name`` (direction, threshold): its registered entry, or
     for a per-class name of ``task`` (``dice_nucleus``, ``f1_class2``) the entry of its family, by the
     task's own naming rule (``Task.family_of``)."""
-    for (t, n), m in REGISTRY.items():
+    for (t, n), m in _registered().items():
         if n == name and (task is None or t == task):
             return m
     if task is not None:
-        from bakeoff.tasks.base import task_class
+        from bakeoff.tasks.registry import task_class
 
         family = task_class(task).family_of(name)
         if family is not None:
@@ -139,7 +149,7 @@ def register_metric(name: str | None = None, *, higher_is_better: bool, tasks: I
     [package.module:function]``; it is then reported, logged, usable as ``primary`` and
     ``select.monitor``, resampled and compared like a built-in metric. ``bounds``: the range its values
     lie in (e.g. ``(0, 1)``), so that its intervals stay inside it."""
-    from bakeoff.tasks.base import known_tasks
+    from bakeoff.tasks.registry import known_tasks
 
     tasks = tuple(tasks)
     known = known_tasks()
@@ -202,92 +212,6 @@ def load_user_metrics(refs: Iterable[str], where: str = "evaluation.metrics") ->
 
 
 # -- built-in metrics ----------------------------------------------------------------------------------
-def _register_builtins() -> None:
-    """Register the built-in metrics of the classification and dense tasks (called once, when this module
-    loads; a task module registers its own, as ``tasks/regression.py`` does)."""
-
-    def binary(name: str, hib: bool, thresholded: bool, doc: str = "") -> None:
-        def compute(t: Any, W: np.ndarray) -> np.ndarray:
-            return weighted_binary_metrics(t[0], t[1], W, t[2], (name,))[name]
-
-        loo = (lambda t: leave_one_out_metric(t[0], t[1], t[2], name)) if name in FAST_LOO else None
-        register(Metric(name, hib, not thresholded, doc, binary_table, compute, loo,
-                        bounds=builtin_bounds(name)), ["binary_classification"])
-
-    def confusion(name: str, doc: str = "") -> None:
-        def compute(t: Any, W: np.ndarray) -> np.ndarray:
-            K = t.shape[1]
-            return cm_metrics((W @ t.reshape(len(t), -1)).reshape(-1, K, K), (name,))[name]
-
-        register(Metric(name, True, False, doc, cells_table, compute, bounds=builtin_bounds(name)), MULTICLASS_TASKS)
-
-    def one_vs_rest(name: str, doc: str) -> None:
-        """Macro average over the classes of the binary metric of class k against the rest; a class
-        without positives or negatives in a replicate is left out of that replicate's mean (as
-        torchmetrics leaves out NaN classes)."""
-
-        def compute(t: Any, W: np.ndarray) -> np.ndarray:
-            p, y = t
-            vals = []
-            for k in range(p.shape[1]):
-                pos = y == k
-                v = weighted_binary_metrics(p[:, k], pos, W, 0.5, (name,))[name]
-                defined = (W[:, pos].sum(1) > 0) & (W[:, ~pos].sum(1) > 0)
-                vals.append(np.where(defined, v, np.nan))
-            with np.errstate(invalid="ignore"):
-                return np.nanmean(np.array(vals), axis=0)
-
-        register(Metric(name, True, True, doc, probs_table, compute, bounds=(0.0, 1.0)), MULTICLASS_TASKS)
-
-    binary("accuracy", True, True, "fraction correct at the threshold")
-    binary("balanced_accuracy", True, True, "mean per-class recall at the threshold")
-    binary("precision", True, True, "share of samples called positive at the threshold that are positive")
-    binary("recall", True, True, "share of positive samples called positive at the threshold (sensitivity)")
-    binary("f1", True, True, "harmonic mean of precision and recall at the threshold")
-    binary("mcc", True, True, "Matthews correlation coefficient (0 when undefined)")
-    binary("auroc", True, False, "area under the ROC curve (ties count half)")
-    binary("average_precision", True, False, "area under the precision-recall curve (step-wise)")
-    binary("brier", False, False, "mean squared error of the probabilities")
-
-    for n, doc in (("accuracy", "fraction of arg-max decisions that are correct"),
-                   ("balanced_accuracy", "mean per-class recall"), ("precision", "macro-averaged precision"),
-                   ("recall", "macro-averaged recall"), ("f1", "macro-averaged F1"),
-                   ("mcc", "Gorodkin's multi-class Matthews correlation (0 when undefined)"),
-                   ("qwk", "quadratic-weighted Cohen's kappa (ordered classes)")):
-        confusion(n, doc)
-    one_vs_rest("auroc", "macro-averaged one-vs-rest AUROC")
-    one_vs_rest("average_precision", "macro-averaged one-vs-rest average precision")
-
-    def brier_update(part: dict[str, Any], task: Any, threshold: float) -> Any:
-        p = np.asarray(part["probs"], dtype=np.float64)
-        return ((p - np.eye(p.shape[1])[np.asarray(part["y"]).astype(np.int64)]) ** 2).sum(1)
-
-    register(Metric("brier", False, True, "mean over samples of the squared distance of the probabilities "
-                    "to the one-hot truth", brier_update, lambda b, W: _div(W @ b, W.sum(1)), bounds=(0.0, 2.0)),
-             MULTICLASS_TASKS)
-
-    # dense tasks: every metric but pixel AUROC is a ratio of sums over images of a (num, den) table
-    def dense(name: str, hib: bool, doc: str = "", tasks: tuple[str, ...] = DENSE_TASKS) -> None:
-        register(dense_metric(name, hib, doc), tasks)
-
-    for n, hib, doc in (("mean_dice", True, "Dice averaged over images, then over the scored classes"),
-                        ("mean_iou", True, ""), ("mean_precision", True, ""), ("mean_recall", True, ""),
-                        ("mean_hd95", False, "95th-percentile Hausdorff distance, physical units"),
-                        ("mean_nsd", True, "normalised surface distance at the study's tolerance")):
-        dense(n, hib, doc, ("semantic_segmentation",))
-    dense("pixel_accuracy", True, "fraction of pixels labelled correctly")
-    for n, hib, doc in (("particle_f1", True, "F1 of predicted vs true particle centres (Hungarian)"),
-                        ("particle_precision", True, ""), ("particle_recall", True, ""),
-                        ("dice", True, "Dice of the particle class"), ("iou", True, ""), ("precision", True, ""),
-                        ("recall", True, ""), ("hd95", False, ""), ("nsd", True, ""),
-                        ("localisation_error", False, "mean distance of matched centres, pixels")):
-        dense(n, hib, doc, ("particle_picking",))
-    register(Metric("pixel_auroc", True, True, "AUROC of the particle probability over all pixels", bounds=(0.0, 1.0)),
-             ["particle_picking"])
-    register(Metric("loss", False, True, "the training loss on the validation split"),
-             (*SAMPLE_TASKS, *DENSE_TASKS))
-
-
 # Tables several metrics share: one function each, so ``tables_for`` builds each table once per part.
 def binary_table(part: dict[str, Any], task: Any, threshold: float) -> Any:
     return np.asarray(part["probs"], dtype=np.float64), np.asarray(part["y"]).astype(bool), threshold
@@ -314,23 +238,6 @@ def tables_for(metrics: dict[str, Metric], part: dict[str, Any], task: Any, thre
     return out
 
 
-def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Metric:
-    """A ratio-of-sums dense metric: its table is the part's per-image (num, den) for ``name``."""
-    from bakeoff.tasks.segmentation import aggregate
-
-    def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
-        tables = part.get("tables")
-        if tables is None or name not in tables:
-            tables = task.tables(part, boundary=True)
-        return tables[name]
-
-    return Metric(name, higher_is_better, True, doc, update, lambda t, W: aggregate(t[0], t[1], W),
-                  bounds=builtin_bounds(name))
-
-
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(b > 0, a / np.where(b > 0, b, 1), 0.0)
-
-
-_register_builtins()

@@ -15,7 +15,7 @@ from typing import Any
 from bakeoff.catalog import did_you_mean
 from bakeoff.errors import BakeoffError
 from bakeoff.tasks.base import task_class
-from bakeoff.tasks.metric import REGISTRY, load_user_metrics, metric_info
+from bakeoff.tasks.metric import load_user_metrics, metric_info, metrics_for
 
 
 def check_models(cfg: Any) -> None:
@@ -60,7 +60,7 @@ def check_metrics(cfg: Any) -> None:
     user's metrics imported first); per-class names wait for the data's classes."""
     ev = cfg.evaluation
     load_user_metrics(list(ev.metrics))
-    known = sorted({n for (t, n) in REGISTRY if t == cfg.task} | {"loss"})
+    known = sorted({m.name for m in metrics_for(cfg.task)} | {"loss"})
     checks = [(ev.primary, "evaluation.primary")]
     for name in cfg.contenders:
         p = cfg.protocol_for(name)

@@ -226,8 +226,6 @@ class SemanticSegmentation(Task):
 
     def per_class_metric(self, name: str) -> Any:
         """``dice_nucleus`` is the Dice of class 'nucleus': a ratio of sums over images like the mean."""
-        from bakeoff.tasks.metric import dense_metric
-
         if name not in self.per_class_names():
             return None
         family = next(m for m in OVERLAP + BOUNDARY if name.startswith(f"{m}_"))
@@ -457,3 +455,43 @@ def pixel_auroc(probs: list[np.ndarray], masks: list[np.ndarray]) -> float:
     if t.all() or not t.any():
         return float("nan")
     return float(tmf.binary_auroc(torch.from_numpy(p), torch.from_numpy(t.astype(np.int64))))
+
+
+# -- the built-in metrics of these tasks, registered as this module loads ------------------------------
+def dense_metric(name: str, higher_is_better: bool, doc: str = "") -> Any:
+    """A ratio-of-sums dense metric: its table is the part's per-image (num, den) for ``name``."""
+    from bakeoff.tasks.metric import Metric, builtin_bounds
+
+    def update(part: dict[str, Any], task: Any, threshold: float) -> Any:
+        tables = part.get("tables")
+        if tables is None or name not in tables:
+            tables = task.tables(part, boundary=True)
+        return tables[name]
+
+    return Metric(name, higher_is_better, True, doc, update, lambda t, W: aggregate(t[0], t[1], W),
+                  bounds=builtin_bounds(name))
+
+
+def _register_metrics() -> None:
+    """Every metric but pixel AUROC is a ratio of sums over images of a (num, den) table."""
+    from bakeoff.tasks.metric import Metric, register
+
+    semantic, picking = SemanticSegmentation.name, ParticlePicking.name
+    for n, hib, doc in (("mean_dice", True, "Dice averaged over images, then over the scored classes"),
+                        ("mean_iou", True, ""), ("mean_precision", True, ""), ("mean_recall", True, ""),
+                        ("mean_hd95", False, "95th-percentile Hausdorff distance, physical units"),
+                        ("mean_nsd", True, "normalised surface distance at the study's tolerance")):
+        register(dense_metric(n, hib, doc), (semantic,))
+    register(dense_metric("pixel_accuracy", True, "fraction of pixels labelled correctly"), (semantic, picking))
+    for n, hib, doc in (("particle_f1", True, "F1 of predicted vs true particle centres (Hungarian)"),
+                        ("particle_precision", True, ""), ("particle_recall", True, ""),
+                        ("dice", True, "Dice of the particle class"), ("iou", True, ""), ("precision", True, ""),
+                        ("recall", True, ""), ("hd95", False, ""), ("nsd", True, ""),
+                        ("localisation_error", False, "mean distance of matched centres, pixels")):
+        register(dense_metric(n, hib, doc), (picking,))
+    register(Metric("pixel_auroc", True, True, "AUROC of the particle probability over all pixels", bounds=(0.0, 1.0)),
+             (picking,))
+    register(Metric("loss", False, True, "the training loss on the validation split"), (semantic, picking))
+
+
+_register_metrics()
