@@ -62,3 +62,22 @@ def test_siblings_in_the_contract_are_independent():
     lines = [ln.strip() for ln in layers.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     assert lines and not [ln for ln in lines if ":" in ln], lines
     assert any("|" in ln for ln in lines)
+
+
+MAX_FUNCTION_LINES = 80  # a function, docstring included, that a reader sees whole on one screen (issue 44)
+
+
+def test_no_function_is_longer_than_a_screen():
+    """Every function and method of the package, from its ``def`` to its last line, at most
+    MAX_FUNCTION_LINES long: beyond that, name the parts (as methods_paragraph, the CLI's run, plan and list
+    and the metric registrations were split)."""
+    import ast
+
+    long = []
+    for path in sorted((ROOT / "src" / "bakeoff").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

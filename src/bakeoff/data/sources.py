@@ -109,34 +109,8 @@ def from_arrays(
         first = np.unique(np.nonzero(bad)[0])[:5].tolist()
         raise BakeoffError(f"{name}: X holds NaN or inf in {int(bad.any(axis=tuple(range(1, X.ndim))).sum())} "
                            f"samples (first indices {first}); expected finite values")
-    if targets == "values":
-        y = _values(y, name)
-    elif not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
-            or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
-        if np.issubdtype(y.dtype, np.number):
-            odd = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
-            raise BakeoffError(f"{name}: y of sample {odd[0]} is {y[odd[0]]:g} ({len(odd)} sample(s) not whole numbers"
-                               f", first indices {odd[:5].tolist()}); expected integer class labels 0..K-1: fix or "
-                               f"remove those samples")
-        raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected integer class labels")
-    else:
-        y = y.astype(np.int64)
-    if num_classes is not None and targets == "classes":
-        outside = sorted(set(np.unique(y).tolist()) - set(range(num_classes)))
-        if outside:
-            want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
-            first = int(np.flatnonzero(~np.isin(y, np.arange(num_classes)))[0])
-            raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want} (first: sample {first}); expected "
-                               f"labels in {want}")
-    ids = np.asarray([f"{i:06d}" for i in range(len(y))] if ids is None else ids).astype(str)
-    if len(ids) != len(y):
-        raise BakeoffError(f"{name}: {len(ids)} ids for {len(y)} samples; expected one id per sample")
-    if len(set(ids.tolist())) != len(ids):
-        seen: dict[str, int] = {}
-        dups = [(i, v) for i, v in enumerate(ids.tolist()) if seen.setdefault(v, i) != i]
-        i, v = dups[0]
-        raise BakeoffError(f"{name}: id {v!r} appears more than once (samples {seen[v]} and {i}; {len(dups)} "
-                           f"duplicate(s)); expected unique ids: remove the repeated rows or give them distinct ids")
+    y = _values(y, name) if targets == "values" else _class_labels(y, num_classes, name)
+    ids = _unique_ids(ids, len(y), name)
     if groups is not None:
         groups = np.asarray(groups)
         if len(groups) != len(y):
@@ -146,6 +120,41 @@ def from_arrays(
         if len(folds) != len(y):
             raise BakeoffError(f"{name}: folds has {len(folds)} entries but y has {len(y)}; expected the same length")
     return ArrayData(X=X, y=y, ids=ids, groups=groups, folds=folds)
+
+
+def _class_labels(y: np.ndarray, num_classes: int | None, name: str) -> np.ndarray:
+    """Whole-number labels as int64, within 0..num_classes-1 when it is known."""
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)
+            or (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
+        if np.issubdtype(y.dtype, np.number):
+            odd = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+            raise BakeoffError(f"{name}: y of sample {odd[0]} is {y[odd[0]]:g} ({len(odd)} sample(s) not whole numbers"
+                               f", first indices {odd[:5].tolist()}); expected integer class labels 0..K-1: fix or "
+                               f"remove those samples")
+        raise BakeoffError(f"{name}: y has dtype {y.dtype}; expected integer class labels")
+    y = y.astype(np.int64)
+    if num_classes is not None:
+        outside = sorted(set(np.unique(y).tolist()) - set(range(num_classes)))
+        if outside:
+            want = "{0, 1}" if num_classes == 2 else f"0..{num_classes - 1}"
+            first = int(np.flatnonzero(~np.isin(y, np.arange(num_classes)))[0])
+            raise BakeoffError(f"{name}: labels {outside[:5]} are outside {want} (first: sample {first}); expected "
+                               f"labels in {want}")
+    return y
+
+
+def _unique_ids(ids: Any, n: int, name: str) -> np.ndarray:
+    """One distinct string id per sample (000000, 000001, ... when none are given)."""
+    ids = np.asarray([f"{i:06d}" for i in range(n)] if ids is None else ids).astype(str)
+    if len(ids) != n:
+        raise BakeoffError(f"{name}: {len(ids)} ids for {n} samples; expected one id per sample")
+    if len(set(ids.tolist())) != len(ids):
+        seen: dict[str, int] = {}
+        dups = [(i, v) for i, v in enumerate(ids.tolist()) if seen.setdefault(v, i) != i]
+        i, v = dups[0]
+        raise BakeoffError(f"{name}: id {v!r} appears more than once (samples {seen[v]} and {i}; {len(dups)} "
+                           f"duplicate(s)); expected unique ids: remove the repeated rows or give them distinct ids")
+    return ids
 
 
 def _values(y: np.ndarray, name: str) -> np.ndarray:
