@@ -100,8 +100,15 @@ def test_a_suite_runs_every_dataset_and_answers_across_them(finished, tmp_path):
     rerun = _cli("run", suite, "--out", out)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert {p: p.stat().st_mtime_ns for p in out.glob("datasets/*/runs/*/*/predictions.npz")} == before
+    written = (out / "suite.json").read_bytes()
     report = _cli("report", out)
     assert report.returncode == 0 and "Across 3 datasets" in report.stdout, report.stderr[-2000:]
+    tables = _cli("report", out, "--no-plots")  # the same numbers, byte for byte, with or without figures
+    assert tables.returncode == 0 and (out / "suite.json").read_bytes() == written, tables.stderr[-2000:]
+    import jsonschema  # the published schema (docs/schemas) holds what a real suite writes
+
+    jsonschema.validate(result, json.loads((Path(__file__).resolve().parents[1] / "docs" / "schemas" /
+                                            "suite.schema.json").read_text()))
     # status, check, clean and plan take the suite too
     status = _cli("status", out)
     assert status.returncode == 0 and "12 done" in status.stdout and "written" in status.stdout, status.stdout

@@ -10,7 +10,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY = {"Study": "bakeoff.api", "rebuild_report": "bakeoff.report.build", "BakeoffError": "bakeoff.errors",
+_LAZY = {"Study": "bakeoff.study", "rebuild_report": "bakeoff.report.build", "BakeoffError": "bakeoff.errors",
          "ArrayTrainer": "bakeoff.trainer", "create_trainer": "bakeoff.trainer", "load_trainer": "bakeoff.trainer",
          "register_metric": "bakeoff.tasks.metric", "register_model": "bakeoff.models.registry",
          "register_loss": "bakeoff.losses", "register_source": "bakeoff.data.sources"}

@@ -1,4 +1,6 @@
-"""The ``bakeoff`` command: a thin layer over the Python API."""
+"""The ``bakeoff`` command: each command parses its options, calls one function of the Python API
+(``bakeoff.api``) and prints what it returns. The layer contract (``.importlinter``) holds it to that: this
+module imports ``bakeoff.api`` and ``bakeoff.errors`` and nothing else of bakeoff."""
 
 from __future__ import annotations
 
@@ -59,25 +61,20 @@ def run(
 ) -> None:
     """Run a study: every contender x seed x fold not yet done in OUT, then tables and plots."""
 
-    from bakeoff.suite import is_suite_file
-    from bakeoff.tasks import load_study  # light: a finished study answers below without torch
-    from bakeoff.tasks.names import check_names
+    from bakeoff import api  # light: a finished study answers below without torch
 
-    if is_suite_file(study):
+    if api.is_suite_file(study):
         if until_decided or max_seeds is not None:
             raise BakeoffError(f"{study}: a suite runs a fixed design on every dataset; expected no --until-decided "
                                f"or --max-seeds (run a dataset's study alone for those)")
         _run_suite(study, out, set_ or [], detach)
         return
-    cfg = load_study(study, set_ or [])
-    check_names(cfg)  # a typo in a model, loss or metric name: answered before torch or the data load
+    cfg = api.load_checked(study, set_ or [])  # a typo in a name: answered before torch or the data load
     sequential = until_decided or cfg.evaluation.sequential is not None
-    _check_sequential_options(sequential, max_seeds, detach)
-    if not detach and not sequential and _finished(study, out, set_ or []):
+    api.check_sequential_options(sequential, max_seeds, detach)
+    if not detach and not sequential and _finished(cfg, out):
         return
-    from bakeoff.api import Study
-
-    s = Study(cfg)
+    s = api.Study(cfg)
     runs = s.plan()
     console.print(f"[bold]{s.config.name}[/bold]: {len(s.config.contenders)} contenders × "
                   f"{len(s.config.protocol.seeds)} seeds × {len(s.context.splits)} splits = {len(runs)} runs "
@@ -101,32 +98,12 @@ def run(
         raise typer.Exit(1)
 
 
-def _check_sequential_options(sequential: bool, max_seeds: int | None, detach: bool) -> None:
-    """--max-seeds and --detach against the study's design, before anything is read or trained."""
-    if max_seeds is not None and max_seeds < 3:
-        raise BakeoffError(f"--max-seeds {max_seeds}: expected at least 3 (a seed-to-seed variance needs 2 degrees "
-                           f"of freedom)")
-    from bakeoff.config import SequentialConfig
-
-    top = SequentialConfig.model_fields["max_seeds"].metadata  # the study file's own bound (le=100), said once
-    cap = next((m.le for m in top if getattr(m, "le", None) is not None), None)
-    if max_seeds is not None and cap is not None and max_seeds > cap:
-        raise BakeoffError(f"--max-seeds {max_seeds}: expected at most {cap}, as evaluation.sequential.max_seeds "
-                           f"(each look spends part of alpha: with that many looks the nominal levels reach 0 and "
-                           f"the study would never end)")
-    if max_seeds is not None and not sequential:
-        raise BakeoffError("--max-seeds: only with --until-decided (or evaluation.sequential in the study file)")
-    if detach and sequential:
-        raise BakeoffError("--detach: a sequential study decides after each round whether to go on; expected "
-                           "--until-decided without --detach (run it where it can wait for the jobs)")
-
-
 def _run_sequential(s: Any, out: Path, planned: int, progress: RunProgress, max_seeds: int | None) -> Any:
     """``Study.run_until_decided`` with each look said on the progress display."""
-    from bakeoff.stats.sequential import MIN_SEEDS
+    from bakeoff import api
 
     per_seed = planned // len(s.config.protocol.seeds)
-    progress.set_plan(None, per_seed * max(MIN_SEEDS, len(s.config.protocol.seeds)))  # the first look's runs
+    progress.set_plan(None, per_seed * max(api.MIN_SEEDS, len(s.config.protocol.seeds)))  # the first look's runs
 
     def on_look(look: dict[str, Any]) -> None:
         verdicts = "; ".join(f"{k}: {v}" for k, v in look["verdicts"].items())
@@ -196,7 +173,7 @@ class RunProgress:
         epoch."""
         from statistics import fmean
 
-        from bakeoff.runs.status import contender_costs, run_time_guess
+        from bakeoff.api import contender_costs, run_time_guess
 
         if self.total is None:
             return ""
@@ -261,7 +238,7 @@ class RunProgress:
         self.bar.update(self.overall, total=self.total, **({"completed": 0} if new_round else {}))
 
     def __call__(self, e: Any) -> None:
-        from bakeoff.runs import events as ev
+        from bakeoff.api import events as ev
 
         if isinstance(e, ev.Planned):
             self.set_plan(e.runs)
@@ -321,9 +298,9 @@ class RunProgress:
 def _run_suite(path: Path, out: Path, overrides: list[str], detach: bool = False) -> None:
     """``bakeoff run SUITE.yaml``: every dataset's study (all runs through one executor), then the answer
     across datasets; ``--detach`` (SLURM): every dataset's jobs submitted, nothing waited for."""
-    from bakeoff.suite import Suite
+    from bakeoff import api
 
-    suite = Suite.from_yaml(path, overrides)
+    suite = api.Suite.from_yaml(path, overrides)
     console.print(f"[bold]{suite.config.name}[/bold]: {len(suite.studies)} datasets ({', '.join(suite.studies)}) × "
                   f"{len(suite.config.contenders)} contenders → {out}")
     with RunProgress(None) as progress:
@@ -368,22 +345,16 @@ def _print_suite(result: dict[str, Any], out: Path) -> None:
         console.print(f"report: {result['report']}", highlight=False)
 
 
-def _finished(study: Path, out: Path, overrides: list[str]) -> bool:
+def _finished(cfg: Any, out: Path) -> bool:
     """A finished study run again with nothing changed: say so from the saved files (no torch)."""
-    from bakeoff.runs.finished import nothing_to_do
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.tasks import load_study
-    from bakeoff.utils import read_json
+    from bakeoff import api
 
-    store = StudyStore(out)
-    cfg = load_study(study, overrides)
-    if not (store.root / "study.yaml").is_file() or not nothing_to_do(store, cfg):
+    done = api.finished_study(cfg, out)
+    if done is None:
         return False
-    runs = store.read_plan() or []
-    console.print(f"[bold]{cfg.name}[/bold]: all {len(runs)} runs are done and nothing changed (settings, data "
-                  f"files, runs); nothing to train or recompute → {out}")
-    comp = store.root / "comparison.json"
-    for p in read_json(comp).get("pairs", []) if comp.is_file() else []:
+    console.print(f"[bold]{escape(done.name)}[/bold]: all {done.runs} runs are done and nothing changed (settings, "
+                  f"data files, runs); nothing to train or recompute → {out}")
+    for p in done.pairs:
         console.print(f"  {p['a']} vs {p['b']} on {p['metric']}: {p['difference']:+.4f} "
                       f"[{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], p = {p.get('p_value_holm', p['p_value']):.3g} "
                       f"(Holm): {p['verdict']}", highlight=False)
@@ -403,9 +374,9 @@ def evaluate(
     debug: DebugOpt = False,
 ) -> None:
     """Evaluate trained checkpoints (state dicts, Lightning .ckpt) without training: same outputs as run."""
-    from bakeoff.api import Study
+    from bakeoff import api
 
-    s = Study.from_yaml(study, set_ or [])
+    s = api.Study.from_yaml(study, set_ or [])
     result = s.evaluate(out, checkpoint, fold)
     _print_report(result)
     console.print(f"results: {out / 'results.csv'}, {out / 'results_table.txt'}, {out / 'comparison.json'}; "
@@ -423,20 +394,14 @@ def report(
     debug: DebugOpt = False,
 ) -> None:
     """Rebuild results.csv, summary.csv and plots from saved predictions, without retraining."""
-    from bakeoff.report.build import rebuild_report as build
-    from bakeoff.suite import is_suite_dir
+    from bakeoff import api
 
-    if is_suite_dir(out):  # each dataset's report, then the answer across them
-        from bakeoff.suite import saved_suite, summarize
-
-        cfg = saved_suite(out)
-        for name in cfg.datasets:
-            build(out / "datasets" / name, make_plots=not no_plots)
-        _print_suite(summarize(out, cfg, make_plots=not no_plots), out)
+    if api.is_suite_dir(out):  # each dataset's report, then the answer across them
+        _print_suite(api.rebuild_suite(out, make_plots=not no_plots), out)
         return
     with warnings.catch_warnings():  # the Python API's warning for a read-only study: said below in words
         warnings.filterwarnings("ignore", message=r".*cannot be written \(read-only\)")
-        result = build(out, make_plots=not no_plots)
+        result = api.rebuild_report(out, make_plots=not no_plots)
     _print_report(result)
     if not result.saved:
         console.print(f"{out}: cannot be written (read-only), so nothing was rebuilt or saved; the report above is from the saved "
@@ -458,49 +423,32 @@ def clean(
     """Delete what the current study no longer uses, listing each: finished runs of earlier data or
     settings (kept aside in DIR/stale/ when a rerun replaced them), run directories not in the plan, and
     decoded images in DIR/cache of earlier files or settings (with --cache, the current ones too)."""
-    import shutil
+    from bakeoff import api
 
-    from bakeoff.api import study_caches
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.suite import is_suite_dir, saved_suite
-
-    if is_suite_dir(out):  # each dataset's study directory in turn
-        for name in saved_suite(out).datasets:
-            if (out / "datasets" / name / "study.yaml").is_file():
-                console.print(f"[bold]{name}[/bold]")
-                clean(out / "datasets" / name, dry_run=dry_run, cache=cache, debug=debug)
+    datasets = api.suite_datasets(out)
+    if datasets is not None:  # each dataset's study directory in turn
+        for name, folder in datasets:
+            if (folder / "study.yaml").is_file():
+                console.print(f"[bold]{escape(name)}[/bold]")
+                clean(folder, dry_run=dry_run, cache=cache, debug=debug)
         return
-    store = StudyStore(out)
-    store.saved_study()  # a study directory, or one line saying it is not
-    stale = store.stale()
-    current, old = study_caches(out)
-    for path, size in current:
+    plan = api.cleaning(out, cache)
+    for path, size in plan.current:
         console.print(f"{'would delete' if dry_run and cache else 'deleting' if cache else 'keeping'} {path} "
                       f"(decoded images of the current data, {size})", highlight=False)
-    gone = old + (current if cache else [])
-    if not stale and not gone:
+    if not plan.stale and not plan.gone:
         console.print(f"{out}: nothing stale; every run belongs to the current study")
         return
-    store.lock()
-    try:
-        for p in stale:
-            console.print(f"{'would delete' if dry_run else 'deleting'} {p}")
-            if not dry_run:
-                shutil.rmtree(p)
-        for p, size in old:
-            console.print(f"{'would delete' if dry_run else 'deleting'} {p} (decoded images of earlier files or "
-                          f"settings, {size})", highlight=False)
-        if not dry_run:
-            for p, _ in gone:
-                shutil.rmtree(p)
-            for d in sorted((out / "stale").glob("**/"), key=lambda q: -len(q.parts)):
-                if d.is_dir() and not any(d.iterdir()):
-                    d.rmdir()
-    finally:
-        store.unlock()
-    console.print(f"{len(stale)} run director{'y' if len(stale) == 1 else 'ies'} "
-                  f"{'would be ' if dry_run else ''}deleted"
-                  + (f"; {len(gone)} cache folder(s) {'would be ' if dry_run else ''}deleted" if gone else ""))
+    for p in plan.stale:
+        console.print(f"{'would delete' if dry_run else 'deleting'} {p}")
+    for p, size in plan.old:
+        console.print(f"{'would delete' if dry_run else 'deleting'} {p} (decoded images of earlier files or "
+                      f"settings, {size})", highlight=False)
+    if not dry_run:
+        api.clean_study(plan)
+    n, gone = len(plan.stale), len(plan.gone)
+    console.print(f"{n} run director{'y' if n == 1 else 'ies'} {'would be ' if dry_run else ''}deleted"
+                  + (f"; {gone} cache folder(s) {'would be ' if dry_run else ''}deleted" if gone else ""))
 
 
 @app.command()
@@ -516,61 +464,27 @@ def check(
     import time
 
     t0 = time.perf_counter()
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.suite import is_suite_file
-    from bakeoff.tasks import load_study
-    from bakeoff.tasks.names import check_names
+    from bakeoff import api
 
-    if is_suite_file(study):
-        _check_suite(study, out, set_ or [], t0)
+    if api.is_suite_file(study):
+        suite = api.check_suite(study, out, set_ or [])
+        for c in suite.datasets:
+            shape = f" of shape {c.shape}" if c.shape else ""
+            console.print(f"[green]ok[/green] {escape(c.name)}: {c.samples:,} samples{shape}", highlight=False)
+        console.print(f"[green]ok[/green] {escape(suite.name)}: {len(suite.datasets)} datasets, "
+                      f"{len(suite.contenders)} contenders built and run on a dummy batch of each dataset; "
+                      f"{suite.runs} runs planned" + (f"; --out {out} usable" if out is not None else "")
+                      + f" ({time.perf_counter() - t0:.1f} s)")
         return
-    cfg = load_study(study, set_ or [])
-    check_names(cfg)  # within about a second: before torch, the data or any network is loaded
-    if out is not None:
-        StudyStore(out).check_for(cfg)
-    from bakeoff.api import Study
-
-    s = Study(cfg)
-    runs = s.plan()
-    data = s.context.data
-    shape = f" of shape {tuple(data.X.shape[1:])}" if hasattr(data, "X") else ""
-    console.print(f"[green]ok[/green] {cfg.name}: {cfg.task}, {len(data.ids):,} samples{shape}; "
-                  f"{len(cfg.contenders)} contenders built and run on a dummy batch "
-                  f"({', '.join(cfg.contenders)}); {len(runs)} runs planned"
+    c = api.check_study(study, out, set_ or [])
+    shape = f" of shape {c.shape}" if c.shape else ""
+    console.print(f"[green]ok[/green] {escape(c.name)}: {c.task}, {c.samples:,} samples{shape}; "
+                  f"{len(c.contenders)} contenders built and run on a dummy batch "
+                  f"({escape(', '.join(c.contenders))}); {c.runs} runs planned"
                   + (f"; --out {out} usable" if out is not None else "")
                   + f" ({time.perf_counter() - t0:.1f} s)")
-    from bakeoff.api import cache_note
-
-    note = cache_note(data, cfg.data.cache_dir, out)
-    if note:
-        console.print(note, highlight=False)
-
-
-def _check_suite(path: Path, out: Path | None, overrides: list[str], t0: float) -> None:
-    """``bakeoff check SUITE.yaml``: the suite file, then every dataset's study as ``check`` does a study's."""
-    import time
-
-    from bakeoff.api import Study
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.suite import Suite
-
-    suite = Suite.from_yaml(path, overrides)  # every dataset's study validated
-    planned = 0
-    for name, cfg in suite.studies.items():
-        if out is not None:
-            StudyStore(out / "datasets" / name).check_for(cfg)
-        try:
-            s = Study(cfg)
-            planned += len(s.plan())
-        except BakeoffError as exc:
-            raise BakeoffError(str(exc) if str(exc).startswith("datasets.") else f"datasets.{name}: {exc}") from None
-        data = s.context.data
-        shape = f" of shape {tuple(data.X.shape[1:])}" if hasattr(data, "X") else ""
-        console.print(f"[green]ok[/green] {name}: {len(data.ids):,} samples{shape}", highlight=False)
-    console.print(f"[green]ok[/green] {suite.config.name}: {len(suite.studies)} datasets, "
-                  f"{len(suite.config.contenders)} contenders built and run on a dummy batch of each dataset; "
-                  f"{planned} runs planned" + (f"; --out {out} usable" if out is not None else "")
-                  + f" ({time.perf_counter() - t0:.1f} s)")
+    if c.cache_note:
+        console.print(c.cache_note, highlight=False)
 
 
 @app.command()
@@ -581,39 +495,23 @@ def status(
     """Show each planned run's state: pending, queued (SLURM job id), running (epoch, ETA), interrupted
     (its process is gone: the same run command resumes it), done (test primary metric) or failed (why).
     On a suite directory: each dataset's counts of runs by state."""
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.suite import is_suite_dir
+    from bakeoff import api
 
-    if is_suite_dir(out):
-        _suite_status(out)
+    if api.is_suite_dir(out):
+        _suite_status(api.suite_status(out), out)
         return
-    store = StudyStore(out)
-    study = store.saved_study()
-    runs = store.read_plan()
-    if runs is None:  # a study directory written before plan.json: plan again (loads the data)
-        from bakeoff.runs.context import StudyContext
-        from bakeoff.runs.tuning import load_tuned
-
-        ctx = StudyContext(study)
-        ctx.tuned = load_tuned(store, list(study.contenders))
-        runs = ctx.plan()
-    from bakeoff.runs.status import run_states, study_eta
-
-    primary = study.evaluation.primary
-    t = Table(title=f"{study.name}: {len(runs)} runs in {out}")
-    for col in ("contender", "run", "status", "progress", "time (s)", f"test {primary}", "detail"):
+    st = api.study_status(out)
+    t = Table(title=f"{st.name}: {len(st.runs)} runs in {out}")
+    for col in ("contender", "run", "status", "progress", "time (s)", f"test {st.primary}", "detail"):
         t.add_column(col)
-    counts: dict[str, int] = {}
-    states = run_states(store, runs)
-    for r, st in zip(runs, states):
-        counts[st.state] = counts.get(st.state, 0) + 1
+    for r, one in zip(st.runs, st.states):
         colour = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "magenta",
-                  "queued": "cyan"}.get(st.state, "white")
-        t.add_row(r.contender, r.run_id, f"[{colour}]{st.state}[/{colour}]", st.progress,
-                  f"{st.wall_time_s:.1f}" if st.wall_time_s is not None else "",
-                  f"{st.score:.4f}" if st.score is not None else "", st.detail)
+                  "queued": "cyan"}.get(one.state, "white")
+        t.add_row(r.contender, r.run_id, f"[{colour}]{one.state}[/{colour}]", one.progress,
+                  f"{one.wall_time_s:.1f}" if one.wall_time_s is not None else "",
+                  f"{one.score:.4f}" if one.score is not None else "", one.detail)
     console.print(t)
-    eta = study_eta(runs, states)
+    counts, eta = st.counts(), st.eta_s
     left = sum(counts.get(k, 0) for k in ("running", "pending", "queued", "interrupted"))
     when = ("" if not left else f"; study ETA {eta / 60:.0f} min" if eta is not None and eta >= 90 else
             f"; study ETA {eta:.0f} s" if eta is not None else "; study ETA: after the first run finishes")
@@ -621,34 +519,22 @@ def status(
                   + (" (one run at a time; runs in parallel finish sooner)" if left and eta is not None else ""))
 
 
-def _suite_status(out: Path) -> None:
-    """Each dataset of a suite: its runs counted by state (read from its directory; nothing is loaded)."""
-    from bakeoff.runs.status import run_states
-    from bakeoff.runs.store import StudyStore
-    from bakeoff.suite import SUITE_FILE, saved_suite
-
-    cfg = saved_suite(out)
+def _suite_status(st: Any, out: Path) -> None:
+    """Each dataset of a suite: its runs counted by state (``api.SuiteStatus``)."""
     states = ("done", "running", "queued", "interrupted", "pending", "failed")
-    t = Table(title=f"{cfg.name}: {len(cfg.datasets)} datasets in {out}")
+    t = Table(title=f"{st.name}: {len(st.datasets)} datasets in {out}")
     t.add_column("dataset")
     for col in ("runs", *states):
         t.add_column(col, justify="right")
-    total: dict[str, int] = {}
-    for name in cfg.datasets:
-        store = StudyStore(out / "datasets" / name)
-        runs = store.read_plan() if (store.root / "study.yaml").is_file() else None
-        if runs is None:
+    for name, counts in st.datasets.items():
+        if counts is None:
             t.add_row(name, "–", *["" for _ in states[:-2]], "not started", "")
-            continue
-        counts: dict[str, int] = {}
-        for st in run_states(store, runs):
-            counts[st.state] = counts.get(st.state, 0) + 1
-            total[st.state] = total.get(st.state, 0) + 1
-        t.add_row(name, str(len(runs)), *[str(counts.get(k, "")) for k in states])
+        else:
+            t.add_row(name, str(counts["runs"]), *[str(counts.get(k, "")) for k in states])
     console.print(t)
-    answer = "written" if (out / SUITE_FILE).is_file() else "not yet (every dataset's runs done first)"
-    console.print(", ".join(f"{v} {k}" for k, v in sorted(total.items())) + f"; the answer across datasets "
-                  f"({out / SUITE_FILE}): {answer}", highlight=False)
+    answer = "written" if st.answered else "not yet (every dataset's runs done first)"
+    console.print(", ".join(f"{v} {k}" for k, v in sorted(st.total().items())) + f"; the answer across datasets "
+                  f"({out / 'suite.json'}): {answer}", highlight=False)
 
 
 @app.command()
@@ -664,9 +550,9 @@ def export(
 ) -> None:
     """Write one run's selected weights as a file other code loads (safetensors, torch.export, ONNX or TorchScript), with a model
     card (FILE.card.json, FILE.card.md): architecture, run, data, protocol, test scores, verdicts, how to load."""
-    from bakeoff.runs.export import export_run
+    from bakeoff import api
 
-    card = export_run(out, to, fmt, contender, seed, fold)
+    card = api.export(out, to, fmt, contender, seed, fold)
     console.print(f"exported {card['contender']} ({card['model']}), seed {card['run']['seed']} fold "
                   f"{card['run']['fold']} ({card['run']['chosen_by']}) → {to}; model card: {to}.card.md", highlight=False)
 
@@ -684,41 +570,12 @@ def compare(
     debug: DebugOpt = False,
 ) -> None:
     """Verdict on two sets of per-sample predictions made elsewhere (binary labels, scores in [0, 1])."""
-    from pydantic import ValidationError
+    from bakeoff import api
 
-    from bakeoff.config import EvaluationConfig, format_validation_error
-    from bakeoff.errors import BakeoffError
-    from bakeoff.stats.compare import adjust_pairs, compare_pair
-    from bakeoff.stats.external import paired_from_files
-    from bakeoff.stats.paired import run_pair_tests
-    from bakeoff.tasks import get_task
-    from bakeoff.utils import write_json
-
-    task = get_task("binary_classification")
-    if metric not in task.metric_names or not task.metric(metric).resamplable:
-        raise BakeoffError(f"--metric {metric!r}: expected one of {list(task.metric_names)}")
-    try:
-        ev = EvaluationConfig(primary=metric, min_effect=min_effect, alpha=alpha, threshold=threshold)
-    except ValidationError as exc:
-        raise BakeoffError(format_validation_error(exc, "compare")) from None
-    runs = paired_from_files(a, b, labels, task, metric, threshold)
-    pair = compare_pair(runs, a.stem, b.stem, ev,
-                        per_run_tests=lambda key: run_pair_tests(task.per_run_tests, runs, key, ev))
-    result = {"primary": metric, "alpha": alpha, "min_effect": min_effect, "threshold": threshold,
-              "files": {"a": str(a), "b": str(b)}, "pairs": [pair]}
-    result["multiple_testing"] = adjust_pairs(result["pairs"], metric, alpha)
-    from bakeoff.report.build import design_lines, verdict_table_rows
-
-    console.print(verdict_table_rows(result, ev))
-    for line in design_lines(result):
-        console.print(line, highlight=False)
-    mc = pair["per_run"][0]["mcnemar_accuracy"]
-    dl = pair["per_run"][0]["delong_auroc"]
-    console.print(f"McNemar (exact) on correctness at threshold {threshold}: {mc['a_only_correct']} vs "
-                  f"{mc['b_only_correct']} discordant samples, p = {mc['p_value']:.4f}; "
-                  f"DeLong AUROC {dl['auc_a']:.4f} vs {dl['auc_b']:.4f}, p = {dl['p_value']:.4f}", highlight=False)
+    found = api.compare_predictions(a, b, labels, metric, min_effect, alpha, threshold, out)
+    for shown in found.output():
+        console.print(shown, highlight=False)
     if out is not None:
-        write_json(out, result)
         console.print(f"written: {out}")
 
 
@@ -740,55 +597,32 @@ def plan(
 ) -> None:
     """Power and interval width of each pair for a grid of seeds x test-set sizes, from a pilot study
     (finished, or still running: its finished runs)."""
-    from bakeoff.stats.plan import DEFAULT_SEEDS, DEFAULT_TEST_FACTORS, plan_study
-    from bakeoff.suite import is_suite_dir
-    from bakeoff.utils import read_json, write_json
+    from bakeoff import api
 
-    if is_suite_dir(out):
-        _plan_suite(out, dict(min_effect=min_effect, effect=effect, power=power, seeds=seeds, test_factors=test_factors,
-                              sims=sims, seed_sd=seed_sd, debug=debug), json_out)
+    options = dict(min_effect=min_effect, effect=effect, power=power, seeds=seeds, test_factors=test_factors,
+                   sims=sims, seed_sd=seed_sd)
+    datasets = api.suite_datasets(out)
+    if datasets is not None:  # each dataset's own plan (its design), then what more datasets buy
+        if json_out is not None:
+            raise BakeoffError("--out: with a suite directory each dataset's plan is printed; expected no --out (run "
+                               "bakeoff plan DIR/datasets/NAME --out FILE for one dataset's plan as JSON)")
+        for name, folder in datasets:
+            console.rule(f"dataset {escape(name)}")
+            plan(folder, **options, debug=debug)
+        for line in api.suite_plan_lines(out):
+            console.print(line, highlight=False)
         return
-    path = out / "comparison.json"
-    if seed_sd is not None and not seed_sd > 0:
-        raise BakeoffError(f"--seed-sd {seed_sd}: expected a positive standard deviation in the metric's units")
-    if not path.is_file() or _older_than_runs(path, out):
-        if not (out / "study.yaml").is_file():
-            raise BakeoffError(f"{path}: not found; expected a study directory (run `bakeoff run` first)")
-        from bakeoff.report.build import rebuild_report
-
-        console.print(f"{out}: reading the finished runs (comparison.json is missing or older than them)",
-                      highlight=False)
-        rebuild_report(out, make_plots=False)
-        if not path.is_file():
-            raise BakeoffError(f"{path}: not written: no pair of contenders has a finished run in common yet; "
-                               f"expected at least one finished run of each (bakeoff status {out})")
-    if not 0 < power < 1:
-        raise BakeoffError(f"--power {power}: expected a probability between 0 and 1, e.g. 0.8")
-    try:
-        seed_grid = tuple(int(x) for x in seeds.split(",")) if seeds else DEFAULT_SEEDS
-        factor_grid = tuple(float(x) for x in test_factors.split(",")) if test_factors else DEFAULT_TEST_FACTORS
-    except ValueError:
-        raise BakeoffError(f"--seeds {seeds!r} / --test-factors {test_factors!r}: expected comma-separated "
-                           f"numbers, e.g. --seeds 1,3,5 --test-factors 1,2") from None
-    if min(seed_grid) < 1 or min(factor_grid) <= 0:
-        raise BakeoffError("--seeds must be >= 1 and --test-factors > 0")
-    try:
-        comparison = read_json(path)
-    except ValueError as exc:
-        raise BakeoffError(f"{path}: not valid JSON ({exc}); rebuild it with `bakeoff report {out}`") from None
-    plans = plan_study(comparison, min_effect=min_effect, effect=effect, seeds=seed_grid,
-                       test_factors=factor_grid, target=power, sims=sims, seed_sd=seed_sd)
+    plans = api.plan_pilot(out, **options, say=lambda text: console.print(text, highlight=False, markup=False))
     for p in plans:
         _print_plan(p, power)
     if json_out is not None:
-        write_json(json_out, {"pairs": plans})
+        api.write_plan(json_out, plans)
         console.print(f"written: {json_out}")
 
 
 def _print_plan(p: dict[str, Any], power: float) -> None:
     """One pair's plan: the grid as a table, today's design, the proposal with its range, the note."""
-    from bakeoff.stats.design import ASSURANCE
-    from bakeoff.stats.plan import grid_table, shares_text
+    from bakeoff.api import ASSURANCE, grid_table, shares_text
 
     if p.get("cannot_plan"):
         console.print(f"{p['a']} − {p['b']} on {p['metric']}: cannot plan from this pilot: {p['cannot_plan']}",
@@ -820,42 +654,6 @@ def _print_plan(p: dict[str, Any], power: float) -> None:
     console.print(p["note"], highlight=False)
 
 
-def _plan_suite(out: Path, options: dict[str, Any], json_out: Path | None) -> None:
-    """``bakeoff plan`` on a suite: each dataset's own plan (its design), then what more datasets buy."""
-    from bakeoff.suite import SUITE_FILE, saved_suite
-    from bakeoff.utils import read_json
-
-    if json_out is not None:
-        raise BakeoffError("--out: with a suite directory each dataset's plan is printed; expected no --out (run "
-                           "bakeoff plan DIR/datasets/NAME --out FILE for one dataset's plan as JSON)")
-    for name in saved_suite(out).datasets:
-        console.rule(f"dataset {name}")
-        plan(out / "datasets" / name, **options)
-    if (out / SUITE_FILE).is_file():
-        from scipy import stats
-
-        for p in read_json(out / SUITE_FILE)["pairs"]:
-            k = p["k"]
-            if k < 2:
-                continue
-            now = stats.t.ppf(0.975, k - 1) / k ** 0.5
-            more = ", ".join(f"{m}: x{stats.t.ppf(0.975, m - 1) / m ** 0.5 / now:.2f}" for m in (k + 1, 2 * k, 3 * k))
-            i2 = p.get("i2")
-            where = ("" if i2 is None else
-                     f"; I² {i2:.0%}: most of that spread is between datasets, which only more datasets average out"
-                     if i2 >= 0.5 else f"; I² {i2:.0%}: most of that spread is each dataset's own noise, which more "
-                     f"seeds or test units (the plans above) shrink too")
-            console.print(f"across datasets, {p['a']} − {p['b']}: the pooled interval rests on the spread of the {k} "
-                          f"datasets' differences ({k - 1} df){where}; with more datasets of the same spread its "
-                          f"width would be about {more} of today's", highlight=False)
-
-
-def _older_than_runs(path: Path, out: Path) -> bool:
-    """Whether a run finished after ``path`` was written (a study still running, or resumed)."""
-    stamp = path.stat().st_mtime_ns
-    return any(p.stat().st_mtime_ns > stamp for p in (out / "runs").glob("*/*/run.json"))
-
-
 @app.command()
 def models(
     pattern: Annotated[str, typer.Argument(help="Shell-style filter, e.g. '*unet*'.")] = "*",
@@ -877,137 +675,22 @@ def list_(
 ) -> None:
     """List a registry: models (built-ins by default; --provider monai or timm for theirs), losses
     (with the tasks each fits and its parameters), data sources or metrics (direction, tasks)."""
-    tables = {"models": _models_table, "losses": _losses_table, "sources": _sources_table, "tasks": _tasks_table,
-              "metrics": _metrics_table}
-    if kind not in tables:
-        raise BakeoffError(f"bakeoff list: unknown kind {kind!r}; expected models, losses, sources, metrics or tasks")
-    console.print(tables[kind](pattern, provider))
+    from bakeoff import api
 
-
-def _models_table(pattern: str, provider: str | None) -> Table:
-    from bakeoff.models import list_models
-    from bakeoff.models.registry import installed_providers, model_doc
-
-    if provider is None:  # a search looks everywhere; the bare listing shows the built-ins
-        provider = "bakeoff" if pattern == "*" else "all"
-    names = list_models(pattern, provider)
-    where = "every installed provider's" if provider == "all" else provider
-    t = Table(title=f"{where} models matching {pattern!r} (any case): {len(names)}")
-    t.add_column("name")
-    t.add_column("description")
-    for n in names:
-        t.add_row(n, model_doc(n))
-    if provider == "bakeoff" and pattern == "*":
-        others = installed_providers()[1:]
-        if others:
-            t.caption = (f"and {', '.join(others)}'s models: search with a pattern (bakeoff list models '*unet*') "
-                         f"or --provider {others[0]}")
-    return t
-
-
-def _losses_table(pattern: str, provider: str | None) -> Table:
-    import fnmatch
-
-    from bakeoff.losses import LOSSES, LossSpec
-    from bakeoff.tasks import known_tasks
-
-    own = [LossSpec(n, fn, (cls.name,)) for cls in known_tasks().values() for n, fn in cls.own_losses.items()]
-    specs = [spec for spec in [*LOSSES.values(), *own] if fnmatch.fnmatch(spec.name, pattern)]
-    t = Table(title=f"losses matching {pattern!r}: {len(specs)} (or your own package.module:callable)")
-    for col in ("name", "tasks", "params (defaults)"):
+    found = api.listing(kind, pattern, provider)
+    t = Table(title=found.title, caption=found.caption)
+    for col in found.columns:
         t.add_column(col)
-    for spec in specs:
-        t.add_row(spec.name, ", ".join(spec.kinds), ", ".join(f"{k}={v}" for k, v in spec.params.items()))
-    return t
-
-
-def _sources_table(pattern: str, provider: str | None) -> Table:
-    import fnmatch
-
-    from bakeoff.data.segdata import _register_dense_sources
-    from bakeoff.data.sources import SOURCES
-    from bakeoff.tasks import known_tasks
-
-    _register_dense_sources()
-    known_tasks()  # a task's own built-in data register with it
-    specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
-    t = Table(title=f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])")
-    for col in ("name", "tasks", "description"):
-        t.add_column(col)
-    for spec in specs:
-        t.add_row(spec.name, "segmentation, particle picking" if spec.dense else "classification, regression",
-                  spec.doc)
-    return t
-
-
-def _tasks_table(pattern: str, provider: str | None) -> Table:
-    import fnmatch
-
-    from bakeoff.tasks import known_tasks
-
-    t = Table(title="tasks (task: NAME in the study file)")
-    for col in ("name", "default primary", "unit", "description"):
-        t.add_column(col)
-    for name, cls in known_tasks().items():
-        if fnmatch.fnmatch(name, pattern):
-            t.add_row(name, cls.default_primary, cls.unit, " ".join((cls.__doc__ or "").split()))
-    return t
-
-
-def _metrics_table(pattern: str, provider: str | None) -> Table:
-    import fnmatch
-
-    from bakeoff.tasks import known_tasks
-    from bakeoff.tasks.metric import REGISTRY
-
-    known_tasks()  # each task module registers its own metrics when it loads (tasks.metric._registered)
-    by_name: dict[str, list[Any]] = {}
-    for (task, name), m in REGISTRY.items():
-        if fnmatch.fnmatch(name, pattern):
-            by_name.setdefault(name, []).append((task, m))
-    t = Table(title=f"metrics matching {pattern!r}: {len(by_name)} (per-class ones follow each study's "
-                    f"classes; your own: evaluation.metrics)")
-    for col in ("name", "better", "threshold", "tasks", "description"):
-        t.add_column(col)
-    for name, entries in by_name.items():
-        m = entries[0][1]
-        t.add_row(name, "higher" if m.higher_is_better else "lower", "" if m.threshold_free else "yes",
-                  ", ".join(task.replace("_classification", "").replace("semantic_", "") for task, _ in entries),
-                  next((e.description for _, e in entries if e.description), ""))
-    return t
+    for row in found.rows:
+        t.add_row(*row)
+    console.print(t)
 
 
 def _print_report(result: Any) -> None:
-    from bakeoff.report.build import (
-        across_run_lines,
-        design_lines,
-        failure_lines,
-        fairness_lines,
-        health_lines,
-        ranking_line,
-        terminal_table,
-        verdict_table,
-    )
+    from bakeoff import api
 
-    console.print(terminal_table(result))
-    if result.comparison.get("pairs"):
-        console.print(verdict_table(result))
-    for line in design_lines(result.comparison):
-        console.print(line, highlight=False)
-    for line in across_run_lines(result):
-        console.print(line, highlight=False)
-    if ranking_line(result):
-        console.print(ranking_line(result), highlight=False)
-    for line in fairness_lines(result):
-        console.print(line, highlight=False)
-    for line in failure_lines(result):
-        console.print(Text(line, style="red"), highlight=False)
-    for line in health_lines(result):
-        console.print(Text(line, style="yellow"), highlight=False)
-    missing = result.comparison.get("incomplete")
-    if missing:
-        console.print(Text(missing["text"] + " (bakeoff status shows each; the same run command finishes them)",
-                           style="yellow"), highlight=False)
+    for shown, style in api.report_output(result):
+        console.print(Text(shown, style=style) if style else shown, highlight=False)
 
 
 def main() -> None:

@@ -158,8 +158,8 @@ class Suite:
         """Every dataset's study in ``out/datasets/NAME`` (resumed where it stopped), all their runs through
         one executor (Ray fills its workers from every dataset; SLURM queues every dataset's jobs before it
         waits), then the answer across them in ``out/suite.json``. ``detach`` (SLURM): submit and return None."""
-        from bakeoff.api import Study
         from bakeoff.runs.executor import execute_all, executor_for
+        from bakeoff.study import Study
         from bakeoff.utils import atomic_write_text
 
         out = Path(out)
@@ -205,9 +205,10 @@ def saved_suite(out: str | Path) -> SuiteConfig:
 
 
 def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bool = True) -> dict[str, Any]:
-    """``suite.json`` (and the forest plots) from the datasets' saved comparisons."""
-    from bakeoff.stats.aggregate import suite_summaries
-    from bakeoff.stats.meta import suite_comparison
+    """``suite.json`` from the datasets' saved comparisons and runs (every number from
+    ``stats.study.suite_result``), then the figures and the suite's page. Returns suite.json's content with
+    ``plots`` (name -> file) and ``report`` (the page) added."""
+    from bakeoff.stats.study import suite_result
 
     out = Path(out)
     config = config or saved_suite(out)
@@ -218,41 +219,30 @@ def summarize(out: str | Path, config: SuiteConfig | None = None, make_plots: bo
             raise BakeoffError(f"{out}: dataset {name} has no comparison.json yet; expected every dataset's study "
                                f"run: run the suite again to finish it")
         comparisons[name] = read_json(path)
-    alpha = float(config.evaluation.get("alpha", 0.05))
+    runs, costs = _dataset_runs(out, config, comparisons)
+    overrides = {n: {k: v for k, v in (("protocol", e.protocol), ("evaluation", e.evaluation)) if v}
+                 for n, e in config.datasets.items() if e.protocol or e.evaluation}
     try:
-        result = suite_comparison(comparisons, alpha, config.normalise)
-        runs, costs = _dataset_runs(out, config, comparisons)
-        first = next(iter(comparisons.values()))
-        contenders = list(first.get("contenders") or config.contenders)
-        higher = bool(first["pairs"][0]["higher_is_better"]) if first.get("pairs") else True
-        reference = first.get("baseline") or contenders[0]
-        result["summaries"] = suite_summaries(runs, comparisons, contenders, str(result["primary"]), higher, alpha,
-                                              relative=reference if config.normalise == "relative" else None)
+        result = suite_result(config.name, comparisons, runs, costs, alpha=float(config.evaluation.get("alpha", 0.05)),
+                              normalise=config.normalise, contenders=list(config.contenders), overrides=overrides)
     except ValueError as exc:
         raise BakeoffError(f"{out}: {exc}; expected scores away from 0 for normalise: relative, or normalise: "
                            f"none") from None
-    result["primaries"] = {n: c["primary"] for n, c in comparisons.items()}
-    if len(set(result["primaries"].values())) > 1:  # normalise: relative (checked before training)
-        result["primary"] = " / ".join(dict.fromkeys(result["primaries"].values()))
-    result["name"] = config.name
-    result["overrides"] = {n: {k: v for k, v in (("protocol", e.protocol), ("evaluation", e.evaluation)) if v}
-                           for n, e in config.datasets.items() if e.protocol or e.evaluation}
-    result["reports"] = {n: f"datasets/{n}/report.html" for n in config.datasets}
-    result["cost"] = costs
+    plots: dict[str, str] = {}
     if make_plots:
         from bakeoff.report.plots import forest_plot, performance_profiles, suite_cd_diagram
 
-        plots = out / "plots"
-        result["plots"] = {f"forest {p['a']} vs {p['b']}": str(forest_plot(p, plots)) for p in result["pairs"]}
+        folder = out / "plots"
+        plots = {f"forest {p['a']} vs {p['b']}": str(forest_plot(p, folder)) for p in result["pairs"]}
         summaries = result["summaries"]
         if "ranks" in summaries:
-            result["plots"]["critical difference"] = str(suite_cd_diagram(summaries["ranks"], plots))
-            result["plots"]["performance profiles"] = str(performance_profiles(summaries, plots))
-    write_json(out / SUITE_FILE, result)
+            plots["critical difference"] = str(suite_cd_diagram(summaries["ranks"], folder))
+            plots["performance profiles"] = str(performance_profiles(summaries, folder))
+    write_json(out / SUITE_FILE, result)  # the same file with or without figures
     from bakeoff.report.suite_page import write_suite_report
 
-    result["report"] = str(write_suite_report(out, result, config))  # without figures under --no-plots
-    return result
+    page = write_suite_report(out, result, config, plots)  # without figures under --no-plots
+    return {**result, "plots": plots, "report": str(page)}
 
 
 def _dataset_runs(out: Path, config: SuiteConfig, comparisons: dict[str, dict[str, Any]]

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -75,3 +76,63 @@ def test_the_published_schema_is_the_one_the_types_generate():
     """docs/schemas/comparison.schema.json: regenerate with `python -m bakeoff.stats.results > FILE`."""
     assert json.loads(SCHEMA_FILE.read_text()) == json.loads(json.dumps(json_schema())), \
         "out of date: python -m bakeoff.stats.results > docs/schemas/comparison.schema.json"
+
+
+# suite.json (bakeoff.stats.suite_results), built by the call the suite makes (stats.study.suite_result)
+SUITE_SCHEMA_FILE = SCHEMA_FILE.parent / "suite.schema.json"
+
+
+def _dataset_comparison(difference: float, verdict: str) -> dict:
+    pair = {"a": "b", "b": "a", "metric": "auroc", "higher_is_better": True, "difference": difference, "se": 0.01,
+            "ci_low": difference - 0.02, "ci_high": difference + 0.02, "min_effect": 0.0, "verdict": verdict,
+            "contenders": {"a": {"mean": 0.8}, "b": {"mean": 0.8 + difference}}}
+    return {"primary": "auroc", "baseline": "a", "contenders": ["a", "b"], "pairs": [pair]}
+
+
+def _suite(names=("d1", "d2", "d3"), normalise="none", runs=None):
+    from bakeoff.stats.study import suite_result
+
+    comparisons = {n: _dataset_comparison(0.01 * (i + 1), "b better" if i else "inconclusive")
+                   for i, n in enumerate(names)}
+    rng = np.random.default_rng(0)
+    runs = runs if runs is not None else {n: {c: list(rng.uniform(0.7, 0.9, 3)) for c in ("a", "b")} for n in names}
+    cost = {"runs": 6 * len(names), "train_time_s": {"a": 1.0, "b": 2.0}, "total_train_time_s": 3.0}
+    return suite_result("s", comparisons, runs, cost, alpha=0.05, normalise=normalise, contenders=["a", "b"],
+                        overrides={names[0]: {"protocol": {"batch_size": 16}}})
+
+
+def test_every_shape_of_suite_result_is_declared_and_a_nested_change_fails():
+    """Three datasets, one (no interval across datasets), normalise: relative (reference scores), and no
+    dataset that scores both contenders (the summaries' note only): each validates where it is built and
+    against the published schema; an undeclared, missing or mistyped key three levels down fails both."""
+    from bakeoff.stats.suite_results import json_schema as suite_schema
+    from bakeoff.stats.suite_results import validate as validate_suite
+
+    shapes = [_suite(), _suite(("only",)), _suite(normalise="relative"),
+              _suite(runs={n: {"a": [0.8]} for n in ("d1", "d2", "d3")})]
+    assert "ci_low" not in shapes[1]["pairs"][0] and "reference_scores" in shapes[2]["pairs"][0]
+    assert set(shapes[3]["summaries"]) == {"metric", "higher_is_better", "scores", "normalisation", "note"}
+    for result in shapes:
+        jsonschema.validate(json.loads(json.dumps(result)), suite_schema())
+    good = shapes[0]
+    for change, where in [
+        (lambda s: s["pairs"][0]["wins"].update(ties=0), "ties"),
+        (lambda s: s["summaries"]["estimates"]["iqm"]["a"].pop("ci"), "ci"),
+        (lambda s: s["summaries"]["robustness"]["winners"].update(x="a"), "winners"),
+        (lambda s: s["cost"].update(runs="six"), "runs"),
+        (lambda s: s.update(plots={}), "plots"),
+    ]:
+        bad = copy.deepcopy(good)
+        change(bad)
+        with pytest.raises(ValidationError, match=where):
+            validate_suite(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(json.loads(json.dumps(bad)), suite_schema())
+
+
+def test_the_published_suite_schema_is_the_one_the_types_generate():
+    """docs/schemas/suite.schema.json: regenerate with `python -m bakeoff.stats.suite_results > FILE`."""
+    from bakeoff.stats.suite_results import json_schema as suite_schema
+
+    assert json.loads(SUITE_SCHEMA_FILE.read_text()) == json.loads(json.dumps(suite_schema())), \
+        "out of date: python -m bakeoff.stats.suite_results > docs/schemas/suite.schema.json"

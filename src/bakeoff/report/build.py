@@ -96,9 +96,8 @@ def build_report(store: StudyStore, study: StudyConfig, make_plots: bool = True,
                 if storage_full(exc):  # a full disk is the user's to fix, and said as one line (cli.main)
                     raise
 
+                # (the test suite turns this warning into an error: tests/conftest.py)
                 warnings.warn(f"report.html could not be built: {type(exc).__name__}: {exc}", stacklevel=2)
-                if os.environ.get("BAKEOFF_STRICT_REPORT") == "1":  # the test suite: a broken page fails it
-                    raise
     return report
 
 

@@ -61,15 +61,15 @@ def answer(result: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def forest(result: dict[str, Any]) -> str:
+def forest(plots: dict[str, str]) -> str:
     figs = [figure(Path(path), f"{name}: each dataset's difference and its own 95 % interval (its verdict at the "
                                f"right), the pooled mean with its interval (black), and the prediction interval "
                                f"for a new dataset (dashed)")
-            for name, path in (result.get("plots") or {}).items() if name.startswith("forest")]
+            for name, path in plots.items() if name.startswith("forest")]
     return f'<section id="forest"><h2>Forest plots</h2>{"".join(figs)}</section>'
 
 
-def ranks(result: dict[str, Any]) -> str:
+def ranks(result: dict[str, Any], plots: dict[str, str]) -> str:
     s = result.get("summaries", {})
     r = s.get("ranks")
     if not r:
@@ -83,13 +83,13 @@ def ranks(result: dict[str, Any]) -> str:
         out.append(f'<p class="note">{esc(r["note"])}</p>')
     pairs = [[esc(a), esc(b), _fmt(r["p_holm"][a][b])] for i, a in enumerate(names) for b in names[i + 1:]]
     out.append(table(["A", "B", "Wilcoxon p (Holm)"], pairs))
-    out.append(figure(Path((result.get("plots") or {}).get("critical difference", "")),
+    out.append(figure(Path(plots.get("critical difference", "")),
                       "Critical-difference diagram: mean ranks; a bar joins contenders that Wilcoxon + Holm over the "
                       "datasets cannot tell apart"))
     return "".join(out) + "</section>"
 
 
-def aggregates(result: dict[str, Any]) -> str:
+def aggregates(result: dict[str, Any], plots: dict[str, str]) -> str:
     s = result.get("summaries", {})
     e = s.get("estimates")
     if not e:
@@ -107,7 +107,7 @@ def aggregates(result: dict[str, Any]) -> str:
         out.append("<h3>Probability of improvement</h3><p class=\"note\">P(A &gt; B): the chance that a run of A "
                    "scores above a run of B on the same dataset (ties count a half), averaged over datasets.</p>")
         out.append(table(["A", "B", "P(A > B)", "interval"], poi))
-    out.append(figure(Path((result.get("plots") or {}).get("performance profiles", "")),
+    out.append(figure(Path(plots.get("performance profiles", "")),
                       "Performance profiles: the fraction of runs scoring above each threshold, averaged over "
                       "datasets; a curve above another is better everywhere"))
     return "".join(out) + "</section>"
@@ -189,8 +189,10 @@ def methods_text(result: dict[str, Any], config: Any) -> str:
     return s
 
 
-def write_suite_report(out: str | Path, result: dict[str, Any], config: Any) -> Path:
-    """``out/report.html`` from a suite's result (``suite.summarize``) and its configuration."""
+def write_suite_report(out: str | Path, result: dict[str, Any], config: Any, plots: dict[str, str] | None = None
+                       ) -> Path:
+    """``out/report.html`` from a suite's result (suite.json), its configuration and its figures (``plots``:
+    name -> file; none under ``--no-plots``)."""
     out = Path(out)
     contenders = ", ".join(config.contenders)
     header = (f'<section id="header"><h1>{esc(result["name"])}</h1><div class="meta"><span>{len(result["datasets"])} '
@@ -198,8 +200,8 @@ def write_suite_report(out: str | Path, result: dict[str, Any], config: Any) -> 
               f"{esc(result['primary'])}</span><span>task: {esc(config.task)}</span></div></section>")
     methods = (f'<section id="methods"><h2>Methods</h2><pre id="methods-text">{esc(methods_text(result, config))}'
                f"</pre></section>")
-    html = page(f"{result['name']}: suite report", [header, answer(result), forest(result), ranks(result),
-                                                    aggregates(result), robustness(result),
+    html = page(f"{result['name']}: suite report", [header, answer(result), forest(plots or {}), ranks(result, plots or {}),
+                                                    aggregates(result, plots or {}), robustness(result),
                                                     datasets(result, config), cost(result), methods])
     path = out / "report.html"
     atomic_write_text(path, html)

@@ -143,3 +143,20 @@ def suite_comparison(per_dataset: dict[str, dict[str, Any]], alpha: float = 0.05
             "normalisation": NORMALISATIONS[normalise],
             "multiple_testing": f"Holm over the {len(judged)} pair(s); verdicts use the adjusted p-values",
             "pairs": pairs, "pairs_not_in_every_dataset": missing}
+
+
+def more_datasets(pair: dict[str, Any], alpha: float = 0.05) -> str:
+    """What more datasets would buy for one pair of a suite's answer (``suite_comparison``, k >= 2): the t
+    interval's width with k + 1, 2k and 3k datasets of the same spread, as multiples of today's, and
+    whether the spread is mostly between datasets (I²)."""
+    k = int(pair["k"])
+    now = stats.t.ppf(1 - alpha / 2, k - 1) / k ** 0.5
+    more = ", ".join(f"{m}: x{stats.t.ppf(1 - alpha / 2, m - 1) / m ** 0.5 / now:.2f}" for m in (k + 1, 2 * k, 3 * k))
+    i2 = pair.get("i2")
+    where = ("" if i2 is None else
+             f"; I² {i2:.0%}: most of that spread is between datasets, which only more datasets average out"
+             if i2 >= 0.5 else f"; I² {i2:.0%}: most of that spread is each dataset's own noise, which more "
+             f"seeds or test units (the plans above) shrink too")
+    return (f"across datasets, {pair['a']} − {pair['b']}: the pooled interval rests on the spread of the {k} "
+            f"datasets' differences ({k - 1} df){where}; with more datasets of the same spread its width would be "
+            f"about {more} of today's")

@@ -282,12 +282,17 @@ def validate(comparison: dict[str, Any]) -> Comparison:
     return _COMPARISON.validate_python(comparison, strict=False)
 
 
+def published_schema(adapter: TypeAdapter, title: str) -> dict[str, Any]:
+    """A result file's JSON Schema as docs/schemas publishes it: draft 2020-12, titled."""
+    schema = adapter.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = title
+    return schema
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of comparison.json, generated from these types (docs/schemas/comparison.schema.json)."""
-    schema = _COMPARISON.json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "bakeoff comparison.json"
-    return schema
+    return published_schema(_COMPARISON, "bakeoff comparison.json")
 
 
 if __name__ == "__main__":  # python -m bakeoff.stats.results > docs/schemas/comparison.schema.json

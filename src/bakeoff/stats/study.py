@@ -71,3 +71,32 @@ def study_result(study: StudyConfig, df: pd.DataFrame, evaluations: dict, infos:
         comparison.update(study_summary(study, df, evaluations, comparison))
         validate(comparison)  # every key declared (stats.results): what comparison.json promises its readers
     return StudyResult(comparison, summary, run_intervals(study, df, evaluations), ranks)
+
+
+def suite_result(name: str, comparisons: dict[str, dict[str, Any]], runs: dict[str, dict[str, list[float]]],
+                 cost: dict[str, Any], *, alpha: float, normalise: str, contenders: list[str],
+                 overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every number of ``suite.json`` from the datasets' comparisons (``comparisons``, in the suite's order)
+    and their runs' primary scores (``runs``: dataset -> contender -> scores): the answer across datasets
+    (``stats.meta.suite_comparison``) and the summaries beside it, validated against
+    ``stats.suite_results.Suite``. ``ValueError``: normalise: relative with a reference score of 0."""
+    from bakeoff.stats.aggregate import suite_summaries
+    from bakeoff.stats.meta import suite_comparison
+    from bakeoff.stats.suite_results import validate as validate_suite
+
+    result = suite_comparison(comparisons, alpha, normalise)
+    first = next(iter(comparisons.values()))
+    contenders = list(first.get("contenders") or contenders)
+    higher = bool(first["pairs"][0]["higher_is_better"]) if first.get("pairs") else True
+    reference = first.get("baseline") or contenders[0]
+    result["summaries"] = suite_summaries(runs, comparisons, contenders, str(result["primary"]), higher, alpha,
+                                          relative=reference if normalise == "relative" else None)
+    result["primaries"] = {n: c["primary"] for n, c in comparisons.items()}
+    if len(set(result["primaries"].values())) > 1:  # normalise: relative (checked before training)
+        result["primary"] = " / ".join(dict.fromkeys(result["primaries"].values()))
+    result["name"] = name
+    result["overrides"] = overrides
+    result["reports"] = {n: f"datasets/{n}/report.html" for n in comparisons}
+    result["cost"] = cost
+    validate_suite(result)
+    return result
