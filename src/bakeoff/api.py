@@ -519,8 +519,13 @@ def _sources(pattern: str, provider: str | None) -> Listing:
 def _tasks(pattern: str, provider: str | None) -> Listing:
     from bakeoff.tasks import known_tasks
 
-    return Listing("tasks (task: NAME in the study file)", ["name", "default primary", "unit", "description"],
-                   [[n, c.default_primary, c.unit, " ".join((c.__doc__ or "").split())]
+    def settings(cls: Any) -> str:  # the task's own evaluation keys, with their defaults
+        fields = cls.evaluation_settings.model_fields if cls.evaluation_settings is not None else {}
+        return ", ".join(f"{k}={f.default}" for k, f in fields.items())
+
+    return Listing("tasks (task: NAME in the study file)",
+                   ["name", "default primary", "unit", "own evaluation settings", "description"],
+                   [[n, c.default_primary, c.unit, settings(c), " ".join((c.__doc__ or "").split())]
                     for n, c in known_tasks().items() if fnmatch.fnmatch(n, pattern)])
 
 

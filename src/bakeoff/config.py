@@ -291,6 +291,14 @@ class SequentialConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
+    """The evaluation settings every task shares. A task's own settings (``Task.evaluation_settings``, a
+    pydantic model in the task's module: segmentation's ``include_background``, particle picking's
+    ``match_radius``, ...) are further keys of this section, kept as given here and checked, with their
+    defaults filled in, by the task when the study is resolved (``bakeoff.tasks.resolve_study``): an
+    unknown key is answered there, with the close matches among these keys and the task's."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
     primary: str | None = None  # None: the task's default (bakeoff.tasks.resolve_study)
     # your own metrics, package.module:function each, decorated with @bakeoff.register_metric: imported
     # (and so registered) when the study is read, then usable by name like a built-in metric
@@ -316,17 +324,6 @@ class EvaluationConfig(_Strict):
     aso: bool = False
     speed: bool = True  # measure inference latency and throughput per run
     speed_repeats: int = Field(10, ge=1)
-    # segmentation: mean Dice/IoU over the foreground classes only unless include_background; the
-    # boundary metrics (HD95, NSD at nsd_tolerance physical units) can be switched off for speed
-    include_background: bool = False
-    boundary_metrics: bool = True
-    nsd_tolerance: float = Field(1.0, gt=0)
-    # particle picking: a predicted centre is a local maximum of the particle probability above
-    # peak_threshold, at least min_distance pixels from a higher one; it matches a true centre within
-    # match_radius pixels (one-to-one, Hungarian)
-    peak_threshold: float = Field(0.5, gt=0, lt=1)
-    min_distance: int = Field(3, ge=1)
-    match_radius: float = Field(4.0, gt=0)
     qualitative_samples: int = Field(4, ge=0)  # validation images drawn with each contender's prediction
     # 2D classification: Grad-CAM of this many validation images (the same for every contender), computed
     # when a run is trained or evaluated (pytorch-grad-cam: pip install 'bakeoff[gradcam]'); off unless asked
@@ -485,12 +482,17 @@ class StudyConfig(_Strict):
                                  f"protocol.seed_streams for the whole study")
         return self
 
-    def with_task_defaults(self, primary: str, higher_is_better: Callable[[str], bool]) -> StudyConfig:
+    def with_task_defaults(self, primary: str, higher_is_better: Callable[[str], bool],
+                           task_settings: dict[str, Any] | None = None) -> StudyConfig:
         """This study with what it leaves to its task filled in: ``primary`` where ``evaluation.primary`` is
         None, selection on ``val/PRIMARY`` where ``protocol.select.monitor`` is None (the task's default, not
         the study's primary: a study that changes its primary keeps its checkpoints), and each selection's
-        direction from its metric (``higher_is_better(name)``)."""
+        direction from its metric (``higher_is_better(name)``); the ``evaluation`` section's task keys
+        replaced by ``task_settings`` (the task's own settings, checked and complete) when given."""
         raw = self.model_dump(mode="json")
+        if task_settings is not None:
+            shared = {k: v for k, v in raw["evaluation"].items() if k in EvaluationConfig.model_fields}
+            raw["evaluation"] = {**shared, **task_settings}
         raw["evaluation"]["primary"] = raw["evaluation"]["primary"] or primary
         select = raw["protocol"]["select"]
         select["monitor"] = select["monitor"] or f"val/{primary}"

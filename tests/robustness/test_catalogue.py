@@ -7,7 +7,7 @@ look odd but are fine (a BOM, Windows line endings, "dog " for "dog") and must p
 Categories: study file (S), contenders and environment (C), array data (D), image manifests (M),
 output directory (O), external predictions and checkpoints (X).
 
-The catalogue holds 135 cases: 123 bad inputs and 12 odd but valid ones (the last test keeps this count
+The catalogue holds 139 cases: 127 bad inputs and 12 odd but valid ones (the last test keeps this count
 true). Every bad input's message also says what was expected, never with pydantic's "Value error" prefix
 and never sending the user to install an extra of bakeoff for their own module. Beyond this file: an
 output directory the user cannot write and a read-only study's report (test_environment.py), Ctrl-C
@@ -382,7 +382,8 @@ def _pos_neg(fragments: list[str]) -> Setup:
     return setup
 
 
-def png_pairs_case(fragments: list[str], spoil: Callable[[Path], None] | None = None) -> Setup:
+def png_pairs_case(fragments: list[str], spoil: Callable[[Path], None] | None = None,
+                   evaluation: dict[str, Any] | None = None) -> Setup:
     """A segmentation manifest of PNG images and PNG label masks (csv: with columns image,mask,split)."""
     def setup(tmp: Path) -> tuple[list[str], list[str]]:
         from PIL import Image
@@ -402,7 +403,7 @@ def png_pairs_case(fragments: list[str], spoil: Callable[[Path], None] | None = 
                "protocol": {"seeds": [0], "epochs": 1, "batch_size": 2, "patch_size": [16, 16],
                             "iterations_per_epoch": 1},
                "contenders": {"unet": {"model": "monai:UNet", "params": {"channels": [4, 8], "strides": [2]}}},
-               "evaluation": {"speed": False, "n_boot": 200}}
+               "evaluation": {"speed": False, "n_boot": 200, **(evaluation or {})}}
         return ["check", str(_study(tmp, raw))], fragments
     return setup
 
@@ -478,11 +479,23 @@ BAD["S-until-decided-max-seeds-100000"] = study_case(["--max-seeds 100000: expec
                                                      extra=("--until-decided", "--max-seeds", "100000"))
 BAD["S-mask-values-on-classification"] = study_case(["data.mask_values: [0, 255]", "task binary_classification has "
                                                     "no masks", "expected it left out"], data__mask_values=[0, 255])
+# a task's own evaluation settings (Task.evaluation_settings) are checked by the task: in another task's study,
+# misspelt, or out of range, each is one line naming evaluation.KEY (issue 44)
+BAD["S-particle-setting-in-a-classification-study"] = study_case(
+    ["evaluation.match_radius", "a setting of task particle_picking, not of binary_classification", "remove it"],
+    evaluation__match_radius=6.0)
+BAD["S-shared-evaluation-key-misspelt"] = study_case(["evaluation.min_efect: unknown key", "did you mean 'min_effect'"],
+                                                     evaluation__min_efect=0.1)
 BAD["S-seed-streams-per-contender-override"] = study_case(
     ["contenders.se.protocol.seed_streams", "one kind of seed streams for every contender", "protocol.seed_streams"],
     contenders={"cnn": {"model": "bakeoff:simple_cnn3d"},
                 "se": {"model": "bakeoff:simple_cnn3d", "protocol": {"seed_streams": "per_contender"}}})
 BAD["O-compare-labels-pos-neg"] = _pos_neg(["a.csv: labels ['neg', 'pos'] are not 0/1", "pos -> 1, neg -> 0"])
+BAD["S-segmentation-setting-misspelt"] = png_pairs_case(["evaluation.nsd_tolerence: unknown key",
+                                                        "did you mean 'nsd_tolerance'"],
+                                                       evaluation={"nsd_tolerence": 2.0})
+BAD["S-segmentation-setting-out-of-range"] = png_pairs_case(["evaluation.nsd_tolerance", "expected greater than 0",
+                                                            "(got -1.0)"], evaluation={"nsd_tolerance": -1.0})
 BAD["D-png-pairs-rgb-mask"] = png_pairs_case(["2_mask.png", "mask is a RGB image", "expected a label image"],
                                             _rgb_mask)
 BAD["D-png-pairs-mask-size"] = png_pairs_case(["5_mask.png", "mask is 24 x 20 but its image 5.png is 24 x 24"],

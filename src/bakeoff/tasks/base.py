@@ -32,6 +32,10 @@ class Task(ABC):
     own_losses: dict[str, Any] = {}
     # the task's name in prose (the methods paragraph); None: the name with spaces
     words: str | None = None
+    # the task's own evaluation settings: a pydantic model (extra keys forbidden) whose fields are further
+    # keys of the study file's ``evaluation`` section, checked and filled in by ``tasks.resolve_study`` and
+    # read with ``read_settings``; None: the task has none
+    evaluation_settings: Any = None
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -410,3 +414,11 @@ def save_gradcam(model: torch.nn.Module, data: Any, va: np.ndarray, n: int, sing
              shown=np.asarray(n),
              heatmaps=out["heatmaps"].astype(np.float16), classes=out["classes"], layer=np.asarray(out["layer"]),
              class_names=np.asarray(data.meta.get("class_names") or [str(k) for k in range(int(data.y.max()) + 1)]))
+
+
+def read_settings(model: Any, evaluation: Any) -> Any:
+    """The task's own settings (``model``, a pydantic model) from the study's ``evaluation`` section: its
+    keys that the model declares (the rest are the shared settings' or, in an older study file, another
+    task's), validated, defaults filled in."""
+    given = {**(getattr(evaluation, "model_extra", None) or {})}
+    return model.model_validate({k: v for k, v in given.items() if k in model.model_fields})

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from bakeoff.errors import BakeoffError
-from bakeoff.tasks.base import Task, get_task, register_task
+from bakeoff.tasks.base import Task, get_task, read_settings, register_task
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +32,27 @@ OVERLAP = ("dice", "iou", "precision", "recall")
 BOUNDARY = ("hd95", "nsd")
 PARTICLE = ("particle_precision", "particle_recall", "particle_f1")
 MAX_AUROC_PIXELS = 2_000_000  # pixel AUROC on an evenly strided subset beyond this many pixels
+
+
+class SegmentationEvaluation(BaseModel):
+    """``evaluation`` settings of semantic segmentation: mean Dice/IoU over the foreground classes only
+    unless ``include_background``; the boundary metrics (HD95, NSD at ``nsd_tolerance`` physical units)
+    can be switched off for speed."""
+
+    model_config = ConfigDict(extra="forbid")
+    include_background: bool = False
+    boundary_metrics: bool = True
+    nsd_tolerance: float = Field(1.0, gt=0)
+
+
+class ParticleEvaluation(SegmentationEvaluation):
+    """``evaluation`` settings of particle picking: segmentation's, and a predicted centre is a local maximum
+    of the particle probability above ``peak_threshold``, at least ``min_distance`` pixels from a higher
+    one; it matches a true centre within ``match_radius`` pixels (one-to-one, Hungarian)."""
+
+    peak_threshold: float = Field(0.5, gt=0, lt=1)
+    min_distance: int = Field(3, ge=1)
+    match_radius: float = Field(4.0, gt=0)
 
 
 @dataclass
@@ -45,11 +67,14 @@ class DenseSettings:
     match_radius: float = 4.0
 
     @classmethod
-    def from_evaluation(cls, class_names: list[str], spacing: Any, evaluation: Any) -> DenseSettings:
-        """The study's ``evaluation`` settings for images of this ``spacing`` (the one place they are read)."""
-        ev = evaluation
-        return cls(list(class_names), ev.include_background, ev.boundary_metrics, ev.nsd_tolerance,
-                   None if spacing is None else tuple(spacing), ev.peak_threshold, ev.min_distance, ev.match_radius)
+    def from_evaluation(cls, class_names: list[str], spacing: Any, evaluation: Any,
+                        model: type[SegmentationEvaluation] = ParticleEvaluation) -> DenseSettings:
+        """The study's ``evaluation`` settings (the task's own keys, ``model``) for images of this
+        ``spacing``: the one place they are read."""
+        ev = read_settings(model, evaluation).model_dump()
+        return cls(list(class_names), ev["include_background"], ev["boundary_metrics"], ev["nsd_tolerance"],
+                   None if spacing is None else tuple(spacing), ev.get("peak_threshold", cls.peak_threshold),
+                   ev.get("min_distance", cls.min_distance), ev.get("match_radius", cls.match_radius))
 
 
 def confusion_counts(pred: np.ndarray, true: np.ndarray, K: int) -> np.ndarray:
@@ -182,6 +207,7 @@ class SemanticSegmentation(Task):
     dense = True
     figures = ("confusion_matrices", "class_scores", "qualitative", "feature_maps")
     saves_feature_maps = True
+    evaluation_settings = SegmentationEvaluation
 
     def data_checks(self, data: Any, splits: list[Any]) -> dict[str, Any]:
         """The classes that never occur in a fold's training images (their scores are undefined in meaning)."""
@@ -281,12 +307,13 @@ class SemanticSegmentation(Task):
     @classmethod
     def for_data(cls, data: Any, evaluation: Any) -> Task:
         names = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
-        settings = DenseSettings.from_evaluation(names, data.spacing, evaluation)
+        settings = DenseSettings.from_evaluation(names, data.spacing, evaluation, cls.evaluation_settings)
         return get_task(cls.name, data.num_classes, settings)
 
     @classmethod
     def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> Task:
-        settings = DenseSettings.from_evaluation(part["class_names"], part["spacing"], evaluation)
+        settings = DenseSettings.from_evaluation(part["class_names"], part["spacing"], evaluation,
+                                                 cls.evaluation_settings)
         return get_task(cls.name, len(part["class_names"]), settings)
 
     def class_counts(self, data: Any, idx: np.ndarray) -> list[int]:
@@ -403,6 +430,7 @@ class ParticlePicking(SemanticSegmentation):
     name = "particle_picking"
     default_primary = "particle_f1"
     fixed_classes = 2
+    evaluation_settings = ParticleEvaluation
 
     def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None) -> None:
         super().__init__(2, settings or DenseSettings(["background", "particle"]))
