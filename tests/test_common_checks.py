@@ -204,11 +204,9 @@ WRITERS = {("npz", False): _write_npz, ("csv", True): _write_csv_pairs, ("csv", 
 
 
 def _sources():
-    from bakeoff.data.segdata import _register_dense_sources
-    from bakeoff.data.sources import SOURCES
+    from bakeoff.data.registry import load_sources
 
-    _register_dense_sources()
-    return sorted(SOURCES)
+    return sorted(load_sources())
 
 
 @pytest.mark.parametrize(("name", "dense"), _sources(), ids=[f"{n}{'-dense' if d else ''}" for n, d in _sources()])

@@ -54,6 +54,23 @@ def test_no_cycle_between_packages():
             visit(p)
 
 
+def test_no_import_circle_between_modules():
+    """No module imports, directly or through others, a module that imports it (issue 44: no circle inside
+    a package either). Registries load their built-in providers by module name (``runs.backends``,
+    ``data.registry``, ``tasks.registry``), as entry points are loaded, so the providers import the
+    registry and never the other way round. Imports inside ``if TYPE_CHECKING`` are not imports."""
+    import grimp
+
+    graph = grimp.build_graph("bakeoff", exclude_type_checking_imports=True)
+    circles = []
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back is not None:
+                circles.append(" -> ".join((module, *back)))
+    assert not circles, circles
+
+
 def test_the_command_line_imports_only_the_api_and_the_errors():
     """``bakeoff.cli`` parses, calls ``bakeoff.api`` and prints (issue 44): of bakeoff it imports the API and
     the error type, whatever modules are added later (the contract's list names today's)."""

@@ -503,13 +503,12 @@ def _losses(pattern: str, provider: str | None) -> Listing:
 
 
 def _sources(pattern: str, provider: str | None) -> Listing:
-    from bakeoff.data.segdata import _register_dense_sources
-    from bakeoff.data.sources import SOURCES
+    from bakeoff.data.registry import load_sources
     from bakeoff.tasks import known_tasks
 
-    _register_dense_sources()
+    sources = load_sources()
     known_tasks()  # a task's own built-in data register with it
-    specs = [spec for spec in SOURCES.values() if fnmatch.fnmatch(spec.name, pattern)]
+    specs = [spec for spec in sources.values() if fnmatch.fnmatch(spec.name, pattern)]
     return Listing(f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])",
                    ["name", "tasks", "description"],
                    [[s.name, "segmentation, particle picking" if s.dense else "classification, regression", s.doc]

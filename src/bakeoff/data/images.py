@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bakeoff.data.arrays import ArrayData, from_arrays
 from bakeoff.data.cache import (
     IMAGE_SUFFIXES,
     IMAGENET_MEAN,
@@ -25,7 +26,6 @@ from bakeoff.data.cache import (
     decode,
     read_header,
 )
-from bakeoff.data.sources import ArrayData, from_arrays
 from bakeoff.errors import BakeoffError
 
 __all__ = ["IMAGE_SUFFIXES", "imagenet_normalize", "lazy_images", "load_csv", "load_folder", "read_image",

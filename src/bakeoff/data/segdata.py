@@ -17,6 +17,15 @@ from typing import Any
 import numpy as np
 
 from bakeoff.data.cache import npz_member
+from bakeoff.data.registry import (
+    REGISTRARS,
+    SOURCES,
+    USER_LOADERS,
+    call_builtin,
+    find_source,
+    first_sentence,
+    register_source,
+)
 from bakeoff.errors import BakeoffError
 from bakeoff.utils import stable_hash
 
@@ -376,9 +385,6 @@ def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dim
                       allow_outside_root: bool = False) -> SegData:
     """A registered dense source (``bakeoff list sources``): ``builtin:organelles2d|cryoem2d|nuclei2d``,
     ``npz_dir:FOLDER``, ``tiff_dir:FOLDER`` or ``csv:MANIFEST`` (image,mask files), checked and normalised."""
-    from bakeoff.data.sources import find_source
-
-    _register_dense_sources()
     spec, rest = find_source(source, dense=True)
     sp = None if spacing is None else tuple(float(s) for s in spacing)
     data = spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
@@ -397,8 +403,6 @@ def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dim
 def dense_loader(fn: Any) -> Any:
     """A dense source from a generator (built in, or the user's ``package.module:callable``) returning
     ``{"images", "masks"[, "class_names", "ids", "centres", "parts"]}``."""
-    from bakeoff.data.sources import call_builtin
-
     def load(rest: str, params: dict[str, Any], *, source: str, spatial_dims: int | None,
              num_classes: int | None, spacing: tuple[float, ...] | None, **_: Any) -> SegData:
         out = call_builtin(fn, source, params, needs=("images", "masks"))
@@ -415,8 +419,6 @@ def dense_loader(fn: Any) -> Any:
 
 def _register_dense_sources() -> None:
     """Register the dense sources once (the built-in generators live in seg_builtin, imported lazily)."""
-    from bakeoff.data.sources import SOURCES, first_sentence, register_source
-
     if ("npz_dir", True) in SOURCES:
         return
     from bakeoff.data.seg_builtin import SEG_BUILTINS
@@ -471,3 +473,7 @@ def load_csv_pairs(rest: str, params: dict[str, Any], *, source: str, spatial_di
         if col not in ("image", "mask", "group"):
             data.meta[f"column:{col}"] = np.array([r[col] for r in rows])
     return data
+
+
+REGISTRARS[True].append(_register_dense_sources)  # run by data.registry.load_sources when first asked
+USER_LOADERS[True] = dense_loader

@@ -17,7 +17,7 @@ from bakeoff.data.sources import ArrayData
 from bakeoff.data.splits import Split, exact_duplicates, group_overlap, make_splits
 from bakeoff.errors import BakeoffError
 from bakeoff.models import resolve
-from bakeoff.runs.executor import EXECUTORS, executor_spec
+from bakeoff.runs.backends import executor_spec, executors
 from bakeoff.runs.spec import RunSpec, run_hash
 from bakeoff.tasks import Task, task_class
 
@@ -156,7 +156,7 @@ class StudyContext:
             if runner.trains_here(ex):  # a device this machine lacks is an error here, not on a cluster
                 check_device(p, where)
             if p.num_nodes > 1 and not runner.multi_node:
-                able = sorted(n for n, e in EXECUTORS.items() if e.multi_node)
+                able = sorted(n for n, e in executors().items() if e.multi_node)
                 raise BakeoffError(f"{where}.num_nodes: {p.num_nodes} nodes per run need SLURM to start the "
                                    f"processes; expected execution.backend: {' or '.join(able)}, or num_nodes: 1 "
                                    f"with execution.backend {ex.backend!r}")

@@ -12,49 +12,26 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from bakeoff.errors import BakeoffError, StorageFull
-from bakeoff.runs.events import Damaged, EpochDone, Finished, Progress, Skipped, Started
+from bakeoff.runs.backends import (  # noqa: F401  (the registry, public here too)
+    EXECUTORS,
+    Executor,
+    ExecutorSpec,
+    _set_threads,
+    executor_spec,
+    not_done,
+    register_executor,
+)
+from bakeoff.runs.events import EpochDone, Finished, Progress, Started
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import StudyStore
 
-if TYPE_CHECKING:  # the context checks a study against the executors registered here
+if TYPE_CHECKING:
     from bakeoff.runs.context import StudyContext
 
-
-
 Batch = tuple["StudyContext", StudyStore, list[RunSpec]]  # one study's share of the work
-
-
-class Executor(Protocol):
-    def execute(self, ctx: StudyContext, store: StudyStore, runs: list[RunSpec],
-                progress: Progress | None = None) -> None:
-        """Run every run of ``runs`` that the store does not hold as done."""
-
-
-def not_done(store: StudyStore, runs: list[RunSpec], progress: Progress | None = None) -> list[RunSpec]:
-    """The runs left to do; each finished one is reported as skipped."""
-    todo = []
-    for run in runs:
-        if store.is_done(run):
-            if progress:
-                progress(Skipped(run, store.run_info(run) or {}))
-        else:
-            damage = store.damaged(run)
-            if damage and progress:
-                progress(Damaged(run, damage))
-            todo.append(run)
-    return todo
-
-
-def _set_threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(int(n))
 
 
 class LocalExecutor:
@@ -192,48 +169,6 @@ def execute_all(executor: Executor, batches: list[Batch], progress: Progress | N
         return
     for ctx, store, runs in batches:
         executor.execute(ctx, store, runs, progress)
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    """A registered executor: its factory ``make(execution, detach)`` and what it can do, which the
-    study's checks ask instead of naming backends."""
-
-    name: str
-    make: Callable[[Any, bool], Executor]
-    doc: str
-    detaches: bool = False  # can submit the runs and return at once (--detach)
-    multi_node: bool = False  # can start one run's processes on several nodes (protocol.num_nodes > 1)
-    trains_here: Callable[[Any], bool] = lambda execution: True  # runs train on this machine
-    # the jobs it submitted for a study directory and the scheduler's state of each (None: cannot ask):
-    # ``queue(root) -> ({run key: job id}, {job id: state} | None)``, read by ``bakeoff status``
-    queue: Callable[[Any], tuple[dict[str, str], dict[str, str] | None]] | None = None
-    job_word: str = "job"  # how status names one of its jobs ("SLURM job 1234")
-
-
-EXECUTORS: dict[str, ExecutorSpec] = {}
-
-
-def register_executor(name: str, *, doc: str, detaches: bool = False, multi_node: bool = False,
-                      trains_here: Callable[[Any], bool] | None = None,
-                      queue: Callable[[Any], tuple[dict[str, str], dict[str, str] | None]] | None = None,
-                      job_word: str = "job") -> Callable[[Callable], Callable]:
-    """Register ``fn(execution, detach) -> Executor`` as ``execution.backend: name``."""
-    def wrap(fn: Callable[[Any, bool], Executor]) -> Callable[[Any, bool], Executor]:
-        EXECUTORS[name] = ExecutorSpec(name, fn, doc, detaches, multi_node, trains_here or (lambda execution: True),
-                                       queue, job_word)
-        return fn
-    return wrap
-
-
-def executor_spec(backend: str) -> ExecutorSpec:
-    if backend not in EXECUTORS:
-        import difflib
-
-        close = difflib.get_close_matches(backend, list(EXECUTORS), n=1)
-        raise BakeoffError(f"execution.backend: {backend!r} is not a registered executor"
-                           + (f" (did you mean {close[0]!r}?)" if close else "") + f"; expected one of {sorted(EXECUTORS)}")
-    return EXECUTORS[backend]
 
 
 @register_executor("local", doc="this machine: one run after another, or execution.workers runs at once (Ray)")

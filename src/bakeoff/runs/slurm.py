@@ -43,8 +43,8 @@ class RunJob(Checkpointable):  # type: ignore[misc]
         self.out, self.run, self.threads = out, run, threads
 
     def __call__(self) -> dict[str, Any]:
+        from bakeoff.runs.backends import _set_threads
         from bakeoff.runs.context import StudyContext
-        from bakeoff.runs.executor import _set_threads
         from bakeoff.runs.runner import execute_run, train_as_rank
         from bakeoff.train.loop import LAUNCHED_ENV, task_rank
 
@@ -166,7 +166,7 @@ class SlurmExecutor:
             raise BakeoffError("execution.backend: slurm jobs read the data from data.source on the cluster's "
                                "nodes; data given in Python cannot travel there. Save it (an .npz) and name it "
                                "in data.source")
-        from bakeoff.runs.executor import not_done
+        from bakeoff.runs.backends import not_done
 
         todo = not_done(store, runs, progress)
         if not todo:

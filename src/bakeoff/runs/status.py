@@ -9,7 +9,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from bakeoff.runs.executor import EXECUTORS
+from bakeoff.runs.backends import executors
 from bakeoff.runs.spec import RunSpec
 from bakeoff.runs.store import METRICS_FILE, PROGRESS_FILE, StudyStore
 from bakeoff.utils import read_json
@@ -49,7 +49,7 @@ def run_states(store: StudyStore, runs: list[RunSpec]) -> list[RunState]:
     jobs: dict[str, str] = {}
     queue: dict[str, str] | None = None
     word = "job"
-    for spec in EXECUTORS.values():  # the executor whose jobs this study directory records
+    for spec in executors().values():  # the executor whose jobs this study directory records
         if spec.queue is not None:
             jobs, queue = spec.queue(store.root)
             if jobs:
