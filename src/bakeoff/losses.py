@@ -229,11 +229,6 @@ def _balanced_softmax_tversky(ctx: LossContext, *, tau: float = 1.0, alpha: floa
     return BalancedSoftmaxTversky(prior, tau, alpha, beta, include_background)
 
 
-
-
-# the words a message uses for a kind of task; a task of another kind is named by its kind
-
-
 def losses_for(kind: str, own: dict[str, Any] | None = None) -> list[str]:
     return [n for n, spec in LOSSES.items() if kind in spec.kinds] + list(own or {})
 
@@ -245,7 +240,7 @@ def build_loss(cfg: LossConfig, task: Any, y_train: np.ndarray | None, counts: n
     from bakeoff.components import call_checked, import_callable
 
     default, kind, num_classes, own = task.default_loss, task.loss_kind, task.num_classes, dict(task.own_losses)
-    dense = kind == "dense"
+    dense = bool(task.dense)  # per-pixel targets: the task says so (Task.dense), not a kind's name
     name = cfg.name or default
     classes = y_train is not None and np.issubdtype(np.asarray(y_train).dtype, np.integer)
     weights = class_weights(cfg.class_weights, y_train, num_classes, counts, cfg.effective_beta) \
