@@ -39,7 +39,8 @@ test-fast: bytecode
 	$(BIN)/python -m pytest -q -x -m "not slow and not engine and not gpu" tests/test_config.py \
 		tests/test_layers.py tests/data tests/models tests/test_losses.py tests/tasks tests/train tests/stats \
 		tests/robustness/test_catalogue.py tests/robustness/test_properties.py tests/report/test_tables.py \
-		tests/report/test_methods.py tests/report/test_figures.py tests/report/test_figsave.py tests/test_common_checks.py
+		tests/report/test_methods.py tests/report/test_figures.py tests/report/test_figsave.py tests/test_common_checks.py \
+		tests/instances/test_matching.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

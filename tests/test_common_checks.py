@@ -215,8 +215,12 @@ def test_every_data_source_round_trips_a_tiny_set(tmp_path, name, dense):
     from bakeoff.data.sources import load_source
 
     if name.startswith("builtin:"):  # generators: the same parameters give the same data
-        load = (lambda: load_dense_source(name, None, spatial_dims=None, num_classes=None, spacing=None,
-                                          normalize="none")) if dense else (lambda: load_source(name, num_classes=None))
+        from bakeoff.data.registry import SOURCES
+
+        instances = SOURCES[name, dense].instances  # (masks of object ids: read as an instance study does)
+        load = (lambda: load_dense_source(name, None, spatial_dims=None, num_classes=2 if instances else None,
+                                          spacing=None, normalize="none", instances=instances)) if dense \
+            else (lambda: load_source(name, num_classes=None))
         assert load().fingerprint() == load().fingerprint()
         return
     assert (name, dense) in WRITERS, f"data source {name} has no round-trip case in tests/test_common_checks.py"

@@ -511,7 +511,8 @@ def _sources(pattern: str, provider: str | None) -> Listing:
     specs = [spec for spec in sources.values() if fnmatch.fnmatch(spec.name, pattern)]
     return Listing(f"data sources matching {pattern!r}: {len(specs)} (data.source: NAME[:ARGUMENT])",
                    ["name", "tasks", "description"],
-                   [[s.name, "segmentation, particle picking" if s.dense else "classification, regression", s.doc]
+                   [[s.name, "instance segmentation" if s.instances else "segmentation, particle picking" if s.dense
+                     else "classification, regression", s.doc]
                     for s in specs])
 
 

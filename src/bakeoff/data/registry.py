@@ -56,16 +56,19 @@ class SourceSpec:
     dense: bool
     loader: Callable[..., Any]
     doc: str
+    instances: bool = False  # its masks are instance labels (one id per object), for instance_segmentation
 
 
 SOURCES: dict[tuple[str, bool], SourceSpec] = {}
 
 
-def register_source(name: str, *, dense: bool, doc: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: ``loader(argument, params, **data_settings)`` reads ``data.source: NAME:ARGUMENT``."""
+def register_source(name: str, *, dense: bool, doc: str, instances: bool = False
+                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``loader(argument, params, **data_settings)`` reads ``data.source: NAME:ARGUMENT``;
+    ``instances``: its masks are instance labels (only an instance_segmentation study reads them)."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        SOURCES[(name, dense)] = SourceSpec(name, dense, fn, doc)
+        SOURCES[(name, dense)] = SourceSpec(name, dense, fn, doc, instances)
         return fn
 
     return wrap

@@ -142,6 +142,9 @@ class SegData:
     # data.mask_values: the values the masks hold, in class order ([0, 255]: 255 is class 1); None: the
     # values are the class labels themselves
     mask_values: tuple[int, ...] | None = None
+    # the masks are instance labels (0 background, one id per object: instance_segmentation); the class
+    # counts and patch sampling then see background / object, and the ids are kept as they are
+    instances: bool = False
     y: np.ndarray | None = None  # one dummy label per image, so sample-level code can count samples
     folds: np.ndarray | None = None
     stores: list[Any] = field(default_factory=list)  # where image files are decoded (bakeoff.data.cache)
@@ -239,12 +242,19 @@ class SegData:
             h = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=12)
             del x, xf
             m = self._labels(msk.read(), msk.name)
-            if m.min() < 0 or (K is not None and m.max() >= K):
+            if self.instances:  # object ids: counted and sampled as background / object
+                if m.min() < 0:
+                    raise BakeoffError(f"{msk.name}: mask values down to {int(m.min())}; expected object ids "
+                                       f"(0 background, positive integers one per object)")
+                h.update(np.ascontiguousarray(m).tobytes())
+                m = (m > 0).astype(np.int64)
+            elif m.min() < 0 or (K is not None and m.max() >= K):
                 bad_vals = sorted(set(np.unique(m).tolist()) - set(range(K or 0)))[:5]
                 want = f"0..{K - 1}" if K else "labels >= 0"
                 raise BakeoffError(f"{msk.name}: mask values {bad_vals} outside {want}; expected class labels "
                                    f"in {want} (data.num_classes = {K})")
-            h.update(np.ascontiguousarray(m).tobytes())
+            if not self.instances:
+                h.update(np.ascontiguousarray(m).tobytes())
             digests.append(h.hexdigest())
             counts.append(np.bincount(m.ravel(), minlength=max(K or 0, int(m.max()) + 1)))
             per_class = []
@@ -382,14 +392,20 @@ def load_folder_source(kind: str, root: str, spatial_dims: int | None, num_class
 def load_dense_source(source: str, params: dict[str, Any] | None, *, spatial_dims: int | None,
                       num_classes: int | None, spacing: list[float] | None, normalize: str,
                       mask_values: list[int] | None = None, channels: int | None = None,
-                      allow_outside_root: bool = False) -> SegData:
+                      allow_outside_root: bool = False, instances: bool = False) -> SegData:
     """A registered dense source (``bakeoff list sources``): ``builtin:organelles2d|cryoem2d|nuclei2d``,
     ``npz_dir:FOLDER``, ``tiff_dir:FOLDER`` or ``csv:MANIFEST`` (image,mask files), checked and normalised."""
     spec, rest = find_source(source, dense=True)
+    if spec.instances and not instances:
+        raise BakeoffError(f"data.source: {source} holds instance labels (one id per object), not classes; "
+                           f"expected task: instance_segmentation (or a source of class masks)")
     sp = None if spacing is None else tuple(float(s) for s in spacing)
     data = spec.loader(rest, dict(params or {}), source=source, spatial_dims=spatial_dims, num_classes=num_classes,
                        spacing=sp, channels=channels, allow_outside_root=allow_outside_root)
     data.normalize = normalize
+    data.instances = instances
+    if instances:  # the network's classes are background / object; each mask value is an object's id
+        data.num_classes, data.class_names = 2, ["background", "object"]
     if mask_values is not None:
         if num_classes is not None and num_classes != len(mask_values):
             raise BakeoffError(f"data.mask_values: {len(mask_values)} values but data.num_classes is {num_classes}; "

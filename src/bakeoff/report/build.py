@@ -122,6 +122,7 @@ FIGURE_CAPTIONS = {
     "reliability": "Reliability diagrams with expected calibration error (torchmetrics, 10 equal-width bins).",
     "per_class_dice": "Per-class Dice, mean over runs.",
     "qualitative": "Qualitative predictions on validation images.",
+    "ap_vs_iou": "Instance segmentation: AP (TP / (TP + FP + FN), mean over test images) at each IoU threshold.",
     "feature_maps": "Feature maps of the named layer.",
 }
 

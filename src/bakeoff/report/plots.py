@@ -400,9 +400,10 @@ def class_scores(df: pd.DataFrame, order: list[str], class_names: list[str], out
     return _save(fig, out / f"per_class_{metric}.png")
 
 
-def qualitative(evaluations: dict, order: list[str], out: Path) -> Path | None:
+def qualitative(evaluations: dict, order: list[str], out: Path, instances: bool = False) -> Path | None:
     """The same validation images for every contender: image, truth and each contender's prediction
-    (from each contender's first run: lowest seed, fold 0)."""
+    (from each contender's first run: lowest seed, fold 0). ``instances``: each object in its own colour
+    with its outline, so that merged and split objects show."""
     first: dict[str, Any] = {}
     for (c, _run_id), v in sorted(evaluations.items(), key=lambda kv: kv[0][1]):
         if c in order and c not in first:
@@ -426,16 +427,55 @@ def qualitative(evaluations: dict, order: list[str], out: Path) -> Path | None:
             if lab is not None:
                 lab = np.asarray(lab)
                 lab = lab if lab.ndim == 2 else lab[lab.shape[0] // 2]
-                ax.imshow(np.ma.masked_equal(lab, 0), cmap=cmap, vmin=0, vmax=max(K - 1, 1), alpha=0.6,
-                          interpolation="nearest")
+                if instances:
+                    _objects(ax, lab)
+                else:
+                    ax.imshow(np.ma.masked_equal(lab, 0), cmap=cmap, vmin=0, vmax=max(K - 1, 1), alpha=0.6,
+                              interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(str(ref["ids"][j]), fontsize=8)
-    fig.suptitle("Validation images: truth and predictions (colour = class)", fontsize=10)
+    fig.suptitle("Validation images: truth and predictions (" + ("each object its own colour, outlined"
+                                                                  if instances else "colour = class") + ")",
+                 fontsize=10)
     fig.tight_layout()
     return _save(fig, out / "qualitative.png")
+
+
+def _objects(ax: Any, labels: np.ndarray) -> None:
+    """Each object of an instance label image in its own colour (ids cycled over tab20) and outlined."""
+    from skimage.segmentation import find_boundaries
+
+    shown = np.ma.masked_equal(np.where(labels > 0, (labels - 1) % 20 + 1, 0), 0)
+    ax.imshow(shown, cmap="tab20", vmin=1, vmax=20, alpha=0.45, interpolation="nearest")
+    edge = find_boundaries(labels, mode="inner") & (labels > 0)
+    ax.imshow(np.ma.masked_equal(edge.astype(int), 0), cmap="autumn", alpha=1.0, interpolation="nearest")
+
+
+def ap_vs_iou(df: pd.DataFrame, order: list[str], out: Path) -> Path | None:
+    """Instance segmentation: each contender's AP (TP / (TP + FP + FN), mean over test images) at every IoU
+    threshold (results.csv's ``test_ap50`` ... ``test_ap90``), mean over runs with the runs' range."""
+    done = df[df["status"] == DONE]
+    cols = sorted((c for c in done.columns if c.startswith("test_ap") and c[7:].isdigit()), key=lambda c: int(c[7:]))
+    if not cols or not len(done):
+        return None
+    x = [int(c[7:]) / 100 for c in cols]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for c in order:
+        runs = done[done["contender"] == c][cols].to_numpy(float)
+        if not len(runs):
+            continue
+        line, = ax.plot(x, runs.mean(0), marker="o", label=f"{c} ({len(runs)} run{'s' * (len(runs) > 1)})")
+        ax.fill_between(x, runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("IoU threshold for a match")
+    ax.set_ylabel("AP = TP / (TP + FP + FN), mean over images")
+    ax.set_ylim(0, 1)
+    ax.set_title("Matched objects against the IoU a match needs (band: runs' range)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out / "ap_vs_iou.png")
 
 
 def feature_maps(store: StudyStore, df: pd.DataFrame, order: list[str], out: Path) -> Path | None:
@@ -651,6 +691,14 @@ def _class_scores(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, ord
 def _qualitative(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
                  ) -> Path | None:
     return qualitative(ev, order, out)
+
+
+@task_figure("instances")
+def _instances(store: StudyStore, study: Any, df: pd.DataFrame, ev: dict, order: list[str], out: Path
+               ) -> list[Path]:
+    """Instance segmentation's figures: AP against the IoU threshold, and the objects outlined."""
+    drawn = [ap_vs_iou(df, order, out), qualitative(ev, order, out, instances=True)]
+    return [p for p in drawn if p is not None]
 
 
 @task_figure("feature_maps")

@@ -287,6 +287,13 @@ class SemanticSegmentation(Task):
         """The map saved beside the labels (particle probability); None for plain segmentation."""
         return None
 
+    def predicted_labels(self, logits: torch.Tensor, loss_fn: Any) -> np.ndarray:
+        """One image's predicted label map (``logits``: (1, C, *spatial)) as saved: here the arg-max class
+        (uint8); a task whose outputs mean something else decodes them its own way."""
+        import torch
+
+        return self.label_map(self.probabilities(logits))[0].to(torch.uint8).cpu().numpy()
+
     # -- verdicts: per-image tables paired by (seed, fold) and image id ------------------------------------
     unit = "image"
 

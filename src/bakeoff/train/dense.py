@@ -202,7 +202,7 @@ class DenseModule(BakeoffModule):
         acc["loss"].append(self.loss_fn(logits, y).detach())
         acc["n"] += 1
         probs = self.task.probabilities(logits)
-        acc["probs"].append(self.task.label_map(probs)[0].to(torch.uint8).cpu().numpy())
+        acc["probs"].append(self.task.predicted_labels(logits, self.loss_fn))
         fg = self.task.foreground(probs)
         acc["y"].append((y[0].cpu().numpy(), None if fg is None else fg[0].float().cpu().numpy()))
 
@@ -223,14 +223,16 @@ class DenseModule(BakeoffModule):
 
     @torch.inference_mode()
     def predict_images(self, data: SegData, idx: np.ndarray) -> dict[str, Any]:
-        """Label maps (uint8) and, for picking, particle probabilities (float16) of whole images."""
+        """Label maps (``Task.predicted_labels``) and, for picking, particle probabilities (float16) of whole
+        images."""
         self.eval()
         preds, probs = [], []
         dtype = self.input_dtype()
         for j in range(len(idx)):
             x, _ = WholeImages(data, idx)[j]
-            p = self.task.probabilities(self.sliding_window(x.to(self.device, dtype)))
-            preds.append(self.task.label_map(p)[0].to(torch.uint8).cpu().numpy())
+            logits = self.sliding_window(x.to(self.device, dtype))
+            p = self.task.probabilities(logits)
+            preds.append(self.task.predicted_labels(logits, self.loss_fn))
             fg = self.task.foreground(p)
             probs.append(None if fg is None else fg[0].to(torch.float16).cpu().numpy())
         return {"pred": preds, "prob": probs}

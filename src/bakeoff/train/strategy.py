@@ -120,10 +120,16 @@ def dense_predictions(module: Any, data: Any, idx: np.ndarray, known: dict[str, 
     out["ids"] = data.ids[idx]
     out["class_names"] = list(data.class_names or [f"class{k}" for k in range(data.num_classes)])
     out["spacing"] = tuple(data.spacing)
-    out["y"] = [data.mask(int(i)).astype(np.uint8) for i in idx]
+    out["y"] = [_narrowest(data.mask(int(i))) for i in idx]
     out["centres"] = [np.asarray(data.centres[int(i)], np.float32) if data.centres is not None
                       else mask_centres(m) for i, m in zip(idx, out["y"])]
     return out
+
+
+def _narrowest(mask: np.ndarray) -> np.ndarray:
+    """A mask in the narrowest unsigned type that holds its values (uint8 for classes; object ids above 255
+    keep the bits they need)."""
+    return mask.astype(np.min_scalar_type(max(int(mask.max(initial=0)), 0)))
 
 
 SAMPLES, PATCHES = SampleStrategy(), PatchStrategy()

@@ -1,0 +1,287 @@
+"""Instance segmentation: cells and nuclei counted one by one, scored by matched objects.
+
+Masks are label images (0 background, one positive id per object; any integer width, never narrowed to
+fewer bits than the ids need). A contender's network outputs per-pixel scores whose meaning its loss
+declares, and the loss turns them back into objects (its ``decode``): the built-in ``boundary_ce`` trains
+three classes, background / object interior / object boundary (the boundary from scikit-image's
+``find_boundaries``), and decodes by seeded watershed (scikit-image): seeds are the connected regions where
+the interior probability exceeds ``seed_threshold``, grown over the pixels whose object probability
+(interior + boundary) exceeds ``foreground_threshold``, along the falling interior probability; objects
+smaller than ``min_size`` pixels are removed. The same decoding settings hold for every contender.
+
+Scoring (``bakeoff.measure.instances``): StarDist's matching at IoU thresholds 0.50 ... 0.90, per test
+image; ``mean_ap`` (the default primary) is each image's mean over the thresholds of TP / (TP + FP + FN),
+averaged over images (the Data Science Bowl's definition; StarDist and Cellpose call it AP or accuracy),
+``ap50``/``ap75``/``ap90`` at one threshold, ``f1`` and ``panoptic_quality`` at 0.5, ``count_error`` the mean
+|predicted − true| object count. An image with no object in its truth and none predicted has no score
+and is left out of the means. Whole test images are the verdicts' units, as in semantic segmentation.
+
+Built-in data registered here: ``builtin:cells2d``, synthetic touching cells of varied size and shape
+with known instances.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from bakeoff.errors import BakeoffError
+from bakeoff.tasks.base import get_task, read_settings, register_task
+from bakeoff.tasks.segmentation import DenseSettings, SemanticSegmentation, aggregate
+
+if TYPE_CHECKING:
+    import torch
+
+THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(9))  # 0.50 ... 0.90
+
+
+class InstanceEvaluation(BaseModel):
+    """``evaluation`` settings of instance segmentation: how the outputs become objects (the same for every
+    contender) and the IoU thresholds objects are matched at."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed_threshold: float = Field(0.5, gt=0, lt=1)
+    foreground_threshold: float = Field(0.5, gt=0, lt=1)
+    min_size: int = Field(8, ge=0)
+    iou_thresholds: list[float] = Field(default_factory=lambda: list(THRESHOLDS), min_length=1)
+
+
+# -- the losses that give the outputs a meaning, and turn them back into objects ---------------------------
+def boundary_targets(labels: np.ndarray) -> np.ndarray:
+    """Three classes from instance labels (B, *spatial): 0 background, 1 interior, 2 boundary (the object
+    pixels next to another object or the background, ``skimage.segmentation.find_boundaries``, inner)."""
+    from skimage.segmentation import find_boundaries
+
+    out = (labels > 0).astype(np.int64)
+    for b in range(len(labels)):
+        out[b][find_boundaries(labels[b], mode="inner") & (labels[b] > 0)] = 2
+    return out
+
+
+def watershed_objects(interior: np.ndarray, objects: np.ndarray, seed_threshold: float, foreground_threshold: float,
+                      min_size: int) -> np.ndarray:
+    """Instance labels (int32) from interior and object probability maps by seeded watershed."""
+    from scipy import ndimage
+    from skimage.segmentation import relabel_sequential, watershed
+
+    seeds, _ = ndimage.label(interior > seed_threshold)
+    mask = objects > foreground_threshold
+    labels = watershed(-interior, markers=seeds, mask=mask)
+    small = np.bincount(labels.ravel()) < min_size  # objects of fewer than min_size pixels
+    small[0] = False
+    labels[small[labels]] = 0
+    return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def _boundary_ce(ctx: Any, *, boundary_weight: float = 2.0) -> Any:
+    """Cross-entropy over background / interior / boundary (the boundary class weighted
+    ``boundary_weight``), decoded by seeded watershed."""
+    import torch
+    from torch import nn
+
+    class BoundaryCE(nn.Module):
+        channels = 3
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("weight", torch.tensor([1.0, 1.0, float(boundary_weight)]))
+
+        def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            target = torch.from_numpy(boundary_targets(y.detach().cpu().numpy())).to(logits.device)
+            return nn.functional.cross_entropy(logits.float(), target, weight=self.weight)
+
+        def decode(self, logits: torch.Tensor, s: InstanceEvaluation) -> np.ndarray:
+            p = logits.float().softmax(0).cpu().numpy()  # (3, *spatial)
+            return watershed_objects(p[1], p[1] + p[2], s.seed_threshold, s.foreground_threshold, s.min_size)
+
+    return BoundaryCE()
+
+
+@register_task
+class InstanceSegmentation(SemanticSegmentation):
+    """Objects (cells, nuclei) one by one: label images in, matched objects scored (AP over IoU thresholds,
+    F1, panoptic quality, count error)."""
+
+    name = "instance_segmentation"
+    words = "instance segmentation"
+    default_primary = "mean_ap"
+    default_loss = "boundary_ce"
+    loss_kind = "instances"  # no registered loss fits: the outputs mean what this task's own losses say
+    own_losses = {"boundary_ce": _boundary_ce}
+    evaluation_settings = InstanceEvaluation
+    figures = ("instances",)  # report.plots: AP against the IoU threshold, objects outlined
+    saves_feature_maps = False
+
+    def __init__(self, num_classes: int = 2, settings: DenseSettings | None = None,
+                 instance: InstanceEvaluation | None = None) -> None:
+        super().__init__(2, settings or DenseSettings(["background", "object"], boundary=False))
+        self.instance = instance or InstanceEvaluation()
+
+    @classmethod
+    def create(cls, num_classes: int | None, settings: Any = None) -> InstanceSegmentation:
+        return cls(2, settings)
+
+    @classmethod
+    def for_data(cls, data: Any, evaluation: Any) -> InstanceSegmentation:
+        task = get_task(cls.name, 2, DenseSettings(["background", "object"], spacing=tuple(data.spacing or ())
+                                                   or None, boundary=False))
+        task.instance = read_settings(InstanceEvaluation, evaluation)
+        return task
+
+    @classmethod
+    def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> InstanceSegmentation:
+        task = get_task(cls.name, 2, DenseSettings(["background", "object"], boundary=False))
+        task.instance = read_settings(InstanceEvaluation, evaluation)
+        return task
+
+    @classmethod
+    def load_data(cls, cfg: Any, provided: Any = None) -> Any:
+        import importlib.util
+
+        from bakeoff.data.segdata import load_dense_source
+
+        if importlib.util.find_spec("stardist") is None:
+            raise BakeoffError(f"task {cls.name}: matches objects with StarDist's matching, which is not installed; "
+                               f"expected it: pip install 'bakeoff[instances]'")
+        if provided is not None:
+            return provided
+        if cfg.mask_values is not None:
+            raise BakeoffError(f"data.mask_values: {cfg.mask_values}; task {cls.name} reads each mask value as one "
+                               f"object's id (0 background), not as a class: expected it left out")
+        return load_dense_source(cfg.source, cfg.params, spatial_dims=cfg.spatial_dims, num_classes=2,
+                                 spacing=cfg.spacing, normalize=cfg.normalize, channels=cfg.channels,
+                                 allow_outside_root=cfg.allow_outside_root, instances=True)
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        return tuple(float(t) for t in self.instance.iou_thresholds)
+
+    _overall = ("mean_ap", "f1", "panoptic_quality", "count_error")
+
+    def per_class_names(self) -> tuple[str, ...]:
+        """AP at each of the study's IoU thresholds: ``ap50`` ... ``ap90`` (a metric each, in results.csv)."""
+        return tuple(f"ap{round(t * 100)}" for t in self.thresholds)
+
+    @classmethod
+    def family_of(cls, name: str) -> str | None:
+        return "mean_ap" if name.startswith("ap") and name[2:].isdigit() else None
+
+    def per_class_metric(self, name: str) -> Any:
+        from bakeoff.tasks.segmentation import dense_metric
+
+        if name not in self.per_class_names():
+            return None
+        return dense_metric(name, True, f"TP/(TP+FP+FN) at IoU {int(name[2:]) / 100:.2f}, averaged over images")
+
+    @property
+    def num_outputs(self) -> int:
+        return 3
+
+    @property
+    def output_text(self) -> str:
+        return "3 scores per pixel (background, object interior, object boundary), objects by seeded watershed"
+
+    def predicted_labels(self, logits: torch.Tensor, loss_fn: Any) -> np.ndarray:
+        """One image's objects (``logits``: (1, C, *spatial)), decoded as the contender's loss declares."""
+        decode = getattr(loss_fn, "decode", None)
+        if decode is None:
+            raise BakeoffError(f"task {self.name}: the loss {type(loss_fn).__name__} does not say how its outputs "
+                               f"become objects (a decode method); expected one of {list(self.own_losses)}")
+        return decode(logits[0], self.instance)
+
+    def health(self, d: dict[str, Any], threshold: float = 0.5) -> str:
+        if d.get("pred") and all(int(np.max(p)) == 0 for p in d["pred"]) and any(int(np.max(t)) > 0 for t in d["y"]):
+            return "collapsed: finds no object in any test image"
+        return ""
+
+    def score_part(self, d: dict[str, Any], boundary: bool | None = None,
+                   threshold: float = 0.5) -> tuple[dict[str, Any], np.ndarray]:
+        """Per metric (num, den) over images: an image's AP (or F1, PQ) where defined (den 1), else 0 / 0."""
+        from bakeoff.measure.instances import image_scores, match_counts, stack_counts
+
+        t = self.thresholds
+        counts = stack_counts([match_counts(true, pred, t) for pred, true in zip(d["pred"], d["y"])])
+        per = image_scores(counts, t)
+
+        def table(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ok = np.isfinite(v)
+            return np.where(ok, v, 0.0)[:, None], ok.astype(float)[:, None]
+
+        out = {"mean_ap": table(per["mean_ap"]), "f1": table(per["f1"]),
+               "panoptic_quality": table(per["panoptic_quality"]), "count_error": table(per["count_error"])}
+        for name, x in zip(self.per_class_names(), t):
+            out[name] = table(per[f"ap@{x:.2f}"])
+        cm = np.zeros((2, 2))
+        cm[0, 0] = counts["n_true"].sum()  # (objects, not pixels: what health and the tables read)
+        return out, cm
+
+    def metrics_from(self, tables: dict[str, Any], d: dict[str, Any], threshold: float = 0.5) -> dict[str, float]:
+        metrics = {m: float(aggregate(*t)[0]) for m, t in tables.items()}
+        metrics["n_undefined_mean_ap"] = float((tables["mean_ap"][1][:, 0] == 0).sum())
+        return metrics
+
+
+# -- built-in data ---------------------------------------------------------------------------------------
+def make_cells2d(n: int = 24, size: int = 96, cells: tuple[int, int] = (8, 16), radius: tuple[float, float] = (6, 12),
+                 noise: float = 0.15, seed: int = 0) -> dict:
+    """Synthetic fluorescent cells that touch and overlap, of varied size and shape, with known instances.
+
+    Each cell is an ellipse (radii drawn from ``radius``, axis ratio 0.6-1, any angle); where cells overlap,
+    a pixel belongs to the cell it is deepest in (the smallest normalised elliptical distance), so touching
+    cells meet along a shared border, as in crowded tissue. Intensity: each cell its own brightness, brighter
+    towards its centre and dimmer at its border, blurred and with Gaussian noise of sd ``noise``."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    images, masks = [], []
+    for _ in range(n):
+        k = int(rng.integers(cells[0], cells[1] + 1))
+        depth = np.full((size, size), np.inf)
+        labels = np.zeros((size, size), np.int32)
+        bright = np.zeros((size, size))
+        for j in range(k):
+            cy, cx = rng.uniform(0, size, 2)
+            ry = rng.uniform(*radius)
+            rx = ry * rng.uniform(0.6, 1.0)
+            a = rng.uniform(0, np.pi)
+            u = (yy - cy) * np.cos(a) + (xx - cx) * np.sin(a)
+            v = -(yy - cy) * np.sin(a) + (xx - cx) * np.cos(a)
+            d = np.sqrt((u / ry) ** 2 + (v / rx) ** 2)
+            take = (d <= 1) & (d < depth)
+            depth[take], labels[take] = d[take], j + 1
+            bright[take] = rng.uniform(0.5, 1.0) * (1 - 0.5 * d[take] ** 2)
+        img = gaussian_filter(bright, 1.0) + rng.normal(0, noise, (size, size))
+        from skimage.segmentation import relabel_sequential
+
+        images.append(img.astype(np.float32)[None])
+        masks.append(relabel_sequential(labels)[0].astype(np.int32))
+    return {"images": images, "masks": masks, "class_names": ["background", "object"]}
+
+
+def _register_data() -> None:
+    from bakeoff.data.registry import first_sentence, register_source
+    from bakeoff.data.segdata import dense_loader
+
+    register_source("builtin:cells2d", dense=True, doc=first_sentence(make_cells2d.__doc__), instances=True)(
+        dense_loader(make_cells2d))
+
+
+def _register_metrics() -> None:
+    from bakeoff.tasks.metric import Metric, register
+    from bakeoff.tasks.segmentation import dense_metric
+
+    name = InstanceSegmentation.name
+    for m, hib, doc in (
+            ("mean_ap", True, "TP/(TP+FP+FN) averaged over IoU 0.50-0.90, then over images (matched objects)"),
+            ("f1", True, "F1 of matched objects at IoU 0.5, averaged over images"),
+            ("panoptic_quality", True, "matched IoU / (TP + FP/2 + FN/2) at IoU 0.5, averaged over images"),
+            ("count_error", False, "|predicted - true| number of objects per image")):
+        register(dense_metric(m, hib, doc), (name,))
+    register(Metric("loss", False, True, "the training loss on the validation split"), (name,))
+
+
+_register_data()
+_register_metrics()
