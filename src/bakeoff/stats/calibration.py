@@ -13,7 +13,13 @@ The generators (ours: no library simulates paired model predictions):
 - dense: per image and class, Dice = ``0.75 + g_i + k_i + u + h + effect`` (image effect g common to
   both contenders, the contender's own image effect k (sd 0.02) shared by its seeds, run effect u with
   sd tau, per-run per-image churn h, sd 0.03) on a random region size, as the (num, den) tables the
-  task saves.
+  task saves;
+- instances: per image, ``1 + Poisson(10)`` true objects; each predicted object's IoU with its true one
+  is ``sigmoid(1.2 + g_i + k_i + u + h + e + effect)`` (image g, sd 0.5, common to both contenders; the
+  contender's own image effect k, sd 0.15; run effect u with sd tau; per-run per-image churn h, sd 0.1;
+  per-object e, sd 1, in logit units), a true positive at each IoU threshold it reaches (0.50 ... 0.90),
+  else a false positive and a false negative, plus ``Poisson(1)`` spurious objects; the image's AP at a
+  threshold is TP / (TP + FP + FN) and ``mean_ap`` their mean, as the task's per-image table.
 In every generator ``pair_corr`` couples a seed's run of B to its run of A (the run effect and the
 per-run noise, correlation ``pair_corr``), as when both contenders are one network trained with another
 setting; ``run_corr`` couples only their run effects (a seed's shared data order or augmentation stream
@@ -38,7 +44,7 @@ from bakeoff.config import EvaluationConfig
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # binary | multiclass | dense
+    kind: str  # binary | multiclass | dense | instances
     metric: str
     seeds: int = 3
     folds: int = 1
@@ -190,7 +196,36 @@ def dense_runs(sc: Scenario, rng: np.random.Generator, classes: int = 2):
     return _paired(sc, get_task("semantic_segmentation", classes + 1), sets, a, b)
 
 
-GENERATORS = {"binary": binary_runs, "multiclass": multiclass_runs, "dense": dense_runs}
+def instance_runs(sc: Scenario, rng: np.random.Generator):
+    from bakeoff.tasks import get_task
+
+    thresholds = 0.5 + 0.05 * np.arange(9)
+    sets = _test_sets(sc)
+    a, b = {}, {}
+    cache: dict[int, tuple[np.ndarray, np.ndarray, dict]] = {}
+    u_run = _run_effects(sc, rng)
+    for f, ids in enumerate(sets):
+        key = int(ids[0])
+        if key not in cache:
+            n = len(ids)
+            cache[key] = (1 + rng.poisson(10, n), rng.normal(0, 0.5, n),
+                          {"a": rng.normal(0, 0.15, n), "b": rng.normal(0, 0.15, n)})
+        objects, g, k = cache[key]
+        for s in range(sc.seeds):
+            h = _run_noise(sc, rng, len(ids), 0.1)
+            for which, out in (("a", a), ("b", b)):
+                base = 1.2 + g + k[which] + u_run[s, f, which] + h[which] + (sc.effect if which == "a" else 0.0)
+                ap = np.empty(len(ids))
+                for i, (m, mu) in enumerate(zip(objects, base)):
+                    iou = _sigmoid(mu + rng.normal(0, 1, m))
+                    tp = (iou[:, None] >= thresholds).sum(0)
+                    spurious = rng.poisson(1.0)
+                    ap[i] = np.mean(tp / (tp + 2 * (m - tp) + spurious))  # TP / (TP + FP + FN)
+                out[s, f] = (ap[:, None], np.ones((len(ids), 1)))
+    return _paired(sc, get_task("instance_segmentation", 2), sets, a, b)
+
+
+GENERATORS = {"binary": binary_runs, "multiclass": multiclass_runs, "dense": dense_runs, "instances": instance_runs}
 
 
 def judge(sc: Scenario, runs: Any, ev: EvaluationConfig) -> dict[str, Any]:
@@ -238,6 +273,19 @@ _POWER_POOLED = [
 ]
 
 # The issue's table (issue 10), one row each; "power" rows carry a real effect.
+# instance segmentation: per-image AP over IoU thresholds (instance_runs), whole images the units
+INSTANCE_SCENARIOS = [
+    Scenario("instances: mean AP, 10 images, 1 seed", "instances", "mean_ap", seeds=1, n=10),
+    Scenario("instances: mean AP, 20 images, 3 seeds, tau 0.2", "instances", "mean_ap", seeds=3, n=20, tau=0.2),
+    Scenario("instances: mean AP, 50 images, 5 seeds, tau 0.1", "instances", "mean_ap", seeds=5, n=50, tau=0.1),
+    Scenario("instances: mean AP, 10 images x 5 disjoint folds, 3 seeds, tau 0.2", "instances", "mean_ap", seeds=3,
+             folds=5, n=50, tau=0.2),
+    Scenario("instances: mean AP, 20 images, 3 seeds, tau 0.3, a seed's run quality of A and B correlated -0.5",
+             "instances", "mean_ap", seeds=3, n=20, tau=0.3, run_corr=-0.5),
+    Scenario("power, instances: mean AP, 50 images, 5 seeds, tau 0.1, +0.3 logit", "instances", "mean_ap", seeds=5,
+             n=50, tau=0.1, effect=0.3, expect="power"),
+]
+
 SCENARIOS = [
     Scenario("binary AUROC, 1 seed", "binary", "auroc", seeds=1),
     Scenario("binary AUROC, 3 seeds, tau 0", "binary", "auroc", seeds=3),
@@ -317,6 +365,7 @@ SCENARIOS = [
     # the same designs with per-contender seed streams: what pooling the two seed spreads buys where it is honest
     *[replace(sc, name=sc.name.replace("power: ", "power, per-contender streams: "), streams="per_contender")
       for sc in list(_POWER_POOLED)],
+    *INSTANCE_SCENARIOS,
 ]
 
 
