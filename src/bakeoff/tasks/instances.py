@@ -17,7 +17,7 @@ averaged over images (the Data Science Bowl's definition; StarDist and Cellpose 
 and is left out of the means. Whole test images are the verdicts' units, as in semantic segmentation.
 
 Built-in data registered here: ``builtin:cells2d``, synthetic touching cells of varied size and shape
-with known instances.
+with known instances, and ``builtin:nuclei2d_instances``, the stardist wheel's real nuclei image as tiles.
 """
 
 from __future__ import annotations
@@ -261,12 +261,31 @@ def make_cells2d(n: int = 24, size: int = 96, cells: tuple[int, int] = (8, 16), 
     return {"images": images, "masks": masks, "class_names": ["background", "object"]}
 
 
+def load_nuclei2d_instances(tile: int = 128) -> dict:
+    """The stardist wheel's real 2D nuclei image with its instance mask (125 labelled nuclei), as tiles.
+
+    The tiles and their spatial split are ``builtin:nuclei2d``'s (top half trains, third quarter validates,
+    bottom quarter tests); each tile keeps its nuclei's ids, renumbered 1..n within the tile."""
+    import tifffile
+    from skimage.segmentation import relabel_sequential
+
+    from bakeoff.data.seg_builtin import load_nuclei2d, stardist_data_folder
+
+    tiles = load_nuclei2d(tile)
+    inst = tifffile.imread(stardist_data_folder() / "mask2d.tif")
+    masks = []
+    for name in tiles["ids"]:
+        r, c = (int(v) for v in name[1:].split("c"))
+        masks.append(relabel_sequential(inst[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile])[0].astype(np.int32))
+    return {**tiles, "masks": masks, "class_names": ["background", "object"]}
+
+
 def _register_data() -> None:
     from bakeoff.data.registry import first_sentence, register_source
     from bakeoff.data.segdata import dense_loader
 
-    register_source("builtin:cells2d", dense=True, doc=first_sentence(make_cells2d.__doc__), instances=True)(
-        dense_loader(make_cells2d))
+    for name, fn in (("cells2d", make_cells2d), ("nuclei2d_instances", load_nuclei2d_instances)):
+        register_source(f"builtin:{name}", dense=True, doc=first_sentence(fn.__doc__), instances=True)(dense_loader(fn))
 
 
 def _register_metrics() -> None:
