@@ -2,7 +2,9 @@
 
 Masks are label images (0 background, one positive id per object; any integer width, never narrowed to
 fewer bits than the ids need). A contender's network outputs per-pixel scores whose meaning its loss
-declares, and the loss turns them back into objects (its ``decode``): the built-in ``boundary_ce`` trains
+declares, and the loss turns them back into objects (its ``decode``). ``flows`` is Cellpose's representation
+(two flow components towards each object's centre and a cell probability, Cellpose's loss, objects by its
+dynamics: ``flow_threshold``, ``cellprob_threshold``). The built-in ``boundary_ce`` trains
 three classes, background / object interior / object boundary (the boundary from scikit-image's
 ``find_boundaries``), and decodes by seeded watershed (scikit-image): seeds are the connected regions where
 the interior probability exceeds ``seed_threshold``, grown over the pixels whose object probability
@@ -42,8 +44,10 @@ class InstanceEvaluation(BaseModel):
     contender) and the IoU thresholds objects are matched at."""
 
     model_config = ConfigDict(extra="forbid")
-    seed_threshold: float = Field(0.5, gt=0, lt=1)
-    foreground_threshold: float = Field(0.5, gt=0, lt=1)
+    seed_threshold: float = Field(0.5, gt=0, lt=1)  # boundary_ce: the watershed's seeds
+    foreground_threshold: float = Field(0.5, gt=0, lt=1)  # boundary_ce: its objects
+    flow_threshold: float = Field(0.4, ge=0)  # flows: Cellpose's flow error allowed per object (its default)
+    cellprob_threshold: float = 0.0  # flows: the cell-probability logit an object's pixels exceed
     min_size: int = Field(8, ge=0)
     iou_thresholds: list[float] = Field(default_factory=lambda: list(THRESHOLDS), min_length=1)
 
@@ -99,6 +103,58 @@ def _boundary_ce(ctx: Any, *, boundary_weight: float = 2.0) -> Any:
     return BoundaryCE()
 
 
+def flow_targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cellpose's training targets for a batch of instance labels (B, H, W): each object's flow field towards
+    its centre (``cellpose.dynamics.masks_to_flows_gpu``, run on the CPU; (B, 2, H, W)) and the object mask.
+    Computed on the training patch, so an object cut by the patch's edge flows to the centre of its visible
+    part (Cellpose computes them on the whole image before cropping)."""
+    import torch
+    from cellpose import dynamics
+    from skimage.segmentation import relabel_sequential
+
+    flows = np.zeros((len(labels), 2, *labels.shape[1:]), np.float32)
+    for b, lab in enumerate(labels):
+        lab = relabel_sequential(np.asarray(lab))[0].astype(np.int32)
+        if lab.max() > 0:
+            flows[b] = dynamics.masks_to_flows_gpu(lab, device=torch.device("cpu"))[0]
+    return flows, (labels > 0).astype(np.float32)
+
+
+def _flows(ctx: Any, *, flow_weight: float = 1.0) -> Any:
+    """Cellpose's flow representation: two flow components (towards each object's centre) and a cell
+    probability logit, trained with Cellpose's loss (MSE against 5 x the flows, halved, plus BCE on the
+    cell probability); objects recovered by Cellpose's dynamics (``cellpose.dynamics.compute_masks``)."""
+    import importlib.util
+
+    import torch
+    from torch import nn
+
+    if importlib.util.find_spec("cellpose") is None:
+        raise BakeoffError("protocol.loss.name: flows follows Cellpose's dynamics, which is not installed; expected "
+                           "it: pip install 'bakeoff[instances]'")
+
+    class CellposeFlows(nn.Module):
+        channels = 3
+
+        def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            flows, cells = (torch.from_numpy(a).to(logits.device) for a in flow_targets(y.detach().cpu().numpy()))
+            out = logits.float()
+            return (flow_weight * nn.functional.mse_loss(out[:, :2], 5 * flows) / 2
+                    + nn.functional.binary_cross_entropy_with_logits(out[:, 2], cells))
+
+        def decode(self, logits: torch.Tensor, s: InstanceEvaluation) -> np.ndarray:
+            from cellpose import dynamics
+            from skimage.segmentation import relabel_sequential
+
+            out = logits.float().cpu().numpy()
+            masks = dynamics.compute_masks(out[:2], out[2], niter=200, cellprob_threshold=s.cellprob_threshold,
+                                           flow_threshold=s.flow_threshold, min_size=s.min_size)
+            masks = masks[0] if isinstance(masks, tuple) else masks
+            return relabel_sequential(np.asarray(masks))[0].astype(np.int32)
+
+    return CellposeFlows()
+
+
 @register_task
 class InstanceSegmentation(SemanticSegmentation):
     """Objects (cells, nuclei) one by one: label images in, matched objects scored (AP over IoU thresholds,
@@ -109,7 +165,7 @@ class InstanceSegmentation(SemanticSegmentation):
     default_primary = "mean_ap"
     default_loss = "boundary_ce"
     loss_kind = "instances"  # no registered loss fits: the outputs mean what this task's own losses say
-    own_losses = {"boundary_ce": _boundary_ce}
+    own_losses = {"boundary_ce": _boundary_ce, "flows": _flows}
     evaluation_settings = InstanceEvaluation
     figures = ("instances",)  # report.plots: AP against the IoU threshold, objects outlined
     saves_feature_maps = False
@@ -181,7 +237,9 @@ class InstanceSegmentation(SemanticSegmentation):
 
     @property
     def output_text(self) -> str:
-        return "3 scores per pixel (background, object interior, object boundary), objects by seeded watershed"
+        return ("3 scores per pixel whose meaning the contender's loss declares (boundary_ce: background / interior / "
+                "boundary, objects by seeded watershed; flows: Cellpose's two flow components and cell probability, "
+                "objects by Cellpose's dynamics)")
 
     def predicted_labels(self, logits: torch.Tensor, loss_fn: Any) -> np.ndarray:
         """One image's objects (``logits``: (1, C, *spatial)), decoded as the contender's loss declares."""
