@@ -86,7 +86,7 @@ def test_instance_labels_are_not_read_as_classes(tmp_path):
     raw = (ROOT / "examples" / "cells_instances.yaml").read_text()
     study = tmp_path / "s.yaml"
     study.write_text(raw.replace("task: instance_segmentation", "task: semantic_segmentation").replace(
-        "  loss: {name: boundary_ce}\n", "").replace("  seed_threshold: 0.5", "").replace(
+        "  loss: {name: boundary_ce}\n", "").replace("    protocol: {loss: {name: flows}}\n", "").replace("  seed_threshold: 0.5", "").replace(
         "  foreground_threshold: 0.5", "").replace("  min_size: 8", "").replace("primary: mean_ap", "primary: mean_dice"))
     proc = bakeoff("check", study)
     assert proc.returncode == 2 and "holds instance labels" in proc.stderr and "instance_segmentation" in proc.stderr, \

@@ -24,6 +24,7 @@ with known instances, and ``builtin:nuclei2d_instances``, the stardist wheel's r
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -147,8 +148,10 @@ def _flows(ctx: Any, *, flow_weight: float = 1.0) -> Any:
             from skimage.segmentation import relabel_sequential
 
             out = logits.float().cpu().numpy()
-            masks = dynamics.compute_masks(out[:2], out[2], niter=200, cellprob_threshold=s.cellprob_threshold,
-                                           flow_threshold=s.flow_threshold, min_size=s.min_size)
+            with warnings.catch_warnings():  # torch's note on sparse tensors, from inside Cellpose: not the user's
+                warnings.filterwarnings("ignore", message="Sparse invariant checks")
+                masks = dynamics.compute_masks(out[:2], out[2], niter=200, cellprob_threshold=s.cellprob_threshold,
+                                               flow_threshold=s.flow_threshold, min_size=s.min_size)
             masks = masks[0] if isinstance(masks, tuple) else masks
             return relabel_sequential(np.asarray(masks))[0].astype(np.int32)
 
