@@ -53,6 +53,16 @@ def test_the_instance_example_runs_and_its_numbers_come_back_from_the_saved_obje
         assert r["test_panoptic_quality"] == pytest.approx(
             np.mean([m.panoptic_quality for m in f1 if m.n_true + m.n_pred]), abs=1e-9)
         assert r["test_count_error"] == pytest.approx(np.mean([abs(m.n_pred - m.n_true) for m in f1]), abs=1e-9)
+    # bakeoff evaluate on the trained checkpoints: each contender's objects decoded as in training, same numbers
+    ckpt = {c: out / "runs" / c / "seed0-fold0" / "checkpoints" / "best.ckpt" for c in ("watershed", "flows")}
+    ev = tmp_path / "ev"
+    proc = bakeoff("evaluate", ROOT / "examples" / "cells_instances.yaml", "--out", ev, *TINY,
+                   *[x for c, p in ckpt.items() for x in ("--checkpoint", f"{c}={p}")])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = pd.read_csv(ev / "results.csv").set_index("contender")
+    first = res[res["run_id"] == "seed0-fold0"].set_index("contender")
+    for c in ckpt:
+        assert again.loc[c, "test_mean_ap"] == pytest.approx(first.loc[c, "test_mean_ap"], abs=1e-12)
     check_report(out, tmp_path / "cells.png", n_pairs=1)
     page = (out / "report.html").read_text()
     assert "at each IoU threshold" in page and "each object its own colour" not in page.split("<img")[0]

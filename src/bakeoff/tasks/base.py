@@ -36,6 +36,9 @@ class Task(ABC):
     # keys of the study file's ``evaluation`` section, checked and filled in by ``tasks.resolve_study`` and
     # read with ``read_settings``; None: the task has none
     evaluation_settings: Any = None
+    # the predictions come from the network's outputs through the run's loss (its ``decode``), so a module
+    # that only predicts (``bakeoff evaluate``) is built with that loss too
+    decodes_with_loss: bool = False
 
     @property
     def metric_names(self) -> tuple[str, ...]:

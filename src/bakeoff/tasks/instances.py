@@ -170,6 +170,7 @@ class InstanceSegmentation(SemanticSegmentation):
     loss_kind = "instances"  # no registered loss fits: the outputs mean what this task's own losses say
     own_losses = {"boundary_ce": _boundary_ce, "flows": _flows}
     evaluation_settings = InstanceEvaluation
+    decodes_with_loss = True  # the contender's loss turns its outputs into objects (predicted_labels)
     figures = ("instances",)  # report.plots: AP against the IoU threshold, objects outlined
     saves_feature_maps = False
 

@@ -101,7 +101,12 @@ class PatchStrategy:
                          checkpoint_every_s=checkpoint_every_s)
 
     def module_for(self, task: Task, model: Any, protocol: Any, input_shape: tuple[int, ...], threshold: float) -> Any:
-        return DenseModule(model, task, torch.nn.Identity(), protocol, input_shape)
+        """An (untrained) module that predicts as a trained one does: with the run's loss where the task turns
+        outputs into predictions through it (``Task.decodes_with_loss``: instance segmentation's objects)."""
+        from bakeoff.losses import build_loss
+
+        loss = build_loss(protocol.loss, task, None) if task.decodes_with_loss else torch.nn.Identity()
+        return DenseModule(model, task, loss, protocol, input_shape)
 
     def predict_parts(self, task: Task, module: Any, data: Any, val_idx: np.ndarray, test_idx: np.ndarray,
                       protocol: Any) -> dict[str, dict[str, Any]]:
