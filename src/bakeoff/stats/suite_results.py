@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, JsonValue, TypeAdapter
+from pydantic import JsonValue, TypeAdapter
 from typing_extensions import NotRequired, TypedDict
 
-_CLOSED = ConfigDict(extra="forbid")
+from bakeoff.stats.results import _CLOSED, published_schema
 
 
 class DatasetDifference(TypedDict):
@@ -198,8 +198,6 @@ def validate(suite: dict[str, Any]) -> Suite:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of suite.json, generated from these types (docs/schemas/suite.schema.json)."""
-    from bakeoff.stats.results import published_schema
-
     return published_schema(_SUITE, "bakeoff suite.json")
 
 

@@ -184,17 +184,19 @@ class InstanceSegmentation(SemanticSegmentation):
         return cls(2, settings)
 
     @classmethod
-    def for_data(cls, data: Any, evaluation: Any) -> InstanceSegmentation:
-        task = get_task(cls.name, 2, DenseSettings(["background", "object"], spacing=tuple(data.spacing or ())
-                                                   or None, boundary=False))
+    def _configured(cls, evaluation: Any, spacing: Any = None) -> InstanceSegmentation:
+        task = get_task(cls.name, 2, DenseSettings(["background", "object"], spacing=tuple(spacing or ()) or None,
+                                                   boundary=False))
         task.instance = read_settings(InstanceEvaluation, evaluation)
         return task
 
     @classmethod
+    def for_data(cls, data: Any, evaluation: Any) -> InstanceSegmentation:
+        return cls._configured(evaluation, data.spacing)
+
+    @classmethod
     def for_predictions(cls, part: dict[str, Any], evaluation: Any) -> InstanceSegmentation:
-        task = get_task(cls.name, 2, DenseSettings(["background", "object"], boundary=False))
-        task.instance = read_settings(InstanceEvaluation, evaluation)
-        return task
+        return cls._configured(evaluation)
 
     @classmethod
     def load_data(cls, cfg: Any, provided: Any = None) -> Any:
